@@ -109,9 +109,10 @@ class Vocabulary:
         if max_size:
             kept = kept[: max(0, max_size - 2)]
         unk_count += sum(n for _, n in ranked) - sum(n for _, n in kept)
-        if len(kept) + 1 < 2 or not kept:
+        if len(kept) < 2:
             raise LightRNNError(
-                f"training text has {len(counter)} distinct word(s) after filtering; need at least 2 distinct words"
+                f"training text has {len(kept)} distinct word(s) after filtering (besides {UNK}); "
+                "need at least 2 distinct words"
             )
         return cls([UNK, EOS] + [w for w, _ in kept], [unk_count, n_lines] + [n for _, n in kept])
 

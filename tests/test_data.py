@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+
+from lightrnn_tf.config import TrainConfig
+from lightrnn_tf.data import (EOS, UNK, Tokenizer, Vocabulary, load_corpus, read_lines, split_lines,
+                              stream_dataset, unigram_perplexity)
+from lightrnn_tf.errors import LightRNNError
+
+
+def test_tokenizer_options():
+    line = "And God said, Let there be light: and there was <unk>."
+    assert Tokenizer()(line) == line.split()
+    assert Tokenizer(lowercase=True, split_punct=True)(line) == [
+        "and", "god", "said", ",", "let", "there", "be", "light", ":", "and", "there", "was", "<unk>", "."]
+    assert Tokenizer(split_punct=True)("don't stop") == ["don't", "stop"]
+
+
+def test_vocabulary_counts_order_and_unk(tmp_path):
+    tok = Tokenizer()
+    vocab = Vocabulary.build(tok, ["a b a c", "a b d"], min_count=2)
+    assert vocab.words == [UNK, EOS, "a", "b"]
+    assert vocab.counts == [2, 2, 3, 2]  # c and d become <unk>; one <eos> a line
+    ids = vocab.encode_lines(["a z b"], tok)
+    np.testing.assert_array_equal(ids, [2, 0, 3, 1])
+    p = str(tmp_path / "vocab.txt")
+    vocab.save(p)
+    assert Vocabulary.load(p) == vocab and Vocabulary.load(p).counts == vocab.counts
+    assert len(Vocabulary.build(tok, ["a b c d e f"], max_size=4)) == 4
+
+
+def test_vocabulary_needs_two_distinct_words():
+    with pytest.raises(LightRNNError, match="at least 2 distinct words"):
+        Vocabulary.build(Tokenizer(), ["<unk> <unk>", "<unk>"])
+
+
+def test_stream_dataset_layout_matches_numpy():
+    ids = np.arange(103, dtype=np.int32)
+    windows = list(stream_dataset(ids, batch_size=4, bptt=7))
+    data = ids[:100].reshape(4, 25)
+    x = np.concatenate([w[0].numpy() for w in windows], axis=1)
+    y = np.concatenate([w[1].numpy() for w in windows], axis=1)
+    np.testing.assert_array_equal(x, data[:, :-1])
+    np.testing.assert_array_equal(y, data[:, 1:])
+    assert [w[0].shape[1] for w in windows] == [7, 7, 7, 3]
+
+
+def test_read_lines_errors(tmp_path):
+    with pytest.raises(LightRNNError, match="file not found: .*nope.txt"):
+        read_lines(str(tmp_path / "nope.txt"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    with pytest.raises(LightRNNError, match="file is empty"):
+        read_lines(str(empty))
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine line\nsecond line\nbad \xff byte\n")
+    with pytest.raises(LightRNNError, match=r"bad.txt:3: not valid UTF-8 \(byte 0xff"):
+        read_lines(str(bad))
+
+
+def test_corpus_split_and_flags(tmp_path):
+    lines = [f"line {i}" for i in range(100)]
+    train, valid, test = split_lines(lines)
+    assert (len(train), len(valid), len(test)) == (85, 5, 10)
+    assert train + valid + test == lines
+    f = tmp_path / "c.txt"
+    f.write_text("\n".join(lines))
+    corpus = load_corpus(TrainConfig(corpus=str(f)))
+    assert corpus.test == lines[90:]
+    with pytest.raises(LightRNNError, match="missing --test"):
+        load_corpus(TrainConfig(train=str(f), valid=str(f)))
+
+
+def test_default_ptb_download_fails_offline_with_one_line(tmp_path, monkeypatch):
+    import keras
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    with pytest.raises(LightRNNError) as e:
+        load_corpus(TrainConfig())
+    assert "--train/--valid/--test" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_tfds_source_reads_a_local_dataset(tmp_path):
+    """The real tfds.load path, over a dataset prepared locally (no network)."""
+    import tensorflow_datasets as tfds
+
+    from lightrnn_tf.data import load_tfds
+
+    with tfds.testing.mock_data(num_examples=6, as_dataset_fn=None):
+        corpus = load_tfds("lm1b", data_dir=str(tmp_path))
+    assert corpus.source == "tfds:lm1b"
+    assert len(corpus.train) > 0 and all(isinstance(s, str) for s in corpus.test)
+
+
+def test_unigram_perplexity_matches_counts():
+    train = np.array([0, 1, 1, 2, 2, 2], np.int32)
+    ev = np.array([2, 1, 2], np.int32)
+    p = (np.bincount(train, minlength=4) + 1) / (6 + 4)
+    assert np.isclose(unigram_perplexity(train, ev, 4), np.exp(-np.mean(np.log(p[[1, 2]]))))

@@ -1,0 +1,77 @@
+"""Layer and model math against the NumPy reference in numpy_reference.py."""
+
+import numpy as np
+import pytest
+
+from lightrnn_tf.layers import TwoComponentEmbedding, TwoStageSoftmax
+from lightrnn_tf.table import WordTable
+from numpy_reference import NumpyLightRNN, log_softmax
+
+
+def test_log_probs_match_numpy_reference(tiny_model, rng):
+    model = tiny_model(layers=2)
+    ref = NumpyLightRNN(model)
+    x0 = rng.integers(0, 10, 3)
+    y = rng.integers(0, 10, (3, 7))
+    got = model((np.stack([x0] + [y[:, t] for t in range(6)], 1), y)).numpy()
+    want = ref.stream_log_probs(x0, y)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_empty_cells_get_no_probability_and_words_sum_to_one(tiny_model, rng):
+    model = tiny_model()  # V=10 in 4x3: two empty cells
+    assert model.rows * model.cols > model.vocab_size
+    state = model.start_state(rng.integers(0, 10, 4))
+    logp = model.next_word_log_probs(state).numpy()  # (4, V)
+    np.testing.assert_allclose(np.exp(logp.astype(np.float64)).sum(axis=1), 1.0, atol=1e-5)
+    ref = NumpyLightRNN(model)
+    ref_state = [(h.numpy().astype(np.float64), c.numpy().astype(np.float64)) for h, c in state]
+    np.testing.assert_allclose(logp, ref.all_word_log_probs(ref_state), atol=1e-5)
+    # The column softmax of a row with an empty cell puts exactly zero mass there.
+    table = model.get_table()
+    empty_r, empty_c = np.argwhere(~table.occupied)[0]
+    h = np.random.default_rng(1).normal(size=(1, model.hidden_dim)).astype(np.float32)
+    col_lp = model.softmax.col_log_probs(h, model.embedding.column_mask(np.array([empty_r]))).numpy()
+    assert np.exp(col_lp[0, empty_c]) == 0.0
+    np.testing.assert_allclose(np.exp(col_lp[0]).sum(), 1.0, atol=1e-6)
+
+
+def test_two_component_embedding_looks_up_through_the_table():
+    emb = TwoComponentEmbedding(vocab_size=5, rows=2, cols=3, embedding_dim=4)
+    emb.build()
+    table = WordTable.from_cells([5, 0, 3, 1, 4], 2, 3)
+    emb.assign_table(table)
+    row_vec, col_vec = emb(np.array([[0, 2]]))
+    np.testing.assert_array_equal(row_vec.numpy()[0], emb.row_embeddings.numpy()[[1, 1]])
+    np.testing.assert_array_equal(col_vec.numpy()[0], emb.col_embeddings.numpy()[[2, 0]])
+    np.testing.assert_array_equal(emb.cell_occupied.numpy(), table.occupied.astype(np.float32))
+    with pytest.raises(ValueError, match="V=5, 3x3"):
+        emb.assign_table(WordTable.sequential(5, 3, 3))
+
+
+def test_two_stage_softmax_is_row_then_masked_column_log_softmax(rng):
+    layer = TwoStageSoftmax(rows=3, cols=4)
+    h_r = rng.normal(size=(2, 5)).astype(np.float32)
+    h_c = rng.normal(size=(2, 5)).astype(np.float32)
+    mask = np.array([[0, 0, -1e9, 0], [0, 0, 0, 0]], np.float32)
+    row_lp, col_lp = layer(h_r, h_c, mask)
+    Wr, br = layer.row_head.kernel.numpy(), layer.row_head.bias.numpy()
+    Wc, bc = layer.col_head.kernel.numpy(), layer.col_head.bias.numpy()
+    np.testing.assert_allclose(row_lp, log_softmax(h_r @ Wr + br), atol=1e-6)
+    np.testing.assert_allclose(col_lp, log_softmax(h_c @ Wc + bc + mask), atol=1e-6)
+
+
+def test_sequence_path_equals_single_steps(tiny_model, rng):
+    model = tiny_model(layers=2)
+    x0 = rng.integers(0, 10, 2)
+    y = rng.integers(0, 10, (2, 5))
+    state = model.start_state(x0)
+    row_t, col_t, final = model.target_log_probs(y, state)
+    s = state
+    for t in range(5):
+        full = model.next_word_log_probs(s).numpy()
+        np.testing.assert_allclose(full[np.arange(2), y[:, t]], (row_t + col_t).numpy()[:, t], atol=1e-5)
+        s = model.feed_word(y[:, t], s)
+    for (h1, c1), (h2, c2) in zip(final, s):
+        np.testing.assert_allclose(h1, h2, atol=1e-5)
+        np.testing.assert_allclose(c1, c2, atol=1e-5)
