@@ -1,0 +1,128 @@
+"""Training throughput and peak memory: LightRNN vs a full-softmax Keras LSTM, same data, same run.
+
+    python benchmarks/bench_train.py                       # PTB valid (10k words) from $LIGHTRNN_DATA
+    python benchmarks/bench_train.py --data FILE --steps 60 --layers 2
+
+Each model trains in its own subprocess (so peak RSS is its own) for `--steps` windows of
+`--batch-size` x `--bptt` words after 5 warm-up windows, with the same optimizer and clipping.
+Prints a table and writes benchmarks/results/train.json.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+
+def measure(kind, args):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from lightrnn_tf.data import Tokenizer, Vocabulary, read_lines, stream_dataset
+
+    lines = read_lines(args.data)
+    tok = Tokenizer()
+    vocab = Vocabulary.build(tok, lines)
+    ids = vocab.encode_lines(lines, tok)
+    V = len(vocab)
+    keras.utils.set_random_seed(0)
+    opt = keras.optimizers.Adam(1e-3, global_clipnorm=1.0)
+    if kind == "lightrnn":
+        from lightrnn_tf.config import ModelConfig
+        from lightrnn_tf.model import LightRNNModel
+
+        cfg = ModelConfig(vocab_size=V, embedding_dim=args.dim, hidden_dim=args.dim, num_layers=args.layers,
+                          dropout=0.3).resolved()
+        model = LightRNNModel.from_model_config(cfg)
+        state = [model.start_state(tf.zeros([args.batch_size], tf.int32))]
+
+        @tf.function
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss, new_state = model.lm_loss(y, state[0], training=True)
+            opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+            return loss, new_state
+    else:
+        inp = keras.Input((None,), dtype="int32")
+        h = keras.layers.Dropout(0.3)(keras.layers.Embedding(V, args.dim)(inp))
+        for _ in range(args.layers):
+            h = keras.layers.LSTM(args.dim, return_sequences=True)(h)
+        model = keras.Model(inp, keras.layers.Dense(V)(keras.layers.Dropout(0.3)(h)))
+
+        @tf.function
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                logits = model(x, training=True)
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+            opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+            return loss, None
+
+    opt.build(model.trainable_variables)
+    windows = list(stream_dataset(ids, args.batch_size, args.bptt).take(args.steps + 5))
+    windows = [w for w in windows if w[0].shape[1] == args.bptt]
+    for x, y in windows[:5]:
+        loss, new_state = step(x, y)
+        if new_state is not None:
+            state[0] = new_state
+    float(loss)
+    start = time.perf_counter()
+    for x, y in windows[5:]:
+        loss, new_state = step(x, y)
+        if new_state is not None:
+            state[0] = new_state
+    float(loss)
+    seconds = time.perf_counter() - start
+    words = sum(int(np.prod(y.shape)) for _, y in windows[5:])
+    params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+    return {"model": kind, "vocab_size": V, "params": params, "words": words, "seconds": seconds,
+            "words_per_sec": words / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv=None):
+    data_root = os.environ.get("LIGHTRNN_DATA", os.path.join(os.path.dirname(HERE), "..", "shared", "data"))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=os.path.join(data_root, "ptb", "ptb.valid.txt"))
+    p.add_argument("--dim", type=int, default=256, help="embedding and hidden size")
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=20)
+    p.add_argument("--bptt", type=int, default=35)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--out", default=os.path.join(HERE, "results", "train.json"))
+    p.add_argument("--only", choices=["lightrnn", "full_softmax"], help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.only:
+        print(json.dumps(measure(args.only, args)))
+        return 0
+    rows = []
+    for kind in ("lightrnn", "full_softmax"):
+        cmd = [sys.executable, os.path.abspath(__file__), "--only", kind] + (argv if argv is not None else sys.argv[1:])
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        if proc.returncode:
+            sys.stderr.write(proc.stderr)
+            return proc.returncode
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    light, full = rows
+    print(f"data {args.data}: |V| = {light['vocab_size']}, E = H = {args.dim}, {args.layers} layer(s), "
+          f"batch {args.batch_size} x bptt {args.bptt}, {args.steps} timed windows, {os.cpu_count()} CPU cores")
+    print(f"{'model':<14}{'params':>12}{'words/s':>12}{'peak RSS MB':>14}")
+    for r in rows:
+        print(f"{r['model']:<14}{r['params']:>12,}{r['words_per_sec']:>12,.0f}{r['peak_rss_mb']:>14,.0f}")
+    ratios = {"speedup": light["words_per_sec"] / full["words_per_sec"], "param_ratio": full["params"] / light["params"],
+              "memory_ratio": full["peak_rss_mb"] / light["peak_rss_mb"]}
+    print(f"LightRNN: {ratios['speedup']:.2f}x the words/s, {ratios['param_ratio']:.1f}x fewer parameters, "
+          f"{ratios['memory_ratio']:.2f}x less peak memory")
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"config": vars(args), "results": rows, "ratios": ratios}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
