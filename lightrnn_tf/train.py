@@ -94,21 +94,20 @@ class Trainer:
 
         model, opt = self.model, self.optimizer
 
-        def step(y, state):
+        def update(y, initial_state):
+            """One optimizer step on a window; `initial_state()` runs inside the tape."""
             with tf.GradientTape() as tape:
-                loss, new_state = model.lm_loss(y, state, training=True)
+                loss, new_state = model.lm_loss(y, initial_state(), training=True)
                 scaled = opt.scale_loss(loss)
             grads = tape.gradient(scaled, model.trainable_variables)
             opt.apply(grads, model.trainable_variables)
             return loss, tf.nest.map_structure(tf.stop_gradient, new_state)
 
-        def first_step(x, y):
-            with tf.GradientTape() as tape:
-                loss, new_state = model.lm_loss(y, model.start_state(x[:, 0], training=True), training=True)
-                scaled = opt.scale_loss(loss)
-            grads = tape.gradient(scaled, model.trainable_variables)
-            opt.apply(grads, model.trainable_variables)
-            return loss, tf.nest.map_structure(tf.stop_gradient, new_state)
+        def step(y, state):
+            return update(y, lambda: state)
+
+        def first_step(x, y):  # the first window of an epoch: read x[:, 0] from the zero state
+            return update(y, lambda: model.start_state(x[:, 0], training=True))
 
         jit = self.cfg.jit_compile
         self.step = tf.function(step, jit_compile=jit, reduce_retracing=True)
@@ -228,7 +227,6 @@ class Trainer:
         self.model.save(tmp)
         os.replace(tmp, os.path.join(self.out, rundir.MODEL))
         self.model.get_table().to_tsv(os.path.join(self.out, rundir.ALLOCATION), words)
-        trained = [h for h in history]
         metrics = {
             "valid_ppl": float(self.best_valid.numpy()),
             "test_ppl": test_ppl,
@@ -236,9 +234,9 @@ class Trainer:
             "params": count_params(self.model),
             "vocab_size": self.model_cfg.vocab_size,
             "table_shape": list(self.model_cfg.table_shape),
-            "tokens_per_sec": float(np.mean([h["tokens_per_sec"] for h in trained])) if trained else None,
+            "tokens_per_sec": float(np.mean([h["tokens_per_sec"] for h in history])) if history else None,
             "epochs": int(self.epoch.numpy()),
-            "train_seconds": float(sum(h["epoch_seconds"] for h in trained)),
+            "train_seconds": float(sum(h["epoch_seconds"] for h in history)),
             "reallocations": int(self.realloc_done.numpy()),
             "history": history,
             **extra,
@@ -316,7 +314,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lightrnn_tf.train",
         description="Train a LightRNN language model. With no data flags, Penn Treebank is downloaded once.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter if False else argparse.HelpFormatter,
     )
     config_lib.add_flags(parser, ModelConfig)
     config_lib.add_flags(parser, TrainConfig)

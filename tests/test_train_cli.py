@@ -116,3 +116,20 @@ def test_cli_process_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"error: file not found: {tmp_path / 'missing.txt'}"
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_checkpoints(tmp_path):
+    import numpy as np
+
+    from lightrnn_tf.errors import LightRNNError
+    from lightrnn_tf.train import Trainer
+
+    cfg = ModelConfig(vocab_size=12, rows=4, cols=3, embedding_dim=8, hidden_dim=8).resolved()
+    trainer = Trainer(cfg, TrainConfig(out=str(tmp_path / "run"), batch_size=2, bptt=4))
+    saved = trainer.manager.save()
+    emb = trainer.model.embedding.row_embeddings
+    emb.assign(np.full(emb.shape, np.nan, np.float32))
+    with pytest.raises(LightRNNError, match=r"loss became nan at epoch 1, batch 1; the last good checkpoint") as e:
+        trainer.train_epoch(np.arange(40, dtype=np.int32) % 12)
+    assert "\n" not in str(e.value)
+    assert os.path.exists(saved + ".index")
