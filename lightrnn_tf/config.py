@@ -65,7 +65,7 @@ class TrainConfig:
 
     # === Data ===
     train: str = _f("", "training text file (one sentence or line per line)")
-    valid: str = _f("", "validation text file")
+    valid: str = _f("", "validation text file; if omitted with --train/--test, the last 5%% of training lines")
     test: str = _f("", "test text file")
     corpus: str = _f("", "one text file split by lines: first 85%% train, next 5%% valid, last 10%% test")
     tfds: str = _f("", "TensorFlow Datasets name with a 'text' feature, e.g. lm1b, pg19, tiny_shakespeare")

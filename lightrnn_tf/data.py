@@ -188,7 +188,7 @@ def read_lines(path: str) -> list[str]:
 def split_lines(lines: list[str], valid_frac: float = 0.05, test_frac: float = 0.10):
     """Splits by position: the last `test_frac` of lines for test, `valid_frac` before that for valid."""
     n = len(lines)
-    n_test = max(1, int(round(n * test_frac)))
+    n_test = max(1, int(round(n * test_frac))) if test_frac else 0
     n_valid = max(1, int(round(n * valid_frac)))
     if n - n_test - n_valid < 1:
         raise LightRNNError(f"corpus has {n} non-empty line(s); need at least 3 to split into train/valid/test")
@@ -198,10 +198,15 @@ def split_lines(lines: list[str], valid_frac: float = 0.05, test_frac: float = 0
 def load_corpus(cfg) -> Corpus:
     """Picks the source named by a `TrainConfig`: files, one split file, TFDS, or PTB by default."""
     if cfg.train or cfg.valid or cfg.test:
-        missing = [name for name in ("train", "valid", "test") if not getattr(cfg, name)]
+        missing = [name for name in ("train", "test") if not getattr(cfg, name)]
         if missing:
-            raise LightRNNError(f"--train, --valid and --test go together; missing --{', --'.join(missing)}")
-        return Corpus(read_lines(cfg.train), read_lines(cfg.valid), read_lines(cfg.test), source=f"files:{cfg.train}")
+            raise LightRNNError(f"--train and --test go together (--valid is optional); missing --{missing[0]}")
+        train = read_lines(cfg.train)
+        if cfg.valid:
+            valid = read_lines(cfg.valid)
+        else:  # hold out the last 5% of the training lines for validation
+            train, valid, _ = split_lines(train, valid_frac=0.05, test_frac=0.0)
+        return Corpus(train, valid, read_lines(cfg.test), source=f"files:{cfg.train}")
     if cfg.corpus:
         train, valid, test = split_lines(read_lines(cfg.corpus))
         return Corpus(train, valid, test, source=f"corpus:{cfg.corpus}")

@@ -68,6 +68,8 @@ def test_corpus_split_and_flags(tmp_path):
     assert corpus.test == lines[90:]
     with pytest.raises(LightRNNError, match="missing --test"):
         load_corpus(TrainConfig(train=str(f), valid=str(f)))
+    held_out = load_corpus(TrainConfig(train=str(f), test=str(f)))  # no --valid: last 5% of train
+    assert held_out.train == lines[:95] and held_out.valid == lines[95:] and held_out.test == lines
 
 
 def test_default_ptb_download_fails_offline_with_one_line(tmp_path, monkeypatch):
