@@ -37,7 +37,8 @@ PTB_MD5 = {  # Mikolov's preprocessed PTB, as redistributed with Zaremba et al. 
 
 # === Tokenizer ===
 
-_PUNCT_RE = re.compile(r"<[^<>\s]+>|\w+(?:'\w+)*|[^\w\s]")
+# Shared with the exported model's metadata, so apps tokenize exactly like training.
+PUNCT_RE = re.compile(r"<[^<>\s]+>|\w+(?:'\w+)*|[^\w\s]")
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Tokenizer:
         if self.lowercase:
             line = line.lower()
         if self.split_punct:
-            return _PUNCT_RE.findall(line)
+            return PUNCT_RE.findall(line)
         return line.split()
 
     def to_dict(self) -> dict:

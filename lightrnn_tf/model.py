@@ -26,8 +26,44 @@ from lightrnn_tf.layers import TwoComponentEmbedding, TwoStageSoftmax
 from lightrnn_tf.table import WordTable
 
 
+class StreamLanguageModel(keras.Model):
+    """Keras training API shared by the stream language models (LightRNN and the baselines).
+
+    Subclasses define `start_state(first_words, training)` and `lm_loss(y, state, training)`
+    (mean NLL per target word, new state). `fit`/`evaluate` read each `(x, y)` window from
+    `start_state(x[:, 0])` and report the token-weighted `loss` and `perplexity`.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        with tf.GradientTape() as tape:
+            loss, _ = self.lm_loss(y, self.start_state(x[:, 0], training=True), training=True)
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self._update_metrics(loss, y)
+
+    def test_step(self, data):
+        x, y = data[0], data[1]
+        loss, _ = self.lm_loss(y, self.start_state(x[:, 0]))
+        return self._update_metrics(loss, y)
+
+    def _update_metrics(self, loss, y):
+        self.loss_tracker.update_state(loss, sample_weight=ops.cast(ops.size(y), "float32"))
+        mean = self.loss_tracker.result()
+        return {"loss": mean, "perplexity": ops.exp(mean)}
+
+
 @keras.saving.register_keras_serializable(package="lightrnn_tf")
-class LightRNNModel(keras.Model):
+class LightRNNModel(StreamLanguageModel):
     """LightRNN language model (Li et al., NIPS 2016).
 
     Example:
@@ -78,7 +114,6 @@ class LightRNNModel(keras.Model):
         ]
         self.dropout = keras.layers.Dropout(dropout, name="dropout")
         self.softmax = TwoStageSoftmax(rows, cols, name="softmax")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
         self._build_all()
 
     def _build_all(self):
@@ -221,31 +256,6 @@ class LightRNNModel(keras.Model):
 
     def set_table(self, table: WordTable) -> None:
         self.embedding.assign_table(table)
-
-    # === Keras training API ===
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
-    def train_step(self, data):
-        x, y = data[0], data[1]
-        with tf.GradientTape() as tape:
-            loss, _ = self.lm_loss(y, self.start_state(x[:, 0], training=True), training=True)
-            scaled = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        return self._update_metrics(loss, y)
-
-    def test_step(self, data):
-        x, y = data[0], data[1]
-        loss, _ = self.lm_loss(y, self.start_state(x[:, 0]))
-        return self._update_metrics(loss, y)
-
-    def _update_metrics(self, loss, y):
-        self.loss_tracker.update_state(loss, sample_weight=ops.cast(ops.size(y), "float32"))
-        mean = self.loss_tracker.result()
-        return {"loss": mean, "perplexity": ops.exp(mean)}
 
     def get_config(self):
         return {

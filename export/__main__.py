@@ -1,0 +1,53 @@
+"""Export a trained LightRNN run to TFLite: `python -m export`.
+
+    python -m export --run runs/ptb --out ptb.tflite
+    python -m export --run runs/ptb --out ptb_int8.tflite --quantize dynamic --max-k 10
+    python -m export.inspect ptb_int8.tflite
+
+Writes a `.tflite` with builtin ops only, the signatures `feed`, `score`, `top_k` and `expand`
+(see `export/graph.py`) and the metadata described in `export/metadata.py`. Expected failures
+print one line to stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from export.convert import DEFAULT_EXPAND_ROWS, DEFAULT_MAX_K, QUANTIZE_MODES, check_quantize
+from lightrnn_tf.errors import LightRNNError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m export", description="Export a LightRNN run directory to TFLite.")
+    p.add_argument("--run", required=True, help="run directory written by python -m lightrnn_tf.train")
+    p.add_argument("--out", required=True, help="output .tflite file")
+    p.add_argument("--quantize", default="none",
+                   help=f"weight quantization: {', '.join(QUANTIZE_MODES)} (default: %(default)s)")
+    p.add_argument("--max-k", type=int, default=DEFAULT_MAX_K,
+                   help="most suggestions one top_k call returns (default: %(default)s)")
+    p.add_argument("--expand-rows", type=int, default=DEFAULT_EXPAND_ROWS,
+                   help="table rows top_k/expand expand in one batched step (default: %(default)s)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        check_quantize(args.quantize)  # before the slow imports
+        from export.convert import export_run
+
+        meta = export_run(args.run, args.out, quantize=args.quantize, max_k=args.max_k,
+                          expand_rows=args.expand_rows)
+    except LightRNNError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    m = meta["model"]
+    print(f"wrote {args.out}: {os.path.getsize(args.out)} bytes, {args.quantize} weights, |V| = {m['vocab_size']}, "
+          f"table {m['rows']}x{m['cols']}, signatures {', '.join(meta['export']['signatures'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

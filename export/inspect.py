@@ -1,0 +1,81 @@
+"""Print the metadata of an exported LightRNN model: `python -m export.inspect model.tflite`.
+
+    python -m export.inspect ptb.tflite            # readable summary
+    python -m export.inspect ptb.tflite --json     # the LIGHTRNN_METADATA JSON (vocabulary elided)
+    python -m export.inspect ptb.tflite --vocab    # ... with the whole vocabulary
+
+Shows the TFLite Support ModelMetadata (TFLITE_METADATA), the LightRNN metadata, the associated
+files, the signatures and the operators. Needs no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from export import metadata as metadata_lib
+from lightrnn_tf.errors import LightRNNError
+
+
+def describe(path: str, show_vocab: bool = False) -> str:
+    """The report `python -m export.inspect` prints."""
+    meta = metadata_lib.read_metadata(path)
+    std = metadata_lib.read_model_metadata(path) or {}
+    files = metadata_lib.associated_files(path)
+    m, exp, tok, table = meta["model"], meta["export"], meta["tokenizer"], meta["table"]
+    vocab = meta["vocab"]
+    lines = [
+        f"file            {path} ({os.path.getsize(path)} bytes)",
+        f"model           {std.get('name')} {std.get('version')} by {std.get('author')}",
+        f"description     {std.get('description')}",
+        f"library         {meta['library']} {meta['library_version']} "
+        f"(metadata {meta['format']} v{meta['format_version']})",
+        f"vocabulary      {m['vocab_size']} words; special ids "
+        + ", ".join(f"{w} = {i}" for w, i in meta["special_tokens"].items()),
+        f"first words     {' '.join(vocab[:12])}{' ...' if len(vocab) > 12 else ''}",
+        f"tokenizer       lowercase={tok['lowercase']} split_punct={tok['split_punct']} "
+        f"pattern={tok['split_punct_pattern']!r}",
+        f"table           {table['rows']} x {table['cols']} ({table['rows'] * table['cols'] - m['vocab_size']} empty "
+        f"cells); allocation: {table['encoding']}",
+        f"network         embedding {m['embedding_dim']}, {m['num_layers']} LSTM layer(s) x {m['hidden_dim']}, "
+        f"dropout {m['dropout']} (training only)",
+        f"export          quantization={exp['quantization']} max_k={exp['max_k']} expand_rows={exp['expand_rows']} "
+        f"fold_inputs={exp.get('fold_inputs')} int8_tables={exp.get('int8_tables')} state_shape={exp['state_shape']}",
+        f"signatures      {', '.join(metadata_lib.signature_names(path))}",
+        f"operators       {', '.join(sorted(set(metadata_lib.operator_names(path))))}",
+        f"associated      " + ", ".join(f"{f['name']} ({f['type']}, {len(files.get(f['name'], b''))} bytes)"
+                                        for f in std.get("associated_files", [])),
+        f"metadata parser {std.get('min_parser_version')}",
+    ]
+    if show_vocab:
+        lines.append("vocab")
+        lines.extend(f"  {i}\t{w}" for i, w in enumerate(vocab))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m export.inspect", description="Print a LightRNN .tflite's metadata.")
+    p.add_argument("model", help=".tflite file written by python -m export")
+    p.add_argument("--json", action="store_true", help="print the LIGHTRNN_METADATA JSON")
+    p.add_argument("--vocab", action="store_true", help="include the whole vocabulary")
+    args = p.parse_args(argv)
+    try:
+        if args.json:
+            meta = metadata_lib.read_metadata(args.model)
+            if not args.vocab:
+                more = [f"... ({len(meta['vocab'])} words)"] if len(meta["vocab"]) > 12 else []
+                meta["vocab"] = meta["vocab"][:12] + more
+            meta["tflite_metadata"] = metadata_lib.read_model_metadata(args.model)
+            print(json.dumps(meta, indent=2, sort_keys=True))
+        else:
+            print(describe(args.model, args.vocab))
+    except LightRNNError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

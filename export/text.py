@@ -1,0 +1,69 @@
+"""Text -> word ids exactly as training did, from the rules stored in the model's metadata.
+
+This re-implements `lightrnn_tf.data.Tokenizer` and `Vocabulary.encode_lines` without importing
+them (the predictor must run without the training code): lowercase if the model was trained so,
+then either `str.split()` or, with `split_punct`, `re.findall(split_punct_pattern)` (the pattern is
+read from the metadata, so it cannot drift); unknown words map to `<unk>`; a line ends with
+`<eos>`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lightrnn_tf.errors import LightRNNError
+
+
+class TextEncoder:
+    """Tokenizer and vocabulary of an exported model.
+
+    Args:
+        meta: dict from `export.metadata.read_metadata` (uses `tokenizer`, `special_tokens`, `vocab`).
+    """
+
+    def __init__(self, meta: dict):
+        tok = meta["tokenizer"]
+        self.lowercase = bool(tok["lowercase"])
+        self.split_punct = bool(tok["split_punct"])
+        self._pattern = re.compile(tok["split_punct_pattern"]) if self.split_punct else None
+        self.words = list(meta["vocab"])
+        self.index = {w: i for i, w in enumerate(self.words)}
+        special = meta["special_tokens"]
+        self.unk_id, self.eos_id = int(special["<unk>"]), int(special["<eos>"])
+        if self.words[self.unk_id] != "<unk>" or self.words[self.eos_id] != "<eos>":
+            raise LightRNNError("metadata: special-token ids do not match the vocabulary")
+
+    def tokenize(self, line: str) -> list[str]:
+        """One line -> tokens (same as `lightrnn_tf.data.Tokenizer.__call__`)."""
+        if self.lowercase:
+            line = line.lower()
+        if self._pattern is not None:
+            return self._pattern.findall(line)
+        return line.split()
+
+    def encode_tokens(self, tokens) -> list[int]:
+        get = self.index.get
+        return [get(t, self.unk_id) for t in tokens]
+
+    def encode_lines(self, text: str) -> list[int]:
+        """Every non-blank line's ids followed by `<eos>` (as `Vocabulary.encode_lines`)."""
+        out: list[int] = []
+        for line in text.splitlines():
+            if line.strip():
+                out.extend(self.encode_tokens(self.tokenize(line)))
+                out.append(self.eos_id)
+        return out
+
+    def encode_context(self, text: str) -> list[int]:
+        """Ids of typed text before the cursor: `<eos>` first (sentence start), `<eos>` after every
+        finished line, none after the last, unfinished one."""
+        out = [self.eos_id]
+        for line in text.splitlines(keepends=True):
+            content = line.splitlines()[0] if line.splitlines() else ""
+            out.extend(self.encode_tokens(self.tokenize(content)))
+            if content != line and content.strip():  # a finished, non-blank line
+                out.append(self.eos_id)
+        return out
+
+    def decode(self, ids) -> list[str]:
+        return [self.words[int(i)] for i in ids]

@@ -1,0 +1,124 @@
+"""Baselines for LightRNN: a standard LSTM language model with a full V-way softmax.
+
+Letters: B batch, T words in a window, V vocabulary, E embedding, H hidden, L layers.
+A *state* is a list of L pairs `[h, c]`, each `(B, H)`, after the last word read, the same
+convention as `LightRNNModel` (one LSTM step a word instead of two).
+
+    model = FullSoftmaxLSTM(vocab_size=10000, embedding_dim=256, hidden_dim=256)
+    model.compile(optimizer="adam")
+    model.fit(stream_dataset(ids, batch_size=20, bptt=35), epochs=1)
+
+Parameters: V*E (input embedding) + LSTM + H*V + V (output head); at V = 10k, E = H = 256 that is
+5.65M against LightRNN's 0.62M. `export.baseline_graph` exports it with the same single-step
+signatures as LightRNN, for `benchmarks/bench_export.py`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from lightrnn_tf.model import StreamLanguageModel
+
+
+@keras.saving.register_keras_serializable(package="lightrnn_tf")
+class FullSoftmaxLSTM(StreamLanguageModel):
+    """Word embedding -> L LSTM layers -> dense V-way softmax.
+
+    Args:
+        vocab_size: int, V.
+        embedding_dim: int, E. Default: `256`.
+        hidden_dim: int, H. Default: `256`.
+        num_layers: int, L. Default: `1`.
+        dropout: float, dropout on embeddings, between layers and before the head. Default: `0.3`.
+
+    Call arguments:
+        inputs: tuple `(x, y)` of int `(B, T)`: words and next words of a window.
+        training: bool.
+
+    Returns:
+        `(B, T)` float32 `log P(y_t | x_1..x_t)`, the window read from `start_state(x[:, 0])`.
+    """
+
+    def __init__(self, vocab_size, embedding_dim=256, hidden_dim=256, num_layers=1, dropout=0.3, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.dropout_rate = dropout
+        # === Layers ===
+        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+        self.lstms = [keras.layers.LSTM(hidden_dim, return_sequences=True, return_state=True, name=f"lstm_{i}")
+                      for i in range(num_layers)]
+        self.dropout = keras.layers.Dropout(dropout, name="dropout")
+        self.head = keras.layers.Dense(vocab_size, name="head", dtype="float32")
+        self.embedding.build((None,))
+        dim = embedding_dim
+        for lstm in self.lstms:
+            lstm.build((None, None, dim))
+            dim = hidden_dim
+        self.head.build((None, hidden_dim))
+        self.built = True
+
+    # === State ===
+
+    def zero_state(self, batch_size):
+        z = ops.zeros((batch_size, self.hidden_dim), dtype=self.compute_dtype)
+        return [[z, z] for _ in range(self.num_layers)]
+
+    def start_state(self, first_words, training=False):
+        """State after reading `first_words` `(B,)` from the zero state."""
+        _, state = self._run_stack(self.embedding(first_words)[:, None], self.zero_state(ops.shape(first_words)[0]),
+                                   training)
+        return state
+
+    def _run_stack(self, seq, state, training):
+        """`seq (B, S, E)` -> outputs `(B, S, H)` and the new state."""
+        h = self.dropout(seq, training=training)
+        new_state = []
+        for i, lstm in enumerate(self.lstms):
+            h, state_h, state_c = lstm(h, initial_state=list(state[i]), training=training)[:3]
+            new_state.append([state_h, state_c])
+            if i + 1 < self.num_layers:
+                h = self.dropout(h, training=training)
+        return h, new_state
+
+    # === Sequences ===
+
+    def target_log_probs(self, y, state, training=False):
+        """`(log P(y_t) (B, T), state after y[:, -1])` for targets `y (B, T)` read from `state`."""
+        out, new_state = self._run_stack(self.embedding(y), state, training)  # (B, T, H)
+        top_h = ops.expand_dims(ops.cast(state[-1][0], out.dtype), 1)
+        pred_h = self.dropout(ops.concatenate([top_h, out[:, :-1]], axis=1), training=training)  # predicts y_t
+        log_probs = ops.log_softmax(self.head(pred_h), axis=-1)  # (B, T, V)
+        return ops.take_along_axis(log_probs, ops.expand_dims(ops.cast(y, "int32"), -1), axis=-1)[..., 0], new_state
+
+    def call(self, inputs, training=False):
+        x, y = inputs
+        lp, _ = self.target_log_probs(y, self.start_state(x[:, 0], training), training)
+        return lp
+
+    # === Single steps (prediction, export) ===
+
+    def feed_word(self, words, state):
+        """Reads words `(B,)` -> the state after them."""
+        x = self.embedding(words)
+        new_state = []
+        for lstm, (h, c) in zip(self.lstms, state):
+            x, s = lstm.cell(x, [h, c])
+            new_state.append(list(s))
+        return new_state
+
+    def next_word_log_probs(self, state):
+        """`(B, V)` log-probabilities of the next word."""
+        return ops.log_softmax(self.head(state[-1][0]), axis=-1)
+
+    def lm_loss(self, y, state, training=False):
+        """Mean NLL per target word of a window: `(loss (), new_state)`."""
+        lp, new_state = self.target_log_probs(y, state, training)
+        return -ops.mean(lp), new_state
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
+                "hidden_dim": self.hidden_dim, "num_layers": self.num_layers, "dropout": self.dropout_rate}

@@ -1,0 +1,304 @@
+"""Tests of `python -m export`: signatures vs Keras, builtin ops, metadata, quantization, CLI errors.
+
+    PYTHONPATH=. pytest -q tests/test_export.py tests/test_predictor.py
+"""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from export_fixtures import PTB_TEST, files, keras_state, keras_stream_log_probs, make_run, ptb_lines, run  # noqa: E402,F401
+
+from export import metadata as metadata_lib  # noqa: E402
+from lightrnn_tf.errors import LightRNNError  # noqa: E402
+
+ATOL = 1e-5
+
+
+
+
+def _runners(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=path)
+    return interp, {name: interp.get_signature_runner(name) for name in interp.get_signature_list()}
+
+
+def _text_ids(run, n_lines=3):
+    lines = ptb_lines(PTB_TEST, n_lines)
+    return [run.vocab.eos_id] + list(run.vocab.encode_lines(lines, run.tokenizer))
+
+
+# === f32 export == Keras, every signature ===
+
+@pytest.mark.parametrize("name", ["none", "folded"])
+def test_feed_and_score_match_keras(files, run, name):
+    model = run.model
+    _, sig = _runners(files[name])
+    ids = _text_ids(run)[:25]
+    state = sig["feed"](word=np.array(ids[:1], np.int32), state=np.zeros((2, 2, 16), np.float32))["state"]
+    kstate = model.start_state(np.array(ids[:1]))
+    np.testing.assert_allclose(state, keras_state(kstate), atol=ATOL)
+    for w in ids[1:]:
+        full = np.asarray(model.next_word_log_probs(kstate))[0]  # (V,)
+        out = sig["score"](word=np.array([w], np.int32), state=state)
+        kstate = model.feed_word(np.array([w]), kstate)
+        np.testing.assert_allclose(out["log_prob"][0], full[w], atol=ATOL)
+        np.testing.assert_allclose(out["state"], keras_state(kstate), atol=ATOL)
+        fed = sig["feed"](word=np.array([w], np.int32), state=state)["state"]
+        np.testing.assert_allclose(fed, out["state"], atol=1e-6)
+        state = out["state"]
+
+
+@pytest.mark.parametrize("name", ["none", "folded"])
+def test_top_k_and_expand_match_keras(files, run, name):
+    model, table = run.model, run.model.get_table()
+    meta = metadata_lib.read_metadata(files[name])
+    assert meta["export"]["fold_inputs"] == (name == "folded")
+    k, m = meta["export"]["max_k"], meta["export"]["expand_rows"]
+    _, sig = _runners(files[name])
+    ids = _text_ids(run)[:12]
+    kstate = model.start_state(np.array(ids[:1]))
+    cell_word = table.cell_word.reshape(table.rows, table.cols)
+    for w in ids[1:]:
+        state = keras_state(kstate).astype(np.float32)
+        full = np.asarray(model.next_word_log_probs(kstate))[0]  # (V,)
+        row_lp = np.asarray(model.softmax.row_log_probs(kstate[-1][0]))[0]  # (R,)
+        out = sig["top_k"](state=state)
+        order = np.argsort(-row_lp, kind="stable")
+        np.testing.assert_allclose(out["row_log_probs"], row_lp[order], atol=ATOL)
+        np.testing.assert_array_equal(np.sort(out["row_order"]), np.arange(table.rows))
+        np.testing.assert_allclose(row_lp[out["row_order"]], out["row_log_probs"], atol=ATOL)
+        # K best words among the cells of the M expanded rows
+        in_rows = np.isin(table.word_row, out["row_order"][:m])
+        n_real = min(k, int(in_rows.sum()))  # fewer words than K in those rows: empty cells fill up
+        ref = np.argsort(-np.where(in_rows, full, -np.inf), kind="stable")[:n_real]
+        np.testing.assert_array_equal(out["words"][:n_real], ref)
+        np.testing.assert_allclose(out["log_probs"][:n_real], full[ref], atol=ATOL)
+        assert np.all(out["words"][n_real:] == -1)
+        np.testing.assert_allclose(out["bound"], out["row_log_probs"][m : m + 1], atol=0)
+        rows = np.array([table.rows - 1, 0][:m], np.int32)
+        ex = sig["expand"](state=state, rows=rows)
+        np.testing.assert_array_equal(ex["words"], cell_word[rows])
+        real = ex["words"] >= 0
+        np.testing.assert_allclose(ex["log_probs"][real], full[ex["words"][real]], atol=ATOL)
+        assert np.all(ex["log_probs"][~real] < -1e8)  # empty cells get no probability
+        kstate = model.feed_word(np.array([w]), kstate)
+
+
+def test_tflite_perplexity_matches_keras_on_ptb_slice(files, run):
+    from export.predictor import NextWordPredictor
+
+    lines = ptb_lines(PTB_TEST, 4)
+    ids = [run.vocab.eos_id] + list(run.vocab.encode_lines(lines, run.tokenizer))
+    ref = np.exp(-keras_stream_log_probs(run.model, ids).mean())
+    for name in ("none", "folded"):
+        got = NextWordPredictor(files[name]).perplexity("\n".join(lines))
+        assert abs(got - ref) / ref < 5e-5  # four significant digits
+
+
+# === Operators ===
+
+@pytest.mark.parametrize("mode", ["none", "folded", "dynamic", "float16"])
+def test_builtin_operators_only(files, mode):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    ops = metadata_lib.operator_names(files[mode])
+    assert ops and all(metadata_lib.is_builtin(op) for op in ops), ops
+    assert not any("FLEX" in op.upper() or op.startswith("custom:") for op in ops)
+    assert {"FULLY_CONNECTED", "TOPK_V2", "LOG_SOFTMAX"} <= set(ops)
+    # the builtin-only resolver (no Flex delegate, no custom ops) must be able to run every signature
+    interp = Interpreter(model_path=files[mode],
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    assert set(interp.get_signature_list()) == {"feed", "score", "top_k", "expand"}
+    state = np.zeros((2, 2, 16), np.float32)
+    interp.get_signature_runner("top_k")(state=state)
+    interp.get_signature_runner("score")(word=np.array([2], np.int32), state=state)
+
+
+# === Metadata ===
+
+def test_metadata_round_trip(files, run):
+    from lightrnn_tf import __version__
+    from lightrnn_tf.data import PUNCT_RE
+
+    meta = metadata_lib.read_metadata(files["dynamic"])
+    table = run.model.get_table()
+    assert meta["vocab"] == run.vocab.words
+    assert meta["special_tokens"] == {"<unk>": 0, "<eos>": 1}
+    assert meta["tokenizer"]["lowercase"] is True and meta["tokenizer"]["split_punct"] is True
+    assert meta["tokenizer"]["split_punct_pattern"] == PUNCT_RE.pattern
+    assert meta["library_version"] == __version__
+    rows, cols = metadata_lib.decode_allocation(meta["table"])
+    np.testing.assert_array_equal(rows, table.word_row)
+    np.testing.assert_array_equal(cols, table.word_col)
+    assert (meta["table"]["rows"], meta["table"]["cols"]) == table.shape
+    cfg = run.model_config
+    for key in ("vocab_size", "rows", "cols", "embedding_dim", "hidden_dim", "num_layers"):
+        assert meta["model"][key] == getattr(cfg, key)
+    assert meta["export"] == {"quantization": "dynamic", "max_k": 6, "expand_rows": 2, "fold_inputs": True,
+                              "int8_tables": True,
+                              "state_shape": [2, 2, 16], "signatures": ["feed", "score", "top_k", "expand"]}
+
+
+def test_standard_tflite_metadata(files):
+    std = metadata_lib.read_model_metadata(files["none"])
+    assert std["name"] == "LightRNN next-word model" and std["min_parser_version"] == "1.0.1"
+    assert std["associated_files"][0]["name"] == "vocab.txt"
+    assert std["associated_files"][0]["type"] == "VOCABULARY"
+    # one SubGraphMetadata whose tensor lists match subgraph 0 (what tflite-support validates)
+    from ai_edge_litert import schema_py_generated as fb
+
+    with open(files["none"], "rb") as f:
+        sg = fb.Model.GetRootAs(f.read(), 0).Subgraphs(0)
+    (sub,) = std["subgraph_metadata"]
+    assert len(sub["inputs"]) == sg.InputsLength() and len(sub["outputs"]) == sg.OutputsLength()
+    assert metadata_lib.associated_files(files["none"])["vocab.txt"].decode().split("\n")[:2] == ["<unk>", "<eos>"]
+    assert metadata_lib.buffer_alignment(files["none"]) == 16
+
+
+def test_rewriting_metadata_replaces_it(files):
+    with open(files["none"], "rb") as f:
+        data = f.read()
+    meta = metadata_lib.read_metadata(data)
+    meta["export"]["note"] = "rewritten"
+    again = metadata_lib.write_metadata(data, meta)
+    names = list(metadata_lib.metadata_entries(again))
+    assert names.count("LIGHTRNN_METADATA") == 1 and names.count("TFLITE_METADATA") == 1
+    assert metadata_lib.read_metadata(again)["export"]["note"] == "rewritten"
+    assert metadata_lib.read_metadata(again)["vocab"] == meta["vocab"]
+
+
+def test_inspect_prints_metadata(files, capsys):
+    from export.inspect import main
+
+    assert main([files["float16"]]) == 0
+    out = capsys.readouterr().out
+    meta = metadata_lib.read_metadata(files["float16"])
+    assert f"{meta['model']['vocab_size']} words" in out
+    assert "lowercase=True split_punct=True" in out and "quantization=float16" in out
+    assert "vocab.txt (VOCABULARY" in out and "<eos> = 1" in out
+    assert main([files["none"], "--json"]) == 0
+    assert '"LightRNN next-word model"' in capsys.readouterr().out
+
+
+# === Quantization ===
+
+def test_quantized_sizes_and_accuracy(files, run):
+    from export.predictor import NextWordPredictor
+
+    # the tiny weights are mostly under the converter's 1024-element quantization threshold, so
+    # check the tensor types rather than the sizes (bench_export.py measures sizes at |V| = 10k)
+    assert _constant_types(files["none"]) == {"FLOAT32", "INT16", "INT32"}
+    assert "INT8" in _constant_types(files["dynamic"]) and "FLOAT16" not in _constant_types(files["dynamic"])
+    assert "FLOAT16" in _constant_types(files["float16"]) and "INT8" not in _constant_types(files["float16"])
+    text = "\n".join(ptb_lines(PTB_TEST, 3))
+    preds = {mode: NextWordPredictor(files[mode]) for mode in ("folded", "dynamic", "float16")}
+    ppl = {mode: p.perplexity(text) for mode, p in preds.items()}
+    assert abs(ppl["dynamic"] - ppl["folded"]) / ppl["folded"] < 0.02
+    assert abs(ppl["float16"] - ppl["folded"]) / ppl["folded"] < 0.002
+    ids = [1] + preds["folded"].encode(text)
+    agree, s32, s8 = 0, preds["folded"].start_state(), preds["dynamic"].start_state()
+    for w in ids[1:60]:
+        agree += list(preds["folded"].top_k(s32, 3)[0]) == list(preds["dynamic"].top_k(s8, 3)[0])
+        s32, s8 = preds["folded"].feed(w, s32), preds["dynamic"].feed(w, s8)
+    assert agree / len(ids[1:60]) >= 0.9
+
+
+def _constant_types(path):
+    """Type names of the tensors that hold constant data (weights and tables)."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    names = {v: k for k, v in vars(fb.TensorType).items() if not k.startswith("_")}
+    with open(path, "rb") as f:
+        model = fb.Model.GetRootAs(f.read(), 0)
+    out = set()
+    for g in range(model.SubgraphsLength()):
+        sg = model.Subgraphs(g)
+        for t in range(sg.TensorsLength()):
+            tensor = sg.Tensors(t)
+            if model.Buffers(tensor.Buffer()).DataLength():
+                out.add(names[tensor.Type()])
+    return out
+
+
+# === CLI ===
+
+def test_cli_exports(tmp_path, files, capsys):
+    from export.__main__ import main
+
+    out = tmp_path / "cli.tflite"
+    assert main(["--run", files["run"], "--out", str(out), "--max-k", "3", "--expand-rows", "99"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    meta = metadata_lib.read_metadata(str(out))
+    assert meta["export"]["max_k"] == 3 and meta["export"]["expand_rows"] == meta["table"]["rows"]
+
+
+@pytest.mark.parametrize("argv_tail, message", [
+    (["--quantize", "int4"], "unknown quantization mode 'int4'; expected one of: none, dynamic, float16"),
+    (["--max-k", "0"], "Received an invalid value for `max_k`"),
+    (["--expand-rows", "0"], "Received an invalid value for `expand_rows`"),
+])
+def test_cli_bad_flags(tmp_path, files, capsys, argv_tail, message):
+    from export.__main__ import main
+
+    assert main(["--run", files["run"], "--out", str(tmp_path / "x.tflite")] + argv_tail) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("error: ")
+    assert not (tmp_path / "x.tflite").exists()
+
+
+def test_cli_missing_and_incomplete_run_dir(tmp_path, capsys):
+    from export.__main__ import main
+
+    assert main(["--run", str(tmp_path / "nope"), "--out", str(tmp_path / "x.tflite")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: run directory not found: {tmp_path / 'nope'}\n"
+    run = make_run(tmp_path / "run", train_steps=0, num_layers=1)
+    os.remove(os.path.join(run, "model.keras"))
+    assert main(["--run", run, "--out", str(tmp_path / "x.tflite")]) == 2
+    err = capsys.readouterr().err
+    assert "is incomplete: no model.keras" in err and err.count("\n") == 1
+
+
+def test_convert_model_rejects_bad_arguments(run):
+    from export.convert import check_quantize, convert_model
+
+    with pytest.raises(LightRNNError, match="unknown quantization mode 'int8'"):
+        check_quantize("int8")
+    with pytest.raises(LightRNNError, match="max_k"):
+        convert_model(run.model, max_k=run.model.vocab_size + 1)
+
+
+# === Full-softmax baseline (benchmarks/bench_export.py) ===
+
+def test_baseline_export_matches_keras():
+    from ai_edge_litert.interpreter import Interpreter
+
+    from export.baseline_graph import convert_baseline
+    from lightrnn_tf.baselines import FullSoftmaxLSTM
+
+    model = FullSoftmaxLSTM(30, embedding_dim=8, hidden_dim=12, num_layers=2, dropout=0.0)
+    flat = convert_baseline(model, "none", max_k=4)
+    assert all(metadata_lib.is_builtin(op) for op in metadata_lib.operator_names(flat))
+    interp = Interpreter(model_content=flat)
+    score, top_k = interp.get_signature_runner("score"), interp.get_signature_runner("top_k")
+    state, kstate = np.zeros((2, 2, 12), np.float32), model.zero_state(1)
+    for w in (1, 7, 29, 3):
+        full = np.asarray(model.next_word_log_probs(kstate))[0]
+        out, best = score(word=np.array([w], np.int32), state=state), top_k(state=state)
+        np.testing.assert_allclose(out["log_prob"][0], full[w], atol=ATOL)
+        np.testing.assert_array_equal(best["words"], np.argsort(-full, kind="stable")[:4])
+        kstate = model.feed_word(np.array([w]), kstate)
+        np.testing.assert_allclose(out["state"], keras_state(kstate), atol=ATOL)
+        state = out["state"]
+    ids = np.array([1, 7, 29, 3, 3, 8], np.int32)  # sequence path == single steps
+    lp, _ = model.target_log_probs(ids[None, 1:], model.start_state(ids[:1]))
+    state, ref = model.start_state(ids[:1]), []
+    for w in ids[1:]:
+        ref.append(np.asarray(model.next_word_log_probs(state))[0, w])
+        state = model.feed_word(np.array([w]), state)
+    np.testing.assert_allclose(np.asarray(lp)[0], ref, atol=ATOL)

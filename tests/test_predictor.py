@@ -1,0 +1,205 @@
+"""Tests of `export.predictor.NextWordPredictor`: no TensorFlow, tokenization, exact top-k, errors."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from export_fixtures import PTB_TEST, files, keras_state, keras_stream_log_probs, ptb_lines, run  # noqa: E402,F401
+
+from lightrnn_tf.errors import LightRNNError  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+
+
+@pytest.fixture(scope="module")
+def predictor(files):
+    from export.predictor import NextWordPredictor
+
+    return NextWordPredictor(files["none"])
+
+
+def _states(run, n_lines=2):
+    """Keras states along a PTB slice (start state included) -> list of (keras_state, exported_state)."""
+    ids = [1] + list(run.vocab.encode_lines(ptb_lines(PTB_TEST, n_lines), run.tokenizer))
+    state = run.model.start_state(np.array(ids[:1]))
+    out = []
+    for w in ids[1:]:
+        out.append((state, keras_state(state).astype(np.float32)))
+        state = run.model.feed_word(np.array([w]), state)
+    return out
+
+
+# === Runs without TensorFlow ===
+
+def test_predictor_imports_no_tensorflow(files):
+    code = (
+        "import sys\n"
+        "from export.predictor import NextWordPredictor\n"
+        "import export.inspect, export.metadata, export.text\n"
+        f"p = NextWordPredictor({files['dynamic']!r})\n"
+        "print(p.suggest('the cat sat on', k=2)); print(p.perplexity('the cat sat on the mat .'))\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras')\n"
+        "             or m in ('lightrnn_tf.model', 'lightrnn_tf.layers', 'lightrnn_tf.data', 'lightrnn_tf.train'))\n"
+        "assert not bad, bad\n"
+    )
+    env = {**os.environ, "PYTHONPATH": REPO}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# === Tokenization ===
+
+TEXTS = [
+    "The cat's mat, isn't it?  Yes!!",
+    "U.S. stocks fell 2.5% -- the <unk> index's worst day since 1987...",
+    "Ünïcödé wörds — and “quotes” & dashes – ok",
+    "tabs\tand   spaces\u00a0nbsp",
+    "<UNK> <eos> <foo bar> <b>bold</b>",
+    "",
+]
+
+
+@pytest.mark.parametrize("lowercase", [False, True])
+@pytest.mark.parametrize("split_punct", [False, True])
+def test_tokenization_matches_training(lowercase, split_punct):
+    from export.text import TextEncoder
+    from lightrnn_tf.data import PUNCT_RE, Tokenizer, Vocabulary
+
+    tok = Tokenizer(lowercase=lowercase, split_punct=split_punct)
+    vocab = Vocabulary.build(tok, TEXTS[:2])
+    enc = TextEncoder({"tokenizer": {"lowercase": lowercase, "split_punct": split_punct,
+                                     "split_punct_pattern": PUNCT_RE.pattern},
+                       "vocab": vocab.words, "special_tokens": {"<unk>": 0, "<eos>": 1}})
+    for text in TEXTS:
+        assert enc.tokenize(text) == tok(text)
+    text = "\n".join(TEXTS)
+    assert enc.encode_lines(text) == list(vocab.encode_lines([ln for ln in text.splitlines() if ln.strip()], tok))
+
+
+def test_golden_tokenization(predictor):
+    # the fixture model lowercases and splits punctuation
+    assert predictor.text.tokenize("It's the Cat's mat, isn't it? <unk>!") == [
+        "it's", "the", "cat's", "mat", ",", "isn't", "it", "?", "<unk>", "!"]
+    unk, eos = predictor.text.unk_id, predictor.text.eos_id
+    ids = predictor.encode("The cat zebra.\nA dog")
+    words = predictor.text.decode(ids)
+    assert words == ["the", "cat", "<unk>", ".", "<eos>", "a", "dog", "<eos>"] and ids[2] == unk
+    assert predictor.text.encode_context("The cat\nA") == [eos] + ids[:2] + [eos] + ids[5:6]
+    assert predictor.text.encode_context("The cat\n") == [eos] + ids[:2] + [eos]
+
+
+# === Exact top-k and distributions ===
+
+def test_exact_top_k_matches_numpy(files, run):
+    from export.predictor import NextWordPredictor
+
+    for path in (files["none"], files["narrow"]):  # narrow: one row a step, so `expand` must run
+        p = NextWordPredictor(path)
+        for kstate, state in _states(run)[:15]:
+            full = np.asarray(run.model.next_word_log_probs(kstate))[0]
+            ref = np.argsort(-full, kind="stable")
+            for k in range(1, p.max_k + 1):
+                ids, lps = p.top_k(state, k)
+                np.testing.assert_array_equal(ids, ref[:k])
+                np.testing.assert_allclose(lps, full[ref[:k]], atol=1e-5)
+            ids, lps = p._exact_top_k(state, p.vocab_size)  # beyond max_k: the whole vocabulary
+            np.testing.assert_array_equal(ids, ref)
+        if path == files["narrow"]:
+            assert p.stats["expand_calls"] > p.stats["top_k_calls"]
+
+
+def test_full_log_probs_match_keras(predictor, run):
+    for kstate, state in _states(run)[:5]:
+        full = np.asarray(run.model.next_word_log_probs(kstate))[0]
+        got = predictor.log_probs(state)
+        np.testing.assert_allclose(got, full, atol=1e-5)
+        assert abs(np.logaddexp.reduce(got.astype(np.float64))) < 1e-4
+
+
+def test_perplexity_and_stream_match_keras(predictor, run):
+    text = "\n".join(ptb_lines(PTB_TEST, 2))
+    ids = [1] + list(run.vocab.encode_lines(text.splitlines(), run.tokenizer))
+    ref = keras_stream_log_probs(run.model, ids)
+    np.testing.assert_allclose(predictor.stream_log_probs(ids), ref, atol=1e-5)
+    assert predictor.perplexity(text) == pytest.approx(np.exp(-ref.mean()), rel=1e-5)
+
+
+def test_suggest(predictor, run):
+    text = "The cat sat on the"
+    got = predictor.suggest(text, k=3)
+    ids = [1] + list(run.vocab.encode(run.tokenizer(text)))
+    state = run.model.start_state(np.array(ids[:1]))
+    for w in ids[1:]:
+        state = run.model.feed_word(np.array([w]), state)
+    full = np.array(run.model.next_word_log_probs(state))[0]
+    full[[0, 1]] = -np.inf  # <unk>, <eos> skipped
+    ref = np.argsort(-full)[:3]
+    assert [w for w, _ in got] == run.vocab.decode(ref)
+    np.testing.assert_allclose([lp for _, lp in got], full[ref], atol=1e-5)
+    with_special = predictor.suggest(text, k=3, skip_special=False)
+    assert len(with_special) == 3 and with_special[0][1] >= got[0][1]
+
+
+def test_unknown_words_map_to_unk(predictor):
+    a = predictor.state_for("the zyzzyva quux")
+    b = predictor.state_for("the <unk> <unk>")
+    np.testing.assert_array_equal(a, b)
+
+
+# === Errors ===
+
+def test_empty_text_errors(predictor):
+    from export.predictor import EmptyTextError
+
+    for call in (lambda: predictor.perplexity(""), lambda: predictor.perplexity(" \n\t"),
+                 lambda: predictor.suggest("   ")):
+        with pytest.raises(EmptyTextError, match="^empty text: ") as info:
+            call()
+        assert isinstance(info.value, ValueError) and isinstance(info.value, LightRNNError)
+        assert "\n" not in str(info.value)
+
+
+def test_bad_k(predictor):
+    with pytest.raises(LightRNNError, match=r"expected 1 <= k <= 6"):
+        predictor.suggest("the cat", k=7)
+    with pytest.raises(LightRNNError, match=r"got 0"):
+        predictor.top_k(predictor.start_state(), 0)
+
+
+def test_model_file_errors(tmp_path, files):
+    from export.baseline_graph import convert_baseline
+    from export.predictor import NextWordPredictor
+    from lightrnn_tf.baselines import FullSoftmaxLSTM
+
+    with pytest.raises(LightRNNError, match="^model file not found: "):
+        NextWordPredictor(str(tmp_path / "missing.tflite"))
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(LightRNNError, match="is not a TFLite model"):
+        NextWordPredictor(str(junk))
+    bare = tmp_path / "bare.tflite"  # a valid .tflite without LightRNN metadata
+    bare.write_bytes(convert_baseline(FullSoftmaxLSTM(12, 4, 4, dropout=0.0), max_k=3))
+    with pytest.raises(LightRNNError, match=r"has no LightRNN metadata \(was it written by `python -m export`\?\)"):
+        NextWordPredictor(str(bare))
+    with open(files["none"], "rb") as f:  # metadata present, appended zip broken (no end record)
+        data = f.read()
+    stripped = tmp_path / "stripped.tflite"
+    stripped.write_bytes(data[:-22])
+    with pytest.raises(LightRNNError, match="vocab.txt is missing"):
+        NextWordPredictor(str(stripped))
+
+
+def test_inspect_errors(tmp_path, capsys):
+    from export.inspect import main
+
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\0" * 64)
+    assert main([str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is not a TFLite model" in err and err.count("\n") == 1
