@@ -41,42 +41,28 @@ def measure(kind, args):
         cfg = ModelConfig(vocab_size=V, embedding_dim=args.dim, hidden_dim=args.dim, num_layers=args.layers,
                           dropout=0.3).resolved()
         model = LightRNNModel.from_model_config(cfg)
-        state = [model.start_state(tf.zeros([args.batch_size], tf.int32))]
-
-        @tf.function
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                loss, new_state = model.lm_loss(y, state[0], training=True)
-            opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-            return loss, new_state
     else:
-        inp = keras.Input((None,), dtype="int32")
-        h = keras.layers.Dropout(0.3)(keras.layers.Embedding(V, args.dim)(inp))
-        for _ in range(args.layers):
-            h = keras.layers.LSTM(args.dim, return_sequences=True)(h)
-        model = keras.Model(inp, keras.layers.Dense(V)(keras.layers.Dropout(0.3)(h)))
+        from lightrnn_tf.baselines import FullSoftmaxLSTM
 
-        @tf.function
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                logits = model(x, training=True)
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
-            opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-            return loss, None
+        model = FullSoftmaxLSTM(V, embedding_dim=args.dim, hidden_dim=args.dim, num_layers=args.layers, dropout=0.3)
+
+    @tf.function
+    def step(y, state):  # the same step for both models: state carried, clipped Adam update
+        with tf.GradientTape() as tape:
+            loss, new_state = model.lm_loss(y, state, training=True)
+        opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        return loss, new_state
 
     opt.build(model.trainable_variables)
     windows = list(stream_dataset(ids, args.batch_size, args.bptt).take(args.steps + 5))
     windows = [w for w in windows if w[0].shape[1] == args.bptt]
+    state = model.start_state(windows[0][0][:, 0])
     for x, y in windows[:5]:
-        loss, new_state = step(x, y)
-        if new_state is not None:
-            state[0] = new_state
+        loss, state = step(y, state)
     float(loss)
     start = time.perf_counter()
     for x, y in windows[5:]:
-        loss, new_state = step(x, y)
-        if new_state is not None:
-            state[0] = new_state
+        loss, state = step(y, state)
     float(loss)
     seconds = time.perf_counter() - start
     words = sum(int(np.prod(y.shape)) for _, y in windows[5:])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from lightrnn_tf.model import StreamLanguageModel
+from lightrnn_tf.model import StreamLanguageModel, run_lstm_stack
 
 
 @keras.saving.register_keras_serializable(package="lightrnn_tf")
@@ -74,15 +74,8 @@ class FullSoftmaxLSTM(StreamLanguageModel):
         return state
 
     def _run_stack(self, seq, state, training):
-        """`seq (B, S, E)` -> outputs `(B, S, H)` and the new state."""
-        h = self.dropout(seq, training=training)
-        new_state = []
-        for i, lstm in enumerate(self.lstms):
-            h, state_h, state_c = lstm(h, initial_state=list(state[i]), training=training)[:3]
-            new_state.append([state_h, state_c])
-            if i + 1 < self.num_layers:
-                h = self.dropout(h, training=training)
-        return h, new_state
+        """`seq (B, S, E)` -> outputs `(B, S, H)` and the new state (same LSTM code as LightRNN)."""
+        return run_lstm_stack(self.lstms, self.dropout, seq, state, training)
 
     # === Sequences ===
 

@@ -141,24 +141,7 @@ class LightRNNModel(StreamLanguageModel):
     # === Sequence path (training, evaluation, statistics) ===
 
     def _run_stack(self, seq, state, training):
-        """seq `(B, S, E)` through the L LSTMs -> outputs `(B, S, H)` and the new state.
-
-        On a GPU the Keras LSTM layers run (cuDNN); on a CPU each layer's input projection is
-        one matmul over all S steps and only `h @ U` stays inside the recurrent `tf.scan`,
-        which trains about 40% faster than the Keras loop. Both read the same weights.
-        """
-        new_state = []
-        h = self.dropout(seq, training=training)
-        use_keras = bool(tf.config.list_logical_devices("GPU"))
-        for i, lstm in enumerate(self.lstms):
-            if use_keras:
-                h, state_h, state_c = lstm(h, initial_state=list(state[i]), training=training)[:3]
-            else:
-                h, state_h, state_c = _scan_lstm(h, state[i][0], state[i][1], lstm.cell)
-            new_state.append([state_h, state_c])
-            if i + 1 < self.num_layers:
-                h = self.dropout(h, training=training)
-        return h, new_state
+        return run_lstm_stack(self.lstms, self.dropout, seq, state, training)
 
     def hidden_states(self, y, state, training=False):
         """Runs the 2T steps of a window.
@@ -274,6 +257,28 @@ class LightRNNModel(StreamLanguageModel):
     def from_model_config(cls, cfg, table_seed=0) -> "LightRNNModel":
         return cls(cfg.vocab_size, cfg.rows, cfg.cols, cfg.embedding_dim, cfg.hidden_dim, cfg.num_layers,
                    cfg.dropout, table_seed=table_seed)
+
+
+def run_lstm_stack(lstms, dropout, seq, state, training):
+    """seq `(B, S, E)` through stacked Keras LSTM layers -> outputs `(B, S, H)` and the new state.
+
+    Dropout on the input and between layers. On a GPU the Keras LSTM layers run (cuDNN); on a
+    CPU each layer's input projection is one matmul over all S steps and only `h @ U` stays
+    inside the recurrent `tf.scan`, which trains about 40% faster than the Keras loop. Both read
+    the same weights, and the single-step paths use `lstm.cell`.
+    """
+    new_state = []
+    h = dropout(seq, training=training)
+    use_keras = bool(tf.config.list_logical_devices("GPU"))
+    for i, lstm in enumerate(lstms):
+        if use_keras:
+            h, state_h, state_c = lstm(h, initial_state=list(state[i]), training=training)[:3]
+        else:
+            h, state_h, state_c = _scan_lstm(h, state[i][0], state[i][1], lstm.cell)
+        new_state.append([state_h, state_c])
+        if i + 1 < len(lstms):
+            h = dropout(h, training=training)
+    return h, new_state
 
 
 def _scan_lstm(x, h, c, cell):
