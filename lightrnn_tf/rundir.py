@@ -6,6 +6,7 @@
     RUN/checkpoints/     tf.train.CheckpointManager: weights, optimizer, allocation, epoch, history
     RUN/metrics.json     valid_ppl, test_ppl, params, vocab_size, table_shape, tokens_per_sec, ...
     RUN/allocation.tsv   row, col, word of the learned table
+    RUN/allocation_preview.txt  the words sharing the busiest rows and columns (plain text)
     RUN/logs/            TensorBoard
 """
 
@@ -25,6 +26,7 @@ MODEL = "model.keras"
 CHECKPOINTS = "checkpoints"
 METRICS = "metrics.json"
 ALLOCATION = "allocation.tsv"
+ALLOCATION_PREVIEW = "allocation_preview.txt"
 LOGS = "logs"
 
 

@@ -226,7 +226,11 @@ class Trainer:
         tmp = os.path.join(self.out, "model.tmp.keras")
         self.model.save(tmp)
         os.replace(tmp, os.path.join(self.out, rundir.MODEL))
-        self.model.get_table().to_tsv(os.path.join(self.out, rundir.ALLOCATION), words)
+        from lightrnn_tf.realloc import plot_table
+
+        table = self.model.get_table()
+        table.to_tsv(os.path.join(self.out, rundir.ALLOCATION), words)
+        plot_table(table, words, os.path.join(self.out, rundir.ALLOCATION_PREVIEW))
         metrics = {
             "valid_ppl": float(self.best_valid.numpy()),
             "test_ppl": test_ppl,

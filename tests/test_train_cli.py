@@ -34,7 +34,7 @@ def test_short_kjv_run_beats_unigram_and_writes_the_run(kjv_slice, tmp_path):
         assert key in m
     assert m["valid_ppl"] < 0.6 * m["unigram_valid_ppl"], m
     assert m["table_shape"][0] * m["table_shape"][1] >= m["vocab_size"]
-    for name in ("model.keras", "vocab.txt", "config.json", "allocation.tsv", "checkpoints", "logs"):
+    for name in ("model.keras", "vocab.txt", "config.json", "allocation.tsv", "allocation_preview.txt", "checkpoints", "logs"):
         assert os.path.exists(os.path.join(out, name)), name
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(out, "logs")))
     # The saved model reproduces the reported test perplexity.
@@ -133,3 +133,34 @@ def test_nan_loss_stops_with_one_line_and_keeps_checkpoints(tmp_path):
         trainer.train_epoch(np.arange(40, dtype=np.int32) % 12)
     assert "\n" not in str(e.value)
     assert os.path.exists(saved + ".index")
+
+
+def test_cli_reallocates_and_checkpoints_the_new_table(tmp_path):
+    import numpy as np
+    from lightrnn_tf.table import WordTable
+    from lightrnn_tf.train import Trainer
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(f"the cat {i % 7} sat on mat {i % 5} and dog {i % 3}" for i in range(300)))
+    out = str(tmp_path / "run")
+    argv = ["--corpus", str(corpus), "--out", out, "--epochs", "2", "--realloc-every", "1"] + SMALL
+    assert train_cli.main(argv) == 0
+    m = json.load(open(os.path.join(out, "metrics.json")))
+    assert m["reallocations"] == 1
+    report = m["history"][0]["realloc"]
+    assert report["objective_after"] <= report["objective_before"]
+    assert report["lower_bound"] <= report["objective_after"]
+    # The latest checkpoint holds the reallocated table, not the random cold start.
+    model_cfg, train_cfg = train_cli.config_lib.from_json(open(os.path.join(out, "config.json")).read())
+    restored = Trainer(model_cfg, train_cli.config_lib.from_args(TrainConfig, train_cli.build_parser().parse_args(
+        argv[:4] + ["--resume"] + SMALL)))
+    cold = restored.model.get_table()
+    restored.restore()
+    table = restored.model.get_table()
+    assert isinstance(table, WordTable)
+    assert report["moved"] > 0 and table.moved(cold) == report["moved"]
+    # model.keras holds the best weights with the table they were trained with: epoch 1's best
+    # checkpoint is written before that epoch's reallocation, epoch 2's after it.
+    final = train_cli.rundir.load_run(out).model.get_table()
+    best_epoch = min(m["history"], key=lambda h: h["valid_ppl"])["epoch"]
+    np.testing.assert_array_equal(final.word_cell, (table if best_epoch == 2 else cold).word_cell)

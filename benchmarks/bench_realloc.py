@@ -1,0 +1,146 @@
+"""Benchmark of the reallocation solvers on synthetic LightRNN-shaped costs.
+
+    PYTHONPATH=. python benchmarks/bench_realloc.py                       # |V| = 10k, 100k, 1M
+    PYTHONPATH=. python benchmarks/bench_realloc.py --sizes 10000 --solvers sparse greedy
+
+Each (size, solver) case runs in its own subprocess, so its peak memory (`ru_maxrss`) is its own.
+Costs follow LightRNN's statistics: word w (counts Zipf-like, `n_w = 1 + 20 V / (w + 1)`) has a
+random distribution over rows, `p_w ~ Dirichlet(1, ..., 1)` (normalised Exp(1) draws), and
+`L_r[w, i] = n_w * -log p_w(i)` (float32); the same, independently, for columns. Entries come from a
+counter-based hash of (w, i), so any word's losses can be regenerated at any time and a
+1M x 1000 matrix (4 GB in float32) is never held: only each word's k best rows and columns are.
+`gen_seconds` is the time spent generating costs (included in `seconds`). The starting table is
+random. Writes `benchmarks/results/realloc.json` and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "realloc.json")
+
+
+class SyntheticCosts:
+    """Costs generated on demand; same interface as `lightrnn_tf.assignment.DenseCosts`."""
+
+    def __init__(self, vocab_size: int, seed: int = 0):
+        self.vocab_size = vocab_size
+        self.rows = math.ceil(math.sqrt(vocab_size))
+        self.cols = math.ceil(vocab_size / self.rows)
+        self.counts = (1.0 + 20.0 * vocab_size / np.arange(1, vocab_size + 1)).astype(np.float32)  # (V,)
+        self.seed = seed
+        self.gen_seconds = 0.0
+
+    def row_costs(self, words):
+        return self._losses(words, self.rows, salt=1)
+
+    def col_costs(self, words):
+        return self._losses(words, self.cols, salt=2)
+
+    def _losses(self, words, width, salt):
+        start = time.perf_counter()
+        if isinstance(words, slice):
+            words = np.arange(words.start, words.stop)
+        words = np.asarray(words, dtype=np.int64)
+        keys = words.astype(np.uint64)[:, None] * np.uint64(width) + np.arange(width, dtype=np.uint64)  # (n, width)
+        e = -np.log(_uniform(keys, np.uint64(self.seed * 1_000_003 + salt)))  # Exp(1): e / e.sum() ~ Dirichlet(1)
+        out = (np.log(e.sum(axis=1, keepdims=True)) - np.log(e)) * self.counts[words, None]  # n_w * -log p_w(i)
+        self.gen_seconds += time.perf_counter() - start
+        return out
+
+
+def _uniform(keys, salt):
+    """Keys -> uniform float32 in (0, 1) by a multiply-xorshift hash (a SplitMix64 round)."""
+    with np.errstate(over="ignore"):
+        x = keys * np.uint64(0x9E3779B97F4A7C15) + salt * np.uint64(0xD1B54A32D192ED03)
+        x ^= x >> np.uint64(29)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(32)
+    return ((x >> np.uint64(41)).astype(np.float32) + np.float32(0.5)) * np.float32(1.0 / (1 << 23))  # max 1 - 2**-24
+
+
+def run_case(size: int, solver: str, k: int) -> dict:
+    from lightrnn_tf.assignment import solve
+    from lightrnn_tf.table import WordTable
+
+    costs = SyntheticCosts(size)
+    table = WordTable.random(size, costs.rows, costs.cols, seed=1)
+    _, report = solve(costs, table, solver=solver, k=k)
+    report.update(size=size, rows=costs.rows, cols=costs.cols, gen_seconds=costs.gen_seconds,
+                  peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return report
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    p.add_argument("--solvers", nargs="+", default=["sparse", "greedy"], choices=["sparse", "greedy", "dense"])
+    p.add_argument("--k", type=int, default=8, help="candidate rows and columns per word (default: 8)")
+    p.add_argument("--out", default=RESULTS)
+    p.add_argument("--case", nargs=2, metavar=("SIZE", "SOLVER"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(int(args.case[0]), args.case[1], args.k)))
+        return 0
+    results = []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_repo_root(), os.environ.get("PYTHONPATH")])))
+    for size in args.sizes:
+        for solver in args.solvers:
+            cmd = [sys.executable, os.path.abspath(__file__), "--case", str(size), solver, "--k", str(args.k)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                print(f"{size} {solver}: failed: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+                results.append({"size": size, "solver": solver, "error": proc.stderr.strip()[-500:]})
+                continue
+            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(_row(results[-1]), flush=True)
+    doc = {"machine": _machine(), "k": args.k, "results": results}
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=2)
+    print("\n" + table_markdown(results))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def table_markdown(results) -> str:
+    lines = ["| V | table | solver | seconds (cost gen.) | peak RSS | objective | lower bound | gap | gap % | moved |",
+             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['size']:,} | | {r['solver']} | failed | | | | | | |")
+            continue
+        lines.append(
+            f"| {r['size']:,} | {r['rows']}x{r['cols']} | {r['solver']} | {r['seconds']:.1f} ({r['gen_seconds']:.1f}) "
+            f"| {r['peak_rss_mb'] / 1024:.2f} GB | {r['objective_after']:.6g} | {r['lower_bound']:.6g} "
+            f"| {r['gap']:.4g} | {100 * r['gap_rel']:.3f} | {r['moved']:,} |"
+        )
+    return "\n".join(lines)
+
+
+def _row(r):
+    return (f"V={r['size']:>9,} {r['solver']:>6}: {r['seconds']:7.1f} s (gen {r['gen_seconds']:.1f} s), "
+            f"peak {r['peak_rss_mb']:.0f} MB, objective {r['objective_after']:.6g}, gap {100 * r['gap_rel']:.3f}%")
+
+
+def _repo_root():
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _machine():
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "load_avg_at_end": os.getloadavg()}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

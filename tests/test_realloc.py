@@ -1,0 +1,294 @@
+"""Reallocation: solvers against SciPy's exact assignment, statistics against a step-by-step NumPy
+recomputation, and the `reallocate` / callback integration on a tiny model."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from lightrnn_tf import assignment
+from lightrnn_tf.assignment import DenseCosts, solve
+from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.table import WordTable
+
+
+# === Fixtures ===
+
+def lightrnn_costs(v, rows, cols, seed):
+    """Separable LightRNN-shaped costs: Zipf-like counts times random per-token losses."""
+    rng = np.random.default_rng(seed)
+    counts = 1.0 + 20.0 * v / np.arange(1, v + 1)
+    row = counts[:, None] * -np.log(rng.dirichlet(np.ones(rows), size=v))
+    col = counts[:, None] * -np.log(rng.dirichlet(np.ones(cols), size=v))
+    return row, col
+
+
+def full_matrix(row, col):
+    """`(V, R*C)` cost of every word in every cell."""
+    return (row[:, :, None] + col[:, None, :]).reshape(len(row), -1)
+
+
+def scipy_optimum(row, col):
+    full = full_matrix(row, col)
+    words, cells = linear_sum_assignment(full)
+    return float(full[words, cells].sum())
+
+
+def table_cost(row, col, table):
+    return float(full_matrix(row, col)[np.arange(table.vocab_size), table.word_cell].sum())
+
+
+def check_report(row, col, start, table, report):
+    """Every solver: a bijection, and a report consistent with a direct recomputation."""
+    table.validate()
+    assert len(np.unique(table.word_cell)) == table.vocab_size
+    tol = 1e-9 * max(1.0, abs(report["lower_bound"]))
+    assert report["objective_after"] == pytest.approx(table_cost(row, col, table), rel=1e-9, abs=1e-9)
+    assert report["objective_before"] == pytest.approx(table_cost(row, col, start), rel=1e-9, abs=1e-9)
+    assert report["lower_bound"] == pytest.approx(float((row.min(1) + col.min(1)).sum()), rel=1e-12)
+    assert report["gap"] == pytest.approx(report["objective_after"] - report["lower_bound"], rel=1e-9, abs=1e-9)
+    assert report["gap"] >= -tol
+    assert report["moved"] == table.moved(start)
+    json.dumps(report)
+    if report["solver"] != "greedy":  # the current table is feasible for the exact solvers
+        assert report["objective_after"] <= report["objective_before"] + report["suboptimality_bound"] + tol
+    else:
+        assert report["suboptimality_bound"] is None
+
+
+# === Solvers ===
+
+ADVERSARIAL = ["random", "ties", "same_cell", "one_row"]
+
+
+def adversarial_costs(kind, v, rows, cols):
+    rng = np.random.default_rng(7)
+    if kind == "random":
+        return rng.random((v, rows)) * 10, rng.random((v, cols)) * 10
+    if kind == "ties":  # every cell costs the same for every word
+        return np.ones((v, rows)), np.ones((v, cols))
+    if kind == "same_cell":  # every word wants cell (0, 0) and nothing else
+        row, col = np.full((v, rows), 100.0), np.full((v, cols), 100.0)
+        row[:, 0] = col[:, 0] = 0.0
+        return row, col
+    row = np.full((v, rows), 50.0)  # every word wants row 0, columns random
+    row[:, 0] = 0.0
+    return row, rng.random((v, cols))
+
+
+@pytest.mark.parametrize("solver,k", [("sparse", 1), ("sparse", 3), ("dense", 8), ("greedy", 1), ("greedy", 4)])
+@pytest.mark.parametrize("kind", ADVERSARIAL)
+@pytest.mark.parametrize("v,rows,cols", [(20, 4, 5), (23, 5, 5), (7, 3, 4)])
+def test_result_is_always_a_bijection(solver, k, kind, v, rows, cols):
+    row, col = adversarial_costs(kind, v, rows, cols)
+    start = WordTable.random(v, rows, cols, seed=3)
+    table, report = solve(DenseCosts(row, col), start, solver=solver, k=k)
+    check_report(row, col, start, table, report)
+    if solver == "dense":
+        optimum = scipy_optimum(row, col)
+        assert report["objective_after"] == pytest.approx(optimum, abs=report["suboptimality_bound"] + 1e-9)
+
+
+def test_restricted_empty_cells_stay_valid(monkeypatch):
+    """Above the dummy-arc budget, empty cells come from a candidate set: still a valid, never-worse matching."""
+    monkeypatch.setattr(assignment, "DUMMY_ARCS_BUDGET", 50)
+    v, rows, cols = 110, 11, 12  # 22 empty cells
+    row, col = lightrnn_costs(v, rows, cols, seed=5)
+    start = WordTable.random(v, rows, cols, seed=2)
+    table, report = solve(DenseCosts(row, col), start, solver="sparse", k=4)
+    check_report(row, col, start, table, report)
+    assert report["objective_after"] >= scipy_optimum(row, col) - report["suboptimality_bound"] - 1e-9
+
+
+def test_dense_is_exact_whatever_the_empty_cell_budget(monkeypatch):
+    monkeypatch.setattr(assignment, "DUMMY_ARCS_BUDGET", 10)
+    v, rows, cols = 110, 11, 12
+    row, col = lightrnn_costs(v, rows, cols, seed=9)
+    start = WordTable.random(v, rows, cols, seed=2)
+    table, report = solve(DenseCosts(row, col), start, solver="dense")
+    check_report(row, col, start, table, report)
+    assert report["objective_after"] == pytest.approx(scipy_optimum(row, col), abs=report["suboptimality_bound"] + 1e-9)
+
+
+@pytest.mark.parametrize("v,solver", [(50, "sparse"), (300, "sparse"), (2000, "sparse"), (50, "dense"), (300, "dense")])
+def test_exact_solvers_equal_scipy_optimum(v, solver):
+    rows = math.ceil(math.sqrt(v))
+    cols = math.ceil(v / rows)
+    row, col = lightrnn_costs(v, rows, cols, seed=v)
+    start = WordTable.random(v, rows, cols, seed=1)
+    table, report = solve(DenseCosts(row, col), start, solver=solver, k=max(rows, cols))
+    check_report(row, col, start, table, report)
+    optimum = scipy_optimum(row, col)
+    assert report["objective_after"] >= optimum - 1e-9 * optimum
+    assert report["objective_after"] <= optimum + report["suboptimality_bound"] + 1e-9 * optimum
+
+
+def test_capped_regrets_keep_a_proven_bound(monkeypatch):
+    """With few integer levels, large regrets are capped; the result stays within the reported bound."""
+    monkeypatch.setattr(assignment, "MAX_INT_COST", 2000)
+    v, rows, cols = 300, 18, 17
+    row, col = lightrnn_costs(v, rows, cols, seed=8)
+    start = WordTable.random(v, rows, cols, seed=6)
+    table, report = solve(DenseCosts(row, col), start, solver="sparse", k=max(rows, cols))
+    check_report(row, col, start, table, report)
+    assert report["cap"] is not None
+    assert report["suboptimality_bound"] == pytest.approx(report["rounding_bound"] + report["cap_bound"])
+    optimum = scipy_optimum(row, col)
+    assert optimum * (1 - 1e-12) <= report["objective_after"] <= optimum + report["suboptimality_bound"] + 1e-9
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_sparse_small_k_never_below_optimum(k):
+    v, rows, cols = 300, 18, 17
+    row, col = lightrnn_costs(v, rows, cols, seed=11)
+    start = WordTable.random(v, rows, cols, seed=4)
+    table, report = solve(DenseCosts(row, col), start, solver="sparse", k=k)
+    check_report(row, col, start, table, report)
+    optimum = scipy_optimum(row, col)
+    assert report["objective_after"] >= optimum - 1e-9 * optimum
+    assert report["lower_bound"] <= optimum
+
+
+@pytest.mark.parametrize("v,rows,cols", [(300, 18, 17), (1000, 32, 32)])
+def test_greedy_valid_and_not_better_than_optimum(v, rows, cols):
+    row, col = lightrnn_costs(v, rows, cols, seed=3)
+    start = WordTable.random(v, rows, cols, seed=0)
+    table, report = solve(DenseCosts(row, col), start, solver="greedy", k=2)  # k=2 forces the fallback reads
+    check_report(row, col, start, table, report)
+    assert report["objective_after"] >= scipy_optimum(row, col) * (1 - 1e-12)
+    exact, exact_report = solve(DenseCosts(row, col), start, solver="sparse", k=max(rows, cols))
+    assert table_cost(row, col, exact) <= report["objective_after"] + exact_report["suboptimality_bound"]
+
+
+def test_greedy_serves_high_priority_words_first():
+    """Two words, one row each: the word with more to lose (higher mean of its other rows) gets row 0."""
+    row = np.array([[0.0, 1.0], [0.0, 10.0]])  # word 1 loses 10 elsewhere, word 0 only 1
+    col = np.zeros((2, 1))
+    table, report = solve(DenseCosts(row, col), WordTable.sequential(2, 2, 1), solver="greedy", k=1)
+    assert list(table.word_row) == [1, 0]
+    assert report["objective_after"] == pytest.approx(1.0)
+
+
+def test_greedy_is_optimal_without_conflicts():
+    v, rows, cols = 12, 4, 3
+    row, col = np.full((v, rows), 5.0), np.full((v, cols), 5.0)
+    row[np.arange(v), np.arange(v) // cols] = 0.0  # word w prefers cell w, all distinct
+    col[np.arange(v), np.arange(v) % cols] = 0.0
+    table, report = solve(DenseCosts(row, col), WordTable.random(v, rows, cols, seed=9), solver="greedy", k=2)
+    assert list(table.word_cell) == list(range(v))
+    assert report["gap"] == 0.0
+
+
+def test_solver_errors_are_one_line():
+    row, col = np.zeros((5, 3)), np.zeros((5, 2))
+    with pytest.raises(LightRNNError, match="solver"):
+        solve(DenseCosts(row, col), WordTable.sequential(5, 3, 2), solver="hungarian")
+    with pytest.raises(LightRNNError, match="`k`"):
+        solve(DenseCosts(row, col), WordTable.sequential(5, 3, 2), k=0)
+    with pytest.raises(LightRNNError, match="NaN"):
+        solve(DenseCosts(row * np.nan, col), WordTable.sequential(5, 3, 2))
+    with pytest.raises(LightRNNError, match="table"):
+        solve(DenseCosts(row, col), WordTable.sequential(4, 3, 2))
+
+
+def test_dense_refuses_large_vocabularies():
+    class Huge:  # never read: the size check comes first
+        vocab_size, rows, cols = 100_000, 317, 316
+
+    with pytest.raises(LightRNNError, match="dense solver needs") as err:
+        solve(Huge(), WordTable.sequential(4, 2, 2), solver="dense")
+    assert "\n" not in str(err.value)
+
+
+# === Statistics and integration (TensorFlow) ===
+
+@pytest.fixture(scope="module")
+def tiny():
+    from lightrnn_tf.model import LightRNNModel
+
+    model = LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8, num_layers=2,
+                          dropout=0.0, table_seed=5)
+    ids = np.random.default_rng(0).integers(0, 10, size=41).astype(np.int32)
+    return model, ids
+
+
+def reference_statistics(model, ids, batch_size):
+    """Each of the B streams read word by word with the single-step LSTM cells, summed with np.add.at."""
+    from keras import ops
+
+    v, r, c = model.vocab_size, model.rows, model.cols
+    data = np.asarray(ids)[: batch_size * (len(ids) // batch_size)].reshape(batch_size, -1)
+    row_loss, col_loss = np.zeros((v, r)), np.zeros((v, c))
+    table = model.get_table()
+    state = model.feed_word(data[:, 0], model.zero_state(batch_size))
+    for t in range(1, data.shape[1]):
+        y = data[:, t]
+        row_lp = ops.convert_to_numpy(model.softmax.row_log_probs(state[-1][0]))  # (B, R)
+        h, after_row = model._cell_step(model.embedding.row_vectors(table.word_row[y]), state)
+        col_lp = ops.convert_to_numpy(model.softmax.col_log_probs(h))  # (B, C), no mask
+        _, state = model._cell_step(model.embedding.col_vectors(table.word_col[y]), after_row)
+        np.add.at(row_loss, y, -row_lp)
+        np.add.at(col_loss, y, -col_lp)
+    return row_loss, col_loss, data[:, 1:].size
+
+
+@pytest.mark.parametrize("max_tokens", [0, 25])
+def test_statistics_equal_numpy_reference(tiny, max_tokens):
+    from lightrnn_tf.realloc import loss_statistics
+
+    model, ids = tiny
+    row_loss, col_loss, n = loss_statistics(model, ids, batch_size=2, bptt=5, max_tokens=max_tokens)
+    ref_row, ref_col, ref_n = reference_statistics(model, ids[:max_tokens] if max_tokens else ids, 2)
+    assert row_loss.shape == (10, 4) and col_loss.shape == (10, 3) and row_loss.dtype == np.float64
+    assert n == ref_n
+    np.testing.assert_allclose(row_loss, ref_row, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(col_loss, ref_col, rtol=1e-5, atol=1e-5)
+
+
+def test_reallocate_moves_words_and_lowers_objective(tiny):
+    from lightrnn_tf.realloc import loss_statistics, reallocate
+
+    model, ids = tiny
+    before = model.get_table()
+    row_loss, col_loss, _ = loss_statistics(model, ids, 2, 5)
+    report = reallocate(model, ids, batch_size=2, bptt=5, solver="sparse", k=2)
+    after = model.get_table()
+    try:
+        json.dumps(report)
+        for key in ("objective_before", "objective_after", "lower_bound", "gap", "moved", "seconds",
+                    "stats_seconds", "solve_seconds", "solver", "tokens"):
+            assert key in report
+        assert report["moved"] == after.moved(before) > 0
+        assert report["objective_after"] < report["objective_before"]
+        assert report["objective_after"] == pytest.approx(table_cost(row_loss, col_loss, after), rel=1e-9)
+        assert report["tokens"] == 2 * (len(ids) // 2 - 1)
+    finally:
+        model.set_table(before)
+
+
+def test_callback_reallocates_in_fit(tiny):
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    _, ids = tiny
+    model = LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8, dropout=0.0)
+    model.compile(optimizer="adam")
+    callback = ReallocationCallback(ids, every=1, rounds=1, batch_size=2, bptt=5, solver="greedy", verbose=0)
+    start = model.get_table()
+    history = model.fit(stream_dataset(ids, 2, 5), epochs=2, callbacks=[callback], verbose=0, shuffle=False)
+    assert len(callback.reports) == 1 and callback.reports[0]["epoch"] == 1
+    assert history.history["realloc_moved"] == [callback.reports[0]["moved"]]
+    assert model.get_table().moved(start) == callback.reports[0]["moved"]
+
+
+def test_plot_table_lists_row_mates(tmp_path):
+    from lightrnn_tf.realloc import plot_table
+
+    words = [f"w{i}" for i in range(10)]
+    table = WordTable.sequential(10, 4, 3)  # row 0: w0 w1 w2
+    text = plot_table(table, words, str(tmp_path / "preview.txt"), n=2)
+    assert "row     0: w0 w1 w2" in text
+    assert (tmp_path / "preview.txt").read_text() == text
