@@ -153,7 +153,7 @@ class Trainer:
         return {"train_loss": total / count, "train_ppl": math.exp(total / count),
                 "tokens_per_sec": count / seconds, "epoch_seconds": seconds, "tokens": count}
 
-    def fit(self, train_ids, valid_ids, words) -> list[dict]:
+    def fit(self, train_ids, valid_ids) -> list[dict]:
         import tensorflow as tf
 
         cfg = self.cfg
@@ -281,9 +281,11 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
     tokenizer = Tokenizer(lowercase=cfg.lowercase, split_punct=cfg.split_punct)
     vocab = Vocabulary.build(tokenizer, corpus.train, max_size=cfg.max_vocab, min_count=cfg.min_count)
     vocab_path = os.path.join(cfg.out, rundir.VOCAB)
-    if cfg.resume and Vocabulary.load(vocab_path) != vocab:
-        raise LightRNNError(f"mismatched vocabulary: the data now gives {len(vocab)} words, {vocab_path} has "
-                            f"{len(Vocabulary.load(vocab_path))}; resume with the same data and tokenizer flags")
+    if cfg.resume:
+        saved = Vocabulary.load(vocab_path)
+        if saved != vocab:
+            raise LightRNNError(f"mismatched vocabulary: the data now gives {len(vocab)} words, {vocab_path} has "
+                                f"{len(saved)}; resume with the same data and tokenizer flags")
     ids = {name: vocab.encode_lines(getattr(corpus, name), tokenizer) for name in ("train", "valid", "test")}
     for name, arr in ids.items():
         if len(arr) < 2 * (cfg.batch_size if name == "train" else 1):
@@ -306,7 +308,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     trainer = Trainer(model_cfg, cfg)
     if cfg.resume:
         trainer.restore()
-    history = trainer.fit(ids["train"], ids["valid"], vocab.words)
+    history = trainer.fit(ids["train"], ids["valid"])
     extra = {"data": source, "unigram_valid_ppl": unigram_perplexity(ids["train"], ids["valid"], len(vocab))}
     metrics = trainer.finish(ids["test"], vocab.words, history, extra)
     print(f"best valid ppl {metrics['valid_ppl']:.2f}, test ppl {metrics['test_ppl']:.2f}, "
