@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from export.graph import pack_state, unpack_state
+
 
 class FullSoftmaxSignatures(tf.Module):
     """The exported functions of one `FullSoftmaxLSTM`.
@@ -37,29 +39,26 @@ class FullSoftmaxSignatures(tf.Module):
     def signatures(self) -> dict:
         return {name: getattr(self, name).get_concrete_function() for name in BASELINE_SIGNATURES}
 
-    def _unpack(self, state):
-        return [[state[i, 0:1], state[i, 1:2]] for i in range(self.num_layers)]
-
     def _step(self, word, layers):
         x = tf.gather(self.embedding.embeddings, word)  # (1, E)
         new = []
         for lstm, (h, c) in zip(self.lstms, layers):
             x, s = lstm.cell(x, [h, c])
             new.append(list(s))
-        return tf.stack([tf.concat([h, c], axis=0) for h, c in new], axis=0)  # (L, 2, H)
+        return pack_state(new)  # (L, 2, H)
 
     def _log_probs(self, layers):
         return tf.nn.log_softmax(self.head(layers[-1][0]), axis=-1)[0]  # (V,)
 
     def _feed(self, word, state):
-        return {"state": self._step(word, self._unpack(state))}
+        return {"state": self._step(word, unpack_state(state, self.num_layers))}
 
     def _score(self, word, state):
-        layers = self._unpack(state)
+        layers = unpack_state(state, self.num_layers)
         return {"log_prob": tf.gather(self._log_probs(layers), word), "state": self._step(word, layers)}
 
     def _top_k(self, state):
-        log_probs, words = tf.math.top_k(self._log_probs(self._unpack(state)), k=self.max_k)
+        log_probs, words = tf.math.top_k(self._log_probs(unpack_state(state, self.num_layers)), k=self.max_k)
         return {"words": words, "log_probs": log_probs}
 
 

@@ -39,6 +39,16 @@ import tensorflow as tf
 from lightrnn_tf.layers import EMPTY_CELL_LOGIT
 
 
+def unpack_state(state, num_layers: int):
+    """The exported state `(L, 2, H)` -> list of L `[h (1, H), c (1, H)]`."""
+    return [[state[i, 0:1], state[i, 1:2]] for i in range(num_layers)]
+
+
+def pack_state(layers):
+    """List of L `[h (1, H), c (1, H)]` -> the exported state `(L, 2, H)`."""
+    return tf.stack([tf.concat([h, c], axis=0) for h, c in layers], axis=0)
+
+
 def folding_saves_parameters(model) -> bool:
     """True when the folded input projections hold fewer numbers than embeddings + input kernel."""
     r_c, e, h4 = model.rows + model.cols, model.embedding_dim, 4 * model.hidden_dim
@@ -107,13 +117,6 @@ class LightRNNSignatures(tf.Module):
 
     # === Helpers ===
 
-    def _unpack(self, state):
-        """`(L, 2, H)` -> list of L `[h (1, H), c (1, H)]`."""
-        return [[state[i, 0:1], state[i, 1:2]] for i in range(self.num_layers)]
-
-    def _pack(self, layers):
-        return tf.stack([tf.concat([h, c], axis=0) for h, c in layers], axis=0)  # (L, 2, H)
-
     def _locate(self, word):
         cell = tf.cast(tf.gather(self._word_cell, word), tf.int32)  # (1,)
         return cell // self.cols, cell % self.cols
@@ -171,22 +174,22 @@ class LightRNNSignatures(tf.Module):
 
     def _feed(self, word, state):
         rows, cols = self._locate(word)
-        _, layers = self._step(self._input_proj(rows=rows), self._unpack(state))
+        _, layers = self._step(self._input_proj(rows=rows), unpack_state(state, self.num_layers))
         _, layers = self._step(self._input_proj(cols=cols), layers)
-        return {"state": self._pack(layers)}
+        return {"state": pack_state(layers)}
 
     def _score(self, word, state):
-        layers = self._unpack(state)
+        layers = unpack_state(state, self.num_layers)
         rows, cols = self._locate(word)  # (1,), (1,)
         row_lp = self.softmax.row_log_probs(layers[-1][0])  # (1, R)
         h_row, layers = self._step(self._input_proj(rows=rows), layers)
         col_lp = self._col_log_probs(h_row, self._row_words(rows))  # (1, C)
         _, layers = self._step(self._input_proj(cols=cols), layers)
         log_prob = tf.gather(row_lp[0], rows) + tf.gather(col_lp[0], cols)  # (1,)
-        return {"log_prob": log_prob, "state": self._pack(layers)}
+        return {"log_prob": log_prob, "state": pack_state(layers)}
 
     def _top_k(self, state):
-        layers = self._unpack(state)
+        layers = unpack_state(state, self.num_layers)
         row_lp = self.softmax.row_log_probs(layers[-1][0])[0]  # (R,)
         row_scores, order = tf.math.top_k(row_lp, k=self.rows)  # sorted, (R,) each
         m = self.expand_rows
@@ -200,7 +203,7 @@ class LightRNNSignatures(tf.Module):
                 "row_order": order, "row_log_probs": row_scores}
 
     def _expand(self, state, rows):
-        layers = self._unpack(state)
+        layers = unpack_state(state, self.num_layers)
         row_lp = self.softmax.row_log_probs(layers[-1][0])[0]  # (R,)
         words, cell_lp = self._expand_rows(layers, rows, tf.gather(row_lp, rows))
         return {"words": words, "log_probs": cell_lp}
