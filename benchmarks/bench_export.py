@@ -48,10 +48,10 @@ def make_run(out, vocab_size, epochs, hidden=256, embedding=256, layers=1, seed=
     """Trains a LightRNN on ptb.valid.txt with its words plus never-seen fillers up to `vocab_size`."""
     import keras
 
-    from lightrnn_tf import config as config_lib
     from lightrnn_tf.config import ModelConfig, TrainConfig
     from lightrnn_tf.data import Tokenizer, Vocabulary, read_lines, stream_dataset
     from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.rundir import save_run
 
     tok = Tokenizer()
     base = Vocabulary.build(tok, read_lines(PTB_VALID))
@@ -63,12 +63,8 @@ def make_run(out, vocab_size, epochs, hidden=256, embedding=256, layers=1, seed=
     model = LightRNNModel.from_model_config(cfg, table_seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(tcfg.learning_rate, global_clipnorm=tcfg.clip_norm))
     ids = vocab.encode_lines(read_lines(PTB_VALID), tok)
-    model.fit(stream_dataset(ids, tcfg.batch_size, tcfg.bptt), epochs=epochs, verbose=2, shuffle=False)
-    os.makedirs(out, exist_ok=True)
-    model.save(os.path.join(out, "model.keras"))
-    vocab.save(os.path.join(out, "vocab.txt"))
-    with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as f:
-        f.write(config_lib.to_json(cfg, tcfg))
+    model.fit(stream_dataset(ids, tcfg.batch_size, tcfg.bptt), epochs=epochs, verbose=2)
+    save_run(out, model_config=cfg, train_config=tcfg, vocab=vocab, model=model)
     print(f"wrote {out}: |V| = {len(vocab)} ({len(fillers)} fillers), table {cfg.rows}x{cfg.cols}")
 
 
@@ -129,32 +125,16 @@ def bench_baseline(flatbuffer, path, words, state_shape, repeat):
     return res
 
 
-def keras_perplexity(model, ids, bptt=35):
-    """Batch 1: start_state(s_0), then `target_log_probs` window by window over s_1..s_N."""
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def window(y, state):
-        row_t, col_t, new_state = model.target_log_probs(y, state)
-        return tf.reduce_sum(row_t + col_t), new_state
-
-    ids = np.asarray(ids, np.int32)
-    state, total = model.start_state(ids[:1]), 0.0
-    for start in range(1, len(ids), bptt):
-        lp, state = window(tf.constant(ids[None, start : start + bptt]), state)
-        total += float(lp)
-    return math.exp(-total / (len(ids) - 1))
-
-
 def perplexity_section(run, paths):
     from export.predictor import NextWordPredictor
     from lightrnn_tf.data import read_lines
+    from lightrnn_tf.stream_model import stream_perplexity
 
     ids = run.vocab.encode_lines(read_lines(PTB_TEST), run.tokenizer)
     out = {"tokens": int(len(ids) - 1), "convention": "stream s_0..s_N = encode_lines(ptb.test.txt); "
            "targets s_1..s_N from start_state(s_0)"}
     t = time.perf_counter()
-    out["keras"] = keras_perplexity(run.model, ids)
+    out["keras"], _ = stream_perplexity(run.model, ids, batch_size=1, bptt=35)  # one stream, as the predictor reads it
     out["keras_seconds"] = time.perf_counter() - t
     preds = {mode: NextWordPredictor(paths[mode], num_threads=1) for mode in MODES}
     for mode, p in preds.items():

@@ -3,9 +3,10 @@
     python benchmarks/bench_train.py                       # PTB valid (10k words) from $LIGHTRNN_DATA
     python benchmarks/bench_train.py --data FILE --steps 60 --layers 2
 
-Each model trains in its own subprocess (so peak RSS is its own) for `--steps` windows of
-`--batch-size` x `--bptt` words after 5 warm-up windows, with the same optimizer and clipping.
-Prints a table and writes benchmarks/results/train.json.
+Each model trains in its own subprocess (so peak RSS is its own) through `model.fit` — the
+models' own `train_step`, the path `python -m lightrnn_tf.train` uses, LSTM state carried across
+windows — for `--steps` windows of `--batch-size` x `--bptt` words after 5 warm-up windows, with
+the same optimizer and clipping. Prints a table and writes benchmarks/results/train.json.
 """
 
 import argparse
@@ -23,7 +24,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 def measure(kind, args):
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from lightrnn_tf.data import Tokenizer, Vocabulary, read_lines, stream_dataset
 
@@ -33,39 +33,30 @@ def measure(kind, args):
     ids = vocab.encode_lines(lines, tok)
     V = len(vocab)
     keras.utils.set_random_seed(0)
-    opt = keras.optimizers.Adam(1e-3, global_clipnorm=1.0)
     if kind == "lightrnn":
-        from lightrnn_tf.config import ModelConfig
         from lightrnn_tf.model import LightRNNModel
 
-        cfg = ModelConfig(vocab_size=V, embedding_dim=args.dim, hidden_dim=args.dim, num_layers=args.layers,
-                          dropout=0.3).resolved()
-        model = LightRNNModel.from_model_config(cfg)
+        model = LightRNNModel(V, embedding_dim=args.dim, hidden_dim=args.dim, num_layers=args.layers, dropout=0.3)
     else:
         from lightrnn_tf.baselines import FullSoftmaxLSTM
 
         model = FullSoftmaxLSTM(V, embedding_dim=args.dim, hidden_dim=args.dim, num_layers=args.layers, dropout=0.3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0), jit_compile=False)
 
-    @tf.function
-    def step(y, state):  # the same step for both models: state carried, clipped Adam update
-        with tf.GradientTape() as tape:
-            loss, new_state = model.lm_loss(y, state, training=True)
-        opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-        return loss, new_state
+    class Timer(keras.callbacks.Callback):
+        """Wall time from the end of the warm-up windows to the end of the last one."""
 
-    opt.build(model.trainable_variables)
-    windows = list(stream_dataset(ids, args.batch_size, args.bptt).take(args.steps + 5))
-    windows = [w for w in windows if w[0].shape[1] == args.bptt]
-    state = model.start_state(windows[0][0][:, 0])
-    for x, y in windows[:5]:
-        loss, state = step(y, state)
-    float(loss)
-    start = time.perf_counter()
-    for x, y in windows[5:]:
-        loss, state = step(y, state)
-    float(loss)
-    seconds = time.perf_counter() - start
-    words = sum(int(np.prod(y.shape)) for _, y in windows[5:])
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 4 or batch == args.steps + 4:
+                float(logs["loss"])  # wait for the step to finish
+                self.start = time.perf_counter() if batch == 4 else self.start
+                self.seconds = time.perf_counter() - self.start
+
+    timer = Timer()
+    ds = stream_dataset(ids, args.batch_size, args.bptt).take(args.steps + 5)
+    model.fit(ds, epochs=1, verbose=0, callbacks=[timer])
+    seconds = timer.seconds
+    words = args.steps * args.batch_size * args.bptt
     params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
     return {"model": kind, "vocab_size": V, "params": params, "words": words, "seconds": seconds,
             "words_per_sec": words / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

@@ -60,7 +60,8 @@ class LightRNNSignatures(tf.Module):
 
     The allocation travels as two small integer tables, `word_cell (V,)` (cell `r * C + c` of
     every word) and `cell_word (R, C)` (word of every cell, -1 if empty), int16 when the ids fit;
-    empty cells get -1e9 added to their column logits, as `TwoComponentEmbedding.column_mask` does.
+    empty cells get -1e9 added to their column logits, as `TwoComponentEmbedding.column_mask` does, and
+    rows without words -1e9 added to their row logits.
 
     Args:
         model: a built `LightRNNModel` (Keras LSTM cells with sigmoid/tanh activations).
@@ -96,6 +97,8 @@ class LightRNNSignatures(tf.Module):
         dtype = np.int16 if small else np.int32
         self._word_cell = tf.constant(table.word_cell.astype(dtype))  # (V,)
         self._cell_word = tf.constant(table.cell_word.reshape(self.rows, self.cols).astype(dtype))  # (R, C)
+        # Rows without words get no probability, as in `TwoComponentEmbedding.row_mask`.
+        self._row_mask = tf.constant(np.where(table.occupied.any(axis=1), 0.0, EMPTY_CELL_LOGIT).astype(np.float32))
         self.int8_tables = bool(int8_tables and self.fold_inputs)
         if self.fold_inputs:
             cell = self.lstms[0].cell
@@ -181,7 +184,7 @@ class LightRNNSignatures(tf.Module):
     def _score(self, word, state):
         layers = unpack_state(state, self.num_layers)
         rows, cols = self._locate(word)  # (1,), (1,)
-        row_lp = self.softmax.row_log_probs(layers[-1][0])  # (1, R)
+        row_lp = self.softmax.row_log_probs(layers[-1][0], self._row_mask)  # (1, R)
         h_row, layers = self._step(self._input_proj(rows=rows), layers)
         col_lp = self._col_log_probs(h_row, self._row_words(rows))  # (1, C)
         _, layers = self._step(self._input_proj(cols=cols), layers)
@@ -190,7 +193,7 @@ class LightRNNSignatures(tf.Module):
 
     def _top_k(self, state):
         layers = unpack_state(state, self.num_layers)
-        row_lp = self.softmax.row_log_probs(layers[-1][0])[0]  # (R,)
+        row_lp = self.softmax.row_log_probs(layers[-1][0], self._row_mask)[0]  # (R,)
         row_scores, order = tf.math.top_k(row_lp, k=self.rows)  # sorted, (R,) each
         m = self.expand_rows
         words, cell_lp = self._expand_rows(layers, order[:m], row_scores[:m])  # (M, C) each
@@ -204,7 +207,7 @@ class LightRNNSignatures(tf.Module):
 
     def _expand(self, state, rows):
         layers = unpack_state(state, self.num_layers)
-        row_lp = self.softmax.row_log_probs(layers[-1][0])[0]  # (R,)
+        row_lp = self.softmax.row_log_probs(layers[-1][0], self._row_mask)[0]  # (R,)
         words, cell_lp = self._expand_rows(layers, rows, tf.gather(row_lp, rows))
         return {"words": words, "log_probs": cell_lp}
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from lightrnn_tf.model import StreamLanguageModel, run_lstm_stack
+from lightrnn_tf.model import run_lstm_stack
+from lightrnn_tf.stream_model import StreamLanguageModel
 
 
 @keras.saving.register_keras_serializable(package="lightrnn_tf")
@@ -60,12 +61,9 @@ class FullSoftmaxLSTM(StreamLanguageModel):
             dim = hidden_dim
         self.head.build((None, hidden_dim))
         self.built = True
+        self._init_stream_state()
 
     # === State ===
-
-    def zero_state(self, batch_size):
-        z = ops.zeros((batch_size, self.hidden_dim), dtype=self.compute_dtype)
-        return [[z, z] for _ in range(self.num_layers)]
 
     def start_state(self, first_words, training=False):
         """State after reading `first_words` `(B,)` from the zero state."""
@@ -87,11 +85,6 @@ class FullSoftmaxLSTM(StreamLanguageModel):
         log_probs = ops.log_softmax(self.head(pred_h), axis=-1)  # (B, T, V)
         return ops.take_along_axis(log_probs, ops.expand_dims(ops.cast(y, "int32"), -1), axis=-1)[..., 0], new_state
 
-    def call(self, inputs, training=False):
-        x, y = inputs
-        lp, _ = self.target_log_probs(y, self.start_state(x[:, 0], training), training)
-        return lp
-
     # === Single steps (prediction, export) ===
 
     def feed_word(self, words, state):
@@ -106,11 +99,6 @@ class FullSoftmaxLSTM(StreamLanguageModel):
     def next_word_log_probs(self, state):
         """`(B, V)` log-probabilities of the next word."""
         return ops.log_softmax(self.head(state[-1][0]), axis=-1)
-
-    def lm_loss(self, y, state, training=False):
-        """Mean NLL per target word of a window: `(loss (), new_state)`."""
-        lp, new_state = self.target_log_probs(y, state, training)
-        return -ops.mean(lp), new_state
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,

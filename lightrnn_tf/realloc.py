@@ -56,7 +56,7 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
     col_acc = tf.Variable(tf.zeros((v, c), dtype), trainable=False, name="col_loss")
 
     def accumulate(y, state):
-        row_lp, col_lp, new_state = model.distributions(y, state, training=False, mask_columns=False)
+        row_lp, col_lp, new_state = model.distributions(y, state, training=False, mask_empty=False)
         words, slot = tf.unique(tf.reshape(y, [-1]))  # (U,), (B*T,)
         n = tf.size(words)
         row_sum = tf.math.unsorted_segment_sum(-tf.reshape(row_lp, [-1, r]), slot, n)  # (U, R)
@@ -115,12 +115,18 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
 
 
 class ReallocationCallback(keras.callbacks.Callback):
-    """Reallocates words at the end of every `every`-th epoch of `model.fit`.
+    """Reallocates words at the end of every `every`-th epoch of `model.fit`: the one place that
+    schedules reallocation, for the training command and for Keras users alike.
 
     Example:
 
     >>> cb = ReallocationCallback(train_ids, every=2, rounds=3, batch_size=20, bptt=35)
     >>> model.fit(stream_dataset(train_ids, 20, 35), epochs=8, callbacks=[cb])
+
+    By default no reallocation follows the last epoch of `fit` (nothing would train on the new
+    table; pass `after_last_epoch=True` when you call `fit` one epoch at a time), an epoch after which another callback (e.g. `EarlyStopping`) stopped training, or an epoch whose
+    loss is not finite. Put it after `EarlyStopping(restore_best_weights=True)`: the best weights
+    are then recorded with the table they were validated on.
 
     Args:
         ids: `(N,)` int training token ids for the statistics.
@@ -128,24 +134,37 @@ class ReallocationCallback(keras.callbacks.Callback):
         rounds: at most this many reallocations; 0 no limit. Default: `0`.
         batch_size, bptt, solver, k, max_tokens: as in `reallocate`.
         verbose: print one line a reallocation. Default: `1`.
+        after_last_epoch: also reallocate after the last epoch of a `fit` call. Default: `False`.
 
     After a reallocation the epoch's `logs` get `realloc_objective_before`, `realloc_objective_after`,
-    `realloc_lower_bound`, `realloc_moved` and `realloc_seconds`; all reports are in `self.reports`.
+    `realloc_lower_bound`, `realloc_moved` and `realloc_seconds`; all reports are in `self.reports`
+    (saved by `TrainingCheckpoint` through `get_state`).
     """
 
     LOGGED = ("objective_before", "objective_after", "lower_bound", "moved", "seconds")
 
-    def __init__(self, ids, every=1, rounds=0, batch_size=20, bptt=35, solver="sparse", k=8, max_tokens=0, verbose=1):
+    def __init__(self, ids, every=1, rounds=0, batch_size=20, bptt=35, solver="sparse", k=8, max_tokens=0, verbose=1,
+                 after_last_epoch=False):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
         self.ids, self.every, self.rounds = ids, every, rounds
         self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens)
         self.verbose = verbose
+        self.after_last_epoch = after_last_epoch
         self.reports: list[dict] = []
 
-    def on_epoch_end(self, epoch, logs=None):
+    def due(self, epoch: int, logs=None) -> bool:
+        """Whether the end of 0-based `epoch` reallocates."""
         if not self.every or (epoch + 1) % self.every or (self.rounds and len(self.reports) >= self.rounds):
+            return False
+        last = epoch + 1 >= (self.params or {}).get("epochs", float("inf"))
+        if (last and not self.after_last_epoch) or self.model.stop_training:
+            return False
+        return all(np.isfinite(float(v)) for k, v in (logs or {}).items() if "loss" in k)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.due(epoch, logs):
             return
         report = reallocate(self.model, self.ids, **self.kwargs)
         report["epoch"] = epoch + 1
@@ -157,6 +176,12 @@ class ReallocationCallback(keras.callbacks.Callback):
                   f"{report['moved']} words moved, {report['seconds']:.1f} s")
         if logs is not None:
             logs.update({f"realloc_{key}": report[key] for key in self.LOGGED})
+
+    def get_state(self) -> dict:
+        return {"reports": self.reports}
+
+    def set_state(self, state: dict) -> None:
+        self.reports = list(state["reports"])
 
 
 def plot_table(table: WordTable, words, path: str, n: int = 8, width: int = 10) -> str:

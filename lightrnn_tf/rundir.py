@@ -2,12 +2,15 @@
 
     RUN/config.json      {"model": ModelConfig, "train": TrainConfig}  (tokenizer flags live in "train")
     RUN/vocab.txt        word<TAB>count, id order (id 0 <unk>, id 1 <eos>)
-    RUN/model.keras      best-validation LightRNNModel, allocation included
-    RUN/checkpoints/     tf.train.CheckpointManager: weights, optimizer, allocation, epoch, history
+    RUN/model.keras      best-validation model (LightRNNModel: allocation included)
+    RUN/checkpoints/     `checkpoint.TrainingCheckpoint`: every variable, optimizer, RNG, epoch,
+                         callback states and history (written during training)
     RUN/metrics.json     valid_ppl, test_ppl, params, vocab_size, table_shape, tokens_per_sec, ...
-    RUN/allocation.tsv   row, col, word of the learned table
+    RUN/allocation.tsv   row, col, word of the learned table (LightRNN)
     RUN/allocation_preview.txt  the words sharing the busiest rows and columns (plain text)
-    RUN/logs/            TensorBoard
+    RUN/logs/            TensorBoard (written during training)
+
+`save_run` is the only writer of the files above the two folders; `load_run` reads them.
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ def load_run(path: str) -> Run:
     vocab = Vocabulary.load(os.path.join(path, VOCAB))
     import keras
 
-    import lightrnn_tf.model  # noqa: F401  (registers the custom classes)
+    import lightrnn_tf.baselines  # noqa: F401  (registers the custom classes)
+    import lightrnn_tf.model  # noqa: F401
 
     try:
         model = keras.saving.load_model(os.path.join(path, MODEL))
@@ -72,6 +76,64 @@ def load_run(path: str) -> Run:
     if model.vocab_size != len(vocab):
         raise LightRNNError(f"mismatched vocabulary: model has {model.vocab_size} words, {VOCAB} has {len(vocab)}")
     return Run(model, vocab, tokenizer_of(train_cfg), model_cfg, train_cfg, path)
+
+
+def save_run(path: str, *, model_config=None, train_config=None, vocab: Vocabulary | None = None, model=None,
+             metrics: dict | None = None, tokenizer: Tokenizer | None = None) -> str:
+    """Writes the parts of a run directory that are given; each file is replaced atomically.
+
+    Example (after `model.fit` in your own code; then `export.convert.export_run(path, ...)`):
+
+    >>> save_run("runs/mine", model=model, vocab=vocab, tokenizer=Tokenizer(lowercase=True))
+
+    Args:
+        path: run directory (created if needed).
+        model_config, train_config: written together as `config.json` (`train_config` optional).
+            Without `model_config`, a given `model`'s own settings are written, with the
+            tokenizer flags of `tokenizer`, when `tokenizer` is given or there is no config.json yet.
+        vocab: written as `vocab.txt`.
+        model: a stream language model, written as `model.keras`; a LightRNN model's table also
+            as `allocation.tsv` and `allocation_preview.txt` (needs `vocab`).
+        metrics: written as `metrics.json`.
+        tokenizer: the `Tokenizer` the text was encoded with (see `model_config`).
+
+    Returns:
+        `path`.
+    """
+    os.makedirs(path, exist_ok=True)
+    if model_config is None and model is not None and (tokenizer or not os.path.exists(os.path.join(path, CONFIG))):
+        model_config = config_lib.ModelConfig(**{f: getattr(model, f) for f in (
+            "vocab_size", "rows", "cols", "embedding_dim", "hidden_dim", "num_layers") if hasattr(model, f)},
+            dropout=model.dropout_rate)
+        if train_config is None and tokenizer is not None:
+            train_config = config_lib.TrainConfig(lowercase=tokenizer.lowercase, split_punct=tokenizer.split_punct,
+                                                  out=path)
+    if model_config is not None:
+        _write_text(os.path.join(path, CONFIG), config_lib.to_json(model_config, train_config))
+    if vocab is not None:
+        vocab.save(os.path.join(path, VOCAB))
+    if model is not None:
+        tmp = os.path.join(path, "model.tmp.keras")
+        model.save(tmp)
+        os.replace(tmp, os.path.join(path, MODEL))
+        if hasattr(model, "get_table"):
+            if vocab is None:
+                raise ValueError("save_run: writing a LightRNN model's allocation needs `vocab`")
+            from lightrnn_tf.realloc import plot_table
+
+            table = model.get_table()
+            table.to_tsv(os.path.join(path, ALLOCATION), vocab.words)
+            plot_table(table, vocab.words, os.path.join(path, ALLOCATION_PREVIEW))
+    if metrics is not None:
+        write_json(os.path.join(path, METRICS), metrics)
+    return path
+
+
+def _write_text(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def write_json(path: str, obj) -> None:

@@ -2,9 +2,10 @@
 
     run = make_run(tmp_path / "run")                 # 2-layer LightRNN, |V| ~ 40, table 7x7 (empty cells)
     run = make_run(tmp_path / "run", train_steps=0)  # untrained weights, same layout
+    files, run = ...                                 # pytest fixtures: the tiny run and its exports
+    ptb_files, ptb_run = ...                         # the same on 400 lines of PTB (skip without it)
 
-The run directory has exactly the layout `python -m lightrnn_tf.train` writes (`rundir.py`):
-`config.json`, `vocab.txt`, `model.keras`.
+The run directory is written by `rundir.save_run`, the writer `python -m lightrnn_tf.train` uses.
 """
 
 from __future__ import annotations
@@ -30,18 +31,26 @@ TINY_TEXT = [
 ]
 
 
-def ptb_lines(path: str = PTB_VALID, n: int | None = None) -> list[str]:
-    """The first `n` non-blank lines of a PTB file; `TINY_TEXT` lines if the shared data is absent."""
+# Other sentences over the words of TINY_TEXT, for tests that need text the tiny run did not train on.
+TINY_HELD_OUT = [
+    "The dog sat on the red mat.",
+    "A brown cat and the dog, on a log: friends?",
+    "It's the dog's log, isn't it?",
+    "Cats and dogs don't sit on mats.",
+]
+
+
+def ptb_lines(path: str = PTB_VALID, n: int | None = None, start: int = 0) -> list[str]:
+    """Non-blank lines `start .. start + n` of a PTB file; skips the test if the shared data is absent."""
     if not os.path.exists(path):
-        lines = TINY_TEXT[::-1] * 4
-    else:
-        with open(path, encoding="utf-8") as f:
-            lines = [ln for ln in f.read().splitlines() if ln.strip()]
-    return lines[:n] if n else lines
+        pytest.skip(f"PTB not found at {path} (set LIGHTRNN_DATA)")
+    with open(path, encoding="utf-8") as f:
+        lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    return lines[start : start + n] if n else lines[start:]
 
 
 def make_run(path, lines=None, *, lowercase=True, split_punct=True, hidden_dim=16, embedding_dim=12,
-             num_layers=2, rows=0, cols=0, train_steps=30, seed=0, max_vocab=0):
+             num_layers=2, rows=0, cols=0, train_steps=30, seed=0, max_vocab=0, batch_size=2):
     """Trains (briefly) a tiny LightRNN on `lines` and writes a run directory; returns its path.
 
     Args:
@@ -52,8 +61,8 @@ def make_run(path, lines=None, *, lowercase=True, split_punct=True, hidden_dim=1
     """
     import keras
 
-    from lightrnn_tf import config as config_lib
     from lightrnn_tf.config import ModelConfig, TrainConfig
+    from lightrnn_tf.rundir import save_run
     from lightrnn_tf.data import Tokenizer, Vocabulary, stream_dataset
     from lightrnn_tf.model import LightRNNModel
 
@@ -72,21 +81,36 @@ def make_run(path, lines=None, *, lowercase=True, split_punct=True, hidden_dim=1
     train_cfg = TrainConfig(lowercase=lowercase, split_punct=split_punct, seed=seed, out=path)
     keras.utils.set_random_seed(seed)
     model = LightRNNModel.from_model_config(model_cfg, table_seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(0.02))
     if train_steps:
         ids = vocab.encode_lines(lines, tokenizer)
-        model.compile(optimizer=keras.optimizers.Adam(0.02))
-        ds = stream_dataset(ids, batch_size=2, bptt=8).repeat()
-        model.fit(ds, epochs=1, steps_per_epoch=train_steps, verbose=0, shuffle=False)
-    model.save(os.path.join(path, "model.keras"))
-    vocab.save(os.path.join(path, "vocab.txt"))
-    with open(os.path.join(path, "config.json"), "w", encoding="utf-8") as f:
-        f.write(config_lib.to_json(model_cfg, train_cfg))
-    return path
+        ds = stream_dataset(ids, batch_size=batch_size, bptt=8).repeat()
+        model.fit(ds, epochs=1, steps_per_epoch=train_steps, verbose=0)
+    return save_run(path, model_config=model_cfg, train_config=train_cfg, vocab=vocab, model=model)
 
 
 # === Exported files, built once per test session ===
 
 _EXPORTS: dict = {}
+_PTB_EXPORTS: dict = {}
+
+
+def ptb_exported(tmp_path_factory) -> dict:
+    """A tiny run trained on the first 400 lines of ptb.valid.txt (its whole vocabulary, PTB's own
+    tokenization) and its `none`, `folded`, `dynamic` and `float16` exports; skips without PTB."""
+    if not _PTB_EXPORTS:
+        from export.convert import export_run
+
+        lines = ptb_lines(PTB_VALID, 400)
+        base = tmp_path_factory.mktemp("export_ptb")
+        run = make_run(base / "run", lines, lowercase=False, split_punct=False, train_steps=60, batch_size=8)
+        out = {"run": run}
+        for name, mode, fold in (("none", "none", False), ("folded", "none", True),
+                                 ("dynamic", "dynamic", True), ("float16", "float16", True)):
+            out[name] = str(base / f"ptb_{name}.tflite")
+            export_run(run, out[name], quantize=mode, max_k=6, expand_rows=2, fold_inputs=fold)
+        _PTB_EXPORTS.update(out)
+    return _PTB_EXPORTS
 
 
 def exported(tmp_path_factory) -> dict:
@@ -127,8 +151,8 @@ def keras_stream_log_probs(model, ids, bptt: int = 35) -> np.ndarray:
     out = []
     for start in range(1, len(ids), bptt):
         y = ids[None, start : start + bptt]
-        row_t, col_t, state = model.target_log_probs(y, state)
-        out.append(np.asarray(row_t + col_t)[0])
+        log_probs, state = model.target_log_probs(y, state)
+        out.append(np.asarray(log_probs)[0])
     return np.concatenate(out).astype(np.float64)
 
 
@@ -143,3 +167,23 @@ def run(files):
     from lightrnn_tf.rundir import load_run
 
     return load_run(files["run"])
+
+
+@pytest.fixture(scope="module")
+def ptb_files(tmp_path_factory):
+    return ptb_exported(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def ptb_run(ptb_files):
+    from lightrnn_tf.rundir import load_run
+
+    return load_run(ptb_files["run"])
+
+
+def ptb_test_text(run, n_lines: int) -> str:
+    """The first `n_lines` of ptb.test.txt, checked to be mostly in the run's vocabulary."""
+    lines = ptb_lines(PTB_TEST, n_lines)
+    ids = run.vocab.encode_lines(lines, run.tokenizer)
+    assert (ids == run.vocab.unk_id).mean() < 0.35, "the PTB fixture's vocabulary does not cover ptb.test"
+    return "\n".join(lines)

@@ -51,7 +51,8 @@ class NumpyLightRNN:
         return state
 
     def row_log_probs(self, state):
-        return log_softmax(state[-1][0] @ self.Wr + self.br)
+        logits = state[-1][0] @ self.Wr + self.br
+        return log_softmax(np.where(self.occupied.any(axis=1), logits, -np.inf))  # rows without words: P = 0
 
     def col_log_probs(self, h, rows, mask=True):
         logits = h @ self.Wc + self.bc

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -72,7 +74,7 @@ def test_corpus_split_and_flags(tmp_path):
     assert held_out.train == lines[:95] and held_out.valid == lines[95:] and held_out.test == lines
 
 
-def test_default_ptb_download_fails_offline_with_one_line(tmp_path, monkeypatch):
+def test_ptb_download_fails_offline_with_one_line(tmp_path, monkeypatch):
     import keras
 
     def offline(*args, **kwargs):
@@ -80,8 +82,25 @@ def test_default_ptb_download_fails_offline_with_one_line(tmp_path, monkeypatch)
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
     with pytest.raises(LightRNNError) as e:
-        load_corpus(TrainConfig())
+        load_corpus(TrainConfig(ptb=True))
     assert "--train/--valid/--test" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_no_data_flag_reads_the_built_in_kjv_and_checks_it(data_dir, monkeypatch):
+    """The built-in corpus is the shared KJV, byte for byte, split like --corpus."""
+    import hashlib
+
+    with open(os.path.join(data_dir, "kjv", "kjv.txt"), encoding="utf-8") as f:
+        shared = [ln for ln in f.read().splitlines() if ln.strip()]
+    corpus = load_corpus(TrainConfig())
+    assert corpus.source == "builtin:kjv"
+    assert corpus.train + corpus.valid + corpus.test == shared
+    assert len(corpus.test) == round(0.10 * len(shared)) and len(corpus.valid) == round(0.05 * len(shared))
+    from lightrnn_tf import data
+
+    monkeypatch.setitem(data.BUILTIN_CORPORA, "kjv", ("kjv.txt.xz", hashlib.sha256(b"other").hexdigest()))
+    with pytest.raises(LightRNNError, match="fails its sha256 check"):
+        load_corpus(TrainConfig())
 
 
 def test_tfds_source_reads_a_local_dataset(tmp_path):

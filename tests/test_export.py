@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from export_fixtures import PTB_TEST, files, keras_state, keras_stream_log_probs, make_run, ptb_lines, run  # noqa: E402,F401
+from export_fixtures import (TINY_HELD_OUT, files, keras_state, keras_stream_log_probs, make_run,  # noqa: E402,F401
+                             ptb_files, ptb_run, ptb_test_text, run)
 
 from export import metadata as metadata_lib  # noqa: E402
 from lightrnn_tf.errors import LightRNNError  # noqa: E402
@@ -27,9 +28,9 @@ def _runners(path):
     return interp, {name: interp.get_signature_runner(name) for name in interp.get_signature_list()}
 
 
-def _text_ids(run, n_lines=3):
-    lines = ptb_lines(PTB_TEST, n_lines)
-    return [run.vocab.eos_id] + list(run.vocab.encode_lines(lines, run.tokenizer))
+def _text_ids(run):
+    """Held-out text over the tiny run's words."""
+    return [run.vocab.eos_id] + list(run.vocab.encode_lines(TINY_HELD_OUT, run.tokenizer))
 
 
 # === f32 export == Keras, every signature ===
@@ -89,14 +90,14 @@ def test_top_k_and_expand_match_keras(files, run, name):
         kstate = model.feed_word(np.array([w]), kstate)
 
 
-def test_tflite_perplexity_matches_keras_on_ptb_slice(files, run):
+def test_tflite_perplexity_matches_keras_on_ptb_slice(ptb_files, ptb_run):
     from export.predictor import NextWordPredictor
 
-    lines = ptb_lines(PTB_TEST, 4)
-    ids = [run.vocab.eos_id] + list(run.vocab.encode_lines(lines, run.tokenizer))
-    ref = np.exp(-keras_stream_log_probs(run.model, ids).mean())
+    text = ptb_test_text(ptb_run, 4)
+    ids = [ptb_run.vocab.eos_id] + list(ptb_run.vocab.encode_lines(text.splitlines(), ptb_run.tokenizer))
+    ref = np.exp(-keras_stream_log_probs(ptb_run.model, ids).mean())
     for name in ("none", "folded"):
-        got = NextWordPredictor(files[name]).perplexity("\n".join(lines))
+        got = NextWordPredictor(ptb_files[name]).perplexity(text)
         assert abs(got - ref) / ref < 5e-5  # four significant digits
 
 
@@ -187,7 +188,7 @@ def test_inspect_prints_metadata(files, capsys):
 
 # === Quantization ===
 
-def test_quantized_sizes_and_accuracy(files, run):
+def test_quantized_tensor_types(files):
     from export.predictor import NextWordPredictor
 
     # the tiny weights are mostly under the converter's 1024-element quantization threshold, so
@@ -195,8 +196,13 @@ def test_quantized_sizes_and_accuracy(files, run):
     assert _constant_types(files["none"]) == {"FLOAT32", "INT16", "INT32"}
     assert "INT8" in _constant_types(files["dynamic"]) and "FLOAT16" not in _constant_types(files["dynamic"])
     assert "FLOAT16" in _constant_types(files["float16"]) and "INT8" not in _constant_types(files["float16"])
-    text = "\n".join(ptb_lines(PTB_TEST, 3))
-    preds = {mode: NextWordPredictor(files[mode]) for mode in ("folded", "dynamic", "float16")}
+
+
+def test_quantized_accuracy_on_ptb_slice(ptb_files, ptb_run):
+    from export.predictor import NextWordPredictor
+
+    text = ptb_test_text(ptb_run, 3)
+    preds = {mode: NextWordPredictor(ptb_files[mode]) for mode in ("folded", "dynamic", "float16")}
     ppl = {mode: p.perplexity(text) for mode, p in preds.items()}
     assert abs(ppl["dynamic"] - ppl["folded"]) / ppl["folded"] < 0.02
     assert abs(ppl["float16"] - ppl["folded"]) / ppl["folded"] < 0.002

@@ -36,6 +36,23 @@ def test_empty_cells_get_no_probability_and_words_sum_to_one(tiny_model, rng):
     np.testing.assert_allclose(np.exp(col_lp[0]).sum(), 1.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("vocab_size, rows, cols", [(10, 4, 4), (5, 3, 3), (6, 4, 2)])
+def test_empty_rows_get_no_probability(tiny_model, rng, vocab_size, rows, cols):
+    """R*C - V >= C leaves whole rows empty (a sequential table fills rows in order)."""
+    model = tiny_model(vocab_size=vocab_size, rows=rows, cols=cols)
+    model.set_table(WordTable.sequential(vocab_size, rows, cols))
+    assert not model.get_table().occupied.any(axis=1).all()
+    state = model.start_state(rng.integers(0, vocab_size, 3))
+    logp = model.next_word_log_probs(state).numpy().astype(np.float64)
+    np.testing.assert_allclose(np.exp(logp).sum(axis=1), 1.0, atol=1e-5)
+    ref_state = [(h.numpy().astype(np.float64), c.numpy().astype(np.float64)) for h, c in state]
+    np.testing.assert_allclose(logp, NumpyLightRNN(model).all_word_log_probs(ref_state), atol=1e-5)
+    # ... and the sequence path (training, evaluation) gives the same log-probs.
+    y = rng.integers(0, vocab_size, (3, 1))
+    lp, _ = model.target_log_probs(y, state)
+    np.testing.assert_allclose(lp.numpy()[:, 0], logp[np.arange(3), y[:, 0]], atol=1e-5)
+
+
 def test_two_component_embedding_looks_up_through_the_table():
     emb = TwoComponentEmbedding(vocab_size=5, rows=2, cols=3, embedding_dim=4)
     emb.build()
@@ -54,10 +71,12 @@ def test_two_stage_softmax_is_row_then_masked_column_log_softmax(rng):
     h_r = rng.normal(size=(2, 5)).astype(np.float32)
     h_c = rng.normal(size=(2, 5)).astype(np.float32)
     mask = np.array([[0, 0, -1e9, 0], [0, 0, 0, 0]], np.float32)
-    row_lp, col_lp = layer(h_r, h_c, mask)
+    row_mask = np.array([0, -1e9, 0], np.float32)
+    row_lp, col_lp = layer(h_r, h_c, mask, row_mask)
     Wr, br = layer.row_head.kernel.numpy(), layer.row_head.bias.numpy()
     Wc, bc = layer.col_head.kernel.numpy(), layer.col_head.bias.numpy()
-    np.testing.assert_allclose(row_lp, log_softmax(h_r @ Wr + br), atol=1e-6)
+    np.testing.assert_allclose(row_lp, log_softmax(h_r @ Wr + br + row_mask), atol=1e-6)
+    assert np.all(np.exp(row_lp.numpy()[:, 1]) == 0.0)
     np.testing.assert_allclose(col_lp, log_softmax(h_c @ Wc + bc + mask), atol=1e-6)
 
 
@@ -66,7 +85,7 @@ def test_sequence_path_equals_single_steps(tiny_model, rng):
     x0 = rng.integers(0, 10, 2)
     y = rng.integers(0, 10, (2, 5))
     state = model.start_state(x0)
-    row_t, col_t, final = model.target_log_probs(y, state)
+    row_t, col_t, final = model.target_log_prob_parts(y, state)
     s = state
     for t in range(5):
         full = model.next_word_log_probs(s).numpy()

@@ -1,28 +1,53 @@
-"""LightRNNModel: perplexity, serialization, and model.fit against the custom loop."""
+"""LightRNNModel and the baseline through the stream-model contract: perplexity, serialization, fit."""
 
 import math
 
 import keras
 import numpy as np
+import pytest
 
+from lightrnn_tf.baselines import FullSoftmaxLSTM
 from lightrnn_tf.data import stream_dataset
 from lightrnn_tf.model import LightRNNModel
+from lightrnn_tf.stream_model import stream_perplexity
 from lightrnn_tf.table import WordTable
-from lightrnn_tf.train import Trainer, evaluate_stream
-from lightrnn_tf.config import ModelConfig, TrainConfig
 from numpy_reference import NumpyLightRNN
 
 
-def test_perplexity_equals_numpy_exp_mean_nll(tiny_model, rng):
+def test_stream_perplexity_equals_numpy_exp_mean_nll_with_state_carried(tiny_model, rng):
     model = tiny_model(layers=1)
     ids = rng.integers(0, 10, 41).astype(np.int32)
-    ppl, n = evaluate_stream(model, ids, batch_size=2, bptt=6)
-    # NumPy: two rows of 20 tokens; each row's first token starts the state, the rest are targets.
+    ppl, n = stream_perplexity(model, ids, batch_size=2, bptt=6)
+    # NumPy: two rows of 20 tokens; each row's first token starts the state, the rest are targets,
+    # read straight through (the state crosses the 6-word windows).
     data = ids[:40].reshape(2, 20)
-    ref = NumpyLightRNN(model)
-    logp = ref.stream_log_probs(data[:, 0], data[:, 1:])
+    logp = NumpyLightRNN(model).stream_log_probs(data[:, 0], data[:, 1:])
     assert n == logp.size == 38
     assert math.isclose(ppl, math.exp(-logp.mean()), rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LightRNNModel(12, 4, 3, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.0),
+    lambda: FullSoftmaxLSTM(12, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.0),
+])
+def test_both_models_implement_one_contract(make, rng):
+    """zero/start state, target_log_probs -> ((B, T), state), window_loss, and a window split in two
+    gives the same log-probs as the whole window (the state carries everything)."""
+    keras.utils.set_random_seed(0)
+    model = make()
+    y = rng.integers(0, 12, (3, 8))
+    state = model.start_state(rng.integers(0, 12, 3))
+    assert [tuple(t.shape) for pair in model.zero_state(3) for t in pair] == [(3, 8)] * 4
+    lp, end = model.target_log_probs(y, state)
+    assert tuple(lp.shape) == (3, 8)
+    lp1, mid = model.target_log_probs(y[:, :5], state)
+    lp2, end2 = model.target_log_probs(y[:, 5:], mid)
+    np.testing.assert_allclose(np.concatenate([lp1, lp2], axis=1), lp, atol=1e-5)
+    for (h1, c1), (h2, c2) in zip(end, end2):
+        np.testing.assert_allclose(h1, h2, atol=1e-5)
+    loss, _ = model.window_loss(y, state)
+    np.testing.assert_allclose(float(loss), -np.mean(lp), rtol=1e-6)
+    assert np.all(np.asarray(lp) < 0)
 
 
 def test_keras_save_load_round_trip(tiny_model, rng, tmp_path):
@@ -39,28 +64,33 @@ def test_keras_save_load_round_trip(tiny_model, rng, tmp_path):
     np.testing.assert_allclose(loaded((x, y)).numpy(), model((x, y)).numpy(), atol=1e-6)
 
 
-def test_fit_and_custom_loop_agree_on_one_batch(tmp_path, rng):
-    ids = rng.integers(0, 12, 200).astype(np.int32)
-    batch = next(iter(stream_dataset(ids, batch_size=4, bptt=8)))
-    cfg = ModelConfig(vocab_size=12, rows=4, cols=3, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.0)
-
-    trainer = Trainer(cfg, TrainConfig(out=str(tmp_path / "run"), learning_rate=0.01, seed=3))
-    initial = [w.numpy() for w in trainer.model.weights]
-    loss_loop, _ = trainer.first_step(*batch)
-
-    keras.utils.set_random_seed(3)
-    fit_model = LightRNNModel.from_model_config(cfg, table_seed=3)
-    fit_model.set_weights(initial)
-    fit_model.compile(optimizer=keras.optimizers.Adam(0.01, global_clipnorm=1.0))
-    history = fit_model.fit(stream_dataset(ids, 4, 8).take(1), epochs=1, verbose=0)
-    np.testing.assert_allclose(history.history["loss"][0], float(loss_loop), rtol=1e-5)
-    np.testing.assert_allclose(history.history["perplexity"][0], math.exp(float(loss_loop)), rtol=1e-5)
-    # ... and they took the same optimizer step.
-    for a, b in zip(trainer.model.trainable_variables, fit_model.trainable_variables):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+def test_table_shape_defaults_to_square_root():
+    model = LightRNNModel(30, embedding_dim=4, hidden_dim=4)
+    assert (model.rows, model.cols) == (6, 5)
 
 
-def test_fit_evaluate_reduce_loss(tiny_model, rng):
+def test_fit_carries_the_state_across_windows(tiny_model, rng):
+    """With a zero learning rate, fit's epoch loss is the NLL of the stream read straight through
+    (NumPy), not of windows each restarted from their first word."""
+    model = tiny_model(layers=1)
+    for var in model.trainable_variables:  # larger weights: the past matters more than at init
+        var.assign(var * 4.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    ids = rng.integers(0, 10, 61).astype(np.int32)
+    history = model.fit(stream_dataset(ids, 3, 4), epochs=2, verbose=0)
+    data = ids[:60].reshape(3, 20)
+    ref = NumpyLightRNN(model)
+    carried = -ref.stream_log_probs(data[:, 0], data[:, 1:]).mean()
+    restarted = -np.mean(np.concatenate(
+        [ref.stream_log_probs(data[:, s], data[:, s + 1 : s + 5]) for s in range(0, 19, 4)], axis=1))
+    assert abs(carried - restarted) > 1e-2  # the two readings differ on this stream...
+    for loss in history.history["loss"]:  # ...and every epoch restarts the state, then carries it
+        assert loss == pytest.approx(carried, rel=1e-5)
+    assert model.evaluate(stream_dataset(ids, 3, 4), verbose=0, return_dict=True)["loss"] == \
+        pytest.approx(carried, rel=1e-5)
+
+
+def test_fit_evaluate_reduce_loss(tiny_model):
     ids = np.tile(np.arange(10, dtype=np.int32), 30)  # a cycle: perfectly predictable
     model = tiny_model(layers=1)
     model.compile(optimizer=keras.optimizers.Adam(0.05))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from export_fixtures import PTB_TEST, files, keras_state, keras_stream_log_probs, ptb_lines, run  # noqa: E402,F401
+from export_fixtures import (TINY_HELD_OUT, files, keras_state, keras_stream_log_probs,  # noqa: E402,F401
+                             ptb_files, ptb_run, ptb_test_text, run)
 
 from lightrnn_tf.errors import LightRNNError  # noqa: E402
 
@@ -24,9 +25,9 @@ def predictor(files):
     return NextWordPredictor(files["none"])
 
 
-def _states(run, n_lines=2):
-    """Keras states along a PTB slice (start state included) -> list of (keras_state, exported_state)."""
-    ids = [1] + list(run.vocab.encode_lines(ptb_lines(PTB_TEST, n_lines), run.tokenizer))
+def _states(run):
+    """Keras states along held-out text (start state included) -> list of (keras_state, exported_state)."""
+    ids = [1] + list(run.vocab.encode_lines(TINY_HELD_OUT, run.tokenizer))
     state = run.model.start_state(np.array(ids[:1]))
     out = []
     for w in ids[1:]:
@@ -122,8 +123,11 @@ def test_full_log_probs_match_keras(predictor, run):
         assert abs(np.logaddexp.reduce(got.astype(np.float64))) < 1e-4
 
 
-def test_perplexity_and_stream_match_keras(predictor, run):
-    text = "\n".join(ptb_lines(PTB_TEST, 2))
+def test_perplexity_and_stream_match_keras_on_ptb_slice(ptb_files, ptb_run):
+    from export.predictor import NextWordPredictor
+
+    predictor, run = NextWordPredictor(ptb_files["none"]), ptb_run
+    text = ptb_test_text(run, 2)
     ids = [1] + list(run.vocab.encode_lines(text.splitlines(), run.tokenizer))
     ref = keras_stream_log_probs(run.model, ids)
     np.testing.assert_allclose(predictor.stream_log_probs(ids), ref, atol=1e-5)

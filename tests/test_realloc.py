@@ -215,20 +215,21 @@ def tiny():
 
 
 def reference_statistics(model, ids, batch_size):
-    """Each of the B streams read word by word with the single-step LSTM cells, summed with np.add.at."""
-    from keras import ops
+    """Each of the B streams read word by word by the independent float64 NumPy LightRNN
+    (numpy_reference.py), unmasked row and column distributions summed with np.add.at."""
+    from numpy_reference import NumpyLightRNN, log_softmax
 
+    ref = NumpyLightRNN(model)
     v, r, c = model.vocab_size, model.rows, model.cols
     data = np.asarray(ids)[: batch_size * (len(ids) // batch_size)].reshape(batch_size, -1)
     row_loss, col_loss = np.zeros((v, r)), np.zeros((v, c))
-    table = model.get_table()
-    state = model.feed_word(data[:, 0], model.zero_state(batch_size))
+    state = ref.feed(data[:, 0], ref.zero_state(batch_size))
     for t in range(1, data.shape[1]):
         y = data[:, t]
-        row_lp = ops.convert_to_numpy(model.softmax.row_log_probs(state[-1][0]))  # (B, R)
-        h, after_row = model._cell_step(model.embedding.row_vectors(table.word_row[y]), state)
-        col_lp = ops.convert_to_numpy(model.softmax.col_log_probs(h))  # (B, C), no mask
-        _, state = model._cell_step(model.embedding.col_vectors(table.word_col[y]), after_row)
+        row_lp = log_softmax(state[-1][0] @ ref.Wr + ref.br)  # (B, R), every row
+        h, after_row = ref.step(ref.Xr[ref.word_row[y]], state)
+        col_lp = ref.col_log_probs(h, ref.word_row[y], mask=False)  # (B, C), every cell
+        _, state = ref.step(ref.Xc[ref.word_col[y]], after_row)
         np.add.at(row_loss, y, -row_lp)
         np.add.at(col_loss, y, -col_lp)
     return row_loss, col_loss, data[:, 1:].size

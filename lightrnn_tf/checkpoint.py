@@ -1,0 +1,193 @@
+"""`TrainingCheckpoint`: the whole training state after every epoch, restored when `fit` starts.
+
+    ckpt = TrainingCheckpoint("runs/x/checkpoints", callbacks=[early_stopping, reduce_lr, realloc])
+    model.fit(ds, epochs=20, validation_data=valid, callbacks=[early_stopping, reduce_lr, realloc, ckpt])
+    # killed? the same call continues after the last saved epoch.
+
+One checkpoint (a `tf.train.CheckpointManager` entry numbered by epoch) holds, all from the same
+moment:
+  - every model variable, by position in `model.variables`: weights, the word table, the dropout
+    RNG state (Keras `SeedGenerator`s), plus the carried stream states;
+  - every optimizer variable: iteration count, learning rate, moments;
+  - the best weights `EarlyStopping(restore_best_weights=True)` holds, as variables;
+  - a JSON string: the epoch, every epoch's logs (the history, across resumes), and the state of
+    the callbacks it was given: `EarlyStopping` (best, wait, best epoch, stopped epoch),
+    `ReduceLROnPlateau` (best, wait, cooldown) and any object with `get_state()`/`set_state()`
+    (`ReallocationCallback`).
+
+Keras resets those callbacks in `on_train_begin`, so put this callback AFTER them in the list:
+it restores their state after their reset, and saves it after they have seen the epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lightrnn_tf.errors import LightRNNError
+
+_EARLY_STOPPING_KEYS = ("wait", "best", "best_epoch", "stopped_epoch")
+_REDUCE_LR_KEYS = ("wait", "best", "cooldown_counter")
+
+
+class TrainingCheckpoint(keras.callbacks.Callback):
+    """Saves everything training needs to continue, after every epoch.
+
+    Args:
+        directory: str, where the numbered checkpoints go.
+        callbacks: the callbacks whose state is saved with the model (see module docstring).
+        max_to_keep: int, checkpoints kept. Default: `2`.
+        verbose: int, print a line when resuming. Default: `1`.
+
+    Attributes:
+        history: list of dict, the logs of every finished epoch (epoch numbers from 1), restored
+            on resume.
+        epoch: int, epochs finished.
+    """
+
+    def __init__(self, directory: str, callbacks=(), max_to_keep: int = 2, verbose: int = 1):
+        super().__init__()
+        self.directory = directory
+        self.callbacks = list(callbacks)
+        self.max_to_keep = max_to_keep
+        self.verbose = verbose
+        self.history: list[dict] = []
+        self.epoch = 0
+        self.restored_from: str | None = None
+        self._manager = None
+
+    # === What a checkpoint holds ===
+
+    def _build(self) -> None:
+        if self._manager is not None:
+            return
+        model = self.model
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model_vars = list(model.variables) + list(getattr(model, "stream_state_variables", []))
+        opt_vars = list(model.optimizer.variables) if model.optimizer is not None else []
+        self._best = [tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False) for w in model.weights]
+        self._state = tf.Variable("{}", dtype=tf.string, trainable=False)
+        ckpt = tf.train.Checkpoint(
+            model={f"v{i:04d}": v for i, v in enumerate(model_vars)},
+            optimizer={f"v{i:04d}": v for i, v in enumerate(opt_vars)},
+            best_weights={f"v{i:04d}": v for i, v in enumerate(self._best)},
+            state=self._state,
+        )
+        os.makedirs(self.directory, exist_ok=True)
+        self._manager = tf.train.CheckpointManager(ckpt, self.directory, max_to_keep=self.max_to_keep)
+
+    @property
+    def latest(self) -> str | None:
+        """Path of the newest checkpoint, or None."""
+        return tf.train.latest_checkpoint(self.directory) if os.path.isdir(self.directory) else None
+
+    # === Save ===
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if not all(math.isfinite(v) for v in _floats(logs).values()):
+            return  # a diverged epoch is never saved over a good one
+        self._build()
+        self.epoch = epoch + 1
+        self.history.append({"epoch": epoch + 1, **_floats(logs)})
+        early = self._early_stopping()
+        has_best = bool(early is not None and early.best_weights is not None)
+        if has_best:
+            for var, value in zip(self._best, early.best_weights):
+                var.assign(value)
+        self._state.assign(json.dumps({
+            "epoch": self.epoch,
+            "history": self.history,
+            "has_best_weights": has_best,
+            "callbacks": [_get_state(cb) for cb in self.callbacks],
+        }))
+        self._manager.save(checkpoint_number=self.epoch)
+
+    # === Restore ===
+
+    def on_train_begin(self, logs=None):
+        self._build()
+        if self._manager.latest_checkpoint:
+            self.restore()
+
+    def on_train_end(self, logs=None):
+        self.model._initial_epoch = None  # the next `fit` starts where it is told
+
+    def restore(self, path: str | None = None) -> None:
+        """Restores the newest readable checkpoint (or `path`) into the model, optimizer and callbacks.
+
+        A checkpoint that cannot be read falls back to the one before it, with a warning; if
+        none can, raises `LightRNNError` naming the newest.
+        """
+        self._build()
+        candidates = [path] if path else list(reversed(self._manager.checkpoints))
+        if not candidates:
+            raise LightRNNError(f"no checkpoint in {self.directory}")
+        errors = []
+        for candidate in candidates:
+            try:
+                self._manager.checkpoint.restore(candidate).assert_consumed()
+                state = json.loads(self._state.numpy().decode("utf-8"))
+                break
+            except Exception as e:  # corrupt file, or a checkpoint of another model
+                errors.append(f"checkpoint {candidate} is corrupt or does not match this model: "
+                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}")
+                if self.verbose:
+                    print(f"warning: {errors[-1]}", file=sys.stderr)
+        else:
+            raise LightRNNError(errors[0])
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        for cb, cb_state in zip(self.callbacks, state["callbacks"]):
+            _set_state(cb, cb_state)
+        early = self._early_stopping()
+        if early is not None and state["has_best_weights"]:
+            early.best_weights = [v.numpy() for v in self._best]
+        self.model._initial_epoch = self.epoch
+        announce = self.verbose and self.restored_from != candidate
+        self.restored_from = candidate
+        if announce:
+            print(f"resumed from {candidate} (epoch {self.epoch})", file=sys.stderr)
+
+    def _early_stopping(self):
+        return next((cb for cb in self.callbacks if isinstance(cb, keras.callbacks.EarlyStopping)), None)
+
+
+def _floats(logs: dict) -> dict:
+    out = {}
+    for key, value in logs.items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def _get_state(cb) -> dict:
+    if hasattr(cb, "get_state"):
+        return cb.get_state()
+    keys = _EARLY_STOPPING_KEYS if isinstance(cb, keras.callbacks.EarlyStopping) else \
+        _REDUCE_LR_KEYS if isinstance(cb, keras.callbacks.ReduceLROnPlateau) else ()
+    return {k: _plain(getattr(cb, k, None)) for k in keys}
+
+
+def _set_state(cb, state: dict) -> None:
+    if hasattr(cb, "set_state"):
+        cb.set_state(state)
+        return
+    for key, value in state.items():
+        if value is not None:
+            setattr(cb, key, value)
+
+
+def _plain(value):
+    if isinstance(value, (np.generic, np.ndarray)) or hasattr(value, "numpy"):
+        value = np.asarray(value).item()
+    return value

@@ -1,0 +1,124 @@
+"""TrainingCheckpoint: every variable, the optimizer, the RNG and the callbacks' state, restored whole."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from lightrnn_tf.checkpoint import TrainingCheckpoint
+from lightrnn_tf.data import stream_dataset
+from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.model import LightRNNModel
+from lightrnn_tf.realloc import ReallocationCallback
+from lightrnn_tf.table import WordTable
+from fault_callbacks import Interrupt
+
+
+def _setup(tmp_path, seed=0):
+    keras.utils.set_random_seed(seed)
+    model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.3, table_seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(0.01, global_clipnorm=1.0))
+    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True)
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_delta=0.0)
+    ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
+    realloc = ReallocationCallback(ids, every=1, batch_size=4, bptt=5, verbose=0)
+    ckpt = TrainingCheckpoint(str(tmp_path / "ckpt"), [reduce_lr, early, realloc], verbose=0)
+    return model, ids, [reduce_lr, early, realloc, ckpt]
+
+
+def _all_variables(model):
+    return list(model.variables) + model.stream_state_variables + list(model.optimizer.variables)
+
+
+def test_restore_undoes_a_perturbation_of_every_variable(tmp_path):
+    model, ids, callbacks = _setup(tmp_path)
+    ckpt = callbacks[-1]
+    model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5), epochs=2,
+              callbacks=callbacks, verbose=0)
+    # Training ended by restoring the best weights; the checkpoint holds the last epoch's state.
+    ckpt.restore()
+    saved = [np.array(v.numpy()) for v in _all_variables(model)]
+    names = [getattr(v, "path", v.name) for v in _all_variables(model)]
+    assert any("seed_generator" in n for n in names) and any("lstm_1" in n for n in names)
+    assert any("iteration" in n for n in names) and any("learning_rate" in n for n in names)
+    # Perturb everything: weights, table, RNG state, stream state (other batch size), optimizer.
+    rng = np.random.default_rng(1)
+    for var in _all_variables(model):
+        value = np.array(var.numpy())
+        if value.dtype == bool:
+            var.assign(not value)
+        elif value.dtype.kind in "iu":
+            var.assign(value + 3)
+        elif len(value.shape) == 2 and value.shape[0] in (0, 4) and "stream" not in getattr(var, "path", "x"):
+            var.assign(value + rng.normal(size=value.shape).astype(value.dtype))
+        else:
+            var.assign(np.ones((7,) + value.shape[1:], value.dtype) if value.shape and value.shape[0] in (0, 4)
+                       and var.shape[0] is None else value + 1)
+    model.set_table(WordTable.random(12, 4, 4, seed=99))
+    assert any(not np.array_equal(a, v.numpy()) for a, v in zip(saved, _all_variables(model)))
+    callbacks[1].wait, callbacks[1].best, callbacks[0].cooldown_counter = 99, -1.0, 99
+    callbacks[2].reports = []
+    ckpt.restore()
+    for name, before, var in zip(names, saved, _all_variables(model)):
+        np.testing.assert_array_equal(before, var.numpy(), err_msg=name)
+    assert callbacks[1].wait != 99 and callbacks[1].best > 0 and callbacks[0].cooldown_counter != 99
+    assert len(callbacks[2].reports) == 1  # reallocated after epoch 1, not after the last epoch
+    assert callbacks[1].best_weights is not None and ckpt.epoch == 2 and len(ckpt.history) == 2
+
+
+def test_fit_resumes_where_the_checkpoint_left_off(tmp_path):
+    """Interrupted after epoch 2, then the same `fit` call with fresh objects (as in a new process)
+    continues to epoch 4 and ends where an uninterrupted run ends: dropout on, reallocation on."""
+    def run(path, interrupt_after=None):
+        model, ids, callbacks = _setup(path)
+        fit = lambda cbs: model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5),
+                                    epochs=4, callbacks=cbs, verbose=0)
+        if interrupt_after:
+            with pytest.raises(KeyboardInterrupt):
+                fit(callbacks + [Interrupt(interrupt_after)])
+            model, ids, callbacks = _setup(path, seed=5)  # a different seed: everything must come from the checkpoint
+        fit(callbacks)
+        return model, callbacks[-1]
+
+    a, ckpt_a = run(tmp_path / "a")
+    b, ckpt_b = run(tmp_path / "b", interrupt_after=2)
+    assert [h["epoch"] for h in ckpt_b.history] == [1, 2, 3, 4]
+    for ha, hb in zip(ckpt_a.history, ckpt_b.history):
+        for key in ("loss", "val_loss", "learning_rate"):
+            assert ha[key] == pytest.approx(hb[key], rel=1e-6), key
+    for va, vb in zip(a.variables, b.variables):
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-6, atol=1e-7, err_msg=va.path)
+
+
+def test_a_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    model, ids, callbacks = _setup(tmp_path)
+    ckpt = callbacks[-1]
+    model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5), epochs=2,
+              callbacks=callbacks, verbose=0)
+    data = [f for f in os.listdir(ckpt.directory) if f.startswith("ckpt-2.data")]
+    for f in data:
+        with open(os.path.join(ckpt.directory, f), "r+b") as fh:
+            fh.truncate(10)
+    ckpt.verbose = 1
+    ckpt.restore()
+    assert ckpt.epoch == 1
+    assert "ckpt-2 is corrupt" in capsys.readouterr().err
+    for f in os.listdir(ckpt.directory):
+        if f.startswith("ckpt-1.data"):
+            with open(os.path.join(ckpt.directory, f), "r+b") as fh:
+                fh.truncate(10)
+    with pytest.raises(LightRNNError, match=r"checkpoint .*ckpt-2 is corrupt or does not match this model") as e:
+        ckpt.restore()
+    assert "\n" not in str(e.value)
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path):
+    model, ids, callbacks = _setup(tmp_path)
+    model.fit(stream_dataset(ids, 4, 5), epochs=1, callbacks=callbacks[-1:], verbose=0)
+    other = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=16, num_layers=2)
+    other.compile(optimizer="adam")
+    ckpt = TrainingCheckpoint(str(tmp_path / "ckpt"), verbose=0)
+    ckpt.set_model(other)
+    with pytest.raises(LightRNNError, match="does not match this model"):
+        ckpt.restore()
