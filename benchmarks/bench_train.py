@@ -5,13 +5,14 @@
 
 Each model trains in its own subprocess (so peak RSS is its own) through `model.fit` — the
 models' own `train_step`, the path `python -m lightrnn_tf.train` uses, LSTM state carried across
-windows — for `--steps` windows of `--batch-size` x `--bptt` words after 5 warm-up windows, with
+windows — for `--steps` windows of `--batch-size` x `--bptt` words after 2 x `--steps-per-execution` warm-up windows, with
 the same optimizer and clipping. Prints a table and writes benchmarks/results/train.json.
 """
 
 import argparse
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+
+from lightrnn_tf.config import TrainConfig  # noqa: E402  (no TensorFlow import)
 
 
 def measure(kind, args):
@@ -41,19 +44,23 @@ def measure(kind, args):
         from lightrnn_tf.baselines import FullSoftmaxLSTM
 
         model = FullSoftmaxLSTM(V, embedding_dim=args.dim, hidden_dim=args.dim, num_layers=args.layers, dropout=0.3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0), jit_compile=False)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0), jit_compile=False,
+                  steps_per_execution=args.steps_per_execution)
 
     class Timer(keras.callbacks.Callback):
         """Wall time from the end of the warm-up windows to the end of the last one."""
 
-        def on_train_batch_end(self, batch, logs=None):
-            if batch == 4 or batch == args.steps + 4:
+        def on_train_batch_end(self, batch, logs=None):  # called every steps_per_execution windows
+            if batch == warmup - 1 or batch == args.steps + warmup - 1:
                 float(logs["loss"])  # wait for the step to finish
-                self.start = time.perf_counter() if batch == 4 else self.start
+                self.start = time.perf_counter() if batch == warmup - 1 else self.start
                 self.seconds = time.perf_counter() - self.start
 
+    warmup = 2 * args.steps_per_execution
+    if args.steps % args.steps_per_execution:
+        raise SystemExit("--steps must be a multiple of --steps-per-execution")
     timer = Timer()
-    ds = stream_dataset(ids, args.batch_size, args.bptt).take(args.steps + 5)
+    ds = stream_dataset(ids, args.batch_size, args.bptt).take(args.steps + warmup)
     model.fit(ds, epochs=1, verbose=0, callbacks=[timer])
     seconds = timer.seconds
     words = args.steps * args.batch_size * args.bptt
@@ -71,6 +78,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--bptt", type=int, default=35)
     p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--steps-per-execution", type=int, default=TrainConfig().steps_per_execution,
+                   help="windows per call into TensorFlow (default: the training command's)")
     p.add_argument("--out", default=os.path.join(HERE, "results", "train.json"))
     p.add_argument("--only", choices=["lightrnn", "full_softmax"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -97,7 +106,9 @@ def main(argv=None):
           f"{ratios['memory_ratio']:.2f}x less peak memory")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"config": vars(args), "results": rows, "ratios": ratios}, f, indent=2)
+        machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
+                   "python": platform.python_version()}
+        json.dump({"config": vars(args), "machine": machine, "results": rows, "ratios": ratios}, f, indent=2)
     return 0
 
 

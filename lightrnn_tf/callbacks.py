@@ -21,6 +21,9 @@ class NaNLossError(LightRNNError):
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
     """Raises `NaNLossError` at the first non-finite batch loss, before the epoch can be saved.
 
+    With `steps_per_execution` > 1 Keras reports every that many batches, so the batch named is the
+    last of the group in which the loss went bad.
+
     Args:
         hint: str, appended to the message (e.g. where the last good checkpoint is).
     """
@@ -36,7 +39,7 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            raise NaNLossError(f"loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}"
+            raise NaNLossError(f"loss became {float(loss)} at epoch {self._epoch + 1}, by batch {batch + 1}"
                                + (f"; {self.hint}" if self.hint else ""))
 
 

@@ -88,6 +88,8 @@ class TrainConfig:
     seed: int = _f(1234, "random seed (weights, table, dropout)")
     mixed_precision: str = _f("none", "mixed precision policy for GPUs", choices=("none", "float16", "bfloat16"))
     jit_compile: bool = _f(False, "compile the training step with XLA")
+    steps_per_execution: int = _f(8, "training windows run per call into TensorFlow (fewer Python round trips; "
+                                     "the progress bar and the NaN check see every this many windows)")
     steps_per_epoch: int = _f(0, "cap on batches per epoch (0 = whole training stream); for quick trials")
     # === Reallocation ===
     realloc_every: int = _f(0, "reallocate words to cells after every this many epochs; 0 never")
@@ -101,7 +103,7 @@ class TrainConfig:
                              "config.json (only --epochs and --patience may be given again, to extend it)")
 
     def validate(self) -> "TrainConfig":
-        for name in ("batch_size", "bptt", "epochs"):
+        for name in ("batch_size", "bptt", "epochs", "steps_per_execution"):
             _positive(getattr(self, name), name)
         if self.learning_rate <= 0:
             raise LightRNNError(f"Received an invalid value for `learning_rate`, expected > 0, got {self.learning_rate}.")

@@ -88,7 +88,7 @@ def build_model(model_cfg: ModelConfig, cfg: TrainConfig):
     if cfg.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(f"mixed_{cfg.mixed_precision}")
     model = LightRNNModel.from_model_config(model_cfg, table_seed=cfg.seed)
-    model.compile(optimizer=make_optimizer(cfg), jit_compile=cfg.jit_compile)
+    model.compile(optimizer=make_optimizer(cfg), jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
     return model
 
 

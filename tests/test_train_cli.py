@@ -281,7 +281,7 @@ def test_nan_loss_stops_with_one_line_and_keeps_the_last_checkpoint(toy_corpus, 
     monkeypatch.setattr(train_cli, "build_callbacks", patched)
     code, line = _error_line(capsys, ["--corpus", toy_corpus, "--epochs", "3", "--out", out] + SMALL)
     assert code == 2
-    assert line.startswith("error: loss became nan at epoch 2, batch 1; the last good checkpoint is kept in")
+    assert line.startswith("error: loss became nan at epoch 2, by batch 8; the last good checkpoint is kept in")
     ckpts = os.listdir(os.path.join(out, "checkpoints"))
     assert any(f.startswith("ckpt-1.index") for f in ckpts) and not any(f.startswith("ckpt-2") for f in ckpts)
     assert not os.path.exists(os.path.join(out, "metrics.json"))
