@@ -1,4 +1,7 @@
-"""Baselines for LightRNN: a standard LSTM language model with a full V-way softmax.
+"""Baselines for LightRNN: standard LSTM language models with a full V-way softmax.
+
+`FullSoftmaxLSTM` trains and evaluates with the full softmax; `SampledSoftmaxLSTM` is the same
+network trained with a sampled softmax (Jean et al., 2015) and evaluated with the full one.
 
 Letters: B batch, T words in a window, V vocabulary, E embedding, H hidden, L layers.
 A *state* is a list of L pairs `[h, c]`, each `(B, H)`, after the last word read, the same
@@ -77,11 +80,15 @@ class FullSoftmaxLSTM(StreamLanguageModel):
 
     # === Sequences ===
 
-    def target_log_probs(self, y, state, training=False):
-        """`(log P(y_t) (B, T), state after y[:, -1])` for targets `y (B, T)` read from `state`."""
+    def predicting_states(self, y, state, training=False):
+        """`(h (B, T, H) that predicts y_t, state after y[:, -1])` for targets `y (B, T)` read from `state`."""
         out, new_state = self._run_stack(self.embedding(y), state, training)  # (B, T, H)
         top_h = ops.expand_dims(ops.cast(state[-1][0], out.dtype), 1)
-        pred_h = self.dropout(ops.concatenate([top_h, out[:, :-1]], axis=1), training=training)  # predicts y_t
+        return self.dropout(ops.concatenate([top_h, out[:, :-1]], axis=1), training=training), new_state
+
+    def target_log_probs(self, y, state, training=False):
+        """`(log P(y_t) (B, T), state after y[:, -1])` for targets `y (B, T)` read from `state`."""
+        pred_h, new_state = self.predicting_states(y, state, training)
         log_probs = ops.log_softmax(self.head(pred_h), axis=-1)  # (B, T, V)
         return ops.take_along_axis(log_probs, ops.expand_dims(ops.cast(y, "int32"), -1), axis=-1)[..., 0], new_state
 
@@ -103,3 +110,51 @@ class FullSoftmaxLSTM(StreamLanguageModel):
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
                 "hidden_dim": self.hidden_dim, "num_layers": self.num_layers, "dropout": self.dropout_rate}
+
+
+@keras.saving.register_keras_serializable(package="lightrnn_tf")
+class SampledSoftmaxLSTM(FullSoftmaxLSTM):
+    """`FullSoftmaxLSTM` trained with a sampled softmax, evaluated with the full softmax.
+
+    Each training window scores the targets against `num_sampled` words drawn (with replacement)
+    from the log-uniform (Zipfian) distribution over ids, which fits a `Vocabulary`'s frequency
+    order: `P(k) = log((k + 2) / (k + 1)) / log(V + 1)`. The draws use a Keras `SeedGenerator`,
+    so they are checkpointed and reproducible. `tf.nn.sampled_softmax_loss` corrects for the
+    sampling probabilities and removes accidental hits.
+
+    Args:
+        vocab_size, embedding_dim, hidden_dim, num_layers, dropout: as in `FullSoftmaxLSTM`.
+        num_sampled: int, negative samples a window (clipped to V - 1). Default: `1024`.
+    """
+
+    def __init__(self, vocab_size, embedding_dim=256, hidden_dim=256, num_layers=1, dropout=0.3, num_sampled=1024,
+                 **kwargs):
+        super().__init__(vocab_size, embedding_dim, hidden_dim, num_layers, dropout, **kwargs)
+        self.num_sampled = int(max(1, min(num_sampled, vocab_size - 1)))
+        self.sampler = keras.random.SeedGenerator(name="sampler")
+
+    def window_loss(self, y, state, training=False):
+        """Training: sampled-softmax NLL per target word; otherwise the full softmax's."""
+        if not training:
+            return super().window_loss(y, state, training)
+        import tensorflow as tf
+
+        pred_h, new_state = self.predicting_states(y, state, training)
+        h = tf.reshape(tf.cast(pred_h, "float32"), [-1, self.hidden_dim])  # (B*T, H)
+        labels = tf.reshape(tf.cast(y, "int64"), [-1, 1])  # (B*T, 1)
+        log_range = tf.math.log(float(self.vocab_size + 1))
+        u = keras.random.uniform((self.num_sampled,), seed=self.sampler)
+        sampled = tf.clip_by_value(tf.cast(tf.floor(tf.exp(u * log_range)) - 1.0, "int64"), 0, self.vocab_size - 1)
+
+        def expected(ids):  # expected count of an id among the draws
+            k = tf.cast(ids, "float32")
+            return self.num_sampled * (tf.math.log(k + 2.0) - tf.math.log(k + 1.0)) / log_range
+
+        loss = tf.nn.sampled_softmax_loss(
+            weights=tf.transpose(self.head.kernel), biases=self.head.bias, labels=labels, inputs=h,
+            num_sampled=self.num_sampled, num_classes=self.vocab_size,
+            sampled_values=(sampled, expected(labels), expected(sampled)), remove_accidental_hits=True)
+        return tf.reduce_mean(loss), new_state
+
+    def get_config(self):
+        return {**super().get_config(), "num_sampled": self.num_sampled}

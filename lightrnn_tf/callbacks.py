@@ -1,4 +1,4 @@
-"""Small Keras callbacks of the training command: NaN guard and per-epoch speed and learning rate.
+"""Small Keras callbacks of the training command: NaN guard, per-epoch speed and learning rate, time budget.
 
 The rest of training's callbacks are Keras' own (`ReduceLROnPlateau`, `EarlyStopping`,
 `TensorBoard`), `realloc.ReallocationCallback` and `checkpoint.TrainingCheckpoint`.
@@ -71,3 +71,42 @@ class EpochStats(keras.callbacks.Callback):
             logs.update(epoch_seconds=seconds, words_per_sec=self.tokens_per_epoch / max(seconds, 1e-9),
                         learning_rate=self._lr)
         self._start = None
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once `seconds` of wall time have been spent, validation and reallocation included.
+
+    Checked after every batch (a stop mid-epoch still validates that epoch) and at every epoch end,
+    where the time spent so far is logged as `elapsed_seconds`. Put it after the reallocation
+    callback, so that an epoch's reallocation counts in that epoch.
+
+    Args:
+        seconds: float, the budget; 0 means none.
+        spent: float, seconds already spent by earlier runs of the same training (resume).
+
+    Attributes:
+        exhausted: bool, whether this callback stopped training.
+    """
+
+    def __init__(self, seconds: float = 0.0, spent: float = 0.0):
+        super().__init__()
+        self.seconds, self.spent = float(seconds), float(spent)
+        self.exhausted = False
+        self._start = None
+
+    def elapsed(self) -> float:
+        return self.spent + (time.perf_counter() - self._start if self._start is not None else 0.0)
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+        if self.seconds and self.elapsed() >= self.seconds:
+            self.exhausted = self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds and self.elapsed() >= self.seconds:
+            self.exhausted = self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["elapsed_seconds"] = self.elapsed()
+        self.on_train_batch_end(0)

@@ -26,6 +26,9 @@ def _f(default, help, **kw):
 class ModelConfig:
     """Shape of a LightRNN network and its word table."""
 
+    model: str = _f("lightrnn", "lightrnn, or a baseline trained the same way: full_softmax (standard LSTM LM) or "
+                                "sampled_softmax (the same, trained with a sampled softmax, evaluated with the full one)",
+                    choices=("lightrnn", "full_softmax", "sampled_softmax"))
     vocab_size: int = _f(0, "number of words, including <unk> and <eos> (set from the data)", cli=False)
     rows: int = _f(0, "table rows R; 0 means ceil(sqrt(|V|))")
     cols: int = _f(0, "table columns C; 0 means ceil(|V| / R)")
@@ -33,6 +36,7 @@ class ModelConfig:
     hidden_dim: int = _f(256, "LSTM units H per layer")
     num_layers: int = _f(1, "stacked LSTM layers")
     dropout: float = _f(0.3, "dropout on embeddings, between LSTM layers and before the softmax heads")
+    num_sampled: int = _f(1024, "sampled_softmax: negative samples per training window (at most |V| - 1)")
 
     def resolved(self) -> "ModelConfig":
         """Returns a copy with `rows`/`cols` filled in from `vocab_size`, validated."""
@@ -48,7 +52,7 @@ class ModelConfig:
             raise LightRNNError(
                 f"table {c.rows}x{c.cols} has {c.rows * c.cols} cells, fewer than the {c.vocab_size} words"
             )
-        for name in ("embedding_dim", "hidden_dim", "num_layers"):
+        for name in ("embedding_dim", "hidden_dim", "num_layers", "num_sampled"):
             _positive(getattr(c, name), name)
         if not 0.0 <= c.dropout < 1.0:
             raise LightRNNError(f"Received an invalid value for `dropout`, expected 0 <= dropout < 1, got {c.dropout}.")
@@ -91,6 +95,8 @@ class TrainConfig:
     steps_per_execution: int = _f(8, "training windows run per call into TensorFlow (fewer Python round trips; "
                                      "the progress bar and the NaN check see every this many windows)")
     steps_per_epoch: int = _f(0, "cap on batches per epoch (0 = whole training stream); for quick trials")
+    time_budget: float = _f(0.0, "stop training after this many seconds of wall time, validation and reallocation "
+                                 "included (0 = no limit); the test set is then measured as usual")
     # === Reallocation ===
     realloc_every: int = _f(0, "reallocate words to cells after every this many epochs; 0 never")
     realloc_rounds: int = _f(0, "maximum number of reallocations (0 = no limit while realloc-every > 0)")
@@ -109,6 +115,8 @@ class TrainConfig:
             raise LightRNNError(f"Received an invalid value for `learning_rate`, expected > 0, got {self.learning_rate}.")
         if not 0 < self.lr_decay <= 1:
             raise LightRNNError(f"Received an invalid value for `lr_decay`, expected 0 < lr_decay <= 1, got {self.lr_decay}.")
+        if self.time_budget < 0:
+            raise LightRNNError(f"Received an invalid value for `time_budget`, expected >= 0, got {self.time_budget}.")
         for name in ("patience", "min_count", "max_vocab", "realloc_every", "realloc_rounds", "realloc_tokens", "steps_per_epoch"):
             if getattr(self, name) < 0:
                 raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0, got {getattr(self, name)}.")

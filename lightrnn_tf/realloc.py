@@ -135,6 +135,9 @@ class ReallocationCallback(keras.callbacks.Callback):
         batch_size, bptt, solver, k, max_tokens: as in `reallocate`.
         verbose: print one line a reallocation. Default: `1`.
         after_last_epoch: also reallocate after the last epoch of a `fit` call. Default: `False`.
+        valid_ids: optional `(N,)` int validation ids: each report then also holds
+            `valid_ppl_before` (the epoch's `val_perplexity`) and `valid_ppl_after`, the
+            validation perplexity with the new table before any further training. Default: `None`.
 
     After a reallocation the epoch's `logs` get `realloc_objective_before`, `realloc_objective_after`,
     `realloc_lower_bound`, `realloc_moved` and `realloc_seconds`; all reports are in `self.reports`
@@ -144,7 +147,7 @@ class ReallocationCallback(keras.callbacks.Callback):
     LOGGED = ("objective_before", "objective_after", "lower_bound", "moved", "seconds")
 
     def __init__(self, ids, every=1, rounds=0, batch_size=20, bptt=35, solver="sparse", k=8, max_tokens=0, verbose=1,
-                 after_last_epoch=False):
+                 after_last_epoch=False, valid_ids=None):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
@@ -152,6 +155,7 @@ class ReallocationCallback(keras.callbacks.Callback):
         self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens)
         self.verbose = verbose
         self.after_last_epoch = after_last_epoch
+        self.valid_ids = valid_ids
         self.reports: list[dict] = []
 
     def due(self, epoch: int, logs=None) -> bool:
@@ -168,12 +172,20 @@ class ReallocationCallback(keras.callbacks.Callback):
             return
         report = reallocate(self.model, self.ids, **self.kwargs)
         report["epoch"] = epoch + 1
+        if self.valid_ids is not None:
+            from lightrnn_tf.stream_model import stream_perplexity
+
+            report["valid_ppl_before"] = float((logs or {}).get("val_perplexity", float("nan")))
+            report["valid_ppl_after"], _ = stream_perplexity(self.model, self.valid_ids, self.kwargs["batch_size"],
+                                                             self.kwargs["bptt"])
         self.reports.append(report)
         if self.verbose:
             print(f"\nreallocation {len(self.reports)} after epoch {epoch + 1}: "
                   f"loss {report['objective_before']:.6g} -> "
                   f"{report['objective_after']:.6g} (lower bound {report['lower_bound']:.6g}), "
-                  f"{report['moved']} words moved, {report['seconds']:.1f} s")
+                  f"{report['moved']} words moved, {report['seconds']:.1f} s"
+                  + (f"; valid ppl {report['valid_ppl_before']:.2f} -> {report['valid_ppl_after']:.2f} before retraining"
+                     if "valid_ppl_after" in report else ""))
         if logs is not None:
             logs.update({f"realloc_{key}": report[key] for key in self.LOGGED})
 

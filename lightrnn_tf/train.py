@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import math
 import os
+import resource
 import sys
 
 import numpy as np
@@ -33,7 +34,7 @@ from lightrnn_tf.data import Tokenizer, Vocabulary, load_corpus, num_windows, un
 from lightrnn_tf.errors import LightRNNError
 
 # Flags that may be given again with --resume: they extend the run without changing its data or model.
-EXTENDABLE = ("epochs", "patience")
+EXTENDABLE = ("epochs", "patience", "time_budget")
 
 
 # === Data ===
@@ -79,24 +80,34 @@ def make_optimizer(cfg: TrainConfig):
 
 
 def build_model(model_cfg: ModelConfig, cfg: TrainConfig):
-    """A compiled `LightRNNModel` seeded with `cfg.seed` (weights, table, dropout)."""
+    """A compiled stream LM (`--model`) seeded with `cfg.seed` (weights, table, dropout)."""
     import keras
 
+    from lightrnn_tf.baselines import FullSoftmaxLSTM, SampledSoftmaxLSTM
     from lightrnn_tf.model import LightRNNModel
 
     keras.utils.set_random_seed(cfg.seed)
     if cfg.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(f"mixed_{cfg.mixed_precision}")
-    model = LightRNNModel.from_model_config(model_cfg, table_seed=cfg.seed)
+    m = model_cfg
+    if m.model == "lightrnn":
+        model = LightRNNModel.from_model_config(m, table_seed=cfg.seed)
+    elif m.model == "full_softmax":
+        model = FullSoftmaxLSTM(m.vocab_size, m.embedding_dim, m.hidden_dim, m.num_layers, m.dropout)
+    else:
+        model = SampledSoftmaxLSTM(m.vocab_size, m.embedding_dim, m.hidden_dim, m.num_layers, m.dropout,
+                                   num_sampled=m.num_sampled)
     model.compile(optimizer=make_optimizer(cfg), jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
     return model
 
 
-def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: int) -> dict:
-    """The callbacks of a training run, by role, in the order `fit` must call them."""
+def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: int, reallocate: bool = True,
+                    valid_ids: np.ndarray | None = None) -> dict:
+    """The callbacks of a training run, by role, in the order `fit` must call them (no reallocation
+    for the baselines, which have no table)."""
     import keras
 
-    from lightrnn_tf.callbacks import EpochStats, StopOnNaN
+    from lightrnn_tf.callbacks import EpochStats, StopOnNaN, TimeBudget
     from lightrnn_tf.checkpoint import TrainingCheckpoint
     from lightrnn_tf.realloc import ReallocationCallback
 
@@ -109,9 +120,12 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
         "early_stopping": keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience or cfg.epochs + 1,
                                                         restore_best_weights=True, verbose=0),
         # After EarlyStopping: the best weights are recorded with the table they were validated on.
-        "realloc": ReallocationCallback(train_ids, every=cfg.realloc_every, rounds=cfg.realloc_rounds,
-                                        batch_size=cfg.batch_size, bptt=cfg.bptt, solver=cfg.solver,
-                                        k=cfg.realloc_k, max_tokens=cfg.realloc_tokens),
+        "realloc": ReallocationCallback(train_ids, every=cfg.realloc_every if reallocate else 0,
+                                        rounds=cfg.realloc_rounds, batch_size=cfg.batch_size, bptt=cfg.bptt,
+                                        solver=cfg.solver, k=cfg.realloc_k, max_tokens=cfg.realloc_tokens,
+                                        valid_ids=valid_ids),
+        # After the reallocation: an epoch's reallocation counts in that epoch's time.
+        "time_budget": TimeBudget(cfg.time_budget),
         "tensorboard": keras.callbacks.TensorBoard(os.path.join(cfg.out, rundir.LOGS), write_graph=False),
     }
     # Last: restores the others' state after their on_train_begin reset, saves it after they ran.
@@ -143,7 +157,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         train_ds = train_ds.take(steps)
     row_len = len(ids["train"]) // cfg.batch_size
     tokens_per_epoch = cfg.batch_size * min(row_len - 1, steps * cfg.bptt)
-    cbs = build_callbacks(cfg, ids["train"], tokens_per_epoch)
+    cbs = build_callbacks(cfg, ids["train"], tokens_per_epoch, reallocate=model_cfg.model == "lightrnn",
+                          valid_ids=ids["valid"])
     epochs = cfg.epochs
     if cfg.resume:
         epochs = _epochs_left_to_train(model, cbs, cfg)
@@ -167,7 +182,11 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         "test_tokens": n_test,
         "best_epoch": best_epoch,
         "stopped_early": bool(early.stopped_epoch),
+        "stopped_by_time_budget": cbs["time_budget"].exhausted,
+        "elapsed_seconds": history[-1].get("elapsed_seconds") if history else None,
+        "model": model_cfg.model,
         "params": count_params(model),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "vocab_size": model_cfg.vocab_size,
         "table_shape": list(model_cfg.table_shape),
         "tokens_per_sec": float(np.mean([h["words_per_sec"] for h in history])) if history else None,
@@ -194,6 +213,12 @@ def _epochs_left_to_train(model, cbs, cfg: TrainConfig) -> int:
     if ckpt.epoch >= cfg.epochs:
         print(f"the run already trained {ckpt.epoch} of --epochs {cfg.epochs}; nothing to train "
               f"(pass a larger --epochs to continue it)", file=sys.stderr)
+        return ckpt.epoch
+    history = ckpt.history
+    cbs["time_budget"].spent = history[-1].get("elapsed_seconds", 0.0) if history else 0.0
+    if cfg.time_budget and cbs["time_budget"].spent >= cfg.time_budget:
+        print(f"the run already spent its --time-budget of {cfg.time_budget:g} s; nothing to train "
+              f"(pass a larger --time-budget to continue it)", file=sys.stderr)
         return ckpt.epoch
     if cfg.patience and early.wait >= cfg.patience:
         print(f"the run stopped early at epoch {ckpt.epoch} (no better validation loss for {early.wait} epochs); "

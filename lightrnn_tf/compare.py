@@ -1,0 +1,182 @@
+"""LightRNN against its baselines at equal wall-clock time: `python -m lightrnn_tf.compare`.
+
+    python -m lightrnn_tf.compare --corpus ../shared/data/kjv/kjv.txt --lowercase --split-punct \\
+        --time-budget 1800 --out runs/compare_kjv
+    python -m lightrnn_tf.compare --train ptb.valid.txt --test ptb.test.txt --time-budget 900 --out runs/compare_ptb
+
+Trains, each in its own process with the same data flags, sizes, optimizer and `--time-budget`
+(validation and reallocation count):
+
+    lightrnn         LightRNN with the default reallocation schedule
+    lightrnn_fixed   LightRNN keeping its random table (--realloc-every 0)
+    full_softmax     a standard LSTM LM (full |V|-way softmax)
+    sampled_softmax  the same, trained with a sampled softmax, evaluated with the full softmax
+
+then prints one table (params, model bytes, words/s, peak RSS, valid/test PPL, ratios to full
+softmax, and an interpolated Kneser–Ney trigram's test PPL beside them), and writes
+OUT/compare.json and OUT/valid_ppl.png (validation perplexity against training seconds).
+Any other flag is passed to `python -m lightrnn_tf.train` unchanged. Each run directory is
+OUT/<name>; a run that already finished is not trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+from lightrnn_tf.errors import LightRNNError
+
+RUNS = {
+    "lightrnn": ["--model", "lightrnn"],
+    "lightrnn_fixed": ["--model", "lightrnn", "--realloc-every", "0"],
+    "full_softmax": ["--model", "full_softmax"],
+    "sampled_softmax": ["--model", "sampled_softmax"],
+}
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    info = {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor() or None,
+            "python": platform.python_version()}
+    try:
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+        info["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    except ImportError:  # pragma: no cover
+        pass
+    return info
+
+
+def train_one(name: str, out: str, train_args: list[str]) -> dict:
+    """Runs `python -m lightrnn_tf.train` for one entry of RUNS in a fresh process; returns its metrics."""
+    run_dir = os.path.join(out, name)
+    metrics_path = os.path.join(run_dir, "metrics.json")
+    if not os.path.exists(metrics_path):
+        cmd = [sys.executable, "-m", "lightrnn_tf.train", *train_args, *RUNS[name], "--out", run_dir]
+        print(f"== {name}: {' '.join(cmd[1:])}", file=sys.stderr)
+        proc = subprocess.run(cmd)
+        if proc.returncode:
+            raise LightRNNError(f"training {name} failed with status {proc.returncode} (see above)")
+    with open(metrics_path, encoding="utf-8") as f:
+        metrics = json.load(f)
+    metrics["model_bytes"] = os.path.getsize(os.path.join(run_dir, "model.keras"))
+    return metrics
+
+
+def kn3_test_perplexity(run_dir: str) -> float | None:
+    """Interpolated Kneser–Ney trigram test perplexity on the run's own splits and vocabulary."""
+    from lightrnn_tf.data import load_corpus
+    from lightrnn_tf.kneser_ney import KneserNeyTrigram
+    from lightrnn_tf.rundir import load_run
+
+    run = load_run(run_dir)
+    corpus = load_corpus(run.train_config)
+    train = run.vocab.encode_lines(corpus.train, run.tokenizer)
+    test = run.vocab.encode_lines(corpus.test, run.tokenizer)
+    return KneserNeyTrigram(train, len(run.vocab)).perplexity(test)
+
+
+def table(results: dict, kn3: float | None) -> str:
+    full = results.get("full_softmax")
+    head = (f"{'model':<17}{'params':>12}{'bytes':>12}{'words/s':>10}{'peak RSS MB':>13}{'epochs':>8}"
+            f"{'valid PPL':>11}{'test PPL':>10}{'params vs full':>16}{'words/s vs full':>17}")
+    lines = [head]
+    for name, m in results.items():
+        ratio_p = f"{m['params'] / full['params']:.3f}x" if full else "-"
+        ratio_s = f"{m['tokens_per_sec'] / full['tokens_per_sec']:.2f}x" if full else "-"
+        lines.append(f"{name:<17}{m['params']:>12,}{m['model_bytes']:>12,}{m['tokens_per_sec']:>10,.0f}"
+                     f"{m['peak_rss_mb']:>13,.0f}{m['epochs']:>8}{m['valid_ppl']:>11.2f}{m['test_ppl']:>10.2f}"
+                     f"{ratio_p:>16}{ratio_s:>17}")
+    if kn3 is not None:
+        lines.append(f"{'KN trigram':<17}{'':>12}{'':>12}{'':>10}{'':>13}{'':>8}{'':>11}{kn3:>10.2f}")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: str, title: str) -> str | None:
+    """Validation perplexity against training seconds, one line per model; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot", file=sys.stderr)
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, m in results.items():
+        xs = [h.get("elapsed_seconds", float("nan")) for h in m["history"]]
+        ax.plot(xs, [h["val_perplexity"] for h in m["history"]], marker="o", label=name)
+    ax.set_xlabel("training seconds (validation and reallocation included)")
+    ax.set_ylabel("validation perplexity")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lightrnn_tf.compare", description=__doc__.split("\n\n")[0],
+                                epilog="Other flags go to python -m lightrnn_tf.train unchanged.")
+    p.add_argument("--out", required=True, help="directory for the four runs, compare.json and valid_ppl.png")
+    p.add_argument("--time-budget", type=float, required=True, help="seconds of training for each model")
+    p.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS), help="train only these")
+    p.add_argument("--no-kn3", action="store_true", help="skip the Kneser–Ney trigram")
+    return p
+
+
+def main(argv=None) -> int:
+    args, train_args = build_parser().parse_known_args(argv)
+    if "--out" in train_args or "--resume" in train_args:
+        print("error: --out names the comparison directory; --resume is not supported here", file=sys.stderr)
+        return 2
+    epochs = _flag_value(train_args, "--epochs", "1000")  # the time budget, not epochs, ends training
+    train_args = _without(train_args, "--epochs") + ["--epochs", epochs, "--time-budget", str(args.time_budget)]
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        results = {name: train_one(name, args.out, train_args) for name in args.only}
+        kn3 = None if args.no_kn3 else kn3_test_perplexity(os.path.join(args.out, args.only[0]))
+    except LightRNNError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    text = table(results, kn3)
+    print(text)
+    first = results[args.only[0]]
+    summary = {"machine": machine(), "time_budget": args.time_budget, "train_args": train_args, "data": first["data"],
+               "vocab_size": first["vocab_size"], "kn3_test_ppl": kn3,
+               "results": {name: {k: v for k, v in m.items() if k != "history"} | {
+                   "curve": [[h.get("elapsed_seconds"), h["val_perplexity"]] for h in m["history"]]}
+                   for name, m in results.items()}}
+    with open(os.path.join(args.out, "compare.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    plot(results, os.path.join(args.out, "valid_ppl.png"),
+         f"{first['data']}, |V| = {first['vocab_size']}, {args.time_budget:g} s each")
+    return 0
+
+
+def _flag_value(argv: list[str], flag: str, default: str) -> str:
+    return argv[argv.index(flag) + 1] if flag in argv else default
+
+
+def _without(argv: list[str], flag: str) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

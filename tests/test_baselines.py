@@ -1,0 +1,75 @@
+"""The baselines in the same training loop: --model full_softmax|sampled_softmax, and --time-budget."""
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from lightrnn_tf import train as train_cli
+from lightrnn_tf.baselines import FullSoftmaxLSTM, SampledSoftmaxLSTM
+from lightrnn_tf.data import stream_dataset
+
+SMALL = ["--embedding-dim", "16", "--hidden-dim", "16", "--batch-size", "4", "--bptt", "5"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(f"the cat {i % 7} sat on mat {i % 5} and dog {i % 3}" for i in range(300)))
+    return str(path)
+
+
+def _metrics(out):
+    with open(os.path.join(out, "metrics.json")) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("kind", ["full_softmax", "sampled_softmax"])
+def test_cli_trains_a_baseline_and_evaluate_reproduces_it(corpus, tmp_path, capsys, kind):
+    out = str(tmp_path / kind)
+    assert train_cli.main(["--corpus", corpus, "--model", kind, "--epochs", "2", "--num-sampled", "5",
+                           "--realloc-every", "1", "--out", out] + SMALL) == 0
+    m = _metrics(out)
+    assert m["model"] == kind and m["reallocations"] == 0 and m["valid_ppl"] < m["unigram_valid_ppl"]
+    assert not os.path.exists(os.path.join(out, "allocation.tsv"))
+    from lightrnn_tf import evaluate
+    from lightrnn_tf.rundir import load_run
+
+    assert type(load_run(out).model).__name__ == {"full_softmax": "FullSoftmaxLSTM",
+                                                  "sampled_softmax": "SampledSoftmaxLSTM"}[kind]
+    capsys.readouterr()
+    assert evaluate.main(["--run", out, "--split", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["perplexity"] == pytest.approx(m["test_ppl"], rel=1e-6)
+
+
+def test_sampled_softmax_evaluates_with_the_full_softmax_and_learns():
+    """Evaluation is the full softmax; the sampled training loss is a different, smaller number
+    whose expectation ranks like the full loss: training with it lowers the full-softmax loss."""
+    ids = np.tile(np.arange(12, dtype=np.int32), 40)
+    keras.utils.set_random_seed(0)
+    model = SampledSoftmaxLSTM(12, embedding_dim=8, hidden_dim=8, dropout=0.0, num_sampled=4)
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    y = ids[None, 1:30]
+    state = model.start_state(ids[None, 0])
+    full, _ = FullSoftmaxLSTM.window_loss(model, y, state)
+    eval_loss, _ = model.window_loss(y, state)
+    assert float(eval_loss) == pytest.approx(float(full), rel=1e-6)  # evaluation: the full softmax
+    before = model.evaluate(stream_dataset(ids, 4, 10), verbose=0, return_dict=True)["loss"]
+    model.fit(stream_dataset(ids, 4, 10), epochs=8, verbose=0)
+    after = model.evaluate(stream_dataset(ids, 4, 10), verbose=0, return_dict=True)["loss"]
+    assert after < 0.5 * before and math.isfinite(after)
+
+
+def test_time_budget_stops_training_and_resume_respects_it(corpus, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert train_cli.main(["--corpus", corpus, "--epochs", "50", "--time-budget", "4", "--out", out] + SMALL) == 0
+    m = _metrics(out)
+    assert m["stopped_by_time_budget"] and m["epochs"] < 50
+    assert 4 <= m["elapsed_seconds"] < 4 + 3 * max(h["epoch_seconds"] for h in m["history"]) + 5
+    capsys.readouterr()
+    assert train_cli.main(["--out", out, "--resume"]) == 0
+    assert "already spent its --time-budget" in capsys.readouterr().err
+    assert _metrics(out)["epochs"] == m["epochs"]
