@@ -1,7 +1,8 @@
 """Training throughput and peak memory: LightRNN vs a full-softmax Keras LSTM, same data, same run.
 
     python benchmarks/bench_train.py                       # PTB valid (10k words) from $LIGHTRNN_DATA
-    python benchmarks/bench_train.py --data FILE --steps 60 --layers 2
+    python benchmarks/bench_train.py --data FILE --steps 64 --layers 2
+    python benchmarks/bench_train.py --zipf 100000 --steps 16      # synthetic Zipfian ids, |V| = 100k
 
 Each model trains in its own subprocess (so peak RSS is its own) through `model.fit` — the
 models' own `train_step`, the path `python -m lightrnn_tf.train` uses, LSTM state carried across
@@ -30,11 +31,17 @@ def measure(kind, args):
 
     from lightrnn_tf.data import Tokenizer, Vocabulary, read_lines, stream_dataset
 
-    lines = read_lines(args.data)
-    tok = Tokenizer()
-    vocab = Vocabulary.build(tok, lines)
-    ids = vocab.encode_lines(lines, tok)
-    V = len(vocab)
+    if args.zipf:  # synthetic: ids drawn from a Zipf(1) distribution over --zipf ranks
+        rng = np.random.default_rng(0)
+        p = 1.0 / np.arange(1, args.zipf + 1)
+        ids = rng.choice(args.zipf, size=args.zipf_tokens, p=p / p.sum()).astype(np.int32)
+        V = args.zipf
+    else:
+        lines = read_lines(args.data)
+        tok = Tokenizer(lowercase=args.lowercase, split_punct=args.split_punct)
+        vocab = Vocabulary.build(tok, lines)
+        ids = vocab.encode_lines(lines, tok)
+        V = len(vocab)
     keras.utils.set_random_seed(0)
     if kind == "lightrnn":
         from lightrnn_tf.model import LightRNNModel
@@ -73,6 +80,10 @@ def main(argv=None):
     data_root = os.environ.get("LIGHTRNN_DATA", os.path.join(os.path.dirname(HERE), "..", "shared", "data"))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=os.path.join(data_root, "ptb", "ptb.valid.txt"))
+    p.add_argument("--lowercase", action="store_true", help="tokenizer: lowercase")
+    p.add_argument("--split-punct", action="store_true", help="tokenizer: split punctuation")
+    p.add_argument("--zipf", type=int, default=0, help="instead of --data: a synthetic Zipf(1) id stream over this many words")
+    p.add_argument("--zipf-tokens", type=int, default=400_000, help="length of the synthetic stream")
     p.add_argument("--dim", type=int, default=256, help="embedding and hidden size")
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=20)
@@ -95,7 +106,8 @@ def main(argv=None):
             return proc.returncode
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     light, full = rows
-    print(f"data {args.data}: |V| = {light['vocab_size']}, E = H = {args.dim}, {args.layers} layer(s), "
+    source = f"synthetic Zipf(1) stream of {args.zipf_tokens} ids" if args.zipf else args.data
+    print(f"data {source}: |V| = {light['vocab_size']}, E = H = {args.dim}, {args.layers} layer(s), "
           f"batch {args.batch_size} x bptt {args.bptt}, {args.steps} timed windows, {os.cpu_count()} CPU cores")
     print(f"{'model':<14}{'params':>12}{'words/s':>12}{'peak RSS MB':>14}")
     for r in rows:

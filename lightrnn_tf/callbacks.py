@@ -49,17 +49,23 @@ class EpochStats(keras.callbacks.Callback):
 
     Args:
         tokens_per_epoch: int, target words one epoch trains on.
+        steps_per_epoch: int, windows an epoch has; an epoch cut short (time budget) is counted
+            by the windows it ran. Default: `0` (always whole epochs).
     """
 
-    def __init__(self, tokens_per_epoch: int):
+    def __init__(self, tokens_per_epoch: int, steps_per_epoch: int = 0):
         super().__init__()
-        self.tokens_per_epoch = int(tokens_per_epoch)
+        self.tokens_per_epoch, self.steps_per_epoch = int(tokens_per_epoch), int(steps_per_epoch)
         self._start = self._train_end = None
         self._lr = None
+        self._batches = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        self._start, self._train_end = time.perf_counter(), None
+        self._start, self._train_end, self._batches = time.perf_counter(), None, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches = batch + 1
 
     def on_test_begin(self, logs=None):
         if self._start is not None and self._train_end is None:
@@ -67,9 +73,11 @@ class EpochStats(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = (self._train_end or time.perf_counter()) - self._start
+        tokens = self.tokens_per_epoch
+        if self.steps_per_epoch and 0 < self._batches < self.steps_per_epoch:
+            tokens = tokens * self._batches / self.steps_per_epoch
         if logs is not None:
-            logs.update(epoch_seconds=seconds, words_per_sec=self.tokens_per_epoch / max(seconds, 1e-9),
-                        learning_rate=self._lr)
+            logs.update(epoch_seconds=seconds, words_per_sec=tokens / max(seconds, 1e-9), learning_rate=self._lr)
         self._start = None
 
 

@@ -97,12 +97,13 @@ def build_model(model_cfg: ModelConfig, cfg: TrainConfig):
     else:
         model = SampledSoftmaxLSTM(m.vocab_size, m.embedding_dim, m.hidden_dim, m.num_layers, m.dropout,
                                    num_sampled=m.num_sampled)
-    model.compile(optimizer=make_optimizer(cfg), jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
+    model.compile(optimizer=make_optimizer(cfg), jit_compile=cfg.jit_compile,
+                  steps_per_execution=cfg.steps_per_execution)
     return model
 
 
-def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: int, reallocate: bool = True,
-                    valid_ids: np.ndarray | None = None) -> dict:
+def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: int, steps_per_epoch: int = 0,
+                    reallocate: bool = True, valid_ids: np.ndarray | None = None) -> dict:
     """The callbacks of a training run, by role, in the order `fit` must call them (no reallocation
     for the baselines, which have no table)."""
     import keras
@@ -114,7 +115,7 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
     ckpt_dir = os.path.join(cfg.out, rundir.CHECKPOINTS)
     cbs = {
         "nan": StopOnNaN(hint=f"the last good checkpoint is kept in {ckpt_dir}; try a lower --learning-rate"),
-        "stats": EpochStats(tokens_per_epoch),
+        "stats": EpochStats(tokens_per_epoch, steps_per_epoch),
         "reduce_lr": keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_decay, patience=1,
                                                        min_delta=0.0, min_lr=0.0, verbose=0),
         "early_stopping": keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience or cfg.epochs + 1,
@@ -157,7 +158,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         train_ds = train_ds.take(steps)
     row_len = len(ids["train"]) // cfg.batch_size
     tokens_per_epoch = cfg.batch_size * min(row_len - 1, steps * cfg.bptt)
-    cbs = build_callbacks(cfg, ids["train"], tokens_per_epoch, reallocate=model_cfg.model == "lightrnn",
+    cbs = build_callbacks(cfg, ids["train"], tokens_per_epoch, steps, reallocate=model_cfg.model == "lightrnn",
                           valid_ids=ids["valid"])
     epochs = cfg.epochs
     if cfg.resume:
@@ -188,7 +189,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         "params": count_params(model),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "vocab_size": model_cfg.vocab_size,
-        "table_shape": list(model_cfg.table_shape),
+        "table_shape": list(model_cfg.table_shape) if model_cfg.model == "lightrnn" else None,
         "tokens_per_sec": float(np.mean([h["words_per_sec"] for h in history])) if history else None,
         "epochs": ckpt.epoch,
         "train_seconds": float(sum(h["epoch_seconds"] for h in history)),
