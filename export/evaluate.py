@@ -10,9 +10,12 @@ are built from that text with the first model's tokenizer and vocabulary: an int
 Kneser–Ney trigram (`export.kneser_ney`, NLTK's formulas, discount 0.75 unless `--kn-discount`)
 and the most frequent words (completions: the most frequent words with the typed prefix).
 
-Protocol (the same for every model). Each line of `--text` is typed into an empty field: its
-tokens (the model's tokenizer; words outside the vocabulary stay as typed and can never be
-suggested) are the words, and the characters to type are every word plus one space (the last
+Protocol (the same for every model). The lines of `--text` are typed one after the other, each
+ended by Enter (the neural models read `<eos>` and keep their state, as the apps do for a
+multi-line text; the trigram starts a new sentence); `--reset-each-line` types each line into an
+empty field instead (the state restarts from `<eos>` read from zeros). A line's tokens (the
+model's tokenizer; words outside the vocabulary stay as typed and can never be suggested) are
+the words, and the characters to type are every word plus one space (the last
 space stands for the final Enter). For each word the typist looks at the three suggestions before
 every character and after the last one (prefix "" = next-word suggestions, then completions of
 the typed prefix); as soon as the word is among them it taps it, which costs one keystroke and
@@ -61,6 +64,9 @@ class LightRNNEngine:
 
     def commit(self, ctx, word_id):
         return self._ctx_cls(self.kb.predictor.feed(int(word_id), ctx.state))
+
+    def end_line(self, ctx):
+        return self.commit(ctx, self.text.eos_id)
 
     def suggest(self, ctx, prefix, k=3):
         ids, _ = self.kb.complete(ctx, prefix, k) if prefix else self.kb.next_words(ctx, k)
@@ -114,6 +120,9 @@ class FullSoftmaxEngine:
     def commit(self, ctx, word_id):
         return [self._feed(word=np.array([word_id], np.int32), state=ctx[0])["state"], None]
 
+    def end_line(self, ctx):
+        return self.commit(ctx, self.text.eos_id)
+
     def suggest(self, ctx, prefix, k=3):
         if ctx[1] is None:
             ctx[1] = self._log_probs(state=ctx[0])["log_probs"]
@@ -138,6 +147,9 @@ class KneserNeyEngine:
     def commit(self, ctx, word_id):
         return (ctx[1], int(word_id))
 
+    def end_line(self, ctx):
+        return self.kn.start()  # trained on padded sentences: a line starts from (<s>, <s>)
+
     def suggest(self, ctx, prefix, k=3):
         return self.rank.top(self.kn.probs(ctx)[: len(self.text.words)], prefix, k)
 
@@ -160,6 +172,9 @@ class FrequencyEngine:
     def commit(self, ctx, word_id):
         return None
 
+    def end_line(self, ctx):
+        return None
+
     def suggest(self, ctx, prefix, k=3):
         return self.rank.top(self.scores, prefix, k)
 
@@ -175,16 +190,23 @@ def load_engine(path, num_threads=1):
 
 # === The simulated typist ===
 
-def simulate(engine, lines, k=3) -> dict:
+def simulate(engine, lines, k=3, reset_each_line=False) -> dict:
     """Types `lines` with `engine`'s suggestions; returns the metrics (see the module docstring)."""
     text = engine.text
     chars = keys = words = top1 = top3 = 0
     latency = []
     clock = time.perf_counter
-    for line in lines:
+    ctx = engine.begin()
+    for n, line in enumerate(lines):
         tokens = text.tokenize(line)
         ids = text.encode_tokens(tokens)
-        ctx = engine.begin()
+        if n and reset_each_line:
+            ctx = engine.begin()
+        elif n:
+            t0 = clock()
+            ctx = engine.end_line(ctx)  # the Enter that ended the previous line (<eos>)
+            if latency:
+                latency[-1] += clock() - t0
         for tok, wid in zip(tokens, ids):
             cost = len(tok) + 1
             chars += cost
@@ -207,7 +229,7 @@ def simulate(engine, lines, k=3) -> dict:
     if not words:
         raise LightRNNError("the text has no words to type")
     ms = np.asarray(latency) * 1e3
-    return {"model": engine.name, "lines": len(lines), "words": words, "characters": chars, "keystrokes": keys,
+    return {"model": engine.name, "lines": len(lines), "reset_each_line": bool(reset_each_line), "words": words, "characters": chars, "keystrokes": keys,
             "top1": top1 / words, "top3": top3 / words, "keystroke_savings": 1 - keys / chars,
             "latency_p50_ms": float(np.percentile(ms, 50)), "latency_p99_ms": float(np.percentile(ms, 99)),
             "keystrokes_timed": len(ms)}
@@ -246,6 +268,8 @@ def build_parser():
     p.add_argument("--lines", type=int, default=0, help="type only the first N non-blank lines (0: all)")
     p.add_argument("--train", default="", help="training text: adds the KN trigram and most-frequent baselines")
     p.add_argument("--kn-discount", type=float, default=0.75, help="Kneser–Ney discount (default: %(default)s)")
+    p.add_argument("--reset-each-line", action="store_true",
+                   help="start every line from the start state instead of carrying the state across lines")
     p.add_argument("--threads", type=int, default=1, help="interpreter CPU threads (default: %(default)s)")
     p.add_argument("--json", default="", help="write the results here as JSON")
     return p
@@ -264,7 +288,7 @@ def main(argv=None) -> int:
             engines += [KneserNeyEngine(enc, train, args.kn_discount), FrequencyEngine(enc, train)]
         results = []
         for e in engines:
-            results.append(simulate(e, lines))
+            results.append(simulate(e, lines, reset_each_line=args.reset_each_line))
             print(f"{e.name}: done", file=sys.stderr, flush=True)
     except (LightRNNError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

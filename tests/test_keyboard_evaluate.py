@@ -92,6 +92,9 @@ def test_simulated_typist_counts_keystrokes(files):
         def commit(self, ctx, wid):
             return ctx + 1
 
+        def end_line(self, ctx):
+            return ctx
+
         def suggest(self, ctx, prefix, k=3):
             return [self.ids[ctx]] if len(prefix) >= self.reveal else []
 
@@ -128,6 +131,13 @@ def test_engines_agree_with_keyboard_predictor(files):
     r = simulate(eng, TINY_TEXT[:3])
     assert 0 <= r["top1"] <= r["top3"] <= 1 and 0 <= r["keystroke_savings"] < 1
     assert r["keystrokes_timed"] >= r["words"]
+    # carrying the state across lines = typing the lines as one text with newlines
+    eng2 = LightRNNEngine(files["dynamic"])
+    two = TINY_TEXT[:2]
+    ctx = eng2.end_line(eng2.commit(eng2.commit(eng2.begin(), eng2.text.encode_tokens(["the"])[0]),
+                                    eng2.text.encode_tokens(["cat"])[0]))
+    np.testing.assert_allclose(ctx.state, kb.context(kb.split_typed("the cat\n")[0]).state, atol=1e-6)
+    assert simulate(eng2, two)["words"] == simulate(eng2, two, reset_each_line=True)["words"]
 
 
 def _cli(*args):
