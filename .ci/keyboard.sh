@@ -43,5 +43,5 @@ java -cp "$WORK/engine:$WORK/engine-test:$CP_JUNIT" -Dkeyboard.fixtures="$KEYBOA
   org.lightrnn.keyboard.engine.RunTests
 
 # --- Python: completion logic, evaluation, KN vs NLTK, and the browser tests ---
-"$PYTHON" -m pytest -q tests/test_keyboard.py tests/test_keyboard_evaluate.py tests/test_keyboard_browser.py
+"$PYTHON" -m pytest -q tests/test_keyboard.py tests/test_keyboard_evaluate.py tests/test_keyboard_serve.py tests/test_keyboard_browser.py
 echo "keyboard: screenshots and latency.json in $KEYBOARD_ARTIFACTS"

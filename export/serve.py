@@ -79,13 +79,17 @@ def serve_in_thread(model: str, host: str = "127.0.0.1", port: int = 0, demo_dir
     return server, f"http://{host}:{server.server_address[1]}/"
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m export.serve", description="Serve the keyboard web demo.")
     p.add_argument("--model", required=True, help=".tflite written by python -m export")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, loopback only)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
     p.add_argument("--demo-dir", default=DEMO_DIR, help="the web_demo folder (default: the repository's)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         meta = check(args.model, args.demo_dir)
         server = make_server(args.model, args.host, args.port, args.demo_dir)
