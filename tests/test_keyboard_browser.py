@@ -71,6 +71,7 @@ def server(ptb_model):
     from export.serve import serve_in_thread
 
     srv, url = serve_in_thread(ptb_model)
+    srv.model_path = ptb_model
     yield srv, url
     srv.shutdown()
     srv.server_close()
@@ -84,6 +85,10 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield b
         b.close()
+
+
+def server_model(server):
+    return server[0].model_path
 
 
 def open_page(browser, url, **context_args):
@@ -127,6 +132,9 @@ def test_chips_equal_python_predictor(server, browser, kb, artifacts, data_dir):
         kinds["complete" if kb.split_typed(text)[1] else "next"] += 1
     assert kinds["next"] >= 20 and kinds["complete"] >= 20
     assert page.inner_text("#vocab-size").replace(",", "") == str(len(kb.words))
+    size_mb = os.path.getsize(server_model(server)) / 1e6
+    assert page.inner_text("#model-size") == f"{size_mb:.2f} MB"
+    assert page.inner_text("#latency").endswith(" ms") and "keys)" in page.inner_text("#latency-p50")
     page.screenshot(path=os.path.join(artifacts, "desktop.png"))
     assert not errors, errors
     ctx.close()
