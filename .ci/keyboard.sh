@@ -3,7 +3,8 @@
 # chromium via playwright, node's test runner on the JS engine, and the Android engine's JUnit 4
 # tests on the JVM. Installs what is missing (apt: chromium, junit4, nodejs/npm, a JDK; pip:
 # requirements-keyboard.txt; npm ci in web_demo). Called from .ci/run; PYTHON may name the
-# interpreter (default: .venv/bin/python, else python3).
+# interpreter (default: .venv/bin/python, else python3). KEYBOARD_PYTEST=0 leaves out the last
+# step (tests/test_keyboard*.py) for a caller whose own `pytest tests` runs those files anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
@@ -26,7 +27,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # --- Python and npm packages (pinned) ---
-"$PYTHON" -m pip install -q -r requirements-keyboard.txt
+"$PYTHON" -m pip install -q --disable-pip-version-check -r requirements-keyboard.txt 2>&1 | grep -v "^WARNING: Location" || true
+"$PYTHON" -m pip check
 (cd web_demo && npm ci --no-audit --no-fund --loglevel=error)
 
 # --- reference outputs of the Python predictor for the JS and Java engines ---
@@ -42,6 +44,7 @@ javac -nowarn -cp "$WORK/engine:$CP_JUNIT" -d "$WORK/engine-test" $(find android
 java -cp "$WORK/engine:$WORK/engine-test:$CP_JUNIT" -Dkeyboard.fixtures="$KEYBOARD_FIXTURES" \
   org.lightrnn.keyboard.engine.RunTests
 
-# --- Python: completion logic, evaluation, KN vs NLTK, and the browser tests ---
+# --- Python: completion logic, evaluation, KN vs NLTK, serve, and the browser tests ---
+[ "${KEYBOARD_PYTEST:-1}" = 0 ] && exit 0
 "$PYTHON" -m pytest -q tests/test_keyboard.py tests/test_keyboard_evaluate.py tests/test_keyboard_serve.py tests/test_keyboard_browser.py
 echo "keyboard: screenshots and latency.json in $KEYBOARD_ARTIFACTS"
