@@ -12,6 +12,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 WORK="$(mktemp -d /tmp/lightrnn_keyboard_ci.XXXXXX)"
 export KEYBOARD_FIXTURES="$WORK/fixtures"
 export KEYBOARD_ARTIFACTS="${KEYBOARD_ARTIFACTS:-$WORK/artifacts}"
+export KEYBOARD_REQUIRE_BROWSER=1  # after the installs below, a browser test may not skip
 
 # --- system packages ---
 need=()
@@ -27,7 +28,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # --- Python and npm packages (pinned) ---
-"$PYTHON" -m pip install -q --disable-pip-version-check -r requirements-keyboard.txt 2>&1 | grep -v "^WARNING: Location" || true
+"$PYTHON" -m pip install -q --disable-pip-version-check -r requirements-keyboard.txt 2>"$WORK/pip.err" \
+  || { grep -v "^WARNING: Location" "$WORK/pip.err" >&2; exit 1; }
 "$PYTHON" -m pip check
 (cd web_demo && npm ci --no-audit --no-fund --loglevel=error)
 

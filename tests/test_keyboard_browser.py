@@ -5,7 +5,8 @@ and for completions, on prefixes of real ptb.test sentences; tapping a chip inse
 page works with the server stopped and the network off (service worker); it fits a phone screen;
 the model file picker swaps models. Screenshots and the measured per-keystroke latency go to
 `KEYBOARD_ARTIFACTS` (default: a pytest tmp folder). Skips when chromium, playwright or
-`web_demo/node_modules` (npm ci) is missing; `.ci/keyboard.sh` installs all three.
+`web_demo/node_modules` (npm ci) is missing, unless KEYBOARD_REQUIRE_BROWSER=1 (set by
+`.ci/keyboard.sh`, which installs all three): then a missing one is an error.
 """
 
 import json
@@ -36,6 +37,8 @@ def _missing():
     return None
 
 
+if _missing() and os.environ.get("KEYBOARD_REQUIRE_BROWSER") == "1":  # CI installed them: never skip
+    raise RuntimeError(f"KEYBOARD_REQUIRE_BROWSER=1 but {_missing()}")
 pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
 
 
