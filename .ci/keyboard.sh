@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Keyboard demo checks (issue 10): Python keyboard/evaluation tests, the web demo in Debian's
+# chromium via playwright, node's test runner on the JS engine, and the Android engine's JUnit 4
+# tests on the JVM. Installs what is missing (apt: chromium, junit4, nodejs/npm, a JDK; pip:
+# requirements-keyboard.txt; npm ci in web_demo). Called from .ci/run; PYTHON may name the
+# interpreter (default: .venv/bin/python, else python3). KEYBOARD_PYTEST=0 leaves out the last
+# step (tests/test_keyboard*.py) for a caller whose own `pytest tests` runs those files anyway.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+WORK="$(mktemp -d /tmp/lightrnn_keyboard_ci.XXXXXX)"
+export KEYBOARD_FIXTURES="$WORK/fixtures"
+export KEYBOARD_ARTIFACTS="${KEYBOARD_ARTIFACTS:-$WORK/artifacts}"
+export KEYBOARD_REQUIRE_BROWSER=1  # after the installs below, a browser test may not skip
+
+# --- system packages ---
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v javac >/dev/null || need+=(default-jdk-headless)
+[ -f /usr/share/java/junit4.jar ] || need+=(junit4)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "keyboard: apt-get install ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# --- Python and npm packages (pinned) ---
+"$PYTHON" -m pip install -q --disable-pip-version-check -r requirements-keyboard.txt 2>"$WORK/pip.err" \
+  || { grep -v "^WARNING: Location" "$WORK/pip.err" >&2; exit 1; }
+"$PYTHON" -m pip check
+(cd web_demo && npm ci --no-audit --no-fund --loglevel=error)
+
+# --- reference outputs of the Python predictor for the JS and Java engines ---
+"$PYTHON" tests/keyboard_fixtures.py --out "$KEYBOARD_FIXTURES"
+
+# --- JS engine: node's test runner ---
+(cd web_demo && node --test test/)
+
+# --- Android engine: javac + JUnit 4 (no Gradle, no Android SDK here) ---
+CP_JUNIT=/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar
+javac -Xlint:all -Werror -d "$WORK/engine" $(find android_demo/engine/src/main/java -name '*.java')
+javac -nowarn -cp "$WORK/engine:$CP_JUNIT" -d "$WORK/engine-test" $(find android_demo/engine/src/test/java -name '*.java')
+java -cp "$WORK/engine:$WORK/engine-test:$CP_JUNIT" -Dkeyboard.fixtures="$KEYBOARD_FIXTURES" \
+  org.lightrnn.keyboard.engine.RunTests
+
+# --- Python: completion logic, evaluation, KN vs NLTK, serve, and the browser tests ---
+[ "${KEYBOARD_PYTEST:-1}" = 0 ] && exit 0
+"$PYTHON" -m pytest -q tests/test_keyboard.py tests/test_keyboard_evaluate.py tests/test_keyboard_serve.py tests/test_keyboard_browser.py
+echo "keyboard: screenshots and latency.json in $KEYBOARD_ARTIFACTS"

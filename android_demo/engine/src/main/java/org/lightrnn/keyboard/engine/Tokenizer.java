@@ -1,0 +1,111 @@
+package org.lightrnn.keyboard.engine;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The training tokenizer (lightrnn_tf.data.Tokenizer), from the rules in the model's metadata:
+ * lowercase if the model was trained so, then the split_punct pattern or whitespace splitting;
+ * unknown words map to {@code <unk>}; a finished line ends with {@code <eos>}.
+ */
+public final class Tokenizer {
+  private static final String WORD = "\\p{L}\\p{N}_"; // Python's str \w: isalnum() or '_'
+  private static final String SPACE = "\\p{IsWhite_Space}"; // Python's str \s (Unicode whitespace)
+  private static final Pattern WHITESPACE = Pattern.compile(SPACE + "+");
+
+  private final boolean lowercase;
+  private final Pattern pattern;
+  private final Map<String, Integer> index = new HashMap<>();
+  public final int unkId;
+  public final int eosId;
+
+  public Tokenizer(ModelMetadata meta) {
+    lowercase = meta.lowercase;
+    pattern = meta.splitPunct ? Pattern.compile(pythonPattern(meta.splitPunctPattern)) : null;
+    for (int i = 0; i < meta.vocab.size(); i++) index.put(meta.vocab.get(i), i);
+    unkId = meta.unkId;
+    eosId = meta.eosId;
+  }
+
+  /** A Python {@code re} pattern using \w and \s -> the same meaning in java.util.regex. */
+  static String pythonPattern(String src) {
+    StringBuilder out = new StringBuilder();
+    boolean inClass = false;
+    for (int i = 0; i < src.length(); i++) {
+      char c = src.charAt(i);
+      if (c == '\\' && i + 1 < src.length()) {
+        char n = src.charAt(++i);
+        if (n == 'w') out.append(inClass ? WORD : "[" + WORD + "]");
+        else if (n == 's') out.append(inClass ? SPACE : "[" + SPACE + "]");
+        else out.append('\\').append(n);
+        continue;
+      }
+      if (c == '[') inClass = true;
+      else if (c == ']') inClass = false;
+      out.append(c);
+    }
+    return out.toString();
+  }
+
+  public List<String> tokenize(String line) {
+    if (lowercase) line = line.toLowerCase(Locale.ROOT);
+    List<String> out = new ArrayList<>();
+    if (pattern != null) {
+      Matcher m = pattern.matcher(line);
+      while (m.find()) out.add(m.group());
+    } else {
+      for (String t : WHITESPACE.split(line)) if (!t.isEmpty()) out.add(t);
+    }
+    return out;
+  }
+
+  public int id(String token) {
+    Integer i = index.get(token);
+    return i == null ? unkId : i;
+  }
+
+  /** Ids of the text before the cursor: {@code <eos>} first and after every finished non-blank line. */
+  public List<Integer> encodeContext(String text) {
+    List<Integer> out = new ArrayList<>();
+    out.add(eosId);
+    String[] lines = text.split("\n", -1);
+    for (int i = 0; i < lines.length; i++) {
+      for (String t : tokenize(lines[i])) out.add(id(t));
+      if (i < lines.length - 1 && !lines[i].trim().isEmpty()) out.add(eosId);
+    }
+    return out;
+  }
+
+  /** The committed ids and the word being typed ("" after whitespace), as KeyboardPredictor.split_typed. */
+  public Typed splitTyped(String text) {
+    text = text.replace("\r\n", "\n").replace('\r', '\n');
+    List<Integer> ids = encodeContext(text);
+    if (!text.isEmpty()) {
+      int last = text.codePointBefore(text.length());
+      if (!Character.isWhitespace(last) && !Character.isSpaceChar(last)) {
+        String[] lines = text.split("\n", -1);
+        List<String> tokens = tokenize(lines[lines.length - 1]);
+        if (!tokens.isEmpty()) {
+          return new Typed(ids.subList(0, ids.size() - 1), tokens.get(tokens.size() - 1));
+        }
+      }
+    }
+    return new Typed(ids, "");
+  }
+
+  /** Committed ids ({@code <eos>} first) and the partial word. */
+  public static final class Typed {
+    public final List<Integer> committed;
+    public final String partial;
+
+    Typed(List<Integer> committed, String partial) {
+      this.committed = new ArrayList<>(committed);
+      this.partial = partial;
+    }
+  }
+}

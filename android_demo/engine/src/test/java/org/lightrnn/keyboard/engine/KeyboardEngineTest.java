@@ -1,0 +1,192 @@
+package org.lightrnn.keyboard.engine;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.Assume;
+import org.junit.BeforeClass;
+import org.junit.Test;
+
+/**
+ * The plain-Java engine against the Python predictor: a real exported model's metadata (flatbuffer
+ * + appended vocab.txt), the tokenizer on reference texts, and every recorded suggestion reproduced
+ * by the exact top-k / completion loops over a replaying interpreter. The fixture folder comes
+ * from {@code python tests/keyboard_fixtures.py --out DIR}, passed as -Dkeyboard.fixtures=DIR.
+ */
+public class KeyboardEngineTest {
+  static Object replay;
+  static byte[] model;
+  static ModelMetadata meta;
+
+  @BeforeClass
+  public static void load() throws IOException {
+    String dir = System.getProperty("keyboard.fixtures", System.getenv().getOrDefault("KEYBOARD_FIXTURES", ""));
+    Assume.assumeTrue("set -Dkeyboard.fixtures=DIR", !dir.isEmpty() && Files.exists(Paths.get(dir, "replay.json")));
+    replay = Json.parse(new String(Files.readAllBytes(Paths.get(dir, "replay.json")), StandardCharsets.UTF_8));
+    Path path = Paths.get(dir, Json.string(replay, "model"));
+    model = Files.readAllBytes(path);
+    meta = ModelMetadata.read(model);
+  }
+
+  @SuppressWarnings("unchecked")
+  static List<Map<String, Object>> records(String key) {
+    List<Map<String, Object>> out = new ArrayList<>();
+    for (Object o : Json.list(replay, key)) out.add((Map<String, Object>) o);
+    return out;
+  }
+
+  static List<Integer> intList(List<Object> xs) {
+    List<Integer> out = new ArrayList<>();
+    for (Object x : xs) out.add(((Number) x).intValue());
+    return out;
+  }
+
+  @Test
+  public void metadataAndVocabularyComeFromTheModelFile() {
+    assertEquals("<unk>", meta.vocab.get(meta.unkId));
+    assertEquals("<eos>", meta.vocab.get(meta.eosId));
+    assertEquals(1, meta.expandRows);
+    assertEquals(4, meta.maxK);
+    assertTrue(meta.rows * meta.cols > meta.vocab.size()); // the fixture's table has empty cells
+    for (Map<String, Object> c : records("cases")) {
+      List<Integer> ids = intList(Json.list(c, "ids"));
+      List<Object> words = Json.list(c, "words");
+      for (int i = 0; i < ids.size(); i++) assertEquals(words.get(i), meta.vocab.get(ids.get(i)));
+    }
+    // every word's row holds it: the table decodes consistently with the recorded expand outputs
+    Map<String, Object> anyState = (Map<String, Object>) Json.obj(replay, "states").values().iterator().next();
+    List<Object> rows = Json.list(anyState, "rows_words");
+    for (int r = 0; r < rows.size(); r++) {
+      for (int w : ReplayInterpreter.ints((List<Object>) rows.get(r))) if (w >= 0) assertEquals(r, meta.wordRow[w]);
+    }
+  }
+
+  @Test
+  public void filesWithoutLightRnnMetadataAreRefused() {
+    try {
+      ModelMetadata.read(new byte[64]);
+      fail("expected an error");
+    } catch (IllegalArgumentException e) {
+      assertTrue(e.getMessage(), e.getMessage().contains("not a TFLite model"));
+    }
+    byte[] noZip = Arrays.copyOf(model, model.length);
+    int eocd = -1;
+    for (int i = noZip.length - 22; i >= 0; i--) {
+      if (noZip[i] == 0x50 && noZip[i + 1] == 0x4b && noZip[i + 2] == 5 && noZip[i + 3] == 6) { eocd = i; break; }
+    }
+    noZip[eocd] = 0; // break the zip's end record: the vocabulary is gone
+    try {
+      ModelMetadata.read(noZip);
+      fail("expected an error");
+    } catch (IllegalArgumentException e) {
+      assertTrue(e.getMessage(), e.getMessage().contains("vocab"));
+    }
+  }
+
+  @Test
+  public void tokenizerEqualsPython() {
+    Tokenizer tok = new Tokenizer(meta);
+    for (Map<String, Object> c : records("tokenize")) {
+      String text = Json.string(c, "text");
+      String first = text.split("\n", -1)[0];
+      assertEquals(text, Json.list(c, "tokens"), new ArrayList<Object>(tok.tokenize(first)));
+      assertEquals(text, intList(Json.list(c, "context")), tok.encodeContext(text));
+      Tokenizer.Typed typed = tok.splitTyped(text);
+      assertEquals(text, intList(Json.list(c, "committed")), typed.committed);
+      assertEquals(text, Json.string(c, "partial"), typed.partial);
+    }
+  }
+
+  @Test
+  public void suggestionsEqualPythonPredictor() {
+    ReplayInterpreter interp = new ReplayInterpreter(replay, meta.cols);
+    KeyboardEngine engine = new KeyboardEngine(meta, interp);
+    int completions = 0;
+    for (Map<String, Object> c : records("cases")) {
+      String text = Json.string(c, "text");
+      List<KeyboardEngine.Suggestion> got = engine.suggest(text, 3);
+      List<Object> words = Json.list(c, "words");
+      List<Object> lps = Json.list(c, "log_probs");
+      assertEquals(text, words.size(), got.size());
+      for (int i = 0; i < got.size(); i++) {
+        assertEquals(text, words.get(i), got.get(i).word);
+        assertEquals(text, ((Number) lps.get(i)).floatValue(), got.get(i).logProb, 0.0f);
+      }
+      if (!Json.string(c, "partial").isEmpty()) completions++;
+    }
+    assertTrue(completions > 50);
+    int contexts = Json.obj(replay, "states").size();
+    assertTrue("early stop: not every row of every context", interp.expandedRows.size() < contexts * meta.rows);
+    assertTrue("state cache: one feed per context", interp.feedCalls <= Json.obj(replay, "feeds").size());
+  }
+
+  @Test
+  @SuppressWarnings("unchecked")
+  public void bruteForceOverRecordedTablesAgrees() {
+    KeyboardEngine engine = new KeyboardEngine(meta, new ReplayInterpreter(replay, meta.cols));
+    Set<Integer> special = new HashSet<>(Arrays.asList(meta.unkId, meta.eosId));
+    int n = 0;
+    for (Map<String, Object> c : records("cases")) {
+      String text = Json.string(c, "text");
+      Tokenizer.Typed typed = engine.tokenizer.splitTyped(text);
+      KeyboardEngine.Context ctx = engine.context(typed.committed);
+      Map<String, Object> rec = (Map<String, Object>) Json.obj(replay, "states").get(ReplayInterpreter.hex(ctx.state));
+      List<Object> rowsWords = Json.list(rec, "rows_words"), rowsLps = Json.list(rec, "rows_log_probs");
+      List<int[]> all = new ArrayList<>();
+      List<Float> scores = new ArrayList<>();
+      for (int r = 0; r < rowsWords.size(); r++) {
+        int[] w = ReplayInterpreter.ints((List<Object>) rowsWords.get(r));
+        float[] lp = ReplayInterpreter.floats((List<Object>) rowsLps.get(r));
+        for (int j = 0; j < w.length; j++) {
+          if (w[j] >= 0 && !special.contains(w[j]) && meta.vocab.get(w[j]).startsWith(typed.partial)) {
+            all.add(new int[] {w[j], scores.size()});
+            scores.add(lp[j]);
+          }
+        }
+      }
+      all.sort((a, b) -> {
+        int s = Float.compare(scores.get(b[1]), scores.get(a[1]));
+        return s != 0 ? s : Integer.compare(a[0], b[0]);
+      });
+      List<KeyboardEngine.Suggestion> got = engine.suggest(text, 3);
+      for (int i = 0; i < got.size(); i++) assertEquals(text, all.get(i)[0], got.get(i).id);
+      assertEquals(text, Math.min(3, all.size()), got.size());
+      n++;
+    }
+    assertTrue(n > 100);
+  }
+
+  @Test
+  public void acceptReplacesThePartialWord() {
+    KeyboardEngine engine = new KeyboardEngine(meta, new ReplayInterpreter(replay, meta.cols));
+    assertEquals("The cat ", engine.accept("The ca", "cat"));
+    assertEquals("The cat ", engine.accept("The ", "cat"));
+    assertEquals("the ", engine.accept("", "the"));
+  }
+
+  @Test
+  public void jsonReaderHandlesEscapesAndNesting() {
+    Object o = Json.parse("{\"a\": [1, -2.5e3, true, null, \"x\\u00e9\\n\"], \"b\": {}}");
+    List<Object> a = Json.list(o, "a");
+    assertEquals(-2500.0, ((Number) a.get(1)).doubleValue(), 0);
+    assertEquals("x\u00e9\n", a.get(4));
+    try {
+      Json.parse("{\"a\": [1,}");
+      fail("expected an error");
+    } catch (IllegalArgumentException e) {
+      assertTrue(e.getMessage().startsWith("JSON:"));
+    }
+  }
+}

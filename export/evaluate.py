@@ -1,0 +1,308 @@
+"""Suggestion quality of a keyboard: a simulated typist, next-word accuracy, keystroke savings, latency.
+
+    python -m export.evaluate --model ptb_int8.tflite --text ptb.test.txt --lines 300
+    python -m export.evaluate --model lightrnn_int8.tflite --model lstm_int8.tflite \
+        --train ptb.valid.txt --text ptb.test.txt --lines 300 --json results.json
+
+Each `--model` is a `.tflite` with LightRNN metadata: a LightRNN export (`python -m export`) or
+the full-softmax LSTM baseline (`benchmarks/keyboard_models.py`). With `--train`, two baselines
+are built from that text with the first model's tokenizer and vocabulary: an interpolated
+Kneser–Ney trigram (`export.kneser_ney`, NLTK's formulas, discount 0.75 unless `--kn-discount`)
+and the most frequent words (completions: the most frequent words with the typed prefix).
+
+Protocol (the same for every model). The lines of `--text` are typed one after the other, each
+ended by Enter (the neural models read `<eos>` and keep their state, as the apps do for a
+multi-line text; the trigram starts a new sentence); `--reset-each-line` types each line into an
+empty field instead (the state restarts from `<eos>` read from zeros). A line's tokens (the
+model's tokenizer; words outside the vocabulary stay as typed and can never be suggested) are
+the words, and the characters to type are every word plus one space (the last
+space stands for the final Enter). For each word the typist looks at the three suggestions before
+every character and after the last one (prefix "" = next-word suggestions, then completions of
+the typed prefix); as soon as the word is among them it taps it, which costs one keystroke and
+inserts the word and a space. Otherwise it types the next character (after the whole word: the
+space). Reports:
+
+    top-1 / top-3    next-word accuracy: the word is the first / among the three suggestions
+                     shown before its first character (every word position counts)
+    savings          1 - keystrokes / characters (spaces included)
+    latency p50/p99  per keystroke: the suggestions' computation, plus reading the word just
+                     committed (one recurrent step) on the first keystroke of a word
+
+Expected failures (missing file, a file without LightRNN metadata, empty text) print one line to
+stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from lightrnn_tf.errors import LightRNNError
+
+
+# === Engines: begin() -> ctx, commit(ctx, word_id) -> ctx, suggest(ctx, prefix, k) -> ids ===
+
+class LightRNNEngine:
+    """Exact LightRNN suggestions (`export.keyboard.KeyboardPredictor`)."""
+
+    def __init__(self, path, num_threads=1):
+        from export.keyboard import KeyboardPredictor, _Context
+        from export.predictor import NextWordPredictor
+
+        self._ctx_cls = _Context
+        self.kb = KeyboardPredictor(NextWordPredictor(path, num_threads=num_threads))
+        self.name = f"LightRNN ({self.kb.predictor.meta['export']['quantization']})"
+        self.text = self.kb.text
+
+    def begin(self):
+        return self._ctx_cls(self.kb.predictor.start_state())
+
+    def commit(self, ctx, word_id):
+        return self._ctx_cls(self.kb.predictor.feed(int(word_id), ctx.state))
+
+    def end_line(self, ctx):
+        return self.commit(ctx, self.text.eos_id)
+
+    def suggest(self, ctx, prefix, k=3):
+        ids, _ = self.kb.complete(ctx, prefix, k) if prefix else self.kb.next_words(ctx, k)
+        return [int(i) for i in ids]
+
+
+class _Ranking:
+    """Top-k of a full score vector among words with a prefix (specials left out)."""
+
+    def __init__(self, words, special):
+        from export.keyboard import WordIndex
+
+        self.index = WordIndex(words, special)
+        self.allowed = np.ones(len(words), bool)
+        self.allowed[list(special)] = False
+
+    def top(self, scores, prefix, k):
+        ids = self.index.matching(prefix) if prefix else np.flatnonzero(self.allowed)
+        if len(ids) == 0:
+            return []
+        s = scores[ids]
+        part = ids[np.argpartition(-s, k - 1)[:k]] if len(ids) > k else ids
+        return [int(i) for i in part[np.lexsort((part, -scores[part]))]]
+
+
+class FullSoftmaxEngine:
+    """The full-softmax LSTM baseline: the whole V-way distribution once per word, then ranking."""
+
+    def __init__(self, path, num_threads=1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        from export.metadata import read_metadata
+        from export.text import TextEncoder
+
+        meta = read_metadata(path)
+        self.text = TextEncoder(meta)
+        self.name = f"full-softmax LSTM ({meta['export']['quantization']})"
+        interp = Interpreter(model_path=path, num_threads=num_threads)
+        self._feed = interp.get_signature_runner("feed")
+        self._log_probs = interp.get_signature_runner("log_probs")
+        self.state_shape = tuple(meta["export"]["state_shape"])
+        self.rank = _Ranking(self.text.words, {self.text.unk_id, self.text.eos_id})
+        self._start = None
+
+    def begin(self):
+        if self._start is None:
+            zero = np.zeros(self.state_shape, np.float32)
+            self._start = self._feed(word=np.array([self.text.eos_id], np.int32), state=zero)["state"]
+        return [self._start, None]
+
+    def commit(self, ctx, word_id):
+        return [self._feed(word=np.array([word_id], np.int32), state=ctx[0])["state"], None]
+
+    def end_line(self, ctx):
+        return self.commit(ctx, self.text.eos_id)
+
+    def suggest(self, ctx, prefix, k=3):
+        if ctx[1] is None:
+            ctx[1] = self._log_probs(state=ctx[0])["log_probs"]
+        return self.rank.top(ctx[1], prefix, k)
+
+
+class KneserNeyEngine:
+    """Interpolated Kneser–Ney trigram over the model's vocabulary."""
+
+    def __init__(self, text_encoder, train_lines, discount):
+        from export.kneser_ney import KneserNeyTrigram
+
+        self.text = text_encoder
+        sents = [text_encoder.encode_tokens(text_encoder.tokenize(ln)) for ln in train_lines if ln.strip()]
+        self.kn = KneserNeyTrigram.fit(sents, len(text_encoder.words), discount)
+        self.name = f"KN trigram (d={discount:g})"
+        self.rank = _Ranking(text_encoder.words, {text_encoder.unk_id, text_encoder.eos_id})
+
+    def begin(self):
+        return self.kn.start()
+
+    def commit(self, ctx, word_id):
+        return (ctx[1], int(word_id))
+
+    def end_line(self, ctx):
+        return self.kn.start()  # trained on padded sentences: a line starts from (<s>, <s>)
+
+    def suggest(self, ctx, prefix, k=3):
+        return self.rank.top(self.kn.probs(ctx)[: len(self.text.words)], prefix, k)
+
+
+class FrequencyEngine:
+    """The most frequent words of the training text (with the typed prefix)."""
+
+    def __init__(self, text_encoder, train_lines):
+        self.text = text_encoder
+        counts = np.zeros(len(text_encoder.words), np.float64)
+        for ln in train_lines:
+            np.add.at(counts, text_encoder.encode_tokens(text_encoder.tokenize(ln)), 1)
+        self.scores = counts
+        self.name = "most frequent words"
+        self.rank = _Ranking(text_encoder.words, {text_encoder.unk_id, text_encoder.eos_id})
+
+    def begin(self):
+        return None
+
+    def commit(self, ctx, word_id):
+        return None
+
+    def end_line(self, ctx):
+        return None
+
+    def suggest(self, ctx, prefix, k=3):
+        return self.rank.top(self.scores, prefix, k)
+
+
+def load_engine(path, num_threads=1):
+    from export.metadata import read_metadata
+
+    meta = read_metadata(path)
+    if meta.get("architecture") == "full_softmax_lstm":
+        return FullSoftmaxEngine(path, num_threads)
+    return LightRNNEngine(path, num_threads)
+
+
+# === The simulated typist ===
+
+def simulate(engine, lines, k=3, reset_each_line=False) -> dict:
+    """Types `lines` with `engine`'s suggestions; returns the metrics (see the module docstring)."""
+    text = engine.text
+    chars = keys = words = top1 = top3 = 0
+    latency = []
+    clock = time.perf_counter
+    ctx = engine.begin()
+    for n, line in enumerate(lines):
+        tokens = text.tokenize(line)
+        ids = text.encode_tokens(tokens)
+        if n and reset_each_line:
+            ctx = engine.begin()
+        elif n:
+            t0 = clock()
+            ctx = engine.end_line(ctx)  # the Enter that ended the previous line (<eos>)
+            if latency:
+                latency[-1] += clock() - t0
+        for tok, wid in zip(tokens, ids):
+            cost = len(tok) + 1
+            chars += cost
+            words += 1
+            for j in range(len(tok) + 1):
+                t0 = clock()
+                shown = engine.suggest(ctx, tok[:j], k)
+                latency.append(clock() - t0)
+                hit = wid not in (text.unk_id, text.eos_id) and text.words[wid] == tok and wid in shown
+                if j == 0:
+                    top1 += bool(shown) and shown[0] == wid and hit
+                    top3 += hit
+                if hit:
+                    cost = j + 1
+                    break
+            keys += cost
+            t0 = clock()
+            ctx = engine.commit(ctx, wid)
+            latency[-1] += clock() - t0  # reading the word is paid by the next keystroke
+    if not words:
+        raise LightRNNError("the text has no words to type")
+    ms = np.asarray(latency) * 1e3
+    return {"model": engine.name, "lines": len(lines), "reset_each_line": bool(reset_each_line), "words": words, "characters": chars, "keystrokes": keys,
+            "top1": top1 / words, "top3": top3 / words, "keystroke_savings": 1 - keys / chars,
+            "latency_p50_ms": float(np.percentile(ms, 50)), "latency_p99_ms": float(np.percentile(ms, 99)),
+            "keystrokes_timed": len(ms)}
+
+
+def table(results) -> str:
+    out = ["| model | top-1 | top-3 | keystroke savings | p50 ms/key | p99 ms/key |",
+           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        out.append(f"| {r['model']} | {r['top1']:.1%} | {r['top3']:.1%} | {r['keystroke_savings']:.1%} | "
+                   f"{r['latency_p50_ms']:.3f} | {r['latency_p99_ms']:.3f} |")
+    r = results[0]
+    out.append(f"\n{r['lines']} lines, {r['words']} words, {r['characters']} characters (spaces included)")
+    return "\n".join(out)
+
+
+def read_text_lines(path, n=0):
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+    except FileNotFoundError:
+        raise LightRNNError(f"text file not found: {path}") from None
+    except (IsADirectoryError, UnicodeDecodeError) as e:
+        raise LightRNNError(f"cannot read {path}: {e}") from None
+    if not lines:
+        raise LightRNNError(f"{path} has no non-blank line")
+    return lines[:n] if n else lines
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m export.evaluate",
+                                description="Simulated typist: next-word accuracy, keystroke savings, latency.")
+    p.add_argument("--model", action="append", required=True,
+                   help=".tflite with LightRNN metadata (LightRNN or full-softmax baseline); repeat for several")
+    p.add_argument("--text", required=True, help="text to type, one sentence a line")
+    p.add_argument("--lines", type=int, default=0, help="type only the first N non-blank lines (0: all)")
+    p.add_argument("--train", default="", help="training text: adds the KN trigram and most-frequent baselines")
+    p.add_argument("--kn-discount", type=float, default=0.75, help="Kneser–Ney discount (default: %(default)s)")
+    p.add_argument("--reset-each-line", action="store_true",
+                   help="start every line from the start state instead of carrying the state across lines")
+    p.add_argument("--threads", type=int, default=1, help="interpreter CPU threads (default: %(default)s)")
+    p.add_argument("--json", default="", help="write the results here as JSON")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.lines < 0:
+            raise LightRNNError(f"Received an invalid value for `--lines`, expected N >= 0, got {args.lines}.")
+        lines = read_text_lines(args.text, args.lines)
+        engines = [load_engine(m, args.threads) for m in args.model]
+        if args.train:
+            train = read_text_lines(args.train)
+            enc = engines[0].text
+            engines += [KneserNeyEngine(enc, train, args.kn_discount), FrequencyEngine(enc, train)]
+        results = []
+        for e in engines:
+            results.append(simulate(e, lines, reset_each_line=args.reset_each_line))
+            print(f"{e.name}: done", file=sys.stderr, flush=True)
+    except (LightRNNError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for r, path in zip(results, args.model + [""] * 2):
+        r["file"] = path
+        if path:
+            r["file_bytes"] = os.path.getsize(path)
+    print(table(results))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"text": args.text, "train": args.train, "results": results}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

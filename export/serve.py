@@ -1,0 +1,115 @@
+"""Serve the keyboard web demo with a chosen model: `python -m export.serve --model model.tflite`.
+
+    cd web_demo && npm ci && cd ..                       # once: LiteRT.js and its WASM runtime
+    python -m export.serve --model ptb_int8.tflite       # http://127.0.0.1:8000/
+    python -m export.serve --model m.tflite --host 0.0.0.0 --port 8080   # reachable from a phone on the LAN
+
+Serves `web_demo/` (the page, its service worker and manifest, `node_modules/@litertjs/...`) and
+the model at `/model.tflite`. Loopback only unless `--host` says otherwise. Nothing is fetched
+from the internet: the WASM runtime ships in the npm package. Expected failures (missing model,
+a file without LightRNN metadata, a full-softmax baseline, `npm ci` not run) print one line to
+stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import os
+import sys
+import threading
+
+from lightrnn_tf.errors import LightRNNError
+
+DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "web_demo")
+MIME = {".wasm": "application/wasm", ".js": "text/javascript", ".mjs": "text/javascript",
+        ".webmanifest": "application/manifest+json", ".tflite": "application/octet-stream"}
+
+
+class DemoHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files of the demo folder; `/model.tflite` is the chosen model."""
+
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME}
+
+    def __init__(self, *args, model_path: str, **kwargs):
+        self.model_path = model_path
+        super().__init__(*args, **kwargs)
+
+    def translate_path(self, path):
+        if path.split("?", 1)[0].split("#", 1)[0] == "/model.tflite":
+            return self.model_path
+        return super().translate_path(path)
+
+    def end_headers(self):
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, fmt, *args):  # quiet: one line per request is noise for a demo
+        if os.environ.get("LIGHTRNN_SERVE_LOG"):
+            super().log_message(fmt, *args)
+
+
+def check(model: str, demo_dir: str) -> dict:
+    """The model's metadata, or a `LightRNNError` saying what is wrong."""
+    from export.metadata import read_metadata
+
+    meta = read_metadata(model)
+    if meta.get("architecture", "lightrnn") != "lightrnn":
+        raise LightRNNError(f"{model} is a {meta['architecture']} model; the web demo runs LightRNN exports "
+                            "(python -m export)")
+    if not os.path.isfile(os.path.join(demo_dir, "index.html")):
+        raise LightRNNError(f"web demo not found in {demo_dir}")
+    if not os.path.isdir(os.path.join(demo_dir, "node_modules", "@litertjs", "core", "wasm")):
+        raise LightRNNError(f"LiteRT.js is not installed: run `npm ci` in {demo_dir}")
+    return meta
+
+
+def make_server(model: str, host: str = "127.0.0.1", port: int = 8000, demo_dir: str = DEMO_DIR):
+    """A `ThreadingHTTPServer` for the demo (not started); `server.server_address` has the port."""
+    handler = functools.partial(DemoHandler, directory=demo_dir, model_path=os.path.abspath(model))
+    return http.server.ThreadingHTTPServer((host, port), handler)
+
+
+def serve_in_thread(model: str, host: str = "127.0.0.1", port: int = 0, demo_dir: str = DEMO_DIR):
+    """Starts a server in a daemon thread; returns `(server, url)` (tests and benchmarks)."""
+    check(model, demo_dir)
+    server = make_server(model, host, port, demo_dir)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://{host}:{server.server_address[1]}/"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m export.serve", description="Serve the keyboard web demo.")
+    p.add_argument("--model", required=True, help=".tflite written by python -m export")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, loopback only)")
+    p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--demo-dir", default=DEMO_DIR, help="the web_demo folder (default: the repository's)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        meta = check(args.model, args.demo_dir)
+        server = make_server(args.model, args.host, args.port, args.demo_dir)
+    except LightRNNError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
+        return 2
+    port = server.server_address[1]
+    print(f"serving {args.model} (|V| = {meta['model']['vocab_size']}, {os.path.getsize(args.model)} bytes) "
+          f"at http://{args.host}:{port}/  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Reference files for the JavaScript and Java keyboard engines, written by the Python predictor.
+
+    python tests/keyboard_fixtures.py --out /tmp/kbd_fixtures          # what .ci/keyboard.sh runs
+
+Writes into OUT:
+  - `tiny.tflite`: a tiny LightRNN trained on `export_fixtures.TINY_TEXT` (lowercase, split_punct,
+    a 7x7 table with empty cells), exported with `max_k` 4 and `expand_rows` 1 so the engines'
+    loops must call `expand` (a real exported model: metadata flatbuffer + appended vocab.txt);
+  - `replay.json`: every model call the Python `KeyboardPredictor` made, keyed by its inputs, so a
+    replaying interpreter can answer the engines' calls without LiteRT:
+      feeds   {"<word>:<state hex>": "<state hex>"}     (state: float32 little-endian bytes)
+      states  {"<state hex>": {top_k: {...}, rows_words (R, C), rows_log_probs (R, C)}}
+              (every row of every state is recorded, so any expand batch can be answered)
+      cases   [{text, partial, ids, words, log_probs}]  the Python suggestions, k = 3
+      tokenize [{text, tokens, context, committed, partial}]  tokenizer reference outputs.
+The engines must reproduce `cases` exactly, calling only what the replay holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TOKENIZER_TEXTS = [
+    "The cat's mat, isn't it?  Yes!!",
+    "U.S. stocks fell 2.5% -- the <unk> index's worst day since 1987...",
+    "Ünïcödé wörds — and “quotes” & dashes – ok",
+    "tabs\tand   spaces",
+    "<UNK> <eos> <foo bar> <b>bold</b>",
+    "",
+    "two lines.\nsecond li",
+    "finished line\n",
+    "The Cat,",
+    "DOGS and CATS d",
+]
+
+
+def typed_prefixes(lines, step=1, limit=None):
+    out = []
+    for line in lines:
+        line = line[:limit] if limit else line
+        out.extend(line[:j] for j in range(0, len(line) + 1, step))
+    return out
+
+
+def record(model_path, texts, k=3):
+    """Runs `KeyboardPredictor` on `texts` and returns the replay dict."""
+    from export.keyboard import KeyboardPredictor
+
+    kb = KeyboardPredictor(model_path)
+    p = kb.predictor
+    feeds, states = {}, {}
+    raw_feed = p._run["feed"]
+
+    def feed(word, state):
+        out = raw_feed(word=word, state=state)
+        feeds[f"{int(word[0])}:{state.astype('<f4').tobytes().hex()}"] = out["state"].astype("<f4").tobytes().hex()
+        states[out["state"].astype("<f4").tobytes().hex()] = out["state"]
+        return out
+
+    p._run["feed"] = feed
+    cases = []
+    for text in texts:
+        ids, lps, partial = kb.suggest_ids(text, k)
+        cases.append({"text": text, "partial": partial, "ids": [int(i) for i in ids],
+                      "words": [kb.words[int(i)] for i in ids], "log_probs": [float(x) for x in lps]})
+    table = {}
+    every_row = np.arange(p.rows, dtype=np.int32)
+    m = p.expand_rows
+    for key, state in states.items():
+        top = p._run["top_k"](state=state)
+        words, lps = [], []
+        for start in range(0, p.rows, m):
+            rows = every_row[np.minimum(np.arange(start, start + m), p.rows - 1)]
+            ex = p._run["expand"](state=state, rows=rows)
+            n = min(m, p.rows - start)
+            words.extend(ex["words"][:n].tolist())
+            lps.extend(ex["log_probs"][:n].astype(np.float64).tolist())
+        table[key] = {"top_k": {name: top[name].tolist() for name in ("words", "log_probs", "row_order", "row_log_probs")},
+                      "rows_words": words, "rows_log_probs": lps}
+    return {"state_size": int(np.prod(p.state_shape)), "feeds": feeds, "states": table, "cases": cases}
+
+
+def tokenizer_cases(model_path, texts):
+    from export.keyboard import KeyboardPredictor
+
+    kb = KeyboardPredictor(model_path)
+    out = []
+    for t in texts:
+        committed, partial = kb.split_typed(t)
+        out.append({"text": t, "tokens": kb.text.tokenize(t.splitlines()[0] if t.splitlines() else ""),
+                    "context": kb.text.encode_context(t), "committed": list(committed), "partial": partial})
+    return out
+
+
+def write_fixtures(out_dir) -> dict:
+    from export.convert import export_run
+    from export_fixtures import TINY_TEXT, make_run
+
+    os.makedirs(out_dir, exist_ok=True)
+    run = make_run(os.path.join(out_dir, "run"))
+    model = os.path.join(out_dir, "tiny.tflite")
+    export_run(run, model, quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
+    texts = typed_prefixes(TINY_TEXT[:4] + ["Unknownword the c", "dogs and CATS d", "two lines.\nthe c"])
+    replay = record(model, texts)
+    replay["tokenize"] = tokenizer_cases(model, TOKENIZER_TEXTS)
+    replay["model"] = "tiny.tflite"
+    with open(os.path.join(out_dir, "replay.json"), "w", encoding="utf-8") as f:
+        json.dump(replay, f)
+    return replay
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Write the JS/Java keyboard engine reference files.")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    replay = write_fixtures(args.out)
+    print(f"wrote {args.out}: {len(replay['cases'])} cases, {len(replay['states'])} states, "
+          f"{len(replay['feeds'])} feeds")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Tests of `python -m export.serve`: what it serves, loopback by default, one-line errors."""
+
+import os
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from export_fixtures import files  # noqa: E402,F401
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args):
+    env = {**os.environ, "PYTHONPATH": REPO}
+    return subprocess.run([sys.executable, "-m", "export.serve", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _fake_demo(tmp_path):
+    demo = tmp_path / "demo"
+    (demo / "node_modules" / "@litertjs" / "core" / "wasm").mkdir(parents=True)
+    (demo / "node_modules" / "@litertjs" / "core" / "wasm" / "x.wasm").write_bytes(b"\0asm")
+    (demo / "index.html").write_text("<!doctype html><title>demo</title>")
+    return str(demo)
+
+
+def test_serves_page_model_and_wasm_on_loopback(files, tmp_path):
+    from export.serve import serve_in_thread
+
+    srv, url = serve_in_thread(files["dynamic"], demo_dir=_fake_demo(tmp_path))
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert b"demo" in urllib.request.urlopen(url).read()
+        with urllib.request.urlopen(url + "model.tflite?v=1") as r:
+            assert r.read() == open(files["dynamic"], "rb").read()
+        with urllib.request.urlopen(url + "node_modules/@litertjs/core/wasm/x.wasm") as r:
+            assert r.headers["Content-Type"] == "application/wasm"
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(url + "../../etc/passwd")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_default_host_is_loopback():
+    from export.serve import build_parser
+
+    args = build_parser().parse_args(["--model", "m.tflite"])
+    assert args.host == "127.0.0.1" and args.port == 8000
+
+
+@pytest.mark.parametrize("case", ["missing", "not_tflite", "no_npm"])
+def test_bad_input_one_line_exit_2(files, tmp_path, case):
+    model, demo = files["dynamic"], _fake_demo(tmp_path)
+    if case == "missing":
+        model = str(tmp_path / "nope.tflite")
+    elif case == "not_tflite":
+        model = str(tmp_path / "x.tflite")
+        open(model, "wb").write(b"hello world, not a model")
+    else:
+        demo = str(tmp_path / "empty_demo")
+        os.makedirs(demo)
+        open(os.path.join(demo, "index.html"), "w").write("x")
+    proc = _cli("--model", model, "--demo-dir", demo, "--port", "0")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    if case == "no_npm":
+        assert "npm ci" in lines[0]

@@ -1,0 +1,358 @@
+// Keyboard engine of the web demo: model metadata, tokenizer, state cache, exact top-k and completion.
+//
+// No browser or LiteRT.js import: the model is reached through a `runner` object (see
+// `litert_runner.js` for the LiteRT.js one and test/ for a replay of Python outputs), so node's
+// test runner checks all of this. It mirrors export/keyboard.py and export/text.py:
+//
+//   runner.feed(wordId, state)   -> Promise<Float32Array>    state (L*2*H)
+//   runner.topK(state)           -> Promise<{words, logProbs, rowOrder, rowLogProbs}>
+//   runner.expand(state, rows)   -> Promise<{words, logProbs}>  (M*C each, row-major)
+//
+// Exactness (export/keyboard.py): a word's log-prob is its row's score plus a column log-prob <= 0,
+// so rows are expanded in decreasing row score and the loop stops when the k-th best candidate
+// reaches the score of the next unexpanded row that could hold an answer.
+
+// === Metadata: LIGHTRNN_METADATA in Model.metadata, vocab.txt in the appended zip ===
+
+function u32(dv, pos) { return dv.getUint32(pos, true); }
+
+// Field `slot` of the flatbuffer table at `table`: absolute position of its value, or 0 if absent.
+function field(dv, table, slot) {
+  const vtable = table - dv.getInt32(table, true);
+  const vtableSize = dv.getUint16(vtable, true);
+  const off = 4 + 2 * slot;
+  if (off >= vtableSize) return 0;
+  const rel = dv.getUint16(vtable + off, true);
+  return rel ? table + rel : 0;
+}
+
+function deref(dv, pos) { return pos + u32(dv, pos); }
+
+function vectorOf(dv, pos) { // -> [start, length] of the vector referenced at pos
+  const v = deref(dv, pos);
+  return [v + 4, u32(dv, v)];
+}
+
+function readString(dv, bytes, pos) {
+  const [start, n] = vectorOf(dv, pos);
+  return new TextDecoder().decode(bytes.subarray(start, start + n));
+}
+
+/** `{name: Uint8Array}` of every Model.metadata entry of a .tflite (schema.fbs: Model.buffers = 4, metadata = 6). */
+export function metadataEntries(bytes) {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < 8 || new TextDecoder().decode(bytes.subarray(4, 8)) !== 'TFL3') {
+    throw new Error('not a TFLite model (no TFL3 identifier)');
+  }
+  const model = u32(dv, 0);
+  const out = {};
+  const metaPos = field(dv, model, 6);
+  const buffersPos = field(dv, model, 4);
+  if (!metaPos || !buffersPos) return out;
+  const [mStart, mLen] = vectorOf(dv, metaPos);
+  const [bStart] = vectorOf(dv, buffersPos);
+  for (let i = 0; i < mLen; i++) {
+    const entry = deref(dv, mStart + 4 * i);
+    const namePos = field(dv, entry, 0);
+    const bufPos = field(dv, entry, 1);
+    const name = namePos ? readString(dv, bytes, namePos) : '';
+    const bufIndex = bufPos ? u32(dv, bufPos) : 0;
+    const buffer = deref(dv, bStart + 4 * bufIndex);
+    const dataPos = field(dv, buffer, 0);
+    if (dataPos) {
+      const [s, n] = vectorOf(dv, dataPos);
+      out[name] = bytes.subarray(s, s + n);
+    } else { // large models keep buffers outside the flatbuffer: Buffer.offset (1), size (2), uint64
+      const offPos = field(dv, buffer, 1), sizePos = field(dv, buffer, 2);
+      const off = offPos ? Number(dv.getBigUint64(offPos, true)) : 0;
+      const size = sizePos ? Number(dv.getBigUint64(sizePos, true)) : 0;
+      out[name] = bytes.subarray(off, off + size);
+    }
+  }
+  return out;
+}
+
+/** `{name: Uint8Array}` of the stored (uncompressed) files of the zip appended to the model. */
+export function appendedFiles(bytes) {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let eocd = -1;
+  for (let i = bytes.length - 22; i >= Math.max(0, bytes.length - 22 - 65535); i--) {
+    if (u32(dv, i) === 0x06054b50) { eocd = i; break; }
+  }
+  if (eocd < 0) return {};
+  const count = dv.getUint16(eocd + 10, true);
+  const cdSize = u32(dv, eocd + 12), cdOffset = u32(dv, eocd + 16);
+  const shift = eocd - cdSize - cdOffset; // offsets are relative to where the zip starts
+  const out = {};
+  let p = eocd - cdSize;
+  for (let i = 0; i < count; i++) {
+    if (u32(dv, p) !== 0x02014b50) throw new Error('corrupt zip central directory');
+    const method = dv.getUint16(p + 10, true);
+    const size = u32(dv, p + 20);
+    const nameLen = dv.getUint16(p + 28, true), extraLen = dv.getUint16(p + 30, true);
+    const commentLen = dv.getUint16(p + 32, true);
+    const local = u32(dv, p + 42) + shift;
+    const name = new TextDecoder().decode(bytes.subarray(p + 46, p + 46 + nameLen));
+    if (method !== 0) throw new Error(`zip entry ${name} is compressed; expected stored`);
+    const dataStart = local + 30 + dv.getUint16(local + 26, true) + dv.getUint16(local + 28, true);
+    out[name] = bytes.subarray(dataStart, dataStart + size);
+    p += 46 + nameLen + extraLen + commentLen;
+  }
+  return out;
+}
+
+/** The LIGHTRNN_METADATA JSON of a .tflite (Uint8Array) with `vocab` read from the appended vocab.txt. */
+export function readMetadata(bytes) {
+  const raw = metadataEntries(bytes).LIGHTRNN_METADATA;
+  if (!raw) throw new Error('this .tflite has no LightRNN metadata (was it written by `python -m export`?)');
+  const meta = JSON.parse(new TextDecoder().decode(raw));
+  if (meta.format !== 'lightrnn_tf.export') throw new Error(`unsupported metadata format ${meta.format}`);
+  const file = appendedFiles(bytes)[meta.vocab_file || 'vocab.txt'];
+  if (!file) throw new Error('the vocabulary (vocab.txt appended to the model) is missing');
+  meta.vocab = new TextDecoder().decode(file).split('\n').slice(0, -1);
+  if (meta.vocab.length !== meta.model.vocab_size) {
+    throw new Error(`vocab.txt has ${meta.vocab.length} words, the model ${meta.model.vocab_size}`);
+  }
+  return meta;
+}
+
+// === Tokenizer (lightrnn_tf.data.Tokenizer, from the rules in the metadata) ===
+
+const WORD = '\\p{L}\\p{N}_'; // Python's str \w: isalnum() or '_'
+
+/** A Python `re` pattern using \w / \s -> a JS RegExp with the same meaning (flags gu). */
+export function pythonPattern(src) {
+  let out = '', inClass = false;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i];
+    if (c === '\\' && i + 1 < src.length) {
+      const n = src[++i];
+      if (n === 'w') out += inClass ? WORD : `[${WORD}]`;
+      else if (n === 'W') out += inClass ? '' : `[^${WORD}]`; // not used by the tokenizer
+      else out += '\\' + n;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === ']') inClass = false;
+    out += c;
+  }
+  return new RegExp(out, 'gu');
+}
+
+export class Tokenizer {
+  constructor(meta) {
+    const tok = meta.tokenizer;
+    this.lowercase = !!tok.lowercase;
+    this.pattern = tok.split_punct ? pythonPattern(tok.split_punct_pattern) : null;
+    this.words = meta.vocab;
+    this.index = new Map(this.words.map((w, i) => [w, i]));
+    this.unkId = meta.special_tokens['<unk>'];
+    this.eosId = meta.special_tokens['<eos>'];
+  }
+
+  tokenize(line) {
+    if (this.lowercase) line = line.toLowerCase();
+    if (this.pattern) return line.match(this.pattern) || [];
+    return line.split(/\s+/u).filter((t) => t.length > 0);
+  }
+
+  encodeTokens(tokens) { return tokens.map((t) => (this.index.has(t) ? this.index.get(t) : this.unkId)); }
+
+  /** Ids of the text before the cursor: <eos> first, <eos> after each finished non-blank line. */
+  encodeContext(text) {
+    const out = [this.eosId];
+    const lines = text.split('\n');
+    lines.forEach((line, i) => {
+      out.push(...this.encodeTokens(this.tokenize(line)));
+      if (i < lines.length - 1 && line.trim()) out.push(this.eosId);
+    });
+    return out;
+  }
+
+  /** [committed ids, partial word or ''] (export/keyboard.py KeyboardPredictor.split_typed). */
+  splitTyped(text) {
+    text = text.replace(/\r\n?/g, '\n');
+    const ids = this.encodeContext(text);
+    if (text && !/\s/u.test(text[text.length - 1])) {
+      const lines = text.split('\n');
+      const tokens = this.tokenize(lines[lines.length - 1]);
+      if (tokens.length) return [ids.slice(0, -1), tokens[tokens.length - 1]];
+    }
+    return [ids, ''];
+  }
+}
+
+// === Exact suggestions ===
+
+function best(ids, lps, k) { // k best by log-prob, ties by id
+  const order = ids.map((_, i) => i).sort((a, b) => (lps[b] - lps[a]) || (ids[a] - ids[b]));
+  return order.slice(0, k).map((i) => ({ id: ids[i], logProb: lps[i] }));
+}
+
+function kthLargest(values, k) { return [...values].sort((a, b) => b - a)[k - 1]; }
+
+export class Keyboard {
+  /**
+   * @param meta metadata from readMetadata
+   * @param runner the model (see the top of this file)
+   * @param cacheSize contexts kept (each: a state, its top_k output and its expanded rows)
+   */
+  constructor(meta, runner, cacheSize = 64) {
+    this.meta = meta;
+    this.runner = runner;
+    this.tokenizer = new Tokenizer(meta);
+    this.words = meta.vocab;
+    this.special = new Set([this.tokenizer.unkId, this.tokenizer.eosId]);
+    this.rows = meta.table.rows;
+    this.cols = meta.table.cols;
+    this.expandRows = meta.export.expand_rows;
+    this.stateSize = meta.export.state_shape.reduce((a, b) => a * b, 1);
+    this.wordRow = decodeWordRows(meta.table);
+    this.cacheSize = cacheSize;
+    this.cache = new Map(); // key: committed ids joined by ',' -> context
+    this.stats = { feed: 0, topK: 0, expand: 0 };
+    this._matchCache = { prefix: null, ids: null };
+  }
+
+  /** Ids of the non-special words that start with `prefix`. */
+  matching(prefix) {
+    const c = this._matchCache;
+    let pool = null;
+    if (c.prefix !== null && prefix.startsWith(c.prefix)) pool = c.ids;
+    const out = [];
+    if (pool) { for (const i of pool) if (this.words[i].startsWith(prefix)) out.push(i); }
+    else {
+      this.words.forEach((w, i) => { if (!this.special.has(i) && w.startsWith(prefix)) out.push(i); });
+    }
+    this._matchCache = { prefix, ids: out };
+    return out;
+  }
+
+  _put(key, ctx) {
+    this.cache.delete(key);
+    this.cache.set(key, ctx);
+    while (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value);
+  }
+
+  /** The cached context of committed ids (<eos> first): one feed per word not cached yet. */
+  async context(ids) {
+    let n = ids.length;
+    while (n > 1 && !this.cache.has(ids.slice(0, n).join(','))) n--;
+    let ctx = this.cache.get(ids.slice(0, n).join(','));
+    if (!ctx) {
+      ctx = { state: await this.startState(), top: null, rows: new Map() };
+      n = 1;
+    }
+    this._put(ids.slice(0, n).join(','), ctx);
+    for (let m = n; m < ids.length; m++) {
+      ctx = { state: await this.runner.feed(ids[m], ctx.state), top: null, rows: new Map() };
+      this.stats.feed++;
+      this._put(ids.slice(0, m + 1).join(','), ctx);
+    }
+    return ctx;
+  }
+
+  async startState() {
+    if (!this._start) this._start = await this.runner.feed(this.tokenizer.eosId, new Float32Array(this.stateSize));
+    return this._start;
+  }
+
+  async _top(ctx) {
+    if (!ctx.top) { ctx.top = await this.runner.topK(ctx.state); this.stats.topK++; }
+    return ctx.top;
+  }
+
+  async _expand(ctx, rows) {
+    const todo = rows.filter((r) => !ctx.rows.has(r));
+    const m = this.expandRows, C = this.cols;
+    for (let s = 0; s < todo.length; s += m) {
+      const batch = todo.slice(s, s + m);
+      const padded = Int32Array.from({ length: m }, (_, j) => batch[Math.min(j, batch.length - 1)]);
+      const out = await this.runner.expand(ctx.state, padded);
+      this.stats.expand++;
+      batch.forEach((r, j) => ctx.rows.set(r, {
+        words: out.words.subarray(j * C, (j + 1) * C), logProbs: out.logProbs.subarray(j * C, (j + 1) * C),
+      }));
+    }
+  }
+
+  /** Exact k most probable next words (specials left out): [{id, logProb}], best first. */
+  async nextWords(ctx, k = 3) {
+    const top = await this._top(ctx);
+    const m = this.expandRows;
+    let ids = [], lps = [], expanded = m;
+    for (let i = 0; i < top.words.length; i++) {
+      const w = top.words[i];
+      if (w >= 0 && !this.special.has(w)) { ids.push(w); lps.push(top.logProbs[i]); }
+    }
+    if (ids.length < k) { ids = []; lps = []; expanded = 0; }
+    for (;;) {
+      const bound = expanded < this.rows ? top.rowLogProbs[expanded] : -Infinity;
+      if (lps.length >= k && kthLargest(lps, k) >= bound) break;
+      if (expanded >= this.rows) break;
+      const batch = Array.from(top.rowOrder.subarray(expanded, expanded + m));
+      await this._expand(ctx, batch);
+      for (const r of batch) {
+        const row = ctx.rows.get(r);
+        row.words.forEach((w, j) => { if (w >= 0 && !this.special.has(w)) { ids.push(w); lps.push(row.logProbs[j]); } });
+      }
+      expanded += batch.length;
+    }
+    return best(ids, lps, k);
+  }
+
+  /** Exact k most probable words starting with `prefix`: [{id, logProb}], best first. */
+  async complete(ctx, prefix, k = 3) {
+    const match = this.matching(prefix);
+    if (!match.length) return [];
+    const top = await this._top(ctx);
+    const hasMatch = new Uint8Array(this.rows);
+    for (const i of match) hasMatch[this.wordRow[i]] = 1;
+    const ranked = [];
+    top.rowOrder.forEach((r, pos) => { if (hasMatch[r]) ranked.push(pos); });
+    const matching = new Set(match);
+    const cand = new Map();
+    const m = this.expandRows;
+    for (let pos = 0; ;) {
+      const bound = pos < ranked.length ? top.rowLogProbs[ranked[pos]] : -Infinity;
+      if (cand.size >= k && kthLargest([...cand.values()], k) >= bound) break;
+      if (pos >= ranked.length) break;
+      const batch = ranked.slice(pos, pos + m).map((p) => top.rowOrder[p]);
+      await this._expand(ctx, batch);
+      for (const r of batch) {
+        const row = ctx.rows.get(r);
+        row.words.forEach((w, j) => { if (matching.has(w)) cand.set(w, row.logProbs[j]); });
+      }
+      pos += batch.length;
+    }
+    return best([...cand.keys()], [...cand.values()], k);
+  }
+
+  /** Suggestions for the text before the cursor: {partial, items: [{id, word, logProb}]}. */
+  async suggest(text, k = 3) {
+    const [ids, partial] = this.tokenizer.splitTyped(text);
+    const ctx = await this.context(ids);
+    const items = partial ? await this.complete(ctx, partial, k) : await this.nextWords(ctx, k);
+    return { partial, items: items.map((it) => ({ ...it, word: this.words[it.id] })) };
+  }
+
+  /** The text after tapping `word`: the partial word replaced, then a space. */
+  accept(text, word) {
+    const [, partial] = this.tokenizer.splitTyped(text);
+    return (partial ? text.slice(0, text.length - partial.length) : text) + word + ' ';
+  }
+}
+
+/** Row of every word from the metadata's base64 `word_cell` (little-endian int16 or int32). */
+export function decodeWordRows(table) {
+  const bin = typeof atob === 'function' ? atob(table.word_cell) : Buffer.from(table.word_cell, 'base64').toString('binary');
+  const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  const dv = new DataView(bytes.buffer);
+  const size = table.dtype === '<i2' ? 2 : 4;
+  const out = new Int32Array(bytes.length / size);
+  for (let i = 0; i < out.length; i++) {
+    const cell = size === 2 ? dv.getInt16(i * 2, true) : dv.getInt32(i * 4, true);
+    out[i] = Math.floor(cell / table.cols);
+  }
+  return out;
+}

@@ -1,0 +1,146 @@
+// node --test web_demo/test/   (KEYBOARD_FIXTURES=DIR from `python tests/keyboard_fixtures.py --out DIR`)
+//
+// The JS engine against the Python predictor: metadata read from a real exported .tflite, the
+// tokenizer on reference texts, and every suggestion of `replay.json` reproduced by the exact
+// top-k / completion loops, with a runner that answers from the recorded Python model calls.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { Keyboard, Tokenizer, decodeWordRows, pythonPattern, readMetadata } from '../engine.js';
+
+const DIR = process.env.KEYBOARD_FIXTURES || '';
+const HAVE = DIR && fs.existsSync(path.join(DIR, 'replay.json'));
+const skip = HAVE ? false : 'set KEYBOARD_FIXTURES (python tests/keyboard_fixtures.py --out DIR)';
+
+function load() {
+  const replay = JSON.parse(fs.readFileSync(path.join(DIR, 'replay.json'), 'utf8'));
+  const bytes = new Uint8Array(fs.readFileSync(path.join(DIR, replay.model)));
+  return { replay, bytes, meta: readMetadata(bytes) };
+}
+
+const hex = (f32) => Buffer.from(f32.buffer, f32.byteOffset, f32.byteLength).toString('hex');
+const fromHex = (h) => new Float32Array(new Uint8Array(Buffer.from(h, 'hex')).buffer);
+
+/** A runner that answers only what the Python predictor recorded; counts its calls. */
+function replayRunner(replay, cols) {
+  const calls = { feed: 0, topK: 0, expand: 0, rows: 0 };
+  const state = (s) => {
+    const rec = replay.states[hex(s)];
+    if (!rec) throw new Error('state not recorded by Python');
+    return rec;
+  };
+  return {
+    calls,
+    async feed(word, s) {
+      const out = replay.feeds[`${word}:${hex(s)}`];
+      if (!out) throw new Error(`feed(${word}) not recorded by Python`);
+      calls.feed++;
+      return fromHex(out);
+    },
+    async topK(s) {
+      const t = state(s).top_k;
+      calls.topK++;
+      return { words: Int32Array.from(t.words), logProbs: Float32Array.from(t.log_probs),
+        rowOrder: Int32Array.from(t.row_order), rowLogProbs: Float32Array.from(t.row_log_probs) };
+    },
+    async expand(s, rows) {
+      const rec = state(s);
+      calls.expand++;
+      calls.rows += new Set(rows).size;
+      const words = new Int32Array(rows.length * cols), lps = new Float32Array(rows.length * cols);
+      rows.forEach((r, j) => {
+        words.set(rec.rows_words[r], j * cols);
+        lps.set(rec.rows_log_probs[r], j * cols);
+      });
+      return { words, logProbs: lps };
+    },
+  };
+}
+
+test('python \\w and \\s patterns translate to unicode JS regexps', () => {
+  const re = pythonPattern("<[^<>\\s]+>|\\w+(?:'\\w+)*|[^\\w\\s]");
+  assert.deepEqual("It's <unk> naïve, 2.5%!".match(re), ["It's", '<unk>', 'naïve', ',', '2', '.', '5', '%', '!']);
+  assert.deepEqual('日本語 テキスト_1'.match(re), ['日本語', 'テキスト_1']);
+});
+
+test('word rows decode from base64 int16 cells', () => {
+  const cells = new Int16Array([0, 5, 7, 13]);
+  const b64 = Buffer.from(cells.buffer).toString('base64');
+  assert.deepEqual(Array.from(decodeWordRows({ word_cell: b64, dtype: '<i2', cols: 4 })), [0, 1, 1, 3]);
+});
+
+test('metadata and vocabulary are read from the exported .tflite', { skip }, () => {
+  const { meta, replay } = load();
+  assert.equal(meta.format, 'lightrnn_tf.export');
+  assert.equal(meta.vocab.length, meta.model.vocab_size);
+  assert.equal(meta.vocab[meta.special_tokens['<unk>']], '<unk>');
+  assert.equal(meta.vocab[meta.special_tokens['<eos>']], '<eos>');
+  for (const c of replay.cases) c.ids.forEach((id, i) => assert.equal(meta.vocab[id], c.words[i]));
+  assert.equal(meta.export.expand_rows, 1);
+  assert.deepEqual(meta.export.signatures, ['feed', 'score', 'top_k', 'expand']);
+});
+
+test('a file without LightRNN metadata is refused with one clear message', { skip }, () => {
+  assert.throws(() => readMetadata(new Uint8Array(64)), /not a TFLite model/);
+});
+
+test('tokenizer equals the Python tokenizer on reference texts', { skip }, () => {
+  const { meta, replay } = load();
+  const tok = new Tokenizer(meta);
+  for (const c of replay.tokenize) {
+    const first = c.text.split('\n')[0];
+    assert.deepEqual(tok.tokenize(first), c.tokens, c.text);
+    assert.deepEqual(tok.encodeContext(c.text), c.context, c.text);
+    const [committed, partial] = tok.splitTyped(c.text);
+    assert.deepEqual(committed, c.committed, c.text);
+    assert.equal(partial, c.partial, c.text);
+  }
+});
+
+test('suggestions equal the Python predictor (next words and completions)', { skip }, async () => {
+  const { meta, replay } = load();
+  const runner = replayRunner(replay, meta.table.cols);
+  const kb = new Keyboard(meta, runner);
+  let completions = 0;
+  for (const c of replay.cases) {
+    const got = await kb.suggest(c.text, 3);
+    assert.equal(got.partial, c.partial, c.text);
+    assert.deepEqual(got.items.map((it) => it.word), c.words, JSON.stringify(c.text));
+    got.items.forEach((it, i) => assert.equal(it.logProb, c.log_probs[i]));
+    completions += c.partial ? 1 : 0;
+  }
+  assert.ok(completions > 50);
+  // exactness with early stopping: fewer rows expanded than (contexts x rows)
+  assert.ok(runner.calls.rows < Object.keys(replay.states).length * meta.table.rows);
+  // the state cache: one feed per distinct committed context (plus the start state)
+  assert.ok(runner.calls.feed <= Object.keys(replay.feeds).length);
+});
+
+test('brute force over the recorded full tables agrees with the engine', { skip }, async () => {
+  const { meta, replay } = load();
+  const kb = new Keyboard(meta, replayRunner(replay, meta.table.cols));
+  const special = new Set([meta.special_tokens['<unk>'], meta.special_tokens['<eos>']]);
+  for (const c of replay.cases.filter((_, i) => i % 3 === 0)) {
+    const [ids, partial] = kb.tokenizer.splitTyped(c.text);
+    const ctx = await kb.context(ids);
+    const rec = replay.states[hex(ctx.state)];
+    const all = [];
+    rec.rows_words.forEach((row, r) => row.forEach((w, j) => {
+      if (w >= 0 && !special.has(w) && meta.vocab[w].startsWith(partial)) all.push([w, rec.rows_log_probs[r][j]]);
+    }));
+    all.sort((a, b) => (b[1] - a[1]) || (a[0] - b[0]));
+    const got = (await kb.suggest(c.text)).items.map((it) => it.id);
+    assert.deepEqual(got, all.slice(0, 3).map((x) => x[0]), c.text);
+  }
+});
+
+test('accept replaces the partial word and adds a space', { skip }, () => {
+  const { meta } = load();
+  const kb = new Keyboard(meta, null);
+  assert.equal(kb.accept('The ca', 'cat'), 'The cat ');
+  assert.equal(kb.accept('The ', 'cat'), 'The cat ');
+  assert.equal(kb.accept('', 'the'), 'the ');
+});
