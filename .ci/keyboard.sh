@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Keyboard demo checks (issue 10): Python keyboard/evaluation tests, the web demo in Debian's
 # chromium via playwright, node's test runner on the JS engine, and the Android engine's JUnit 4
-# tests on the JVM. Installs what is missing (apt: chromium, junit4, nodejs/npm, a JDK; pip:
-# requirements-keyboard.txt; npm ci in web_demo). Called from .ci/run; PYTHON may name the
+# tests on the JVM. Installs what is missing (apt: chromium, junit4, nodejs/npm, a JDK; npm ci in
+# web_demo); the Python packages (playwright, nltk) come with requirements.txt. Called from .ci/run; PYTHON may name the
 # interpreter (default: .venv/bin/python, else python3). KEYBOARD_PYTEST=0 leaves out the last
 # step (tests/test_keyboard*.py) for a caller whose own `pytest tests` runs those files anyway.
 set -euo pipefail
@@ -27,10 +27,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# --- Python and npm packages (pinned) ---
-"$PYTHON" -m pip install -q --disable-pip-version-check -r requirements-keyboard.txt 2>"$WORK/pip.err" \
-  || { grep -v "^WARNING: Location" "$WORK/pip.err" >&2; exit 1; }
-"$PYTHON" -m pip check
+# --- npm packages (pinned by package-lock.json) ---
 (cd web_demo && npm ci --no-audit --no-fund --loglevel=error)
 
 # --- reference outputs of the Python predictor for the JS and Java engines ---

@@ -6,10 +6,9 @@
 
 Writes into OUT: `lightrnn_f32.tflite`, `lightrnn_int8.tflite` (`python -m export` of the run) and
 `lstm_f32.tflite`, `lstm_int8.tflite`: a `FullSoftmaxLSTM` with the run's vocabulary, tokenizer,
-E, H, L and dropout, trained on the same split (from the run's config.json) by the same recipe as
-`lightrnn_tf.train` (windows of batch x bptt with the state carried, clipped Adam, learning rate
-halved when validation perplexity does not improve, early stop after `patience` such epochs, best
-weights kept), exported by `export.baseline_keyboard`. Prints and writes `OUT/models.json`
+E, H, L and dropout, trained on the same split by the same command (`lightrnn_tf.train --model
+full_softmax` with the run's config.json, into OUT/full_softmax_run), exported by
+`export.baseline_keyboard`. Prints and writes `OUT/models.json`
 (perplexities, parameters, seconds).
 """
 
@@ -17,80 +16,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
-import time
-
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def stream_ppl(model, ids, batch_size, bptt):
-    import tensorflow as tf
+def train_baseline(run_dir: str, out: str) -> tuple:
+    """Trains a `FullSoftmaxLSTM` with the LightRNN run's own settings through the one training path
+    (`python -m lightrnn_tf.train --model full_softmax`, same data, sizes, optimizer, seed); returns
+    `(model, metrics)`."""
+    import dataclasses
 
-    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf import train as train_cli
+    from lightrnn_tf.rundir import load_run
 
-    @tf.function(reduce_retracing=True)
-    def window(y, state):
-        lp, new_state = model.target_log_probs(y, state)
-        return -tf.reduce_sum(lp), new_state
-
-    total, count, state = 0.0, 0, None
-    for x, y in stream_dataset(ids, batch_size, bptt):
-        if state is None:
-            state = model.start_state(x[:, 0])
-        nll, state = window(y, state)
-        total += float(nll)
-        count += int(tf.size(y))
-    return math.exp(total / count)
-
-
-def train_baseline(run, ids, log=print):
-    """Trains a `FullSoftmaxLSTM` like `lightrnn_tf.train` trains the run; returns (model, stats)."""
-    import keras
-    import tensorflow as tf
-
-    from lightrnn_tf.baselines import FullSoftmaxLSTM
-    from lightrnn_tf.data import stream_dataset
-
-    cfg, m = run.train_config, run.model_config
-    keras.utils.set_random_seed(cfg.seed)
-    model = FullSoftmaxLSTM(len(run.vocab), m.embedding_dim, m.hidden_dim, m.num_layers, dropout=m.dropout)
-    opt = keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clip_norm)
-    opt.build(model.trainable_variables)
-
-    def update(y, state):
-        with tf.GradientTape() as tape:
-            loss, new_state = model.lm_loss(y, state, training=True)
-        opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-        return loss, tf.nest.map_structure(tf.stop_gradient, new_state)
-
-    step = tf.function(update, reduce_retracing=True)
-    best, bad, best_weights, history, start = np.inf, 0, None, [], time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
-        state = None
-        t0 = time.perf_counter()
-        for x, y in stream_dataset(ids["train"], cfg.batch_size, cfg.bptt):
-            if state is None:
-                state = model.start_state(x[:, 0], training=True)
-            _, state = step(y, state)
-        valid = stream_ppl(model, ids["valid"], cfg.batch_size, cfg.bptt)
-        history.append({"epoch": epoch, "valid_ppl": valid, "seconds": time.perf_counter() - t0})
-        log(f"baseline epoch {epoch}: valid ppl {valid:.2f} ({time.perf_counter() - t0:.0f} s)")
-        if valid < best:
-            best, bad, best_weights = valid, 0, [w.numpy() for w in model.weights]
-        else:
-            bad += 1
-            opt.learning_rate.assign(opt.learning_rate * cfg.lr_decay)
-            if cfg.patience and bad >= cfg.patience:
-                break
-    for w, v in zip(model.weights, best_weights):
-        w.assign(v)
-    test = stream_ppl(model, ids["test"], cfg.batch_size, cfg.bptt)
-    return model, {"valid_ppl": best, "test_ppl": test, "epochs": len(history),
-                   "train_seconds": time.perf_counter() - start, "history": history}
+    run = load_run(run_dir)
+    model_cfg = dataclasses.replace(run.model_config, model="full_softmax", vocab_size=0)
+    cfg = dataclasses.replace(run.train_config, out=out, resume=os.path.exists(os.path.join(out, "config.json")))
+    metrics = train_cli.train(model_cfg, cfg)
+    return load_run(out).model, metrics
 
 
 def main(argv=None) -> int:
@@ -102,8 +47,6 @@ def main(argv=None) -> int:
 
     from export.baseline_keyboard import export_baseline
     from export.convert import export_run
-    from lightrnn_tf.data import load_corpus
-    from lightrnn_tf.model import count_params
     from lightrnn_tf.rundir import load_run
 
     os.makedirs(args.out, exist_ok=True)
@@ -118,10 +61,8 @@ def main(argv=None) -> int:
         export_run(args.run, path, quantize=mode, max_k=10)
         result["lightrnn"][f"{label}_bytes"] = os.path.getsize(path)
     if not args.skip_baseline:
-        corpus = load_corpus(run.train_config)
-        ids = {name: run.vocab.encode_lines(getattr(corpus, name), run.tokenizer) for name in ("train", "valid", "test")}
-        model, stats = train_baseline(run, ids, log=lambda s: print(s, file=sys.stderr, flush=True))
-        stats["params"] = count_params(model)
+        model, metrics = train_baseline(args.run, os.path.join(args.out, "full_softmax_run"))
+        stats = {k: metrics[k] for k in ("params", "valid_ppl", "test_ppl", "epochs", "train_seconds", "history")}
         for mode, label in (("none", "f32"), ("dynamic", "int8")):
             path = os.path.join(args.out, f"lstm_{label}.tflite")
             export_baseline(model, run.vocab.words, run.tokenizer.to_dict(), path, quantize=mode)

@@ -7,7 +7,7 @@
 Each `--model` is a `.tflite` with LightRNN metadata: a LightRNN export (`python -m export`) or
 the full-softmax LSTM baseline (`benchmarks/keyboard_models.py`). With `--train`, two baselines
 are built from that text with the first model's tokenizer and vocabulary: an interpolated
-Kneser–Ney trigram (`export.kneser_ney`, NLTK's formulas, discount 0.75 unless `--kn-discount`)
+Kneser–Ney trigram (`lightrnn_tf.kneser_ney`, NLTK's formulas, discount 0.75 unless `--kn-discount`)
 and the most frequent words (completions: the most frequent words with the typed prefix).
 
 Protocol (the same for every model). The lines of `--text` are typed one after the other, each
@@ -133,7 +133,7 @@ class KneserNeyEngine:
     """Interpolated Kneser–Ney trigram over the model's vocabulary."""
 
     def __init__(self, text_encoder, train_lines, discount):
-        from export.kneser_ney import KneserNeyTrigram
+        from lightrnn_tf.kneser_ney import KneserNeyTrigram
 
         self.text = text_encoder
         sents = [text_encoder.encode_tokens(text_encoder.tokenize(ln)) for ln in train_lines if ln.strip()]

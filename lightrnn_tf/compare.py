@@ -68,17 +68,21 @@ def train_one(name: str, out: str, train_args: list[str]) -> dict:
     return metrics
 
 
-def kn3_test_perplexity(run_dir: str) -> float | None:
-    """Interpolated Kneser–Ney trigram test perplexity on the run's own splits and vocabulary."""
+def kn3_test_perplexity(run_dir: str, discount: float = 0.75) -> float:
+    """Interpolated Kneser–Ney trigram test perplexity on the run's own splits, vocabulary and `<unk>`
+    (one target per word and one per line end, as the neural models' `<eos>`)."""
     from lightrnn_tf.data import load_corpus
     from lightrnn_tf.kneser_ney import KneserNeyTrigram
     from lightrnn_tf.rundir import load_run
 
     run = load_run(run_dir)
     corpus = load_corpus(run.train_config)
-    train = run.vocab.encode_lines(corpus.train, run.tokenizer)
-    test = run.vocab.encode_lines(corpus.test, run.tokenizer)
-    return KneserNeyTrigram(train, len(run.vocab)).perplexity(test)
+
+    def sentences(lines):
+        return [run.vocab.encode(run.tokenizer(line)) for line in lines]
+
+    kn = KneserNeyTrigram.fit(sentences(corpus.train), len(run.vocab), discount, uniform_floor=True)
+    return kn.perplexity(sentences(corpus.test))
 
 
 def table(results: dict, kn3: float | None) -> str:

@@ -1,22 +1,29 @@
-"""Interpolated Kneser–Ney trigram language model over an id stream, in NumPy.
+"""Interpolated Kneser–Ney trigram over word ids, vectorised: the whole next-word distribution at once.
 
-    lm = KneserNeyTrigram(train_ids, vocab_size, discount=0.75)
-    lm.perplexity(test_ids)              # targets test_ids[1:], each given up to two previous ids
+    kn = KneserNeyTrigram.fit(sentences, vocab_size=V)      # sentences: lists of ids in [0, V)
+    p = kn.probs((u, v))                                     # (V + 2,) float64, P(w | u v)
+    kn.perplexity(test_sentences)                            # every word and each </s> a target
 
-The formulas are those of NLTK's `nltk.lm.KneserNeyInterpolated` (order 3), which the tests
-compare position by position on a small text; NLTK itself needs minutes for a corpus the size of
-the KJV, this needs about a second. With u v w a trigram, c(.) counts and N1+ the number of
-distinct words filling a `.`:
+The keyboard evaluation (`export.evaluate`) ranks words with it and `python -m lightrnn_tf.compare`
+reports its test perplexity beside the neural models'.
 
-    P3(w | u v) = max(c(u v w) - d, 0) / c(u v .) + d N1+(u v .) / c(u v .) * P2(w | v)
-    P2(w | v)   = max(N1+(. v w) - d, 0) / N1+(. v .) + d N1+(v .) / N1+(. v .) * P1(w)
-    P1(w)       = N1+(. w) / N1+(. .)
+It computes exactly what NLTK's `nltk.lm.KneserNeyInterpolated(order=3, discount=d)` computes on
+the same sentences padded by `nltk.lm.preprocessing.padded_everygram_pipeline` (two `<s>` before,
+two `</s>` after each sentence; tested against NLTK), but for all words in one NumPy expression
+instead of one Python loop over the n-gram table per word (NLTK takes seconds per query at |V| = 6k):
 
-(a context never seen falls through to the next order with weight 1). NLTK's P1 gives zero to a
-word that never follows another, which makes perplexity infinite; by default P1 is therefore
-interpolated with the uniform distribution, `max(N1+(. w) - d, 0) / N1+(. .) + d N1+(. *) /
-N1+(. .) / V` (`nltk_unigram=True` gives NLTK's). The stream is read as one sequence: contexts cross
-`<eos>`, as the LSTM's state does when it reads a stream.
+    P1(w)     = N1+(. w) / N1+(. .)                                      continuation unigram
+    P2(w|v)   = max(N1+(. v w) - d, 0) / N1+(. v .) + d N1+(v .) / N1+(. v .) P1(w)
+    P3(w|u v) = max(c(u v w) - d, 0) / c(u v .)     + d N1+(u v .) / c(u v .) P2(w|v)
+
+With `uniform_floor=True` (what `perplexity` comparisons use) P1 is interpolated with the uniform
+distribution, `P1(w) = (max(N1+(. w) - d, 0) + d N1+(. *) / (V + 2)) / N1+(. .)`, so that a word
+never seen in training (e.g. `<unk>` when the training text has none) does not get probability 0.
+
+NLTK's quirk, kept: the bigram (<s>, <s>) counts in N1+(<s> .) but no trigram continues it, so
+after `<s>` the distribution sums to slightly more than 1 (rankings are unaffected); every other
+context sums to 1 (tested). A context never seen falls back to the next lower order (NLTK: alpha 0, gamma 1). Ids: words are
+`0..V-1`, `BOS = V` is `<s>` and `EOS = V + 1` is `</s>`.
 """
 
 from __future__ import annotations
@@ -29,95 +36,101 @@ from lightrnn_tf.errors import LightRNNError
 
 
 class KneserNeyTrigram:
-    """Counts of a training id stream and interpolated Kneser–Ney probabilities.
+    """Interpolated Kneser–Ney trigram model (NLTK's formulas) with vectorised distributions.
 
     Args:
-        ids: `(N,)` int training ids, N >= 3.
-        vocab_size: int, V; ids lie in `[0, V)`.
-        discount: float, d in (0, 1). Default: `0.75`.
-        nltk_unigram: bool, NLTK's unigram (no uniform floor). Default: `False`.
+        vocab_size: int, V (word ids 0..V-1; `BOS = V`, `EOS = V + 1`).
+        discount: float, d in [0, 1]. Default: `0.1` (NLTK's default).
+        uniform_floor: bool, interpolate the unigram level with the uniform distribution (see the
+            module docstring). Default: `False` (NLTK's formulas exactly).
     """
 
-    def __init__(self, ids, vocab_size: int, discount: float = 0.75, nltk_unigram: bool = False):
-        ids = np.asarray(ids, dtype=np.int64)
-        if len(ids) < 3:
-            raise LightRNNError(f"a trigram model needs at least 3 training tokens, got {len(ids)}")
-        if not 0.0 < discount < 1.0:
-            raise LightRNNError(f"Received an invalid value for `discount`, expected 0 < d < 1, got {discount}.")
-        if ids.min() < 0 or ids.max() >= vocab_size:
-            raise LightRNNError(f"ids must lie in [0, {vocab_size}), got [{ids.min()}, {ids.max()}]")
-        self.V, self.d, self.nltk_unigram = int(vocab_size), float(discount), nltk_unigram
-        V = self.V
-        u, v, w = ids[:-2], ids[1:-1], ids[2:]
-        # Trigrams: c(u v w), then per context c(u v .) and N1+(u v .).
-        self.tri_keys, tri_counts = np.unique((u * V + v) * V + w, return_counts=True)
-        self.tri_counts = tri_counts.astype(np.float64)
-        uv = self.tri_keys // V
-        self.ctx2_keys, first = np.unique(uv, return_index=True)
-        self.ctx2_total = np.add.reduceat(self.tri_counts, first)  # c(u v .)
-        self.ctx2_types = np.diff(np.append(first, len(uv))).astype(np.float64)  # N1+(u v .)
-        # Continuation counts for the middle order, from distinct trigrams: N1+(. v w), N1+(. v .).
-        vw = self.tri_keys % (V * V)
-        self.cont2_keys, cont2 = np.unique(vw, return_counts=True)
-        self.cont2 = cont2.astype(np.float64)  # N1+(. v w)
-        self.cont2_total = np.bincount(self.cont2_keys // V, weights=self.cont2, minlength=V)  # N1+(. v .)
-        # Bigrams: N1+(v .) (distinct followers) and whether v was seen as a context; N1+(. w).
-        bi_keys = np.unique(ids[:-1] * V + ids[1:])
-        self.bi_types = np.bincount(bi_keys // V, minlength=V).astype(np.float64)  # N1+(v .)
-        self.cont1 = np.bincount(bi_keys % V, minlength=V).astype(np.float64)  # N1+(. w)
-        self.cont1_total = float(len(bi_keys))  # N1+(. .)
+    def __init__(self, vocab_size: int, discount: float = 0.1, uniform_floor: bool = False):
+        if not 0 <= discount <= 1:
+            raise ValueError(f"Received an invalid value for argument `discount`, expected 0 <= d <= 1, got {discount}.")
+        self.vocab_size, self.discount, self.uniform_floor = int(vocab_size), float(discount), bool(uniform_floor)
+        self.bos, self.eos = self.vocab_size, self.vocab_size + 1
+        self.size = self.vocab_size + 2
+        self._cache: dict = {}
 
-    # === Probabilities ===
+    @classmethod
+    def fit(cls, sentences, vocab_size: int, discount: float = 0.1, uniform_floor: bool = False) -> "KneserNeyTrigram":
+        kn = cls(vocab_size, discount, uniform_floor)
+        kn._count(sentences)
+        return kn
 
-    def unigram(self, w) -> np.ndarray:
-        """`P1(w)` for ids `w (n,)`."""
-        w = np.asarray(w, dtype=np.int64)
-        if self.nltk_unigram:
-            return self.cont1[w] / self.cont1_total
-        seen = float(np.count_nonzero(self.cont1))
-        return (np.maximum(self.cont1[w] - self.d, 0.0) + self.d * seen / self.V) / self.cont1_total
+    def _count(self, sentences):
+        n = self.size
+        tri = []
+        for s in sentences:
+            ids = np.concatenate([[self.bos, self.bos], np.asarray(s, np.int64), [self.eos, self.eos]])
+            tri.append(np.stack([ids[:-2], ids[1:-1], ids[2:]], axis=1))
+        tri = np.concatenate(tri) if tri else np.zeros((0, 3), np.int64)
+        # Bigrams of padded_everygram_pipeline: every adjacent pair of the padded sentence; each one
+        # is the last two words of exactly one trigram, plus the first pair (<s>, <s>) of each sentence.
+        first = np.tile([[self.bos, self.bos]], (len(sentences), 1))
+        bi = np.concatenate([first, tri[:, 1:]]) if len(tri) else first
+        tri_key, tri_count = np.unique((tri[:, 0] * n + tri[:, 1]) * n + tri[:, 2], return_counts=True)
+        bi_key = np.unique(bi[:, 0] * n + bi[:, 1])
+        # P1: N1+(. w) over bigram types
+        cont = np.bincount(bi_key % n, minlength=n).astype(np.float64)
+        if self.uniform_floor:
+            d = self.discount
+            self.p_uni = (np.maximum(cont - d, 0.0) + d * np.count_nonzero(cont) / n) / max(len(bi_key), 1)
+        else:
+            self.p_uni = cont / max(len(bi_key), 1)
+        # N1+(v .): distinct followers of v
+        self.n1_after = np.bincount(bi_key // n, minlength=n)
+        # N1+(. v w) for each (v, w) among trigram types, grouped by v
+        vw, vw_cont = np.unique(tri_key % (n * n), return_counts=True)
+        self.mid = _group(vw // n, vw % n, vw_cont)
+        # c(u v w) grouped by (u, v)
+        self.top = _group(tri_key // n, tri_key % n, tri_count)
+        self._cache.clear()
 
-    def bigram(self, v, w) -> np.ndarray:
-        """`P2(w | v)` for ids `v, w (n,)`."""
-        v, w = np.asarray(v, dtype=np.int64), np.asarray(w, dtype=np.int64)
-        lower = self.unigram(w)
-        total = self.cont2_total[v]
-        seen = self.bi_types[v] > 0  # NLTK: a context without counts falls through with weight 1
-        cont = _lookup(self.cont2_keys, self.cont2, v * self.V + w)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha = np.where(total > 0, np.maximum(cont - self.d, 0.0) / total, 0.0)
-            gamma = np.where(total > 0, self.d * self.bi_types[v] / total, 1.0)
-        return np.where(seen, alpha + gamma * lower, lower)
+    def probs(self, context) -> np.ndarray:
+        """`P(w | context)` for every id w `(V + 2,)` float64; `context` is `(u, v)` (pads allowed)."""
+        u, v = (int(c) for c in context)
+        key = (u, v)
+        if key not in self._cache:
+            d = self.discount
+            p = self.p_uni.copy()
+            if v in self.mid:  # NLTK: counts[(v,)] non-empty
+                ws, cont = self.mid[v]
+                total = cont.sum()
+                p = d * self.n1_after[v] / total * p
+                p[ws] += np.maximum(cont - d, 0) / total
+            if u * self.size + v in self.top:
+                ws, cnt = self.top[u * self.size + v]
+                total = cnt.sum()
+                p = d * len(ws) / total * p
+                p[ws] += np.maximum(cnt - d, 0) / total
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[key] = p
+        return self._cache[key]
 
-    def trigram(self, u, v, w) -> np.ndarray:
-        """`P3(w | u v)` for ids `u, v, w (n,)`."""
-        u, v, w = (np.asarray(a, dtype=np.int64) for a in (u, v, w))
-        lower = self.bigram(v, w)
-        ctx = u * self.V + v
-        total = _lookup(self.ctx2_keys, self.ctx2_total, ctx)
-        types = _lookup(self.ctx2_keys, self.ctx2_types, ctx)
-        count = _lookup(self.tri_keys, self.tri_counts, ctx * self.V + w)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p = np.maximum(count - self.d, 0.0) / total + self.d * types / total * lower
-        return np.where(total > 0, p, lower)
+    def start(self) -> tuple:
+        return (self.bos, self.bos)
 
-    def log_probs(self, ids) -> np.ndarray:
-        """`(N - 1,)` natural-log probabilities of `ids[1:]`, the first with one id of context."""
-        ids = np.asarray(ids, dtype=np.int64)
-        if len(ids) < 2:
-            raise LightRNNError(f"need at least 2 tokens to score, got {len(ids)}")
-        first = self.bigram(ids[:1], ids[1:2])
-        rest = self.trigram(ids[:-2], ids[1:-1], ids[2:])
-        with np.errstate(divide="ignore"):
-            return np.log(np.concatenate([first, rest]))
-
-    def perplexity(self, ids) -> float:
-        """`exp(-mean log P)` over `ids[1:]`."""
-        return float(math.exp(-self.log_probs(ids).mean()))
+    def perplexity(self, sentences) -> float:
+        """`exp(-mean log P)` over every word of `sentences` (lists of ids) and each one's `</s>`."""
+        total, count = 0.0, 0
+        for s in sentences:
+            ctx = self.start()
+            for w in list(np.asarray(s, np.int64)) + [self.eos]:
+                total += math.log(self.probs(ctx)[int(w)])
+                count += 1
+                ctx = (ctx[1], int(w))
+        if not count:
+            raise LightRNNError("no sentences to score")
+        return math.exp(-total / count)
 
 
-def _lookup(sorted_keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """`values` at `queries` in `sorted_keys`, 0 where a query is absent."""
-    pos = np.searchsorted(sorted_keys, queries)
-    pos = np.minimum(pos, len(sorted_keys) - 1)
-    return np.where(sorted_keys[pos] == queries, values[pos], 0.0)
+def _group(keys, values, counts) -> dict:
+    """`{key: (values, counts)}` from parallel arrays sorted by key."""
+    if len(keys) == 0:
+        return {}
+    cut = np.flatnonzero(np.diff(keys)) + 1
+    starts = np.concatenate([[0], cut])
+    return {int(keys[s]): (v, c) for s, v, c in zip(starts, np.split(values, cut), np.split(counts, cut))}

@@ -31,7 +31,7 @@ def _missing():
     try:
         import playwright  # noqa: F401
     except ImportError:
-        return "playwright not installed (pip install -r requirements-keyboard.txt)"
+        return "playwright not installed (pip install -r requirements.txt)"
     if not os.path.isdir(os.path.join(REPO, "web_demo", "node_modules", "@litertjs", "core")):
         return "web_demo/node_modules missing (cd web_demo && npm ci)"
     return None

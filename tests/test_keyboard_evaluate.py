@@ -27,7 +27,7 @@ def _nltk_kn(sentences, discount):
 def test_kneser_ney_equals_nltk(discount):
     """Every P(w | u v) of our vectorised trigram equals NLTK's KneserNeyInterpolated."""
     pytest.importorskip("nltk")
-    from export.kneser_ney import KneserNeyTrigram
+    from lightrnn_tf.kneser_ney import KneserNeyTrigram
 
     rng = np.random.default_rng(1)
     v = 12
@@ -44,7 +44,7 @@ def test_kneser_ney_equals_nltk(discount):
             expect = ref.score(name[w], [name[u], name[w_prev]])
             assert p[w] == pytest.approx(expect, rel=1e-9, abs=1e-12), (u, w_prev, w)
             checked += 1
-        if w_prev != ours.bos:  # a proper distribution over all ids (see the <s> note in export.kneser_ney)
+        if w_prev != ours.bos:  # a proper distribution over all ids (see the <s> note in lightrnn_tf.kneser_ney)
             assert p.sum() == pytest.approx(1.0, abs=1e-9)
     assert checked > 50
 
@@ -52,7 +52,7 @@ def test_kneser_ney_equals_nltk(discount):
 def test_kneser_ney_on_real_text_equals_nltk(data_dir):
     """The same on 200 real PTB lines (word strings mapped to ids), a sample of contexts and words."""
     pytest.importorskip("nltk")
-    from export.kneser_ney import KneserNeyTrigram
+    from lightrnn_tf.kneser_ney import KneserNeyTrigram
 
     lines = ptb_lines(PTB_VALID, 200)
     words = sorted({w for ln in lines for w in ln.split()})
