@@ -98,11 +98,15 @@ class TrainConfig:
     time_budget: float = _f(0.0, "stop training after this many seconds of wall time, validation and reallocation "
                                  "included (0 = no limit); the test set is then measured as usual")
     # === Reallocation ===
-    realloc_every: int = _f(0, "reallocate words to cells after every this many epochs; 0 never")
-    realloc_rounds: int = _f(0, "maximum number of reallocations (0 = no limit while realloc-every > 0)")
+    realloc_every: int = _f(1, "reallocate words to cells after every this many epochs; 0 keeps the random table "
+                               "(the default schedule, after epochs 1-3 with the greedy solver, was the best measured "
+                               "on PTB and the KJV: docs/reallocation.md)")
+    realloc_rounds: int = _f(3, "maximum number of reallocations (0 = no limit while realloc-every > 0)")
     realloc_tokens: int = _f(0, "training tokens used for the loss statistics (0 = all)")
     realloc_k: int = _f(8, "sparse solver: candidate rows and columns per word")
-    solver: str = _f("sparse", "matching solver", choices=("sparse", "dense", "greedy"))
+    solver: str = _f("greedy", "matching solver: greedy (CNTK's two-stage heuristic), sparse (exact OR-Tools matching "
+                               "over candidate cells) or dense (exact over all cells, small |V|)",
+                     choices=("sparse", "dense", "greedy"))
     # === Output ===
     out: str = _f("runs/lightrnn", "run directory: checkpoints, vocab.txt, config.json, metrics.json, TensorBoard logs")
     resume: bool = _f(False, "continue the run in --out from its latest checkpoint, with the settings of its "

@@ -131,8 +131,10 @@ class ReallocationCallback(keras.callbacks.Callback):
     Args:
         ids: `(N,)` int training token ids for the statistics.
         every: reallocate after epochs every, 2 * every, ...; 0 never. Default: `1`.
-        rounds: at most this many reallocations; 0 no limit. Default: `0`.
-        batch_size, bptt, solver, k, max_tokens: as in `reallocate`.
+        rounds: at most this many reallocations; 0 no limit. Default: `3`.
+        solver: as in `reallocate`. Default: `"greedy"` (with `every=1, rounds=3` the best schedule
+            measured; docs/reallocation.md).
+        batch_size, bptt, k, max_tokens: as in `reallocate`.
         verbose: print one line a reallocation. Default: `1`.
         after_last_epoch: also reallocate after the last epoch of a `fit` call. Default: `False`.
         valid_ids: optional `(N,)` int validation ids: each report then also holds
@@ -146,7 +148,7 @@ class ReallocationCallback(keras.callbacks.Callback):
 
     LOGGED = ("objective_before", "objective_after", "lower_bound", "moved", "seconds")
 
-    def __init__(self, ids, every=1, rounds=0, batch_size=20, bptt=35, solver="sparse", k=8, max_tokens=0, verbose=1,
+    def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
                  after_last_epoch=False, valid_ids=None):
         super().__init__()
         if every < 0 or rounds < 0:

@@ -87,19 +87,22 @@ def test_short_kjv_run_beats_unigram_and_evaluate_reproduces_it(kjv_slice, tmp_p
 
 @pytest.mark.slow
 def test_cli_and_a_plain_keras_fit_train_identically(data_dir, tmp_path):
-    """Two epochs of a PTB slice: the CLI's losses equal a user's own `model.fit` (same seed, data,
-    optimizer, default dropout) to 1e-5, and the state is carried across windows."""
+    """Three epochs of a PTB slice: the CLI's losses equal a user's own `model.fit` (same seed, data,
+    optimizer, default dropout, the default reallocation through `ReallocationCallback`) to 1e-5,
+    and the state is carried across windows."""
     from lightrnn_tf.data import Tokenizer, Vocabulary, stream_dataset
     from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.realloc import ReallocationCallback
 
     ptb = os.path.join(data_dir, "ptb", "ptb.valid.txt")
     train_lines, valid_lines = _lines(ptb, 0, 600), _lines(ptb, 600, 800)
     out = str(tmp_path / "run")
     argv = ["--train", _write(tmp_path, "tr.txt", train_lines), "--valid", _write(tmp_path, "va.txt", valid_lines),
-            "--test", _write(tmp_path, "te.txt", valid_lines), "--epochs", "2", "--embedding-dim", "32",
+            "--test", _write(tmp_path, "te.txt", valid_lines), "--epochs", "3", "--embedding-dim", "32",
             "--hidden-dim", "32", "--out", out]
     assert train_cli.main(argv) == 0
     cli = _metrics(out)["history"]
+    assert [h.get("realloc", {}).get("epoch") for h in cli] == [1, 2, None]
 
     cfg = TrainConfig()  # the defaults the CLI used
     vocab = Vocabulary.build(Tokenizer(), train_lines)
@@ -107,7 +110,9 @@ def test_cli_and_a_plain_keras_fit_train_identically(data_dir, tmp_path):
     keras.utils.set_random_seed(cfg.seed)
     model = LightRNNModel(len(vocab), embedding_dim=32, hidden_dim=32, table_seed=cfg.seed)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clip_norm))
-    history = model.fit(stream_dataset(train_ids, cfg.batch_size, cfg.bptt), epochs=2, verbose=0,
+    callbacks = [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_decay, patience=1, min_delta=0),
+                 ReallocationCallback(train_ids, batch_size=cfg.batch_size, bptt=cfg.bptt, verbose=0)]  # defaults
+    history = model.fit(stream_dataset(train_ids, cfg.batch_size, cfg.bptt), epochs=3, verbose=0, callbacks=callbacks,
                         validation_data=stream_dataset(valid_ids, cfg.batch_size, cfg.bptt)).history
     np.testing.assert_allclose(history["loss"], [h["loss"] for h in cli], rtol=1e-5)
     np.testing.assert_allclose(history["val_loss"], [h["val_loss"] for h in cli], rtol=1e-5)
