@@ -11,8 +11,11 @@ the V words onto V distinct cells) and a report:
     report["objective_after"] >= report["lower_bound"]   # sum_w min_i L_r[w, i] + min_j L_c[w, j]
 
 Solvers:
-    sparse  exact minimum-cost matching over each word's k best rows x k best columns plus its
-            current cell (OR-Tools `SimpleLinearSumAssignment`, integer-scaled costs).
+    sparse  exact minimum-cost matching (OR-Tools `SimpleLinearSumAssignment`, integer-scaled
+            costs) over each word's k best rows x k best columns, its current cell, its greedy
+            cell, its greedy row x its k best columns and its k best rows x its greedy column.
+            Greedy's table is a perfect matching of that graph, and the cheaper of the two tables
+            is returned, so the result is never worse than greedy's.
     dense   the same over all R*C cells: the true optimum; small V only.
     greedy  the two-stage priority heuristic of Microsoft's CNTK LightRNN example, as a baseline.
 
