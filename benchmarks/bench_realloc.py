@@ -3,11 +3,16 @@
     PYTHONPATH=. python benchmarks/bench_realloc.py                       # |V| = 10k, 100k, 1M
     PYTHONPATH=. python benchmarks/bench_realloc.py --sizes 10000 --solvers sparse greedy
     PYTHONPATH=. python benchmarks/bench_realloc.py --fixtures            # tests/fixtures/realloc_*.npz
+    PYTHONPATH=. python benchmarks/bench_realloc.py --bound-check 1       # empty-cell arc budget forced to 1
 
 `--fixtures` solves the real statistics of `tests/fixtures/` (see `make_realloc_fixtures.py`,
 |V| = 2000) with every solver, dense included, from the table they were taken with, and writes
 `benchmarks/results/realloc_fixtures.json`. The sparse solver runs greedy first (its table is in
 the candidate graph), so its report carries `greedy_objective` and its gap to greedy.
+`--bound-check BUDGET` solves 300 random 14-word problems (4x4 tables, k = 1, costs uniform in
+[0, 10)) with `DUMMY_ARCS_BUDGET = BUDGET` and counts how often the result lies further above
+SciPy's optimum over the same candidate cells than `rounding_bound + cap_bound`, and how often a
+`suboptimality_bound` is reported.
 
 Each (size, solver) case runs in its own subprocess, so its peak memory (`ru_maxrss`) is its own.
 Costs follow LightRNN's statistics: word w (counts Zipf-like, `n_w = 1 + 20 V / (w + 1)`) has a
@@ -95,11 +100,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="JSON output (default: benchmarks/results/realloc.json, "
                    "or realloc_fixtures.json with --fixtures)")
     p.add_argument("--fixtures", action="store_true", help="solve the real statistics in tests/fixtures instead")
+    p.add_argument("--bound-check", type=int, metavar="BUDGET", help="check the reported bound on small problems")
     p.add_argument("--case", nargs=2, metavar=("SIZE", "SOLVER"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.case:
         print(json.dumps(run_case(int(args.case[0]), args.case[1], args.k)))
         return 0
+    if args.bound_check is not None:
+        return bound_check(args.bound_check)
     if args.fixtures:
         return run_fixtures(args.k, args.out or FIXTURE_RESULTS)
     args.out = args.out or RESULTS
@@ -153,6 +161,43 @@ def _bound(r) -> str:
     if r["suboptimality_bound"] is None:
         return f"none (restricted empty cells; {r['rounding_bound'] + r['cap_bound']:.3g} over the solved graph)"
     return f"{r['suboptimality_bound']:.3g}"
+
+
+# === Is the reported bound a bound? ===
+
+def bound_check(budget: int, problems: int = 300) -> int:
+    from scipy.optimize import linear_sum_assignment
+
+    from lightrnn_tf import assignment
+    from lightrnn_tf.assignment import DenseCosts, solve
+    from lightrnn_tf.table import WordTable
+
+    assignment.DUMMY_ARCS_BUDGET = budget
+    v, rows, cols, k = 14, 4, 4, 1
+    beyond, reported, worst = 0, 0, 0.0
+    for seed in range(problems):
+        rng = np.random.default_rng(seed)
+        row, col = rng.random((v, rows)) * 10, rng.random((v, cols)) * 10  # (V, R), (V, C)
+        start = WordTable.random(v, rows, cols, seed=seed)
+        _, report = solve(DenseCosts(row, col), start, solver="sparse", k=k)
+        greedy, _ = solve(DenseCosts(row, col), start, solver="greedy", k=k)
+        full = (row[:, :, None] + col[:, None, :]).reshape(v, -1)  # (V, R*C)
+        allowed = np.zeros(full.shape, bool)  # the candidate cells, from their definition
+        best_rows, best_cols = np.argsort(row, axis=1)[:, :k], np.argsort(col, axis=1)[:, :k]
+        for w in range(v):
+            for i in [*best_rows[w], greedy.word_row[w]]:
+                for j in [*best_cols[w], greedy.word_col[w]]:
+                    allowed[w, i * cols + j] = True
+            allowed[w, start.word_cell[w]] = True
+        masked = np.where(allowed, full, 1e9)
+        words, cells = linear_sum_assignment(masked)
+        excess = report["objective_after"] - masked[words, cells].sum() - report["rounding_bound"] - report["cap_bound"]
+        beyond += excess > 1e-9
+        worst = max(worst, excess)
+        reported += report["suboptimality_bound"] is not None
+    print(f"DUMMY_ARCS_BUDGET={budget}: {beyond} of {problems} results further above the optimum over the candidate "
+          f"cells than rounding_bound + cap_bound (worst by {worst:.3g}); suboptimality_bound reported in {reported}")
+    return 0
 
 
 # === Real statistics (tests/fixtures) ===
