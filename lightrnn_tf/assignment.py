@@ -11,8 +11,11 @@ the V words onto V distinct cells) and a report:
     report["objective_after"] >= report["lower_bound"]   # sum_w min_i L_r[w, i] + min_j L_c[w, j]
 
 Solvers:
-    sparse  exact minimum-cost matching over each word's k best rows x k best columns plus its
-            current cell (OR-Tools `SimpleLinearSumAssignment`, integer-scaled costs).
+    sparse  exact minimum-cost matching (OR-Tools `SimpleLinearSumAssignment`, integer-scaled
+            costs) over each word's k best rows x k best columns, its current cell, its greedy
+            cell, its greedy row x its k best columns and its k best rows x its greedy column.
+            Greedy's table is a perfect matching of that graph, and the cheaper of the two tables
+            is returned, so the result is never worse than greedy's.
     dense   the same over all R*C cells: the true optimum; small V only.
     greedy  the two-stage priority heuristic of Microsoft's CNTK LightRNN example, as a baseline.
 
@@ -123,16 +126,20 @@ def solve(costs, table: WordTable, solver: str = "sparse", k: int = 8) -> tuple[
     Args:
         costs: `DenseCosts` or an object with `vocab_size`, `rows`, `cols`, `row_costs(words)`,
             `col_costs(words)`.
-        table: the current `WordTable` (its cells are always candidates of the sparse solver).
+        table: the current `WordTable` (its cells are always candidates of the exact solvers).
         solver: `"sparse"`, `"dense"` or `"greedy"`. Default: `"sparse"`.
         k: candidate rows and columns per word (sparse; greedy reads further when it must). Default: `8`.
 
     Returns:
         `(new_table, report)`; report keys: `solver`, `k`, `objective_before`, `objective_after`,
         `lower_bound`, `gap` (after - bound), `gap_rel` (gap / |bound|), `moved`, `seconds`,
-        `suboptimality_bound` (exact solvers: the result is at most this above the exact optimum
-        over the candidate arcs; from integer scaling, see `_matching`; None for greedy); the exact
-        solvers add `rounding_bound`, `cap` and `cap_bound`, its parts.
+        `suboptimality_bound`. The exact solvers add `rounding_bound`, `cap`, `cap_bound` and
+        `empty_cells_restricted` (see `_matching`); `suboptimality_bound` is a proven bound on how
+        far the result lies above the exact optimum over the candidate cells (any cell may stay
+        empty), reported only when every cell may stay empty in the solved graph, else None
+        (`rounding_bound + cap_bound` then only bounds the distance to the optimum over the
+        restricted graph). `sparse` also reports `greedy_objective`, `greedy_seconds` and
+        `result` (`"matching"`, or `"greedy"` when greedy's table was cheaper and was returned).
     """
     if solver not in SOLVERS:
         raise LightRNNError(f"Received an invalid value for `solver`, expected one of {SOLVERS}, got {solver!r}.")
@@ -145,11 +152,24 @@ def solve(costs, table: WordTable, solver: str = "sparse", k: int = 8) -> tuple[
             )
         k = max(costs.rows, costs.cols)
     cand = scan_costs(costs, table, k)
+    current = table.word_cell.astype(np.int64)
     if solver == "greedy":
-        cells, after = _greedy(costs, cand)
+        cells, after, _, _ = _greedy(costs, cand)
         bound_opt, details = None, {}
+    elif solver == "dense":
+        cells, after, bound_opt, details = _matching(cand, current[:, None], cand.current[:, None], table,
+                                                     costs.rows, costs.cols, all_empty=True)
     else:
-        cells, after, bound_opt, details = _matching(cand, table, costs.rows, costs.cols, all_empty=solver == "dense")
+        g_start = time.perf_counter()
+        g_cells, g_after, g_row, g_col = _greedy(costs, cand)
+        g_seconds = time.perf_counter() - g_start
+        extra_cells, extra_cost = _extra_arcs(cand, current, g_cells, g_row, g_col, costs.cols)
+        keep_empty = np.setdiff1d(np.arange(costs.rows * costs.cols), g_cells)  # greedy's empty cells
+        cells, after, bound_opt, details = _matching(cand, extra_cells, extra_cost, table, costs.rows, costs.cols,
+                                                     keep_empty=keep_empty)
+        details.update(greedy_objective=float(g_after), greedy_seconds=g_seconds, result="matching")
+        if after > g_after:  # only possible through integer rounding or restricted empty cells
+            cells, after, details["result"] = g_cells, g_after, "greedy"
     new_table = WordTable.from_cells(cells, costs.rows, costs.cols)
     new_table.validate()
     before, bound = float(cand.current.sum()), float(cand.bound.sum())
@@ -168,39 +188,63 @@ def solve(costs, table: WordTable, solver: str = "sparse", k: int = 8) -> tuple[
     }
 
 
+def _extra_arcs(cand: Candidates, current, g_cells, g_row, g_col, cols):
+    """Arcs beyond the k x k product: `(cells (V, m) int64, costs (V, m))`, m = 2 + k_c + k_r.
+
+    Per word: its current cell, its greedy cell (so greedy's table is a perfect matching of the
+    candidate graph), its greedy row x its k_c best columns and its k_r best rows x its greedy
+    column (two-stage candidates: a row that had room for it, then its best columns there).
+    `g_row`, `g_col` `(V,)` are the word's row and column losses at its greedy cell.
+    """
+    gr, gc = (g_cells // cols)[:, None], (g_cells % cols)[:, None]
+    cells = np.concatenate([current[:, None], g_cells[:, None], gr * cols + cand.col_idx,
+                            cand.row_idx.astype(np.int64) * cols + gc], axis=1)
+    cost = np.concatenate([cand.current[:, None], (g_row + g_col)[:, None], g_row[:, None] + cand.col_cost,
+                           cand.row_cost + g_col[:, None]], axis=1)
+    return cells, cost
+
+
 # === Exact matching over candidate cells (OR-Tools) ===
 
-def _matching(cand: Candidates, table: WordTable, rows: int, cols: int, all_empty: bool = False):
+def _matching(cand: Candidates, extra_cells, extra_cost, table: WordTable, rows: int, cols: int,
+              all_empty: bool = False, keep_empty=None):
     """Min-cost matching over the candidate arcs -> `(cells (V,), objective, suboptimality bound, details)`.
 
-    Word w's arcs: its k_r x k_c product cells, then its current cell (so a perfect matching
-    exists); their costs are regrets `cost - bound[w] >= 0` (the same optimum, smaller integers).
-    When R*C > V, D "no word" nodes with zero-cost arcs balance the two sides; a cell matched to
-    one stays empty. Their arcs go to all cells if `all_empty` or if that is cheap, else to a
-    candidate set (`_empty_cell_candidates`).
+    Word w's arcs: its k_r x k_c product cells, then `extra_cells[w]` `(V, m)` at `extra_cost[w]`
+    (column 0 must be its current cell, so a perfect matching exists); their costs are regrets
+    `cost - bound[w] >= 0` (the same optimum, smaller integers). When R*C > V, D "no word" nodes
+    with zero-cost arcs balance the two sides; a cell matched to one stays empty. Their arcs go to
+    all cells if `all_empty` or if that is cheap (`D R C <= DUMMY_ARCS_BUDGET`), else to a
+    candidate set (`_empty_cell_candidates`, which includes the current empty cells and
+    `keep_empty`); `details["empty_cells_restricted"]` says which.
 
     OR-Tools needs integer costs with `3 n^2 max_cost < 2^63` (n nodes a side), too few levels at
     n = 1M to resolve both a rare word (regrets ~1 nat) and "the" (~1e7). So regrets above a cap
     (the 99.9th percentile, never below 0.01 nats of resolution) are capped before scaling. The
     result is then provably within `V / scale + sum over chosen arcs of (regret - cap)+` of the
-    exact optimum over the candidate arcs; both terms are reported and are usually tiny.
+    exact optimum over the solved graph (both terms are reported and are usually tiny). That graph
+    lets any cell stay empty only when the empty-cell arcs are complete; the returned bound is None
+    otherwise, because restricting which cells may stay empty can cost more than it says.
     """
     from ortools.graph.python import linear_sum_assignment
 
-    v, n_cells, current = len(cand.bound), rows * cols, table.word_cell
-    empty = np.arange(n_cells, dtype=np.int32) if all_empty else _empty_cell_candidates(cand, table, rows, cols)
+    v, n_cells = len(cand.bound), rows * cols
+    empty = _empty_cell_candidates(cand, table, rows, cols, all_empty, keep_empty)
+    restricted = len(empty) < n_cells and n_cells > v
     n_side = n_cells  # V words + D "no word" nodes
     max_int = min(float(MAX_INT_COST), 2.0**63 / (3.3 * n_side * (n_side + 1.0)))
     max_regret = max(float(np.max(cand.row_cost[:, -1] + cand.col_cost[:, -1] - cand.bound)),
-                     float(np.max(cand.current - cand.bound)), 1e-12)
+                     float(np.max(extra_cost - cand.bound[:, None])), 1e-12)
     sample = np.random.default_rng(0).choice(v, size=min(v, 20_000), replace=False)
-    cap = min(max_regret, max(max_int * RESOLUTION, float(np.quantile(_arcs(cand, current, cols, sample)[1], 0.999))))
+    sample_regret = _arcs(cand, extra_cells, extra_cost, cols, sample)[1]
+    cap = min(max_regret, max(max_int * RESOLUTION, float(np.quantile(sample_regret, 0.999))))
     scale = max_int / cap
+    width = cand.row_idx.shape[1] * cand.col_idx.shape[1] + extra_cells.shape[1]
+    step = max(1, ELEMENTS_PER_BLOCK // width)
     for _ in range(4):
         lsa = linear_sum_assignment.SimpleLinearSumAssignment()
-        step = max(1, ELEMENTS_PER_BLOCK // (cand.row_idx.shape[1] * cand.col_idx.shape[1] + 1))
         for lo in range(0, v, step):
-            cells, regret = _arcs(cand, current, cols, np.arange(lo, min(v, lo + step)))
+            cells, regret = _arcs(cand, extra_cells, extra_cost, cols, np.arange(lo, min(v, lo + step)))
             lsa.add_arcs_with_cost(np.repeat(np.arange(lo, lo + len(cells), dtype=np.int32), cells.shape[1]),
                                    cells.ravel().astype(np.int32),
                                    np.rint(np.minimum(regret.ravel(), cap) * scale).astype(np.int64))
@@ -218,27 +262,35 @@ def _matching(cand: Candidates, table: WordTable, rows: int, cols: int, all_empt
     else:
         raise LightRNNError("assignment solver reports possible overflow even with costs scaled down 4096 times")
     cells = np.fromiter((lsa.right_mate(w) for w in range(v)), dtype=np.int64, count=v)
-    chosen = _chosen_costs(cand, cells, current, cols)  # (V,)
-    cap_excess = float(np.maximum(chosen - cand.bound - cap, 0.0).sum())
-    details = {"cap": cap if cap < max_regret else None, "cap_bound": cap_excess, "rounding_bound": v / scale}
-    return cells, float(chosen.sum()), float(v / scale + cap_excess), details
+    regret = np.empty(v)
+    for lo in range(0, v, step):
+        words = np.arange(lo, min(v, lo + step))
+        arc_cells, arc_regret = _arcs(cand, extra_cells, extra_cost, cols, words)
+        regret[words] = np.where(arc_cells == cells[words, None], arc_regret, np.inf).min(axis=1)
+    cap_excess = float(np.maximum(regret - cap, 0.0).sum())
+    details = {"cap": cap if cap < max_regret else None, "cap_bound": cap_excess, "rounding_bound": v / scale,
+               "empty_cells_restricted": bool(restricted)}
+    proven = None if restricted else float(v / scale + cap_excess)
+    return cells, float((regret + cand.bound).sum()), proven, details
 
 
-def _arcs(cand: Candidates, current, cols, words):
-    """Candidate arcs of `words` `(n,)`: `(cells (n, k_r k_c + 1) int64, regrets (n, k_r k_c + 1))`."""
+def _arcs(cand: Candidates, extra_cells, extra_cost, cols, words):
+    """Candidate arcs of `words` `(n,)`: `(cells (n, k_r k_c + m) int64, regrets (n, k_r k_c + m))`."""
     n = len(words)
     cells = (cand.row_idx[words, :, None].astype(np.int64) * cols + cand.col_idx[words, None, :]).reshape(n, -1)
     cost = (cand.row_cost[words, :, None] + cand.col_cost[words, None, :]).reshape(n, -1)
-    cells = np.concatenate([cells, current[words, None]], axis=1)
-    regret = np.concatenate([cost, cand.current[words, None]], axis=1) - cand.bound[words, None]
+    cells = np.concatenate([cells, extra_cells[words]], axis=1)
+    regret = np.concatenate([cost, extra_cost[words]], axis=1) - cand.bound[words, None]
     return cells, regret
 
 
-def _empty_cell_candidates(cand: Candidates, table: WordTable, rows: int, cols: int) -> np.ndarray:
-    """Cells that may stay empty: all of them when cheap, else the currently empty ones plus the
-    least-demanded ones (fewest words list them), `DUMMY_ARCS_BUDGET / D` cells in all."""
+def _empty_cell_candidates(cand: Candidates, table: WordTable, rows: int, cols: int, all_empty: bool = False,
+                           keep_empty=None) -> np.ndarray:
+    """Cells that may stay empty `(n,)` int32: all of them when `all_empty` or cheap, else the
+    currently empty ones, `keep_empty`, and the least-demanded ones (fewest words list them),
+    `DUMMY_ARCS_BUDGET / D` of those."""
     n_cells, d = rows * cols, rows * cols - len(cand.bound)
-    if d == 0 or d * n_cells <= DUMMY_ARCS_BUDGET:
+    if all_empty or d == 0 or d * n_cells <= DUMMY_ARCS_BUDGET:
         return np.arange(n_cells, dtype=np.int32)
     demand = np.zeros(n_cells, np.int64)
     for i in range(cand.row_idx.shape[1]):
@@ -246,16 +298,8 @@ def _empty_cell_candidates(cand: Candidates, table: WordTable, rows: int, cols: 
             demand += np.bincount(cand.row_idx[:, i].astype(np.int64) * cols + cand.col_idx[:, j], minlength=n_cells)
     least = np.argsort(demand, kind="stable")[: max(d, DUMMY_ARCS_BUDGET // d)]
     empty_now = np.flatnonzero(table.cell_word < 0)
-    return np.union1d(least, empty_now).astype(np.int32)
-
-
-def _chosen_costs(cand: Candidates, cells, current, cols) -> np.ndarray:
-    """`(V,)` L_r + L_c of each word at its chosen cell, read from the candidate lists (all are listed)."""
-    at = np.arange(len(cells))
-    r_pos = np.argmax(cand.row_idx == (cells // cols)[:, None], axis=1)
-    c_pos = np.argmax(cand.col_idx == (cells % cols)[:, None], axis=1)
-    listed = cand.row_cost[at, r_pos] + cand.col_cost[at, c_pos]
-    return np.where(cells == current, cand.current, listed)
+    keep = np.asarray(keep_empty if keep_empty is not None else [], dtype=np.int64)
+    return np.union1d(np.union1d(least, empty_now), keep).astype(np.int32)
 
 
 # === CNTK's greedy heuristic ===
@@ -275,11 +319,12 @@ def _greedy(costs, cand: Candidates):
     without a row), ties go to the lower word id (Python 3 ignores the Python fallback's `__cmp__`).
 
     Returns:
-        `(cells (V,), objective)`.
+        `(cells (V,) int64, objective, row_part (V,), col_part (V,))`: each word's cell, the total
+        loss, and each word's `L_r` and `L_c` at its cell.
     """
     v, r, c = costs.vocab_size, costs.rows, costs.cols
     row_of, col_of = np.empty(v, np.int64), np.empty(v, np.int64)
-    total = 0.0
+    row_part, col_part = np.empty(v), np.empty(v)
 
     def priority(sorted_cost, loss_sum, n):
         return (loss_sum - sorted_cost[:, 0]) / max(n - 1, 1)
@@ -296,9 +341,9 @@ def _greedy(costs, cand: Candidates):
             loss = costs.row_costs(np.array([w]))[0]
             loss[np.array(fill) >= c] = np.inf
             i, pos = int(np.argmin(loss)), None
-            total += float(loss[i])
+            row_part[w] = float(loss[i])
         if pos is not None:
-            total += row_cost[w][pos]
+            row_part[w] = row_cost[w][pos]
         fill[i] += 1
         row_of[w] = i
     # Stage 2: columns within each row, one word a cell.
@@ -317,9 +362,9 @@ def _greedy(costs, cand: Candidates):
                 loss = costs.col_costs(np.array([w]))[0]
                 loss[taken] = np.inf
                 j, pos = int(np.argmin(loss)), None
-                total += float(loss[j])
+                col_part[w] = float(loss[j])
             if pos is not None:
-                total += col_cost[w][pos]
+                col_part[w] = col_cost[w][pos]
             taken[j] = True
             col_of[w] = j
-    return row_of * c + col_of, total
+    return row_of * c + col_of, float((row_part + col_part).sum()), row_part, col_part

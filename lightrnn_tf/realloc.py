@@ -85,8 +85,9 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         ids: `(N,)` int training token ids.
         batch_size: B for the statistics pass.
         bptt: T for the statistics pass.
-        solver: `"sparse"` (OR-Tools over each word's k best rows x k best columns and its current
-            cell), `"dense"` (all cells; small V) or `"greedy"` (CNTK's heuristic). Default: `"sparse"`.
+        solver: `"sparse"` (OR-Tools over each word's k best rows x k best columns, its current
+            cell and cells around its greedy cell; never worse than greedy), `"dense"` (all cells;
+            small V) or `"greedy"` (CNTK's heuristic). Default: `"sparse"`.
         k: candidate rows and columns per word. Default: `8`.
         max_tokens: statistics from the first `max_tokens` ids only; 0 uses all. Default: `0`.
 
@@ -95,7 +96,8 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         the current-row approximation), `lower_bound` (`sum_w min_i L_r + min_j L_c`), `gap`
         (after - bound), `gap_rel`, `moved`, `seconds`, `stats_seconds`, `solve_seconds`,
         `solver`, `k`, `tokens`, `suboptimality_bound` (see `assignment.solve`), `kept_current`
-        (true if the solver found no lower objective, e.g. greedy, and the table was left as it was).
+        (true if the solver found no lower objective, e.g. greedy, and the table was left as it was;
+        `objective_after`, `gap`, `gap_rel` and `moved` then describe the kept table).
     """
     start = time.perf_counter()
     row_loss, col_loss, n_tokens = loss_statistics(model, ids, batch_size, bptt, max_tokens)
@@ -103,10 +105,11 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
     current = model.get_table()
     new_table, report = solve(DenseCosts(row_loss, col_loss), current, solver=solver, k=k)
     kept = report["objective_after"] > report["objective_before"]
-    if kept:  # never install a worse table (greedy can be worse; exact solvers only within suboptimality_bound)
+    if kept:  # never install a worse table (greedy can be worse; exact solvers only within their rounding)
         new_table = current
-        report.update(objective_after=report["objective_before"], moved=0,
-                      gap=report["objective_before"] - report["lower_bound"])
+        gap = report["objective_before"] - report["lower_bound"]
+        report.update(objective_after=report["objective_before"], moved=0, gap=gap,
+                      gap_rel=gap / max(abs(report["lower_bound"]), 1e-12))
     model.set_table(new_table)
     report["solve_seconds"] = report.pop("seconds")
     report.update(stats_seconds=stats_seconds, seconds=time.perf_counter() - start, tokens=int(n_tokens),

@@ -53,9 +53,14 @@ def check_report(row, col, start, table, report):
     assert report["moved"] == table.moved(start)
     json.dumps(report)
     if report["solver"] != "greedy":  # the current table is feasible for the exact solvers
-        assert report["objective_after"] <= report["objective_before"] + report["suboptimality_bound"] + tol
+        graph_bound = report["rounding_bound"] + report["cap_bound"]  # proven over the solved graph
+        assert report["objective_after"] <= report["objective_before"] + graph_bound + tol
+        assert (report["suboptimality_bound"] is None) == report["empty_cells_restricted"]
     else:
         assert report["suboptimality_bound"] is None
+    if report["solver"] == "sparse":  # greedy's table is in the candidate graph, and the better one is kept
+        assert report["objective_after"] <= report["greedy_objective"]
+        assert report["result"] in ("matching", "greedy")
 
 
 # === Solvers ===
@@ -99,7 +104,8 @@ def test_restricted_empty_cells_stay_valid(monkeypatch):
     start = WordTable.random(v, rows, cols, seed=2)
     table, report = solve(DenseCosts(row, col), start, solver="sparse", k=4)
     check_report(row, col, start, table, report)
-    assert report["objective_after"] >= scipy_optimum(row, col) - report["suboptimality_bound"] - 1e-9
+    assert report["empty_cells_restricted"] and report["suboptimality_bound"] is None
+    assert report["objective_after"] >= scipy_optimum(row, col) * (1 - 1e-12)
 
 
 def test_dense_is_exact_whatever_the_empty_cell_budget(monkeypatch):
@@ -293,3 +299,31 @@ def test_plot_table_lists_row_mates(tmp_path):
     text = plot_table(table, words, str(tmp_path / "preview.txt"), n=2)
     assert "row     0: w0 w1 w2" in text
     assert (tmp_path / "preview.txt").read_text() == text
+
+
+def test_kept_table_reports_its_own_gap(tiny, monkeypatch):
+    """From the optimal table greedy cannot improve: `reallocate` keeps the table, and the report's
+    objective, gap and gap_rel are those of the kept table (gap_rel was once left stale). The
+    statistics are frozen (they depend on the table through the current-row approximation)."""
+    from lightrnn_tf import realloc
+
+    model, ids = tiny
+    before = model.get_table()
+    row_loss, col_loss, n = realloc.loss_statistics(model, ids, 2, 5)
+    monkeypatch.setattr(realloc, "loss_statistics", lambda *args, **kwargs: (row_loss, col_loss, n))
+    _, cells = linear_sum_assignment(full_matrix(row_loss, col_loss))  # SciPy's optimal table
+    optimal_table = WordTable.from_cells(cells, model.rows, model.cols)
+    greedy_table, _ = solve(DenseCosts(row_loss, col_loss), optimal_table, solver="greedy", k=1)
+    optimal, greedy = table_cost(row_loss, col_loss, optimal_table), table_cost(row_loss, col_loss, greedy_table)
+    assert greedy > optimal + 1e-6  # the premise: greedy is worse here
+    bound = float((row_loss.min(1) + col_loss.min(1)).sum())
+    try:
+        model.set_table(optimal_table)
+        report = realloc.reallocate(model, ids, batch_size=2, bptt=5, solver="greedy", k=1)
+        assert report["kept_current"] and report["moved"] == 0
+        assert list(model.get_table().word_cell) == list(optimal_table.word_cell)
+        assert report["objective_after"] == pytest.approx(optimal, rel=1e-9)
+        assert report["gap"] == pytest.approx(optimal - bound, rel=1e-9)
+        assert report["gap_rel"] == pytest.approx((optimal - bound) / bound, rel=1e-9)
+    finally:
+        model.set_table(before)
