@@ -126,7 +126,7 @@ def test_the_saved_model_is_the_whole_best_epoch(data_dir, tmp_path):
     held = _write(tmp_path, "held.txt", _lines(ptb, 1500, 2000))
     out = str(tmp_path / "run")
     argv = ["--train", _write(tmp_path, "tr.txt", _lines(ptb, 0, 1500)), "--valid", held, "--test", held,
-            "--epochs", "6", "--patience", "10", "--dropout", "0", "--learning-rate", "0.01",
+            "--epochs", "6", "--patience", "10", "--dropout", "0", "--learning-rate", "0.01", "--realloc-every", "0",
             "--embedding-dim", "64", "--hidden-dim", "64", "--out", out]
     assert train_cli.main(argv) == 0
     m = _metrics(out)
