@@ -1,9 +1,9 @@
 """TFLite export benchmark: LightRNN vs a full-softmax LSTM of the same size, on one CPU thread.
 
     # a |V| = 10k LightRNN (PTB's 10k vocabulary needs ptb.train.txt; see --make-run)
-    PYTHONPATH=. python benchmarks/bench_export.py --make-run runs/ptb10k --vocab-size 10000 --epochs 8
+    python benchmarks/bench_export.py --make-run runs/ptb10k --vocab-size 10000 --epochs 8
     # sizes, latencies, and the perplexity comparison through the .tflite files
-    PYTHONPATH=. python benchmarks/bench_export.py --run runs/ptb10k --run runs/ptb_valid --ppl
+    python benchmarks/bench_export.py --run runs/ptb10k --run runs/ptb_valid --ppl
 
 For every run directory: exports LightRNN as f32 / float16 / dynamic-range int8 and a
 `FullSoftmaxLSTM` with the same |V|, E, H, L the same way (builtin ops, same state layout; its

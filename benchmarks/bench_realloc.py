@@ -1,9 +1,9 @@
 """Benchmark of the reallocation solvers on synthetic LightRNN-shaped costs and on real statistics.
 
-    PYTHONPATH=. python benchmarks/bench_realloc.py                       # |V| = 10k, 100k, 1M
-    PYTHONPATH=. python benchmarks/bench_realloc.py --sizes 10000 --solvers sparse greedy
-    PYTHONPATH=. python benchmarks/bench_realloc.py --fixtures            # tests/fixtures/realloc_*.npz
-    PYTHONPATH=. python benchmarks/bench_realloc.py --bound-check 1       # empty-cell arc budget forced to 1
+    python benchmarks/bench_realloc.py                       # |V| = 10k, 100k, 1M
+    python benchmarks/bench_realloc.py --sizes 10000 --solvers sparse greedy
+    python benchmarks/bench_realloc.py --fixtures            # tests/fixtures/realloc_*.npz
+    python benchmarks/bench_realloc.py --bound-check 1       # empty-cell arc budget forced to 1
 
 `--fixtures` solves the real statistics of `tests/fixtures/` (see `make_realloc_fixtures.py`,
 |V| = 2000) with every solver, dense included, from the table they were taken with, and writes

@@ -1,7 +1,7 @@
 """Regenerates the real reallocation statistics under `tests/fixtures/` (derived numbers, no text).
 
-    PYTHONPATH=. python benchmarks/make_realloc_fixtures.py            # both corpora, ~10 min on 2 cores
-    PYTHONPATH=. python benchmarks/make_realloc_fixtures.py --corpus kjv
+    python benchmarks/make_realloc_fixtures.py            # both corpora, ~10 min on 2 cores
+    python benchmarks/make_realloc_fixtures.py --corpus kjv
 
 For each corpus a small `LightRNNModel` (E = H = 64, one LSTM layer, dropout 0, seed 1234, Adam
 2e-3, B = 20, T = 35) is trained with `model.fit(stream_dataset(...))` on a slice whose

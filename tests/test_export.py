@@ -1,6 +1,6 @@
 """Tests of `python -m export`: signatures vs Keras, builtin ops, metadata, quantization, CLI errors.
 
-    PYTHONPATH=. pytest -q tests/test_export.py tests/test_predictor.py
+    pytest -q tests/test_export.py tests/test_predictor.py
 """
 
 import os
