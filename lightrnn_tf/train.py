@@ -10,9 +10,10 @@ A thin layer over Keras: it builds the data (`data.stream_dataset`), the model a
 then calls `model.fit` — the same `fit` a Keras user calls, whose `train_step` carries every
 stream's LSTM state across windows (`stream_model`). The callbacks are Keras' own
 `ReduceLROnPlateau` (decay when validation stalls), `EarlyStopping(restore_best_weights=True)`
-and `TensorBoard`, plus `StopOnNaN`, `ReallocationCallback` (moves words to the cells that
-minimise the training loss, OR-Tools) and `TrainingCheckpoint` (everything, every epoch, for
-`--resume`). The run directory layout is in `rundir.py`. Expected failures print one line to
+and `TensorBoard`, plus `StopOnNaN`, `EpochStats`, `TimeBudget`, `ReallocationCallback` (moves words
+to the cells that minimise the training loss; by default after epochs 1-3 with the greedy solver)
+and `TrainingCheckpoint` (everything, every epoch, for `--resume`). `--model full_softmax` or
+`sampled_softmax` trains a baseline through the same path. The run directory layout is in `rundir.py`. Expected failures print one line to
 stderr and exit with status 2.
 """
 
