@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.fault_injection import kill_point
 from lightrnn_tf.table import WordTable
 
 SOLVERS = ("sparse", "dense", "greedy")
@@ -152,6 +153,7 @@ def solve(costs, table: WordTable, solver: str = "sparse", k: int = 8) -> tuple[
             )
         k = max(costs.rows, costs.cols)
     cand = scan_costs(costs, table, k)
+    kill_point("matching")
     current = table.word_cell.astype(np.int64)
     if solver == "greedy":
         cells, after, _, _ = _greedy(costs, cand)

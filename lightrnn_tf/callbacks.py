@@ -12,6 +12,7 @@ import time
 import keras
 
 from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.fault_injection import kill_point
 
 
 class NaNLossError(LightRNNError):
@@ -66,6 +67,7 @@ class EpochStats(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._batches = batch + 1
+        kill_point("batch")
 
     def on_test_begin(self, logs=None):
         if self._start is not None and self._train_end is None:

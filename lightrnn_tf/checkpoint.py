@@ -21,6 +21,7 @@ it restores their state after their reset, and saves it after they have seen the
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -31,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.fault_injection import kill_point
 
 _EARLY_STOPPING_KEYS = ("wait", "best", "best_epoch", "stopped_epoch")
 _REDUCE_LR_KEYS = ("wait", "best", "cooldown_counter")
@@ -108,7 +110,27 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             "has_best_weights": has_best,
             "callbacks": [_get_state(cb) for cb in self.callbacks],
         }))
-        self._manager.save(checkpoint_number=self.epoch)
+        self._save()
+
+    def _save(self) -> None:
+        """Writes checkpoint `epoch` atomically: TensorFlow writes `ckpt-N_temp/` and renames it; the
+        `checkpoint` index names ckpt-N only after that. A failed write (disk full) removes its
+        partial files and raises `LightRNNError`; the previous checkpoint stays the latest."""
+        prefix = os.path.join(self.directory, f"ckpt-{self.epoch}")
+        options = tf.train.CheckpointOptions(experimental_write_callbacks=[lambda _path: kill_point("checkpoint")])
+        try:
+            self._manager.save(checkpoint_number=self.epoch, options=options)
+        except (tf.errors.OpError, OSError) as e:
+            for leftover in tf.io.gfile.glob(prefix + "_temp*") + tf.io.gfile.glob(prefix + ".*"):
+                try:
+                    (tf.io.gfile.rmtree if tf.io.gfile.isdir(leftover) else tf.io.gfile.remove)(leftover)
+                except (tf.errors.OpError, OSError):
+                    pass
+            reason = "disk full" if "No space left" in str(e) or getattr(e, "errno", None) == errno.ENOSPC \
+                else _first_line(e)
+            kept = self.latest
+            raise LightRNNError(f"could not write checkpoint {prefix} ({reason}); "
+                                + (f"the previous checkpoint {kept} is kept" if kept else "no earlier checkpoint"))
 
     # === Restore ===
 
@@ -137,8 +159,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                 state = json.loads(self._state.numpy().decode("utf-8"))
                 break
             except Exception as e:  # corrupt file, or a checkpoint of another model
-                errors.append(f"checkpoint {candidate} is corrupt or does not match this model: "
-                              f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}")
+                errors.append(f"checkpoint {candidate} is corrupt or does not match this model: {_first_line(e)}")
                 if self.verbose:
                     print(f"warning: {errors[-1]}", file=sys.stderr)
         else:
@@ -158,6 +179,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def _early_stopping(self):
         return next((cb for cb in self.callbacks if isinstance(cb, keras.callbacks.EarlyStopping)), None)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _floats(logs: dict) -> dict:

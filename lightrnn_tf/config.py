@@ -92,6 +92,9 @@ class TrainConfig:
     seed: int = _f(1234, "random seed (weights, table, dropout)")
     mixed_precision: str = _f("none", "mixed precision policy for GPUs", choices=("none", "float16", "bfloat16"))
     jit_compile: bool = _f(False, "compile the training step with XLA")
+    deterministic: bool = _f(False, "deterministic TensorFlow ops (tf.config.experimental.enable_op_determinism): "
+                                    "the same seed gives the same run, and a killed run resumed with --resume "
+                                    "ends as an uninterrupted one; may be slower")
     steps_per_execution: int = _f(8, "training windows run per call into TensorFlow (fewer Python round trips; "
                                      "the progress bar and the NaN check see every this many windows)")
     steps_per_epoch: int = _f(0, "cap on batches per epoch (0 = whole training stream); for quick trials")
@@ -110,7 +113,7 @@ class TrainConfig:
     # === Output ===
     out: str = _f("runs/lightrnn", "run directory: checkpoints, vocab.txt, config.json, metrics.json, TensorBoard logs")
     resume: bool = _f(False, "continue the run in --out from its latest checkpoint, with the settings of its "
-                             "config.json (only --epochs and --patience may be given again, to extend it)")
+                             "config.json (only --epochs, --patience and --time-budget may be given again, to extend it)")
 
     def validate(self) -> "TrainConfig":
         for name in ("batch_size", "bptt", "epochs", "steps_per_execution"):

@@ -24,6 +24,7 @@ import tensorflow as tf
 from lightrnn_tf.assignment import DenseCosts, solve
 from lightrnn_tf.data import stream_dataset
 from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.fault_injection import kill_point
 from lightrnn_tf.table import WordTable
 
 
@@ -67,12 +68,15 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
 
     state, window, n_tokens = None, None, 0
     for x, y in stream_dataset(ids, batch_size, bptt):
-        if state is None:
+        first = state is None
+        if first:
             state = model.start_state(x[:, 0])
             state_spec = tf.nest.map_structure(lambda t: tf.TensorSpec([None, t.shape[-1]], t.dtype), state)
             window = tf.function(accumulate, input_signature=[tf.TensorSpec([None, None], tf.int32), state_spec])
         state = window(tf.cast(y, tf.int32), state)
         n_tokens += int(tf.size(y))
+        if first:
+            kill_point("statistics")  # (crash tests)
     return row_acc.numpy().astype(np.float64, copy=False), col_acc.numpy().astype(np.float64, copy=False), n_tokens
 
 

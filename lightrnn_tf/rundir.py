@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass
@@ -99,7 +100,24 @@ def save_run(path: str, *, model_config=None, train_config=None, vocab: Vocabula
 
     Returns:
         `path`.
+
+    Raises:
+        LightRNNError: a file could not be written (e.g. disk full); its partial file is removed
+            and the files already there are left as they were.
     """
+    try:
+        return _save_run(path, model_config=model_config, train_config=train_config, vocab=vocab, model=model,
+                         metrics=metrics, tokenizer=tokenizer)
+    except OSError as e:
+        for name in os.listdir(path) if os.path.isdir(path) else ():
+            if ".tmp" in name:
+                os.remove(os.path.join(path, name))
+        reason = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e).splitlines()[0])
+        raise LightRNNError(f"could not write the run files in {path} ({reason}); the files already there and "
+                            f"the checkpoints are kept (free space, then --resume writes them again)") from None
+
+
+def _save_run(path, *, model_config, train_config, vocab, model, metrics, tokenizer) -> str:
     os.makedirs(path, exist_ok=True)
     if model_config is None and model is not None and (tokenizer or not os.path.exists(os.path.join(path, CONFIG))):
         model_config = config_lib.ModelConfig(**{f: getattr(model, f) for f in (

@@ -87,6 +87,10 @@ def build_model(model_cfg: ModelConfig, cfg: TrainConfig):
     from lightrnn_tf.model import LightRNNModel
 
     keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     if cfg.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(f"mixed_{cfg.mixed_precision}")
     m = model_cfg
@@ -210,6 +214,10 @@ def _epochs_left_to_train(model, cbs, cfg: TrainConfig) -> int:
     ckpt.set_model(model)
     for cb in cbs.values():
         cb.set_model(model)
+    if ckpt.latest is None:  # killed before the first checkpoint: nothing was saved but the settings
+        print(f"no checkpoint in {os.path.join(cfg.out, rundir.CHECKPOINTS)} yet; training from the start "
+              f"with the run's settings", file=sys.stderr)
+        return cfg.epochs
     ckpt.restore()
     if ckpt.epoch >= cfg.epochs:
         print(f"the run already trained {ckpt.epoch} of --epochs {cfg.epochs}; nothing to train "
