@@ -147,6 +147,11 @@ class ReallocationCallback(keras.callbacks.Callback):
         valid_ids: optional `(N,)` int validation ids: each report then also holds
             `valid_ppl_before` (the epoch's `val_perplexity`) and `valid_ppl_after`, the
             validation perplexity with the new table before any further training. Default: `None`.
+        time_budget: optional `callbacks.TimeBudget` of the same `fit`. A reallocation is skipped
+            when the budget left could not pay for it and one more whole epoch (estimated from the
+            epoch just run and the last reallocation): moved words need an epoch of training to
+            recover (docs/reallocation.md), and a move in the last minutes leaves the model worse
+            than the table it had. Skipped epochs are listed in `self.skipped`. Default: `None`.
 
     After a reallocation the epoch's `logs` get `realloc_objective_before`, `realloc_objective_after`,
     `realloc_lower_bound`, `realloc_moved` and `realloc_seconds`; all reports are in `self.reports`
@@ -156,7 +161,7 @@ class ReallocationCallback(keras.callbacks.Callback):
     LOGGED = ("objective_before", "objective_after", "lower_bound", "moved", "seconds")
 
     def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
-                 after_last_epoch=False, valid_ids=None):
+                 after_last_epoch=False, valid_ids=None, time_budget=None):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
@@ -165,7 +170,10 @@ class ReallocationCallback(keras.callbacks.Callback):
         self.verbose = verbose
         self.after_last_epoch = after_last_epoch
         self.valid_ids = valid_ids
+        self.time_budget = time_budget
         self.reports: list[dict] = []
+        self.skipped: list[dict] = []
+        self._epoch_start = None
 
     def due(self, epoch: int, logs=None) -> bool:
         """Whether the end of 0-based `epoch` reallocates."""
@@ -176,8 +184,32 @@ class ReallocationCallback(keras.callbacks.Callback):
             return False
         return all(np.isfinite(float(v)) for k, v in (logs or {}).items() if "loss" in k)
 
+    def too_late(self, epoch_seconds: float) -> dict | None:
+        """A reason not to reallocate now, if the time budget left cannot pay for the reallocation
+        and one more epoch of `epoch_seconds`; else None."""
+        budget = self.time_budget
+        if budget is None or not budget.seconds:
+            return None
+        left = budget.seconds - budget.elapsed()
+        realloc = self.reports[-1]["seconds"] if self.reports else 0.5 * epoch_seconds
+        if left >= epoch_seconds + realloc:
+            return None
+        return {"seconds_left": left, "epoch_seconds": epoch_seconds, "realloc_seconds_estimate": realloc}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
         if not self.due(epoch, logs):
+            return
+        epoch_seconds = time.perf_counter() - self._epoch_start if self._epoch_start is not None else 0.0
+        reason = self.too_late(epoch_seconds)
+        if reason is not None:
+            self.skipped.append({"epoch": epoch + 1, **reason})
+            if self.verbose:
+                print(f"\nreallocation after epoch {epoch + 1} skipped: {reason['seconds_left']:.0f} s of the time "
+                      f"budget left, less than an epoch ({epoch_seconds:.0f} s) plus a reallocation "
+                      f"({reason['realloc_seconds_estimate']:.0f} s)")
             return
         report = reallocate(self.model, self.ids, **self.kwargs)
         report["epoch"] = epoch + 1
@@ -199,10 +231,11 @@ class ReallocationCallback(keras.callbacks.Callback):
             logs.update({f"realloc_{key}": report[key] for key in self.LOGGED})
 
     def get_state(self) -> dict:
-        return {"reports": self.reports}
+        return {"reports": self.reports, "skipped": self.skipped}
 
     def set_state(self, state: dict) -> None:
         self.reports = list(state["reports"])
+        self.skipped = list(state.get("skipped", []))
 
 
 def plot_table(table: WordTable, words, path: str, n: int = 8, width: int = 10) -> str:

@@ -117,6 +117,7 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
     from lightrnn_tf.realloc import ReallocationCallback
 
     ckpt_dir = os.path.join(cfg.out, rundir.CHECKPOINTS)
+    time_budget = TimeBudget(cfg.time_budget)
     cbs = {
         "nan": StopOnNaN(hint=f"the last good checkpoint is kept in {ckpt_dir}; try a lower --learning-rate"),
         "stats": EpochStats(tokens_per_epoch, steps_per_epoch),
@@ -128,9 +129,9 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
         "realloc": ReallocationCallback(train_ids, every=cfg.realloc_every if reallocate else 0,
                                         rounds=cfg.realloc_rounds, batch_size=cfg.batch_size, bptt=cfg.bptt,
                                         solver=cfg.solver, k=cfg.realloc_k, max_tokens=cfg.realloc_tokens,
-                                        valid_ids=valid_ids),
+                                        valid_ids=valid_ids, time_budget=time_budget),
         # After the reallocation: an epoch's reallocation counts in that epoch's time.
-        "time_budget": TimeBudget(cfg.time_budget),
+        "time_budget": time_budget,
         "tensorboard": keras.callbacks.TensorBoard(os.path.join(cfg.out, rundir.LOGS), write_graph=False),
     }
     # Last: restores the others' state after their on_train_begin reset, saves it after they ran.
@@ -198,6 +199,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         "epochs": ckpt.epoch,
         "train_seconds": float(sum(h["epoch_seconds"] for h in history)),
         "reallocations": len(cbs["realloc"].reports),
+        "reallocations_skipped": cbs["realloc"].skipped,
         "history": history,
         "data": source,
         "unigram_valid_ppl": unigram_perplexity(ids["train"], ids["valid"], len(vocab)),

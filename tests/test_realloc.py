@@ -291,6 +291,41 @@ def test_callback_reallocates_in_fit(tiny):
     assert model.get_table().moved(start) == callback.reports[0]["moved"]
 
 
+class _Budget:
+    """A `TimeBudget` stand-in: `seconds` in all, `spent` so far."""
+
+    def __init__(self, seconds, spent):
+        self.seconds, self.spent = seconds, spent
+
+    def elapsed(self):
+        return self.spent
+
+
+@pytest.mark.parametrize("left, reallocates", [(1e6, True), (1e-3, False)])
+def test_callback_skips_a_reallocation_the_time_budget_cannot_recover_from(tiny, left, reallocates):
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    _, ids = tiny
+    model = LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8, dropout=0.0)
+    model.compile(optimizer="adam")
+    callback = ReallocationCallback(ids, every=1, rounds=1, batch_size=2, bptt=5, verbose=0,
+                                    time_budget=_Budget(1e6, 1e6 - left))
+    start = model.get_table()
+    model.fit(stream_dataset(ids, 2, 5), epochs=2, callbacks=[callback], verbose=0)
+    assert len(callback.reports) == int(reallocates)
+    assert len(callback.skipped) == int(not reallocates)
+    if not reallocates:
+        assert model.get_table().moved(start) == 0
+        skipped = callback.skipped[0]
+        assert skipped["epoch"] == 1 and skipped["seconds_left"] == pytest.approx(left)
+        assert skipped["seconds_left"] < skipped["epoch_seconds"] + skipped["realloc_seconds_estimate"]
+    restored = ReallocationCallback(ids)
+    restored.set_state(callback.get_state())
+    assert restored.skipped == callback.skipped and restored.reports == callback.reports
+
+
 def test_plot_table_lists_row_mates(tmp_path):
     from lightrnn_tf.realloc import plot_table
 
