@@ -16,11 +16,11 @@ import os
 import sys
 
 from export.convert import DEFAULT_EXPAND_ROWS, DEFAULT_MAX_K, QUANTIZE_MODES, check_quantize
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m export", description="Export a LightRNN run directory to TFLite.")
+    p = ArgumentParser(prog="python -m export", description="Export a LightRNN run directory to TFLite.")
     p.add_argument("--run", required=True, help="run directory written by python -m lightrnn_tf.train")
     p.add_argument("--out", required=True, help="output .tflite file")
     p.add_argument("--quantize", default="none",

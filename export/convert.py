@@ -17,6 +17,7 @@ Quantization modes:
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 
@@ -101,7 +102,13 @@ def export_run(run_dir: str, out: str, quantize: str = "none", max_k: int = DEFA
     data = metadata_lib.write_metadata(flatbuffer, meta)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, out)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, out)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        reason = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        raise LightRNNError(f"could not write {out} ({reason}); nothing was replaced") from None
     return meta

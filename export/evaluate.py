@@ -34,7 +34,6 @@ stderr and exit with status 2.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -42,7 +41,7 @@ import time
 
 import numpy as np
 
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
 # === Engines: begin() -> ctx, commit(ctx, word_id) -> ctx, suggest(ctx, prefix, k) -> ids ===
@@ -252,16 +251,18 @@ def read_text_lines(path, n=0):
             lines = [ln for ln in f.read().splitlines() if ln.strip()]
     except FileNotFoundError:
         raise LightRNNError(f"text file not found: {path}") from None
-    except (IsADirectoryError, UnicodeDecodeError) as e:
-        raise LightRNNError(f"cannot read {path}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise LightRNNError(f"{path} is not valid UTF-8 (byte {e.start}); convert it to UTF-8 first") from None
+    except IsADirectoryError:
+        raise LightRNNError(f"expected a text file, got a directory: {path}") from None
     if not lines:
         raise LightRNNError(f"{path} has no non-blank line")
     return lines[:n] if n else lines
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m export.evaluate",
-                                description="Simulated typist: next-word accuracy, keystroke savings, latency.")
+    p = ArgumentParser(prog="python -m export.evaluate",
+                       description="Simulated typist: next-word accuracy, keystroke savings, latency.")
     p.add_argument("--model", action="append", required=True,
                    help=".tflite with LightRNN metadata (LightRNN or full-softmax baseline); repeat for several")
     p.add_argument("--text", required=True, help="text to type, one sentence a line")

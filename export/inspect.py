@@ -10,13 +10,12 @@ files, the signatures and the operators. Needs no TensorFlow.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
 from export import metadata as metadata_lib
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
 def describe(path: str, show_vocab: bool = False) -> str:
@@ -56,7 +55,7 @@ def describe(path: str, show_vocab: bool = False) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m export.inspect", description="Print a LightRNN .tflite's metadata.")
+    p = ArgumentParser(prog="python -m export.inspect", description="Print a LightRNN .tflite's metadata.")
     p.add_argument("model", help=".tflite file written by python -m export")
     p.add_argument("--json", action="store_true", help="print the LIGHTRNN_METADATA JSON")
     p.add_argument("--vocab", action="store_true", help="include the whole vocabulary")

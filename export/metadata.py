@@ -23,8 +23,10 @@ schema that `ai_edge_litert` ships (`schema_py_generated`).
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
+import struct
 import zipfile
 
 import flatbuffers
@@ -95,6 +97,8 @@ def write_metadata(flatbuffer: bytes, meta: dict) -> bytes:
     """Returns `flatbuffer` with both metadata entries set and `vocab.txt` appended as a zip."""
     meta = dict(meta)
     words = meta.pop("vocab")
+    vocab_text = "".join(w + "\n" for w in words).encode("utf-8")
+    meta["vocab_sha256"] = hashlib.sha256(vocab_text).hexdigest()  # ties the appended vocab.txt to this model
     model = _fb.ModelT.InitFromObj(_fb.Model.GetRootAs(flatbuffer, 0))
     entries = {
         TFLITE_METADATA: model_metadata_flatbuffer(meta, _subgraph_io(flatbuffer), VOCAB_FILE),
@@ -119,7 +123,7 @@ def write_metadata(flatbuffer: bytes, meta: dict) -> bytes:
     out = io.BytesIO()
     out.write(bytes(builder.Output()))  # a previously appended zip is dropped with the old bytes
     with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_STORED) as zf:
-        zf.writestr(VOCAB_FILE, "".join(w + "\n" for w in words))
+        zf.writestr(VOCAB_FILE, vocab_text)
     return out.getvalue()
 
 
@@ -178,9 +182,12 @@ def metadata_entries(source) -> dict:
     data = _as_bytes(source)
     model = _model(data, _name(source))
     out = {}
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        out[entry.Name().decode()] = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+    try:
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            out[entry.Name().decode()] = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+    except (struct.error, IndexError, ValueError, UnicodeDecodeError, AttributeError):
+        raise LightRNNError(f"{_name(source)} is truncated or corrupt (its TFLite structure cannot be read)") from None
     return out
 
 
@@ -203,7 +210,14 @@ def read_metadata(source) -> dict:
     vocab_file = meta.get("vocab_file", VOCAB_FILE)
     if vocab_file not in files:
         raise LightRNNError(f"{name}: the associated file {vocab_file} is missing (the appended zip was stripped?)")
-    meta["vocab"] = files[vocab_file].decode("utf-8").split("\n")[:-1]
+    expected = meta.pop("vocab_sha256", None)
+    if expected is not None and hashlib.sha256(files[vocab_file]).hexdigest() != expected:
+        raise LightRNNError(f"{name}: {vocab_file} is not the vocabulary this model was exported with "
+                            f"(sha256 mismatch); re-export the model with `python -m export`")
+    try:
+        meta["vocab"] = files[vocab_file].decode("utf-8").split("\n")[:-1]
+    except UnicodeDecodeError:
+        raise LightRNNError(f"{name}: {vocab_file} is not valid UTF-8") from None
     if len(meta["vocab"]) != meta["model"]["vocab_size"]:
         raise LightRNNError(f"{name}: {vocab_file} has {len(meta['vocab'])} words, the model "
                             f"{meta['model']['vocab_size']}")

@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "web_demo")
 MIME = {".wasm": "application/wasm", ".js": "text/javascript", ".mjs": "text/javascript",
@@ -80,7 +80,7 @@ def serve_in_thread(model: str, host: str = "127.0.0.1", port: int = 0, demo_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m export.serve", description="Serve the keyboard web demo.")
+    p = ArgumentParser(prog="python -m export.serve", description="Serve the keyboard web demo.")
     p.add_argument("--model", required=True, help=".tflite written by python -m export")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, loopback only)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")

@@ -28,7 +28,7 @@ import platform
 import subprocess
 import sys
 
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 RUNS = {
     "lightrnn": ["--model", "lightrnn"],
@@ -128,8 +128,8 @@ def plot(results: dict, path: str, title: str) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lightrnn_tf.compare", description=__doc__.split("\n\n")[0],
-                                epilog="Other flags go to python -m lightrnn_tf.train unchanged.")
+    p = ArgumentParser(prog="python -m lightrnn_tf.compare", description=__doc__.split("\n\n")[0],
+                       epilog="Other flags go to python -m lightrnn_tf.train unchanged.")
     p.add_argument("--out", required=True, help="directory for the four runs, compare.json and valid_ppl.png")
     p.add_argument("--time-budget", type=float, required=True, help="seconds of training for each model")
     p.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS), help="train only these")

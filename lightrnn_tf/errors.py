@@ -4,6 +4,16 @@ CLIs catch `LightRNNError`, print its message as one line to stderr and exit wit
 library users get an ordinary exception whose message names the problem.
 """
 
+import argparse
+
 
 class LightRNNError(Exception):
     """An expected failure with a one-line, user-facing message."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose usage errors are one line too: `error: ... (see PROG --help)`,
+    exit status 2 (argparse's own status), instead of the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")

@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
 def evaluate(run_dir: str, text: str = "", split: str = "", batch_size: int = 0, bptt: int = 0) -> dict:
@@ -43,8 +43,8 @@ def evaluate(run_dir: str, text: str = "", split: str = "", batch_size: int = 0,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lightrnn_tf.evaluate",
-                                description="Stream perplexity of a saved run (RUN/model.keras) on a text.")
+    p = ArgumentParser(prog="python -m lightrnn_tf.evaluate",
+                       description="Stream perplexity of a saved run (RUN/model.keras) on a text.")
     p.add_argument("--run", required=True, help="run directory written by python -m lightrnn_tf.train")
     p.add_argument("--text", default="", help="text file, one sentence or line per line")
     p.add_argument("--split", default="", choices=["", "valid", "test"],

@@ -31,7 +31,7 @@ from lightrnn_tf import config as config_lib
 from lightrnn_tf import rundir
 from lightrnn_tf.config import ModelConfig, TrainConfig
 from lightrnn_tf.data import Tokenizer, Vocabulary, load_corpus, num_windows, unigram_perplexity
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 # Flags that may be given again with --resume: they extend the run without changing its data or model.
 EXTENDABLE = ("epochs", "patience", "time_budget")
@@ -241,7 +241,7 @@ def _epochs_left_to_train(model, cbs, cfg: TrainConfig) -> int:
 # === Command line ===
 
 def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m lightrnn_tf.train",
         description="Train a LightRNN language model with model.fit. With no data flag, the King James Bible "
                     "built into the package is used (split 85/5/10 by lines).",

@@ -1,0 +1,248 @@
+"""Every row of the README's bad-input table: one line `error: ...` on stderr, exit status 2, and
+nothing already saved is lost or overwritten (every file of the run directory, and any model file,
+has the same bytes afterwards).
+
+Rows covered in other files are named in the table (README.md, "Bad input"); this file holds the
+rest, run through each command's own `main`.
+"""
+
+import hashlib
+import os
+import shutil
+
+import pytest
+
+from export_fixtures import TINY_TEXT, exported
+
+SMALL = ["--embedding-dim", "8", "--hidden-dim", "8", "--batch-size", "2", "--bptt", "5", "--epochs", "2"]
+
+
+def _snapshot(*paths):
+    """`{file: sha256}` of every file under `paths` (files or directories)."""
+    out = {}
+    for path in paths:
+        files = [path] if os.path.isfile(path) else [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs]
+        for f in files:
+            with open(f, "rb") as fh:
+                out[f] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def _one_error_line(capsys, main, argv):
+    """Runs a command's `main`; returns its single stderr line (asserting status 2 and one line)."""
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse
+        code = e.code
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished 2-epoch training run (two checkpoints) and its corpus."""
+    from lightrnn_tf import train
+
+    base = tmp_path_factory.mktemp("bad")
+    corpus = base / "corpus.txt"
+    corpus.write_text("\n".join(TINY_TEXT * 10) + "\n", encoding="utf-8")
+    out = str(base / "run")
+    assert train.main(["--corpus", str(corpus), "--out", out, "--lowercase"] + SMALL) == 0
+    return out, str(corpus)
+
+
+@pytest.fixture
+def run_copy(trained, tmp_path):
+    """A fresh copy of the trained run, and of its corpus, for one test to damage."""
+    out, corpus = trained
+    run = str(tmp_path / "run")
+    shutil.copytree(out, run)
+    text = str(tmp_path / "corpus.txt")
+    shutil.copy(corpus, text)
+    with open(os.path.join(run, "config.json"), encoding="utf-8") as f:
+        config = f.read().replace(corpus, text)
+    with open(os.path.join(run, "config.json"), "w", encoding="utf-8") as f:
+        f.write(config)
+    return run, text
+
+
+# === Training: python -m lightrnn_tf.train ===
+
+def test_unknown_flag_value_is_one_line(capsys, tmp_path):
+    from lightrnn_tf import train
+
+    line = _one_error_line(capsys, train.main, ["--out", str(tmp_path / "o"), "--solver", "magic"])
+    assert "argument --solver: invalid choice: 'magic'" in line and line.endswith("(see python -m lightrnn_tf.train --help)")
+    assert not os.path.exists(tmp_path / "o")
+
+
+def test_negative_time_budget(capsys, tmp_path):
+    from lightrnn_tf import train
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c\nd e f\n" * 20)
+    line = _one_error_line(capsys, train.main, ["--corpus", str(corpus), "--out", str(tmp_path / "o"),
+                                                "--time-budget", "-5"])
+    assert "time_budget" in line and "-5" in line
+
+
+def test_resume_after_the_corpus_changed_is_refused(capsys, run_copy):
+    from lightrnn_tf import train
+
+    run, corpus = run_copy
+    with open(corpus, "a", encoding="utf-8") as f:
+        f.write("brand new words appear here\n" * 5)
+    before = _snapshot(run)
+    line = _one_error_line(capsys, train.main, ["--out", run, "--resume", "--epochs", "3"])
+    assert "mismatched vocabulary" in line and "resume with the same data" in line
+    assert _snapshot(run) == before
+
+
+def test_resume_with_a_corrupt_config_json(capsys, run_copy):
+    from lightrnn_tf import train
+
+    run, _ = run_copy
+    with open(os.path.join(run, "config.json"), "r+", encoding="utf-8") as f:
+        f.truncate(40)
+    before = _snapshot(run)
+    line = _one_error_line(capsys, train.main, ["--out", run, "--resume", "--epochs", "3"])
+    assert "config.json is corrupt" in line
+    assert _snapshot(run) == before
+
+
+def _corrupt(path):
+    with open(path, "r+b") as f:
+        f.seek(0)
+        f.write(b"\xff" * 64)
+
+
+def test_resume_when_every_checkpoint_is_corrupt(capsys, run_copy):
+    from lightrnn_tf import train
+
+    run, _ = run_copy
+    ckpts = os.path.join(run, "checkpoints")
+    for name in os.listdir(ckpts):
+        if name.endswith(".index"):
+            _corrupt(os.path.join(ckpts, name))
+    before = _snapshot(run)
+    try:
+        code = train.main(["--out", run, "--resume", "--epochs", "3"])
+    except SystemExit as e:
+        code = e.code
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith(("error", "warning"))]
+    assert code == 2
+    # a warning for each checkpoint tried, then one error naming the newest
+    assert err[-1].startswith("error: checkpoint ") and "ckpt-2 is corrupt or does not match this model" in err[-1]
+    assert sum(ln.startswith("warning: ") for ln in err) == 2
+    assert _snapshot(run) == before
+
+
+def test_resume_when_the_newest_checkpoint_is_corrupt_uses_the_one_before(capsys, run_copy):
+    from lightrnn_tf import train
+
+    run, _ = run_copy
+    _corrupt(os.path.join(run, "checkpoints", "ckpt-2.index"))
+    assert train.main(["--out", run, "--resume", "--epochs", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: checkpoint " in err and "ckpt-2 is corrupt" in err and "(epoch 1)" in err
+
+
+# === A saved run: python -m lightrnn_tf.evaluate and python -m export ===
+
+@pytest.mark.parametrize("damage, expected", [
+    ("delete_model", "is incomplete: no model.keras"),
+    ("corrupt_model", "model.keras could not be loaded"),
+    ("other_vocab", "mismatched vocabulary: model has"),
+    ("no_run", "run directory not found"),
+])
+def test_a_damaged_run_directory(capsys, run_copy, tmp_path, damage, expected):
+    from export.__main__ import main as export_main
+    from lightrnn_tf.evaluate import main as evaluate_main
+
+    run, corpus = run_copy
+    model = os.path.join(run, "model.keras")
+    if damage == "delete_model":
+        os.remove(model)
+    elif damage == "corrupt_model":
+        with open(model, "r+b") as f:
+            f.truncate(os.path.getsize(model) // 2)
+    elif damage == "other_vocab":
+        with open(os.path.join(run, "vocab.txt"), "a", encoding="utf-8") as f:
+            f.write("extra\t1\n")
+    else:
+        run = str(tmp_path / "nowhere")
+    existing = tmp_path / "model.tflite"
+    existing.write_bytes(b"an earlier export")
+    before = _snapshot(*[p for p in (run, str(existing)) if os.path.exists(p)])
+    line = _one_error_line(capsys, evaluate_main, ["--run", run, "--text", corpus])
+    assert expected in line
+    line = _one_error_line(capsys, export_main, ["--run", run, "--out", str(existing)])
+    assert expected in line
+    assert _snapshot(*[p for p in (run, str(existing)) if os.path.exists(p)]) == before
+
+
+# === A .tflite: python -m export.inspect, python -m export.evaluate, NextWordPredictor ===
+
+@pytest.fixture(scope="module")
+def tflite(tmp_path_factory):
+    return exported(tmp_path_factory)["none"]
+
+
+def _swap_vocab(src, dst, words):
+    """`src` with its appended vocab.txt replaced by `words` (same count: another model's vocabulary)."""
+    import io
+    import zipfile
+
+    with open(src, "rb") as f:
+        data = f.read()
+    start = data.rfind(b"PK\x03\x04")
+    out = io.BytesIO(data[:start])
+    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("vocab.txt", "".join(w + "\n" for w in words))
+    with open(dst, "wb") as f:
+        f.write(out.getvalue())
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("missing", "model file not found"),
+    ("junk", "is not a TFLite model"),
+    ("truncated", "is truncated or corrupt (its TFLite structure cannot be read)"),
+    ("other_vocab", "vocab.txt is not the vocabulary this model was exported with (sha256 mismatch)"),
+])
+def test_a_bad_tflite(capsys, tflite, tmp_path, damage, expected):
+    from export.evaluate import main as evaluate_main
+    from export.inspect import main as inspect_main
+    from export.metadata import read_metadata
+
+    path = str(tmp_path / "model.tflite")
+    with open(tflite, "rb") as f:
+        data = f.read()
+    if damage == "junk":
+        open(path, "wb").write(b"\x00garbage" * 100)
+    elif damage == "truncated":
+        open(path, "wb").write(data[: len(data) // 3])
+    elif damage == "other_vocab":
+        words = read_metadata(tflite)["vocab"]
+        _swap_vocab(tflite, path, words[:2] + list(reversed(words[2:])))
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat\n")
+    before = _snapshot(*[p for p in (path,) if os.path.exists(p)])
+    for main, argv in ((inspect_main, [path]), (evaluate_main, ["--model", path, "--text", str(text)])):
+        line = _one_error_line(capsys, main, argv)
+        assert expected in line
+    assert _snapshot(*[p for p in (path,) if os.path.exists(p)]) == before
+
+
+def test_text_at_prediction(capsys, tflite, tmp_path):
+    """Unknown words are not an error (they are <unk>, as in training); text that is not UTF-8 is."""
+    from export.evaluate import main as evaluate_main
+    from export.predictor import NextWordPredictor
+
+    predictor = NextWordPredictor(tflite)
+    assert (predictor.state_for("the zyzzyva quux") == predictor.state_for("the <unk> <unk>")).all()
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("the caf\xe9 sat\n".encode("latin-1"))
+    line = _one_error_line(capsys, evaluate_main, ["--model", tflite, "--text", str(bad)])
+    assert line == f"error: {bad} is not valid UTF-8 (byte 7); convert it to UTF-8 first"
