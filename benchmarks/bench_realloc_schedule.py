@@ -31,6 +31,14 @@ SCHEDULES = {
     "every1x3_sparse": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "sparse"],
     "every1x3_greedy": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy"],
     "every2_sparse": ["--realloc-every", "2", "--solver", "sparse"],
+    # A minimum relative gain before a word may move (assignment.MovePenaltyCosts).
+    "every1x3_greedy_mingain1pct": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
+                                    "--realloc-min-gain", "0.01"],
+    "every1x3_greedy_mingain5pct": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
+                                    "--realloc-min-gain", "0.05"],
+    # Statistics from the first quarter of the training tokens (QUARTER: counted from the greedy run).
+    "every1x3_greedy_quarter": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
+                                "--realloc-tokens", "QUARTER"],
 }
 
 
@@ -65,9 +73,14 @@ def main(argv=None) -> int:
             for schedule in args.schedules:
                 out = os.path.join(args.runs, f"{corpus}_{schedule}_s{seed}")
                 if not os.path.exists(os.path.join(out, "metrics.json")):
+                    flags = list(SCHEDULES[schedule])
+                    if "QUARTER" in flags:
+                        greedy = next(r for r in rows if (r["corpus"], r["seed"], r["schedule"]) ==
+                                      (corpus, seed, "every1x3_greedy"))
+                        flags[flags.index("QUARTER")] = str(greedy["reallocations"][0]["tokens"] // 4)
                     cmd = [sys.executable, "-m", "lightrnn_tf.train", *corpus_args(corpus, data, args.runs, args.kjv_lines),
                            "--embedding-dim", str(args.dim), "--hidden-dim", str(args.dim), "--epochs", str(args.epochs),
-                           "--seed", str(seed), *SCHEDULES[schedule], "--out", out]
+                           "--seed", str(seed), *flags, "--out", out]
                     print("==", " ".join(cmd[1:]), file=sys.stderr, flush=True)
                     if subprocess.run(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).returncode:
                         return 1
@@ -77,13 +90,14 @@ def main(argv=None) -> int:
                 moves = [{"epoch": h["epoch"], "before": h["realloc"].get("valid_ppl_before"),
                           "after": h["realloc"].get("valid_ppl_after"),
                           "next_epoch": val[h["epoch"]] if h["epoch"] < len(val) else None,
-                          "moved": h["realloc"]["moved"], "objective_before": h["realloc"]["objective_before"],
+                          "moved": h["realloc"]["moved"], "tokens": h["realloc"]["tokens"],
+                          "objective_before": h["realloc"]["objective_before"],
                           "objective_after": h["realloc"]["objective_after"]}
                          for h in m["history"] if "realloc" in h]
                 rows.append({"corpus": corpus, "seed": seed, "schedule": schedule, "vocab_size": m["vocab_size"],
                              "valid_ppl": m["valid_ppl"], "test_ppl": m["test_ppl"], "best_epoch": m["best_epoch"],
                              "val_curve": val, "train_seconds": m["train_seconds"], "reallocations": moves})
-    print(f"{'corpus':<6}{'seed':>6}  {'schedule':<17}{'valid':>9}{'test':>9}{'vs fixed':>10}  "
+    print(f"{'corpus':<6}{'seed':>6}  {'schedule':<28}{'valid':>9}{'test':>9}{'vs fixed':>10}  "
           f"reallocations: valid ppl before -> after -> one epoch later (words moved)")
     for r in rows:
         fixed = next((x for x in rows if x["corpus"] == r["corpus"] and x["seed"] == r["seed"]
@@ -92,7 +106,7 @@ def main(argv=None) -> int:
         moves = "; ".join(f"{m['before']:.0f}->{m['after']:.0f}->{m['next_epoch']:.0f} ({m['moved']})"
                           if m["next_epoch"] is not None and m["after"] is not None else f"({m['moved']})"
                           for m in r["reallocations"])
-        print(f"{r['corpus']:<6}{r['seed']:>6}  {r['schedule']:<17}{r['valid_ppl']:>9.2f}{r['test_ppl']:>9.2f}{rel:>10}  {moves}")
+        print(f"{r['corpus']:<6}{r['seed']:>6}  {r['schedule']:<28}{r['valid_ppl']:>9.2f}{r['test_ppl']:>9.2f}{rel:>10}  {moves}")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"config": vars(args), "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

@@ -68,6 +68,51 @@ class DenseCosts:
         return np.asarray(self.col_loss[words], dtype=np.float64)
 
 
+class MovePenaltyCosts:
+    """Costs that charge a word for leaving its cell: a minimum relative gain before it moves.
+
+    Word w pays `min_gain * current(w) / 2` for any row other than its current one and as much for
+    any column other than its current one, where `current(w) = L_r[w, r(w)] + L_c[w, c(w)]` is its
+    loss in its cell today. A word therefore moves only if that lowers its own loss by at least
+    `min_gain` of it (half that for a move within its row or column). Words with little evidence
+    (rare words, whose summed losses are small and noisy) and words whose cell is nearly as good
+    as any stay where the LSTM has learned them.
+
+    Args:
+        costs: the underlying costs (`DenseCosts` or the same interface).
+        table: the current `WordTable`.
+        min_gain: float >= 0, the relative gain a move must bring.
+    """
+
+    def __init__(self, costs, table: WordTable, min_gain: float):
+        if not min_gain >= 0:
+            raise LightRNNError(f"Received an invalid value for `min_gain`, expected >= 0, got {min_gain}.")
+        self.costs, self.table, self.min_gain = costs, table, float(min_gain)
+        self.vocab_size, self.rows, self.cols = costs.vocab_size, costs.rows, costs.cols
+        self._half = np.empty(self.vocab_size)  # (V,) min_gain * current(w) / 2
+        step = max(1, ELEMENTS_PER_BLOCK // max(self.rows, self.cols))
+        for lo in range(0, self.vocab_size, step):
+            hi = min(self.vocab_size, lo + step)
+            at = np.arange(hi - lo)
+            current = (costs.row_costs(slice(lo, hi))[at, table.word_row[lo:hi]]
+                       + costs.col_costs(slice(lo, hi))[at, table.word_col[lo:hi]])
+            self._half[lo:hi] = 0.5 * self.min_gain * current
+
+    def _penalised(self, loss, words, current_index):
+        ids = np.arange(self.vocab_size)[words]
+        out = loss + self._half[ids][:, None]
+        out[np.arange(len(ids)), current_index[ids]] -= self._half[ids]
+        return out
+
+    def row_costs(self, words):
+        """`(n, R)` L_r plus the penalty for leaving the current row."""
+        return self._penalised(self.costs.row_costs(words), words, self.table.word_row)
+
+    def col_costs(self, words):
+        """`(n, C)` L_c plus the penalty for leaving the current column."""
+        return self._penalised(self.costs.col_costs(words), words, self.table.word_col)
+
+
 @dataclass
 class Candidates:
     """One pass over the costs: each word's k best rows and columns, sorted, and its current cost.

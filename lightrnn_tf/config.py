@@ -107,6 +107,8 @@ class TrainConfig:
     realloc_rounds: int = _f(3, "maximum number of reallocations (0 = no limit while realloc-every > 0)")
     realloc_tokens: int = _f(0, "training tokens used for the loss statistics (0 = all)")
     realloc_k: int = _f(8, "sparse solver: candidate rows and columns per word")
+    realloc_min_gain: float = _f(0.0, "a word moves only if that lowers its own summed loss by at least this "
+                                      "fraction (e.g. 0.01); 0 lets every word move")
     solver: str = _f("greedy", "matching solver: greedy (CNTK's two-stage heuristic), sparse (exact OR-Tools matching "
                                "over candidate cells) or dense (exact over all cells, small |V|)",
                      choices=("sparse", "dense", "greedy"))
@@ -128,6 +130,9 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0, got {getattr(self, name)}.")
         _positive(self.realloc_k, "realloc_k")
+        if not 0 <= self.realloc_min_gain < 1:
+            raise LightRNNError(f"Received an invalid value for `realloc_min_gain`, expected 0 <= min_gain < 1, "
+                                f"got {self.realloc_min_gain}.")
         return self
 
 

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lightrnn_tf.assignment import DenseCosts, solve
+from lightrnn_tf.assignment import DenseCosts, MovePenaltyCosts, solve
 from lightrnn_tf.data import stream_dataset
 from lightrnn_tf.errors import LightRNNError
 from lightrnn_tf.fault_injection import kill_point
@@ -81,7 +81,7 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
 
 
 def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse", k: int = 8,
-               max_tokens: int = 0) -> dict:
+               max_tokens: int = 0, min_gain: float = 0.0) -> dict:
     """Computes the loss statistics, finds a new table and installs it with `model.set_table`.
 
     Args:
@@ -94,6 +94,9 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
             small V) or `"greedy"` (CNTK's heuristic). Default: `"sparse"`.
         k: candidate rows and columns per word. Default: `8`.
         max_tokens: statistics from the first `max_tokens` ids only; 0 uses all. Default: `0`.
+        min_gain: a word moves only if that lowers its own loss by at least this fraction
+            (`assignment.MovePenaltyCosts`); the objectives reported then include the penalties
+            (`objective_after_unpenalised` does not). 0 lets every word move. Default: `0.0`.
 
     Returns:
         A JSON-serialisable dict: `objective_before`, `objective_after` (summed loss in nats under
@@ -107,7 +110,10 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
     row_loss, col_loss, n_tokens = loss_statistics(model, ids, batch_size, bptt, max_tokens)
     stats_seconds = time.perf_counter() - start
     current = model.get_table()
-    new_table, report = solve(DenseCosts(row_loss, col_loss), current, solver=solver, k=k)
+    costs = DenseCosts(row_loss, col_loss)
+    if min_gain:
+        costs = MovePenaltyCosts(costs, current, min_gain)
+    new_table, report = solve(costs, current, solver=solver, k=k)
     kept = report["objective_after"] > report["objective_before"]
     if kept:  # never install a worse table (greedy can be worse; exact solvers only within their rounding)
         new_table = current
@@ -115,6 +121,11 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         report.update(objective_after=report["objective_before"], moved=0, gap=gap,
                       gap_rel=gap / max(abs(report["lower_bound"]), 1e-12))
     model.set_table(new_table)
+    if min_gain:
+        at = np.arange(new_table.vocab_size)
+        report["objective_after_unpenalised"] = float(row_loss[at, new_table.word_row].sum()
+                                                      + col_loss[at, new_table.word_col].sum())
+    report["min_gain"] = float(min_gain)
     report["solve_seconds"] = report.pop("seconds")
     report.update(stats_seconds=stats_seconds, seconds=time.perf_counter() - start, tokens=int(n_tokens),
                   kept_current=bool(kept))
@@ -141,7 +152,7 @@ class ReallocationCallback(keras.callbacks.Callback):
         rounds: at most this many reallocations; 0 no limit. Default: `3`.
         solver: as in `reallocate`. Default: `"greedy"` (with `every=1, rounds=3` the best schedule
             measured; docs/reallocation.md).
-        batch_size, bptt, k, max_tokens: as in `reallocate`.
+        batch_size, bptt, k, max_tokens, min_gain: as in `reallocate`.
         verbose: print one line a reallocation. Default: `1`.
         after_last_epoch: also reallocate after the last epoch of a `fit` call. Default: `False`.
         valid_ids: optional `(N,)` int validation ids: each report then also holds
@@ -161,12 +172,13 @@ class ReallocationCallback(keras.callbacks.Callback):
     LOGGED = ("objective_before", "objective_after", "lower_bound", "moved", "seconds")
 
     def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
-                 after_last_epoch=False, valid_ids=None, time_budget=None):
+                 after_last_epoch=False, valid_ids=None, time_budget=None, min_gain=0.0):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
         self.ids, self.every, self.rounds = ids, every, rounds
-        self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens)
+        self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens,
+                           min_gain=min_gain)
         self.verbose = verbose
         self.after_last_epoch = after_last_epoch
         self.valid_ids = valid_ids

@@ -131,6 +131,29 @@ def test_exact_solvers_equal_scipy_optimum(v, solver):
     assert report["objective_after"] <= optimum + report["suboptimality_bound"] + 1e-9 * optimum
 
 
+@pytest.mark.parametrize("min_gain", [0.05, 0.5])
+def test_move_penalty_matching_equals_scipy_on_the_penalised_matrix(min_gain):
+    """The dense solver over `MovePenaltyCosts` is the optimum of the V x RC matrix built from the
+    definition: L_r + L_c, plus min_gain * current(w) / 2 for leaving w's row and as much for its column."""
+    from lightrnn_tf.assignment import MovePenaltyCosts
+
+    v, rows, cols = 60, 8, 8
+    row, col = lightrnn_costs(v, rows, cols, seed=3)
+    start = WordTable.random(v, rows, cols, seed=4)
+    table, _ = solve(MovePenaltyCosts(DenseCosts(row, col), start, min_gain), start, solver="dense")
+    current = row[np.arange(v), start.word_row] + col[np.arange(v), start.word_col]
+    cell_row, cell_col = np.divmod(np.arange(rows * cols), cols)
+    full = row[:, cell_row] + col[:, cell_col]  # (V, RC)
+    full += 0.5 * min_gain * current[:, None] * ((cell_row[None] != start.word_row[:, None]).astype(float)
+                                                 + (cell_col[None] != start.word_col[:, None]))
+    words, cells = linear_sum_assignment(full)
+    at = np.arange(v)
+    got = full[at, table.word_row * cols + table.word_col].sum()
+    assert got == pytest.approx(full[words, cells].sum(), rel=1e-6)
+    moved_plain = solve(DenseCosts(row, col), start, solver="dense")[0].moved(start)
+    assert table.moved(start) <= moved_plain if min_gain < 0.5 else table.moved(start) < moved_plain
+
+
 def test_capped_regrets_keep_a_proven_bound(monkeypatch):
     """With few integer levels, large regrets are capped; the result stays within the reported bound."""
     monkeypatch.setattr(assignment, "MAX_INT_COST", 2000)
