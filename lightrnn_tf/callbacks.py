@@ -120,3 +120,15 @@ class TimeBudget(keras.callbacks.Callback):
         if logs is not None:
             logs["elapsed_seconds"] = self.elapsed()
         self.on_train_batch_end(0)
+
+    def on_train_end(self, logs=None):
+        self.spent, self._start = self.elapsed(), None
+
+    def get_state(self) -> dict:
+        return {"spent": self.elapsed()}
+
+    def set_state(self, state: dict) -> None:
+        """Restores the time spent (`TrainingCheckpoint`); a running clock restarts from now."""
+        self.spent = float(state["spent"])
+        if self._start is not None:
+            self._start = time.perf_counter()

@@ -17,6 +17,17 @@ moment:
 
 Keras resets those callbacks in `on_train_begin`, so put this callback AFTER them in the list:
 it restores their state after their reset, and saves it after they have seen the epoch.
+
+Inside an epoch (`save_every_windows`, `save_every_seconds`) it also saves, with the same
+contents plus the position in the epoch (`step`, windows trained) and the running training-loss
+metric. Such a checkpoint resumes mid-epoch: `resume_dataset(ds)` skips the windows already
+trained for the rest of that epoch, and the carried stream state continues where it was:
+
+    ckpt = TrainingCheckpoint(dir, [...], save_every_seconds=1800)
+    ckpt.set_model(model); ckpt.restore()                      # if dir holds a checkpoint
+    if ckpt.step:                                              # killed inside an epoch
+        model.fit(ckpt.resume_dataset(ds), epochs=epochs, callbacks=[..., ckpt, ckpt.stop_after_epoch()])
+    model.fit(ds, epochs=epochs, callbacks=[..., ckpt])        # the following epochs
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import json
 import math
 import os
 import sys
+import time
 
 import keras
 import numpy as np
@@ -34,6 +46,7 @@ import tensorflow as tf
 from lightrnn_tf.errors import LightRNNError
 from lightrnn_tf.fault_injection import kill_point
 
+MID_EPOCH = 1_000_000  # checkpoint number of a save S windows into epoch E + 1: E * MID_EPOCH + S
 _EARLY_STOPPING_KEYS = ("wait", "best", "best_epoch", "stopped_epoch")
 _REDUCE_LR_KEYS = ("wait", "best", "cooldown_counter")
 
@@ -42,27 +55,40 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     """Saves everything training needs to continue, after every epoch.
 
     Args:
-        directory: str, where the numbered checkpoints go.
+        directory: str, where the numbered checkpoints go: `ckpt-E` after epoch E, and
+            `ckpt-{E * 1000000 + S}` S windows into epoch E + 1.
         callbacks: the callbacks whose state is saved with the model (see module docstring).
         max_to_keep: int, checkpoints kept. Default: `2`.
         verbose: int, print a line when resuming. Default: `1`.
+        save_every_windows: int, also save inside an epoch every this many training windows
+            (rounded up to `steps_per_execution`); 0 never. Default: `0`.
+        save_every_seconds: float, also save inside an epoch when this much time has passed since
+            the last save; 0 never. Default: `0`.
 
     Attributes:
         history: list of dict, the logs of every finished epoch (epoch numbers from 1), restored
             on resume.
         epoch: int, epochs finished.
+        step: int, windows of epoch `epoch + 1` already trained (0 at an epoch boundary).
     """
 
-    def __init__(self, directory: str, callbacks=(), max_to_keep: int = 2, verbose: int = 1):
+    def __init__(self, directory: str, callbacks=(), max_to_keep: int = 2, verbose: int = 1,
+                 save_every_windows: int = 0, save_every_seconds: float = 0.0):
         super().__init__()
         self.directory = directory
         self.callbacks = list(callbacks)
         self.max_to_keep = max_to_keep
         self.verbose = verbose
+        self.save_every_windows = int(save_every_windows)
+        self.save_every_seconds = float(save_every_seconds)
         self.history: list[dict] = []
         self.epoch = 0
+        self.step = 0
         self.restored_from: str | None = None
         self._manager = None
+        self._skipped = 0  # windows the current epoch skipped (resumed mid-epoch)
+        self._resumed_metrics = None  # metric variable values to put back at the resumed epoch's start
+        self._last_save_windows, self._last_save_time = 0, time.monotonic()
 
     # === What a checkpoint holds ===
 
@@ -76,10 +102,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         opt_vars = list(model.optimizer.variables) if model.optimizer is not None else []
         self._best = [tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False) for w in model.weights]
         self._state = tf.Variable("{}", dtype=tf.string, trainable=False)
+        self._metric_vars = [v for m in model.metrics for v in m.variables]  # the running training loss
         ckpt = tf.train.Checkpoint(
             model={f"v{i:04d}": v for i, v in enumerate(model_vars)},
             optimizer={f"v{i:04d}": v for i, v in enumerate(opt_vars)},
             best_weights={f"v{i:04d}": v for i, v in enumerate(self._best)},
+            metrics={f"v{i:04d}": v for i, v in enumerate(self._metric_vars)},
             state=self._state,
         )
         os.makedirs(self.directory, exist_ok=True)
@@ -92,13 +120,39 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     # === Save ===
 
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._resumed_metrics is not None:  # Keras has just reset the metrics: the epoch's running loss
+            for var, value in zip(self._metric_vars, self._resumed_metrics):
+                var.assign(value)
+            self._resumed_metrics = None
+        self._last_save_windows, self._last_save_time = self._skipped, time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not (self.save_every_windows or self.save_every_seconds):
+            return
+        windows = self._skipped + batch + 1
+        due = (self.save_every_windows and windows - self._last_save_windows >= self.save_every_windows) or \
+              (self.save_every_seconds and time.monotonic() - self._last_save_time >= self.save_every_seconds)
+        if not due or not all(math.isfinite(v) for v in _floats(logs or {}).values()):
+            return
+        self._build()
+        self.step = windows
+        self._write_state()
+        self._save(self.epoch * MID_EPOCH + self.step)
+        self._last_save_windows, self._last_save_time = windows, time.monotonic()
+
     def on_epoch_end(self, epoch, logs=None):
+        self._skipped = 0
         logs = dict(logs or {})
         if not all(math.isfinite(v) for v in _floats(logs).values()):
             return  # a diverged epoch is never saved over a good one
         self._build()
-        self.epoch = epoch + 1
+        self.epoch, self.step = epoch + 1, 0
         self.history.append({"epoch": epoch + 1, **_floats(logs)})
+        self._write_state()
+        self._save(self.epoch)
+
+    def _write_state(self) -> None:
         early = self._early_stopping()
         has_best = bool(early is not None and early.best_weights is not None)
         if has_best:
@@ -106,20 +160,31 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                 var.assign(value)
         self._state.assign(json.dumps({
             "epoch": self.epoch,
+            "step": self.step,
             "history": self.history,
             "has_best_weights": has_best,
             "callbacks": [_get_state(cb) for cb in self.callbacks],
         }))
-        self._save()
 
-    def _save(self) -> None:
-        """Writes checkpoint `epoch` atomically: TensorFlow writes `ckpt-N_temp/` and renames it; the
+    # === Resuming inside an epoch ===
+
+    def resume_dataset(self, dataset):
+        """`dataset` without the windows the restored epoch already trained (`step` of them)."""
+        return dataset.skip(self.step)
+
+    def stop_after_epoch(self) -> keras.callbacks.Callback:
+        """A callback (put it last) that ends `fit` after the epoch it starts in: that first,
+        shortened epoch of a mid-epoch resume runs alone, before `fit` over the whole dataset."""
+        return _StopAfterEpoch()
+
+    def _save(self, number: int) -> None:
+        """Writes checkpoint `number` atomically: TensorFlow writes `ckpt-N_temp/` and renames it; the
         `checkpoint` index names ckpt-N only after that. A failed write (disk full) removes its
         partial files and raises `LightRNNError`; the previous checkpoint stays the latest."""
-        prefix = os.path.join(self.directory, f"ckpt-{self.epoch}")
+        prefix = os.path.join(self.directory, f"ckpt-{number}")
         options = tf.train.CheckpointOptions(experimental_write_callbacks=[lambda _path: kill_point("checkpoint")])
         try:
-            self._manager.save(checkpoint_number=self.epoch, options=options)
+            self._manager.save(checkpoint_number=number, options=options)
         except (tf.errors.OpError, OSError) as e:
             for leftover in tf.io.gfile.glob(prefix + "_temp*") + tf.io.gfile.glob(prefix + ".*"):
                 try:
@@ -165,6 +230,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         else:
             raise LightRNNError(errors[0])
         self.epoch = int(state["epoch"])
+        self.step = int(state.get("step", 0))
+        self._skipped = self.step
+        self._resumed_metrics = [v.numpy() for v in self._metric_vars] if self.step else None
         self.history = list(state["history"])
         for cb, cb_state in zip(self.callbacks, state["callbacks"]):
             _set_state(cb, cb_state)
@@ -172,13 +240,20 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         if early is not None and state["has_best_weights"]:
             early.best_weights = [v.numpy() for v in self._best]
         self.model._initial_epoch = self.epoch
+        self.model._resume_mid_epoch = bool(self.step)  # ResetStreamState keeps the restored stream state
         announce = self.verbose and self.restored_from != candidate
         self.restored_from = candidate
         if announce:
-            print(f"resumed from {candidate} (epoch {self.epoch})", file=sys.stderr)
+            where = f"{self.step} windows into epoch {self.epoch + 1}" if self.step else f"epoch {self.epoch}"
+            print(f"resumed from {candidate} ({where})", file=sys.stderr)
 
     def _early_stopping(self):
         return next((cb for cb in self.callbacks if isinstance(cb, keras.callbacks.EarlyStopping)), None)
+
+
+class _StopAfterEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
 
 
 def _first_line(e: Exception) -> str:

@@ -113,6 +113,10 @@ class TrainConfig:
                                "over candidate cells) or dense (exact over all cells, small |V|)",
                      choices=("sparse", "dense", "greedy"))
     # === Output ===
+    checkpoint_minutes: float = _f(30.0, "besides the checkpoint after every epoch, save one inside an epoch "
+                                         "every this many minutes (0 = at epoch ends only); --resume continues "
+                                         "from the window where it was saved")
+    checkpoint_windows: int = _f(0, "also save inside an epoch every this many training windows (0 = off)")
     out: str = _f("runs/lightrnn", "run directory: checkpoints, vocab.txt, config.json, metrics.json, TensorBoard logs")
     resume: bool = _f(False, "continue the run in --out from its latest checkpoint, with the settings of its "
                              "config.json (only --epochs, --patience and --time-budget may be given again, to extend it)")
@@ -124,9 +128,13 @@ class TrainConfig:
             raise LightRNNError(f"Received an invalid value for `learning_rate`, expected > 0, got {self.learning_rate}.")
         if not 0 < self.lr_decay <= 1:
             raise LightRNNError(f"Received an invalid value for `lr_decay`, expected 0 < lr_decay <= 1, got {self.lr_decay}.")
+        if self.checkpoint_minutes < 0:
+            raise LightRNNError(f"Received an invalid value for `checkpoint_minutes`, expected >= 0, "
+                                f"got {self.checkpoint_minutes}.")
         if self.time_budget < 0:
             raise LightRNNError(f"Received an invalid value for `time_budget`, expected >= 0, got {self.time_budget}.")
-        for name in ("patience", "min_count", "max_vocab", "realloc_every", "realloc_rounds", "realloc_tokens", "steps_per_epoch"):
+        for name in ("patience", "min_count", "max_vocab", "realloc_every", "realloc_rounds", "realloc_tokens",
+                     "steps_per_epoch", "checkpoint_windows"):
             if getattr(self, name) < 0:
                 raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0, got {getattr(self, name)}.")
         _positive(self.realloc_k, "realloc_k")

@@ -181,6 +181,9 @@ class ResetStreamState(keras.callbacks.Callback):
     """Restarts the carried training state at the start of every epoch (added by `fit`)."""
 
     def on_epoch_begin(self, epoch, logs=None):
+        if getattr(self.model, "_resume_mid_epoch", False):  # a checkpoint restored the state mid-epoch
+            self.model._resume_mid_epoch = False
+            return
         self.model._train_stream.reset()
 
 

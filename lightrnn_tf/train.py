@@ -136,7 +136,10 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
         "tensorboard": keras.callbacks.TensorBoard(os.path.join(cfg.out, rundir.LOGS), write_graph=False),
     }
     # Last: restores the others' state after their on_train_begin reset, saves it after they ran.
-    cbs["checkpoint"] = TrainingCheckpoint(ckpt_dir, [cbs["reduce_lr"], cbs["early_stopping"], cbs["realloc"]])
+    cbs["checkpoint"] = TrainingCheckpoint(ckpt_dir, [cbs["reduce_lr"], cbs["early_stopping"], cbs["realloc"],
+                                                      cbs["time_budget"]],
+                                           save_every_windows=cfg.checkpoint_windows,
+                                           save_every_seconds=60 * cfg.checkpoint_minutes)
     return cbs
 
 
@@ -170,10 +173,20 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     if cfg.resume:
         epochs = _epochs_left_to_train(model, cbs, cfg)
     valid_b = max(1, min(cfg.batch_size, len(ids["valid"]) // 2))
-    model.fit(train_ds, validation_data=stream_dataset(ids["valid"], valid_b, cfg.bptt), epochs=epochs,
-              callbacks=list(cbs.values()), verbose=1 if sys.stdout.isatty() else 2)
+    fit_args = dict(validation_data=stream_dataset(ids["valid"], valid_b, cfg.bptt), epochs=epochs,
+                    verbose=1 if sys.stdout.isatty() else 2)
+    ckpt = cbs["checkpoint"]
+    if cfg.resume and ckpt.step and ckpt.epoch < epochs:  # killed inside an epoch: finish that epoch first
+        print(f"skipping the {ckpt.step} windows of epoch {ckpt.epoch + 1} trained before the checkpoint",
+              file=sys.stderr)
+        model.fit(ckpt.resume_dataset(train_ds), callbacks=list(cbs.values()) + [ckpt.stop_after_epoch()],
+                  **fit_args)
+        stopped = cbs["early_stopping"].stopped_epoch or cbs["time_budget"].exhausted
+        if stopped or ckpt.epoch >= epochs:
+            fit_args["epochs"] = ckpt.epoch  # nothing more to train
+    model.fit(train_ds, callbacks=list(cbs.values()), **fit_args)
     # EarlyStopping has restored the best epoch's weights, table included.
-    ckpt, early = cbs["checkpoint"], cbs["early_stopping"]
+    early = cbs["early_stopping"]
     valid_ppl, n_valid = stream_perplexity(model, ids["valid"], cfg.batch_size, cfg.bptt)
     test_ppl, n_test = stream_perplexity(model, ids["test"], cfg.batch_size, cfg.bptt)
     history = [dict(h) for h in ckpt.history]
@@ -226,8 +239,6 @@ def _epochs_left_to_train(model, cbs, cfg: TrainConfig) -> int:
         print(f"the run already trained {ckpt.epoch} of --epochs {cfg.epochs}; nothing to train "
               f"(pass a larger --epochs to continue it)", file=sys.stderr)
         return ckpt.epoch
-    history = ckpt.history
-    cbs["time_budget"].spent = history[-1].get("elapsed_seconds", 0.0) if history else 0.0
     if cfg.time_budget and cbs["time_budget"].spent >= cfg.time_budget:
         print(f"the run already spent its --time-budget of {cfg.time_budget:g} s; nothing to train "
               f"(pass a larger --time-budget to continue it)", file=sys.stderr)

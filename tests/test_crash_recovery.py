@@ -85,16 +85,18 @@ def _assert_same_run(out, reference):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_at, latest", [
-    ("batch:5", None),               # in epoch 1: nothing saved yet but the settings
-    ("batch:25", "ckpt-1"),          # in epoch 2 (18 groups of 8 windows an epoch)
-    ("statistics:2", "ckpt-1"),      # in the statistics pass of the 2nd reallocation
-    ("matching:1", None),            # in the 1st matching, before epoch 1's checkpoint
-    ("checkpoint:2", "ckpt-1"),      # ckpt-2's files are written, the index does not name them yet
+@pytest.mark.parametrize("kill_at, extra, latest", [
+    ("batch:5", [], None),           # in epoch 1: nothing saved yet but the settings
+    ("batch:25", [], "ckpt-1"),      # in epoch 2 (18 groups of 8 windows an epoch)
+    # in epoch 2, 60 windows in, with a checkpoint every 40 windows: resumes at window 40 of epoch 2
+    ("batch:25", ["--checkpoint-windows", "40"], "ckpt-1000040"),
+    ("statistics:2", [], "ckpt-1"),  # in the statistics pass of the 2nd reallocation
+    ("matching:1", [], None),        # in the 1st matching, before epoch 1's checkpoint
+    ("checkpoint:2", [], "ckpt-1"),  # ckpt-2's files are written, the index does not name them yet
 ])
-def test_sigkill_then_resume_equals_an_uninterrupted_run(corpus, uninterrupted, tmp_path, kill_at, latest):
+def test_sigkill_then_resume_equals_an_uninterrupted_run(corpus, uninterrupted, tmp_path, kill_at, extra, latest):
     out = str(tmp_path / "run")
-    proc = _train(["--corpus", corpus, "--out", out, *ARGS], kill_at=kill_at)
+    proc = _train(["--corpus", corpus, "--out", out, *ARGS, *extra], kill_at=kill_at)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert not os.path.exists(os.path.join(out, "metrics.json"))
     if latest is None:
@@ -105,6 +107,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(corpus, uninterrupted, 
         assert any(f.startswith("ckpt-2.") for f in os.listdir(os.path.join(out, "checkpoints")))
     resumed = _train(["--out", out, "--resume"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    if extra:
+        assert "skipping the 40 windows of epoch 2 trained before the checkpoint" in resumed.stderr
     _assert_same_run(out, uninterrupted)
 
 
