@@ -377,7 +377,7 @@ def _greedy(costs, cand: Candidates):
         return (loss_sum - sorted_cost[:, 0]) / max(n - 1, 1)
 
     # Stage 1: rows, capacity C each.
-    fill = [0] * r
+    fill, full = [0] * r, np.zeros(r, bool)  # full[i]: row i holds C words
     order = np.argsort(-priority(cand.row_cost, cand.row_sum, r), kind="stable")
     row_idx, row_cost = cand.row_idx.tolist(), cand.row_cost.tolist()
     for w in order.tolist():
@@ -386,12 +386,13 @@ def _greedy(costs, cand: Candidates):
                 break
         else:  # all k listed rows are full: its best row with room
             loss = costs.row_costs(np.array([w]))[0]
-            loss[np.array(fill) >= c] = np.inf
+            loss[full] = np.inf
             i, pos = int(np.argmin(loss)), None
             row_part[w] = float(loss[i])
         if pos is not None:
             row_part[w] = row_cost[w][pos]
         fill[i] += 1
+        full[i] = fill[i] >= c
         row_of[w] = i
     # Stage 2: columns within each row, one word a cell.
     col_priority = priority(cand.col_cost, cand.col_sum, c)

@@ -1,6 +1,6 @@
 """Word reallocation: move words to the table cells that minimise the training loss.
 
-Letters: B batch, T window, V words, R rows, C columns.
+Letters: B batch, T window, V words, R rows, C columns, H hidden (the softmax heads' input).
 
     report = reallocate(model, train_ids, batch_size=20, bptt=35, solver="sparse", k=8)
     model.fit(ds, epochs=6, callbacks=[ReallocationCallback(train_ids, every=2, batch_size=20, bptt=35)])
@@ -11,6 +11,22 @@ the positions t where w is the target, and its column losses `L_c[w, j] = sum_t 
 the column distribution conditioned on w's current row (the paper's approximation). Placing w in
 cell (i, j) then costs `L_r[w, i] + L_c[w, j]`, and a minimum-cost matching of words to cells
 (`lightrnn_tf.assignment`) gives the new table. Row and column vectors keep their values.
+
+Two representations of the same costs (`statistics=`):
+
+- `"dense"` (`loss_statistics`): `L_r (V, R)` and `L_c (V, C)` as float64 arrays, `8 V (R + C)`
+  bytes (16 GB at V = 1M).
+- `"factored"` (`factored_statistics`): the softmax heads are affine, so with `z_t = h_t W + b`,
+  `-log softmax(z_t)_i = lse(z_t) - h_t W_i - b_i`, and summed over w's n_w positions
+
+      L_r[w, :] = sum_t lse_t - (sum_t h_t) W_r - n_w b_r        (the same for columns)
+
+  Only `n_w`, `sum_t lse_t` and `sum_t h_t` are accumulated, `8 V (2 H + 3)` bytes (1 GB at
+  V = 1M, H = 64) whatever the number of tokens; `FactoredCosts` rebuilds any block of rows of
+  `L_r`, `L_c` on demand (one `(n, H) x (H, R)` product), which is all the solvers read.
+
+`"auto"` (the default everywhere) keeps the dense arrays while they take at most
+`DENSE_STATS_MAX_BYTES` (1 GiB, V up to about 150k) or are no larger than the factored ones.
 """
 
 from __future__ import annotations
@@ -21,15 +37,50 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lightrnn_tf.assignment import DenseCosts, MovePenaltyCosts, solve
+from lightrnn_tf.assignment import DenseCosts, MovePenaltyCosts, scan_costs, solve
 from lightrnn_tf.data import stream_dataset
 from lightrnn_tf.errors import LightRNNError
 from lightrnn_tf.fault_injection import kill_point
 from lightrnn_tf.table import WordTable
 
+STATISTICS = ("auto", "dense", "factored")
+DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
+
+
+def _check_ids(model, ids, max_tokens):
+    ids = np.asarray(ids)
+    if max_tokens < 0:
+        raise LightRNNError(f"Received an invalid value for `max_tokens`, expected >= 0, got {max_tokens}.")
+    if max_tokens:
+        ids = ids[:max_tokens]
+    if len(ids) and (ids.min() < 0 or ids.max() >= model.vocab_size):
+        raise LightRNNError(f"token ids must lie in [0, {model.vocab_size}), got [{ids.min()}, {ids.max()}]")
+    return ids
+
+
+def _stream_pass(model, ids, batch_size, bptt, accumulate, consume=None) -> int:
+    """Runs `accumulate(y (B, T) int32, state) -> new_state` (traced once) over the windows of
+    `stream_dataset(ids, batch_size, bptt)`, state carried across windows; returns the number of
+    targets. With `consume`, `accumulate` returns `(new_state, out)` and `consume(out)` is called."""
+    state, window, n_tokens = None, None, 0
+    for x, y in stream_dataset(ids, batch_size, bptt):
+        if state is None:
+            state = model.start_state(x[:, 0])
+            state_spec = tf.nest.map_structure(lambda t: tf.TensorSpec([None, t.shape[-1]], t.dtype), state)
+            window = tf.function(accumulate, input_signature=[tf.TensorSpec([None, None], tf.int32), state_spec])
+        first = not n_tokens
+        state = window(tf.cast(y, tf.int32), state)
+        if consume is not None:
+            state, out = state
+            consume(out)
+        n_tokens += int(tf.size(y))
+        if first:
+            kill_point("statistics")  # (crash tests)
+    return n_tokens
+
 
 def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, dtype="float64"):
-    """Summed row and column losses of every word over a token stream.
+    """Summed row and column losses of every word over a token stream, as dense arrays.
 
     Args:
         model: a `LightRNNModel`.
@@ -38,20 +89,15 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
         bptt: T.
         max_tokens: use only the first `max_tokens` ids; 0 uses all. Default: `0`.
         dtype: accumulator dtype; per-window sums are float32. The accumulators take
-            `8 V (R + C)` bytes as float64 (500 MB at V = 100k), half as `"float32"`; no `(V, R)`
-            tensor is built per window (only `(U, R)` for the U distinct targets). Default: `"float64"`.
+            `8 V (R + C)` bytes as float64 (500 MB at V = 100k, 16 GB at V = 1M), half as
+            `"float32"`; no `(V, R)` tensor is built per window (only `(U, R)` for the U distinct
+            targets). `factored_statistics` needs `8 V (2 H + 3)` bytes instead. Default: `"float64"`.
 
     Returns:
         `(L_r (V, R) float64, L_c (V, C) float64, n_tokens)`: n_tokens target positions were read;
         row `w` of both is zero for a word that never occurs as a target.
     """
-    ids = np.asarray(ids)
-    if max_tokens < 0:
-        raise LightRNNError(f"Received an invalid value for `max_tokens`, expected >= 0, got {max_tokens}.")
-    if max_tokens:
-        ids = ids[:max_tokens]
-    if len(ids) and (ids.min() < 0 or ids.max() >= model.vocab_size):
-        raise LightRNNError(f"token ids must lie in [0, {model.vocab_size}), got [{ids.min()}, {ids.max()}]")
+    ids = _check_ids(model, ids, max_tokens)
     v, r, c = model.vocab_size, model.rows, model.cols
     row_acc = tf.Variable(tf.zeros((v, r), dtype), trainable=False, name="row_loss")
     col_acc = tf.Variable(tf.zeros((v, c), dtype), trainable=False, name="col_loss")
@@ -66,22 +112,141 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
         col_acc.scatter_add(tf.IndexedSlices(tf.cast(col_sum, dtype), words))
         return new_state
 
-    state, window, n_tokens = None, None, 0
-    for x, y in stream_dataset(ids, batch_size, bptt):
-        first = state is None
-        if first:
-            state = model.start_state(x[:, 0])
-            state_spec = tf.nest.map_structure(lambda t: tf.TensorSpec([None, t.shape[-1]], t.dtype), state)
-            window = tf.function(accumulate, input_signature=[tf.TensorSpec([None, None], tf.int32), state_spec])
-        state = window(tf.cast(y, tf.int32), state)
-        n_tokens += int(tf.size(y))
-        if first:
-            kill_point("statistics")  # (crash tests)
+    n_tokens = _stream_pass(model, ids, batch_size, bptt, accumulate)
     return row_acc.numpy().astype(np.float64, copy=False), col_acc.numpy().astype(np.float64, copy=False), n_tokens
 
 
+class FactoredCosts:
+    """`L_r`, `L_c` rebuilt block by block from per-word sums (the costs interface of
+    `lightrnn_tf.assignment`: `vocab_size`, `rows`, `cols`, `row_costs(words)`, `col_costs(words)`).
+
+    `L_r[w, :] = row_lse[w] - row_hidden[w] @ row_kernel - counts[w] * row_bias`, the same for
+    columns (see the module docstring); all float64.
+
+    Args:
+        counts: `(V,)` n_w, target positions of each word.
+        row_lse: `(V,)` sum over w's positions of the row logits' log-sum-exp.
+        row_hidden: `(V, H)` sum over w's positions of the state that predicts the row.
+        row_kernel: `(H, R)`, row_bias: `(R,)`, the row head (`model.softmax.row_head`).
+        col_lse: `(V,)`, col_hidden: `(V, H)`, col_kernel: `(H, C)`, col_bias: `(C,)`: the same
+            for the column head, the state being the one after w's current row.
+    """
+
+    def __init__(self, counts, row_lse, row_hidden, row_kernel, row_bias, col_lse, col_hidden, col_kernel, col_bias):
+        f64 = lambda a: np.asarray(a, dtype=np.float64)
+        self.counts = f64(counts)
+        self.row_lse, self.row_hidden, self.row_kernel, self.row_bias = map(f64, (row_lse, row_hidden, row_kernel,
+                                                                               row_bias))
+        self.col_lse, self.col_hidden, self.col_kernel, self.col_bias = map(f64, (col_lse, col_hidden, col_kernel,
+                                                                               col_bias))
+        self.vocab_size = len(self.counts)
+        self.rows, self.cols = self.row_kernel.shape[1], self.col_kernel.shape[1]
+        shapes = [self.row_lse.shape, self.col_lse.shape, self.row_hidden.shape[:1], self.col_hidden.shape[:1]]
+        if any(shape != (self.vocab_size,) for shape in shapes) or self.row_bias.shape != (self.rows,) \
+                or self.col_bias.shape != (self.cols,):
+            raise LightRNNError("factored statistics have inconsistent shapes")
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.counts, self.row_lse, self.row_hidden, self.col_lse, self.col_hidden))
+
+    def row_costs(self, words):
+        """`(n, R)` float64 row losses of `words` (a slice or an int array)."""
+        return self._costs(words, self.row_lse, self.row_hidden, self.row_kernel, self.row_bias)
+
+    def col_costs(self, words):
+        """`(n, C)` float64 column losses of `words`."""
+        return self._costs(words, self.col_lse, self.col_hidden, self.col_kernel, self.col_bias)
+
+    def _costs(self, words, lse, hidden, kernel, bias):
+        counts = self.counts[words]  # (n,)
+        if not counts.any():  # words that never occur cost nothing anywhere (greedy asks for many alone)
+            return np.zeros((len(counts), kernel.shape[1]))
+        out = hidden[words] @ kernel  # (n, R)
+        out += counts[:, None] * bias
+        np.subtract(lse[words, None], out, out=out)
+        return out
+
+    def dense(self):
+        """`DenseCosts` with the full `(V, R)`, `(V, C)` arrays (small V; tests)."""
+        return DenseCosts(self.row_costs(slice(None)), self.col_costs(slice(None)))
+
+
+def factored_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0):
+    """The loss statistics of `loss_statistics` in `8 V (2 H + 3)` bytes, as a `FactoredCosts`.
+
+    Same pass and arguments as `loss_statistics`. Per window: the heads' logits `(B, T, R)` and
+    `(B, T, C)` (float32, as in `model.distributions`), their log-sum-exp, and the float32 states
+    that fed them, cast to float64, segment-summed per target word and added into float64 NumPy
+    accumulators (no TensorFlow variable of size V, so nothing is copied at the end).
+
+    Returns:
+        `(FactoredCosts, n_tokens)`; `costs.row_costs(words)` equals `L_r[words]` of
+        `loss_statistics` up to float32 rounding of each position's logits.
+    """
+    ids = _check_ids(model, ids, max_tokens)
+    v, h = model.vocab_size, model.hidden_dim
+    row_acc, col_acc = np.zeros((v, h + 1)), np.zeros((v, h + 1))  # [sum h | sum lse] per word
+    count = np.zeros(v)
+    heads = model.softmax
+
+    def accumulate(y, state):
+        row_hidden, col_hidden, _, new_state = model.hidden_states(y, state, training=False)
+        words, slot = tf.unique(tf.reshape(y, [-1]))  # (U,), (B*T,)
+        n = tf.size(words)
+        sums = []
+        for hidden, head in ((row_hidden, heads.row_head), (col_hidden, heads.col_head)):
+            hidden = tf.reshape(tf.cast(hidden, tf.float32), [-1, h])  # (B*T, H), what the head reads
+            lse = tf.reduce_logsumexp(head(hidden), axis=-1, keepdims=True)  # (B*T, 1)
+            both = tf.cast(tf.concat([hidden, lse], axis=1), tf.float64)  # (B*T, H + 1)
+            sums.append(tf.math.unsorted_segment_sum(both, slot, n))  # (U, H + 1)
+        return new_state, (words, sums[0], sums[1], tf.math.bincount(slot, minlength=n, dtype=tf.float64))
+
+    def consume(out):
+        words, row_sum, col_sum, counts = (t.numpy() for t in out)
+        row_acc[words] += row_sum  # words are distinct within a window
+        col_acc[words] += col_sum
+        count[words] += counts
+
+    n_tokens = _stream_pass(model, ids, batch_size, bptt, accumulate, consume)
+    g = lambda var: np.asarray(var.numpy(), dtype=np.float64)
+    costs = FactoredCosts(count, row_acc[:, h], row_acc[:, :h], g(heads.row_head.kernel), g(heads.row_head.bias),
+                          col_acc[:, h], col_acc[:, :h], g(heads.col_head.kernel), g(heads.col_head.bias))
+    return costs, n_tokens
+
+
+def statistics_bytes(model) -> dict:
+    """Accumulator bytes of each representation: `{"dense": 8 V (R + C), "factored": 8 V (2 H + 3)}`."""
+    v = model.vocab_size
+    return {"dense": 8 * v * (model.rows + model.cols), "factored": 8 * v * (2 * model.hidden_dim + 3)}
+
+
+def choose_statistics(model, statistics: str = "auto") -> str:
+    """`"dense"` or `"factored"`: `statistics` itself, or for `"auto"` dense while its accumulators
+    take at most `DENSE_STATS_MAX_BYTES` or no more than the factored ones."""
+    if statistics not in STATISTICS:
+        raise LightRNNError(
+            f"Received an invalid value for `statistics`, expected one of {STATISTICS}, got {statistics!r}."
+        )
+    if statistics != "auto":
+        return statistics
+    size = statistics_bytes(model)
+    return "dense" if size["dense"] <= max(DENSE_STATS_MAX_BYTES, size["factored"]) else "factored"
+
+
+def cost_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, statistics: str = "auto"):
+    """`(costs, n_tokens, kind)`: `DenseCosts` from `loss_statistics` or `FactoredCosts` from
+    `factored_statistics`, as `choose_statistics(model, statistics)` says (`kind`)."""
+    kind = choose_statistics(model, statistics)
+    if kind == "dense":
+        row_loss, col_loss, n_tokens = loss_statistics(model, ids, batch_size, bptt, max_tokens)
+        return DenseCosts(row_loss, col_loss), n_tokens, kind
+    costs, n_tokens = factored_statistics(model, ids, batch_size, bptt, max_tokens)
+    return costs, n_tokens, kind
+
+
 def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse", k: int = 8,
-               max_tokens: int = 0, min_gain: float = 0.0) -> dict:
+               max_tokens: int = 0, statistics: str = "auto", min_gain: float = 0.0) -> dict:
     """Computes the loss statistics, finds a new table and installs it with `model.set_table`.
 
     Args:
@@ -94,6 +259,9 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
             small V) or `"greedy"` (CNTK's heuristic). Default: `"sparse"`.
         k: candidate rows and columns per word. Default: `8`.
         max_tokens: statistics from the first `max_tokens` ids only; 0 uses all. Default: `0`.
+        statistics: `"dense"` (`loss_statistics`, `8 V (R + C)` bytes), `"factored"`
+            (`factored_statistics`, `8 V (2 H + 3)` bytes; the same costs up to float32 rounding)
+            or `"auto"` (`choose_statistics`: dense up to 1 GiB). Default: `"auto"`.
         min_gain: a word moves only if that lowers its own loss by at least this fraction
             (`assignment.MovePenaltyCosts`); the objectives reported then include the penalties
             (`objective_after_unpenalised` does not). 0 lets every word move. Default: `0.0`.
@@ -102,18 +270,20 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         A JSON-serialisable dict: `objective_before`, `objective_after` (summed loss in nats under
         the current-row approximation), `lower_bound` (`sum_w min_i L_r + min_j L_c`), `gap`
         (after - bound), `gap_rel`, `moved`, `seconds`, `stats_seconds`, `solve_seconds`,
-        `solver`, `k`, `tokens`, `suboptimality_bound` (see `assignment.solve`), `kept_current`
+        `solver`, `k`, `tokens`, `statistics` (`"dense"` or `"factored"`), `statistics_mb` (its
+        accumulators), `suboptimality_bound` (see `assignment.solve`), `kept_current`
         (true if the solver found no lower objective, e.g. greedy, and the table was left as it was;
         `objective_after`, `gap`, `gap_rel` and `moved` then describe the kept table).
     """
     start = time.perf_counter()
-    row_loss, col_loss, n_tokens = loss_statistics(model, ids, batch_size, bptt, max_tokens)
+    costs, n_tokens, kind = cost_statistics(model, ids, batch_size, bptt, max_tokens, statistics)
     stats_seconds = time.perf_counter() - start
     current = model.get_table()
-    costs = DenseCosts(row_loss, col_loss)
+    base = costs
     if min_gain:
         costs = MovePenaltyCosts(costs, current, min_gain)
     new_table, report = solve(costs, current, solver=solver, k=k)
+    del costs
     kept = report["objective_after"] > report["objective_before"]
     if kept:  # never install a worse table (greedy can be worse; exact solvers only within their rounding)
         new_table = current
@@ -122,13 +292,12 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
                       gap_rel=gap / max(abs(report["lower_bound"]), 1e-12))
     model.set_table(new_table)
     if min_gain:
-        at = np.arange(new_table.vocab_size)
-        report["objective_after_unpenalised"] = float(row_loss[at, new_table.word_row].sum()
-                                                      + col_loss[at, new_table.word_col].sum())
+        report["objective_after_unpenalised"] = float(scan_costs(base, new_table, 1).current.sum())
+    del base
     report["min_gain"] = float(min_gain)
     report["solve_seconds"] = report.pop("seconds")
     report.update(stats_seconds=stats_seconds, seconds=time.perf_counter() - start, tokens=int(n_tokens),
-                  kept_current=bool(kept))
+                  kept_current=bool(kept), statistics=kind, statistics_mb=statistics_bytes(model)[kind] / 2**20)
     return report
 
 
@@ -152,7 +321,8 @@ class ReallocationCallback(keras.callbacks.Callback):
         rounds: at most this many reallocations; 0 no limit. Default: `3`.
         solver: as in `reallocate`. Default: `"greedy"` (with `every=1, rounds=3` the best schedule
             measured; docs/reallocation.md).
-        batch_size, bptt, k, max_tokens, min_gain: as in `reallocate`.
+        batch_size, bptt, k, max_tokens, statistics, min_gain: as in `reallocate` (`statistics="auto"`
+            switches to the factored statistics above 1 GiB of dense accumulators).
         verbose: print one line a reallocation. Default: `1`.
         after_last_epoch: also reallocate after the last epoch of a `fit` call. Default: `False`.
         valid_ids: optional `(N,)` int validation ids: each report then also holds
@@ -172,13 +342,13 @@ class ReallocationCallback(keras.callbacks.Callback):
     LOGGED = ("objective_before", "objective_after", "lower_bound", "moved", "seconds")
 
     def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
-                 after_last_epoch=False, valid_ids=None, time_budget=None, min_gain=0.0):
+                 after_last_epoch=False, valid_ids=None, time_budget=None, statistics="auto", min_gain=0.0):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
         self.ids, self.every, self.rounds = ids, every, rounds
         self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens,
-                           min_gain=min_gain)
+                           statistics=statistics, min_gain=min_gain)
         self.verbose = verbose
         self.after_last_epoch = after_last_epoch
         self.valid_ids = valid_ids

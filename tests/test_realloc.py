@@ -385,3 +385,163 @@ def test_kept_table_reports_its_own_gap(tiny, monkeypatch):
         assert report["gap_rel"] == pytest.approx((optimal - bound) / bound, rel=1e-9)
     finally:
         model.set_table(before)
+
+
+# === Factored statistics (|V| = 1M within memory) ===
+
+def trained_looking_heads(model, seed):
+    """Random head biases (a fresh Dense has zero bias) and 4x larger head kernels (peaked
+    distributions, where sum lse and sum logits nearly cancel), as after training."""
+    rng = np.random.default_rng(seed)
+    for head in (model.softmax.row_head, model.softmax.col_head):
+        head.bias.assign(rng.normal(0.0, 2.0, head.bias.shape).astype(np.float32))
+        head.kernel.assign(4.0 * head.kernel.numpy())
+
+
+@pytest.fixture(scope="module")
+def tiny_trained():
+    from lightrnn_tf.model import LightRNNModel
+
+    model = LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8, num_layers=2,
+                          dropout=0.0, table_seed=5)
+    trained_looking_heads(model, 0)
+    ids = np.random.default_rng(0).integers(0, 10, size=41).astype(np.int32)
+    return model, ids
+
+
+@pytest.mark.parametrize("max_tokens", [0, 25])
+def test_factored_statistics_equal_numpy_reference_and_dense(tiny_trained, max_tokens):
+    """`FactoredCosts` rebuilds L_r and L_c from per-word sums: the same numbers as the float64
+    NumPy recomputation (to float32 rounding of the forward pass) and as the dense accumulators."""
+    from lightrnn_tf.realloc import FactoredCosts, factored_statistics, loss_statistics
+
+    model, ids = tiny_trained
+    costs, n = factored_statistics(model, ids, batch_size=2, bptt=5, max_tokens=max_tokens)
+    assert isinstance(costs, FactoredCosts)
+    assert (costs.vocab_size, costs.rows, costs.cols) == (10, 4, 3)
+    row, col = costs.row_costs(slice(0, 10)), costs.col_costs(slice(0, 10))
+    ref_row, ref_col, ref_n = reference_statistics(model, ids[:max_tokens] if max_tokens else ids, 2)
+    assert n == ref_n and row.dtype == np.float64
+    np.testing.assert_allclose(row, ref_row, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(col, ref_col, rtol=1e-5, atol=1e-5)
+    dense_row, dense_col, dense_n = loss_statistics(model, ids, 2, 5, max_tokens)
+    assert dense_n == n
+    np.testing.assert_allclose(row, dense_row, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(col, dense_col, rtol=1e-6, atol=1e-6)
+    assert np.array_equal(costs.counts, np.bincount(reference_targets(ids[:max_tokens] if max_tokens else ids, 2),
+                                                    minlength=10))
+    words = np.array([7, 2, 2, 0])  # any order, repeats: the rows of those words
+    np.testing.assert_array_equal(costs.row_costs(words), row[words])
+    np.testing.assert_array_equal(costs.col_costs(words), col[words])
+
+
+def reference_targets(ids, batch_size):
+    """The target ids the statistics read: every stream's tokens after its first."""
+    data = np.asarray(ids)[: batch_size * (len(ids) // batch_size)].reshape(batch_size, -1)
+    return data[:, 1:].ravel()
+
+
+@pytest.fixture(scope="module")
+def small():
+    """V = 200 in a 15x14 table (10 empty cells), one layer, Zipf-like ids over 120 words only:
+    80 words never occur (their costs must be exactly zero)."""
+    from lightrnn_tf.model import LightRNNModel
+
+    model = LightRNNModel(vocab_size=200, rows=15, cols=14, embedding_dim=16, hidden_dim=16, num_layers=1,
+                          dropout=0.0, table_seed=3)
+    trained_looking_heads(model, 1)
+    p = 1.0 / np.arange(1, 121)
+    ids = np.random.default_rng(1).choice(120, size=3000, p=p / p.sum()).astype(np.int32)
+    return model, ids
+
+
+def test_factored_equals_dense_on_a_larger_table(small):
+    from lightrnn_tf.realloc import factored_statistics, loss_statistics
+
+    model, ids = small
+    costs, n = factored_statistics(model, ids, 4, 7)
+    dense_row, dense_col, dense_n = loss_statistics(model, ids, 4, 7)
+    assert n == dense_n
+    row, col = costs.row_costs(slice(None)), costs.col_costs(slice(None))
+    scale = max(np.abs(dense_row).max(), np.abs(dense_col).max())
+    np.testing.assert_allclose(row, dense_row, rtol=1e-6, atol=1e-9 * scale)
+    np.testing.assert_allclose(col, dense_col, rtol=1e-6, atol=1e-9 * scale)
+    unseen = costs.counts == 0
+    assert unseen.sum() >= 80 and not row[unseen].any() and not col[unseen].any()
+    assert not dense_row[unseen].any()
+    assert costs.nbytes == 8 * 200 * (2 * 16 + 3)
+
+
+@pytest.mark.parametrize("solver,k", [("greedy", 1), ("greedy", 8), ("sparse", 2), ("dense", 8)])
+def test_reallocate_same_table_with_either_statistics(small, solver, k):
+    """The same table, objective and report whichever representation holds the statistics
+    (greedy with k = 1 reads most words through its full-row fallback). Words that never occur
+    cost zero in every cell: the exact solvers may permute them differently (their integer costs
+    differ by rounding, so OR-Tools breaks those ties differently), greedy may not."""
+    from lightrnn_tf.realloc import reallocate
+
+    model, ids = small
+    start = model.get_table()
+    results = {}
+    try:
+        for kind in ("dense", "factored"):
+            model.set_table(start)
+            report = reallocate(model, ids, batch_size=4, bptt=7, solver=solver, k=k, statistics=kind)
+            results[kind] = (model.get_table().word_cell.copy(), report)
+    finally:
+        model.set_table(start)
+    (dense_cells, dense), (factored_cells, factored) = results["dense"], results["factored"]
+    assert dense["statistics"] == "dense" and factored["statistics"] == "factored"
+    assert dense["statistics_mb"] * 2**20 == 8 * 200 * (15 + 14)
+    assert factored["statistics_mb"] * 2**20 == 8 * 200 * (2 * 16 + 3)
+    assert dense["moved"] > 0
+    seen = np.bincount(reference_targets(ids, 4), minlength=200) > 0
+    np.testing.assert_array_equal(factored_cells[seen], dense_cells[seen])
+    if solver == "greedy":
+        np.testing.assert_array_equal(factored_cells, dense_cells)
+    for key in ("objective_before", "objective_after", "lower_bound"):
+        assert factored[key] == pytest.approx(dense[key], rel=1e-7)  # float32 rounding of the dense sums
+    assert factored["tokens"] == dense["tokens"]
+    if solver == "greedy":
+        assert factored["moved"] == dense["moved"]
+
+
+def test_auto_statistics_switches_on_accumulator_size(monkeypatch):
+    from types import SimpleNamespace
+
+    from lightrnn_tf import realloc
+
+    big = SimpleNamespace(vocab_size=1_000_000, rows=1000, cols=1000, hidden_dim=64)
+    assert realloc.statistics_bytes(big) == {"dense": 16_000_000_000, "factored": 1_048_000_000}
+    assert realloc.choose_statistics(big) == "factored"
+    assert realloc.choose_statistics(big, "dense") == "dense"
+    wide = SimpleNamespace(vocab_size=1_000_000, rows=1000, cols=1000, hidden_dim=1024)  # 2H + 3 > R + C
+    assert realloc.choose_statistics(wide) == "dense"
+    small = SimpleNamespace(vocab_size=10_000, rows=100, cols=100, hidden_dim=64)
+    assert realloc.choose_statistics(small) == "dense"
+    monkeypatch.setattr(realloc, "DENSE_STATS_MAX_BYTES", 0)
+    assert realloc.choose_statistics(small) == "factored"
+    with pytest.raises(LightRNNError, match="statistics"):
+        realloc.choose_statistics(small, "sparse")
+
+
+def test_auto_statistics_reach_reallocate_and_the_callback(tiny, monkeypatch):
+    """`statistics="auto"` is the default of `reallocate` and `ReallocationCallback`, so training
+    gets the factored statistics above the threshold without a new code path."""
+    from lightrnn_tf import realloc
+
+    model, ids = tiny
+    start = model.get_table()
+    try:
+        assert realloc.reallocate(model, ids, batch_size=2, bptt=5, solver="greedy")["statistics"] == "dense"
+        monkeypatch.setattr(realloc, "DENSE_STATS_MAX_BYTES", 0)  # V=10: 2H + 3 = 19 > R + C = 7, dense smaller
+        assert realloc.reallocate(model, ids, batch_size=2, bptt=5, solver="greedy")["statistics"] == "dense"
+        callback = realloc.ReallocationCallback(ids, batch_size=2, bptt=5, statistics="factored", verbose=0)
+        assert callback.kwargs["statistics"] == "factored"
+        assert realloc.ReallocationCallback(ids).kwargs["statistics"] == "auto"
+        callback.set_model(model)
+        model.stop_training = False  # as `fit` sets it
+        callback.on_epoch_end(0, {"loss": 1.0})
+        assert callback.reports[0]["statistics"] == "factored"
+    finally:
+        model.set_table(start)
