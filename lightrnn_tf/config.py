@@ -18,6 +18,9 @@ from typing import Any
 from lightrnn_tf.errors import LightRNNError
 
 
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+
+
 def _f(default, help, **kw):
     return field(default=default, metadata={"help": help, **kw})
 
@@ -90,10 +93,15 @@ class TrainConfig:
     clip_norm: float = _f(1.0, "clip gradients to this global norm; 0 disables")
     patience: int = _f(3, "stop after this many epochs without a better validation perplexity; 0 never stops early")
     seed: int = _f(1234, "random seed (weights, table, dropout)")
+    strategy: str = _f("default", "tf.distribute strategy: default (one device), mirrored (the local GPUs), multiworker "
+                                  "(the workers in TF_CONFIG) or tpu; --batch-size is the global batch, split by rows "
+                                  "among the replicas (docs/training.md)",
+                       choices=STRATEGIES)
     mixed_precision: str = _f("none", "mixed precision policy for GPUs", choices=("none", "float16", "bfloat16"))
     jit_compile: bool = _f(False, "compile the training step with XLA")
     steps_per_execution: int = _f(8, "training windows run per call into TensorFlow (fewer Python round trips; "
-                                     "the progress bar and the NaN check see every this many windows)")
+                                     "the progress bar and the NaN check see every this many windows); 1 with "
+                                     "several mirrored replicas (Keras issue 19246)")
     steps_per_epoch: int = _f(0, "cap on batches per epoch (0 = whole training stream); for quick trials")
     time_budget: float = _f(0.0, "stop training after this many seconds of wall time, validation and reallocation "
                                  "included (0 = no limit); the test set is then measured as usual")
@@ -110,7 +118,8 @@ class TrainConfig:
     # === Output ===
     out: str = _f("runs/lightrnn", "run directory: checkpoints, vocab.txt, config.json, metrics.json, TensorBoard logs")
     resume: bool = _f(False, "continue the run in --out from its latest checkpoint, with the settings of its "
-                             "config.json (only --epochs and --patience may be given again, to extend it)")
+                             "config.json (only --epochs, --patience and --time-budget may be given again, to "
+                             "extend it, and --strategy, to continue it on other devices)")
 
     def validate(self) -> "TrainConfig":
         for name in ("batch_size", "bptt", "epochs", "steps_per_execution"):
@@ -125,6 +134,9 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0, got {getattr(self, name)}.")
         _positive(self.realloc_k, "realloc_k")
+        if self.strategy not in STRATEGIES:
+            raise LightRNNError(f"Received an invalid value for `strategy`, expected one of {STRATEGIES}, "
+                                f"got {self.strategy!r}.")
         return self
 
 
