@@ -21,6 +21,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from lightrnn_tf.layers import ReplicaDropout
 from lightrnn_tf.model import run_lstm_stack
 from lightrnn_tf.stream_model import StreamLanguageModel
 
@@ -55,7 +56,7 @@ class FullSoftmaxLSTM(StreamLanguageModel):
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.lstms = [keras.layers.LSTM(hidden_dim, return_sequences=True, return_state=True, name=f"lstm_{i}")
                       for i in range(num_layers)]
-        self.dropout = keras.layers.Dropout(dropout, name="dropout")
+        self.dropout = ReplicaDropout(dropout, name="dropout")
         self.head = keras.layers.Dense(vocab_size, name="head", dtype="float32")
         self.embedding.build((None,))
         dim = embedding_dim

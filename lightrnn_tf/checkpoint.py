@@ -128,7 +128,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self._last_save_windows, self._last_save_time = self._skipped, time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        if not (self.save_every_windows or self.save_every_seconds):
+        if not (self.save_every_windows or self.save_every_seconds) or self._several_replicas():
             return
         windows = self._skipped + batch + 1
         due = (self.save_every_windows and windows - self._last_save_windows >= self.save_every_windows) or \
@@ -151,6 +151,16 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.history.append({"epoch": epoch + 1, **_floats(logs)})
         self._write_state()
         self._save(self.epoch)
+
+    def _several_replicas(self) -> bool:
+        """Under several replicas a checkpoint holds only the first replica's stream state, so
+        only epoch ends (where every stream restarts) are saved."""
+        several = self.model.distribute_strategy.num_replicas_in_sync > 1
+        if several and not getattr(self, "_warned_replicas", False):
+            self._warned_replicas = True
+            print("note: checkpoints inside an epoch are off with several replicas; one is saved after every epoch",
+                  file=sys.stderr)
+        return several
 
     def _write_state(self) -> None:
         early = self._early_stopping()

@@ -18,6 +18,9 @@ from typing import Any
 from lightrnn_tf.errors import LightRNNError
 
 
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+
+
 def _f(default, help, **kw):
     return field(default=default, metadata={"help": help, **kw})
 
@@ -90,13 +93,18 @@ class TrainConfig:
     clip_norm: float = _f(1.0, "clip gradients to this global norm; 0 disables")
     patience: int = _f(3, "stop after this many epochs without a better validation perplexity; 0 never stops early")
     seed: int = _f(1234, "random seed (weights, table, dropout)")
+    strategy: str = _f("default", "tf.distribute strategy: default (one device), mirrored (the local GPUs), multiworker "
+                                  "(the workers in TF_CONFIG) or tpu; --batch-size is the global batch, split by rows "
+                                  "among the replicas (docs/training.md)",
+                       choices=STRATEGIES)
     mixed_precision: str = _f("none", "mixed precision policy for GPUs", choices=("none", "float16", "bfloat16"))
     jit_compile: bool = _f(False, "compile the training step with XLA")
     deterministic: bool = _f(False, "deterministic TensorFlow ops (tf.config.experimental.enable_op_determinism): "
                                     "the same seed gives the same run, and a killed run resumed with --resume "
                                     "ends as an uninterrupted one; may be slower")
     steps_per_execution: int = _f(8, "training windows run per call into TensorFlow (fewer Python round trips; "
-                                     "the progress bar and the NaN check see every this many windows)")
+                                     "the progress bar and the NaN check see every this many windows); 1 with "
+                                     "several mirrored replicas (Keras issue 19246)")
     steps_per_epoch: int = _f(0, "cap on batches per epoch (0 = whole training stream); for quick trials")
     time_budget: float = _f(0.0, "stop training after this many seconds of wall time, validation and reallocation "
                                  "included (0 = no limit); the test set is then measured as usual")
@@ -119,7 +127,8 @@ class TrainConfig:
     checkpoint_windows: int = _f(0, "also save inside an epoch every this many training windows (0 = off)")
     out: str = _f("runs/lightrnn", "run directory: checkpoints, vocab.txt, config.json, metrics.json, TensorBoard logs")
     resume: bool = _f(False, "continue the run in --out from its latest checkpoint, with the settings of its "
-                             "config.json (only --epochs, --patience and --time-budget may be given again, to extend it)")
+                             "config.json (only --epochs, --patience and --time-budget may be given again, to "
+                             "extend it, and --strategy, to continue it on other devices)")
 
     def validate(self) -> "TrainConfig":
         for name in ("batch_size", "bptt", "epochs", "steps_per_execution"):
@@ -141,6 +150,9 @@ class TrainConfig:
         if not 0 <= self.realloc_min_gain < 1:
             raise LightRNNError(f"Received an invalid value for `realloc_min_gain`, expected 0 <= min_gain < 1, "
                                 f"got {self.realloc_min_gain}.")
+        if self.strategy not in STRATEGIES:
+            raise LightRNNError(f"Received an invalid value for `strategy`, expected one of {STRATEGIES}, "
+                                f"got {self.strategy!r}.")
         return self
 
 

@@ -6,6 +6,7 @@ Shapes: B = batch size (parallel streams), T = `bptt` window length, N = tokens 
     vocab = Vocabulary.build(tokenizer, corpus.train, max_size=..., min_count=...)
     ids = vocab.encode_lines(corpus.valid)     # (N,) int32, one <eos> after every line
     ds = stream_dataset(ids, batch_size=B, bptt=T)   # yields x (B, T'), y (B, T'), T' <= T
+    dist, steps = distribute_windows(ds, strategy)   # replica r of N: rows r B/N .. (r+1) B/N - 1
 
 The stream layout is the usual one for LM training with truncated BPTT: the N tokens are cut
 into B contiguous rows; window k of every row follows window k-1 of the same row, so the
@@ -320,6 +321,58 @@ def stream_dataset(ids: np.ndarray, batch_size: int, bptt: int):
     return tf.data.Dataset.range(n_windows).map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
+def distribute_windows(dataset, strategy):
+    """Splits every window of a stream dataset by rows among the replicas of a `tf.distribute` strategy.
+
+    Replica r of N (over all workers) reads rows `r * B/N : (r + 1) * B/N` of every window, so it
+    carries the states of the same streams from window to window, and the replicas together read
+    the windows one device reads with batch size B. Each worker builds the whole dataset and keeps
+    its replicas' rows: nothing is sharded by window or by file (`tf.data` auto-sharding would
+    give each worker different windows).
+
+    The distributed dataset repeats: pass `steps` as `steps_per_epoch` (or `steps` to
+    `evaluate`); `StreamLanguageModel.fit` and `evaluate` do. (Ending an epoch on an exhausted
+    distributed iterator makes TF 2.21 / Keras 3.15 advance the optimizer's step count once more.)
+
+    Args:
+        dataset: a `tf.data.Dataset` of `(x, y)` windows, both `(B, T')` (`stream_dataset`), of
+            known length.
+        strategy: a `tf.distribute.Strategy` with N replicas.
+
+    Returns:
+        `(distributed, steps)`: a distributed dataset whose per-replica elements are `(x, y)`,
+        both `(B / N, T')`, and the number of windows in one pass.
+
+    Raises:
+        LightRNNError: if B is unknown or not a multiple of N, or the length is unknown.
+    """
+    import tensorflow as tf
+
+    replicas = strategy.num_replicas_in_sync
+    batch = dataset.element_spec[0].shape[0]
+    if batch is None or batch % replicas:
+        raise LightRNNError(f"batch size {batch} is not a multiple of the {replicas} replicas; "
+                            "the batch size is the global one, split evenly among the replicas")
+    steps = int(dataset.cardinality())
+    if steps < 0:
+        raise LightRNNError("a stream dataset of known length is needed to split it among replicas "
+                            "(data.stream_dataset, optionally .take(n))")
+    rows = batch // replicas
+
+    def worker_dataset(context):
+        local = replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local  # this worker's first replica
+
+        def split(x, y):  # (B, T') -> (local, B/N, T'): element j of a window goes to local replica j
+            block = slice(first * rows, (first + local) * rows)
+            return tf.data.Dataset.from_tensor_slices((tf.reshape(x[block], [local, rows, -1]),
+                                                       tf.reshape(y[block], [local, rows, -1])))
+
+        return dataset.flat_map(split).repeat().prefetch(2)
+
+    return strategy.distribute_datasets_from_function(worker_dataset), steps
+
+
 def _stream_rows(ids: np.ndarray, batch_size: int, bptt: int):
     ids = np.asarray(ids, dtype=np.int32)
     row_len = len(ids) // batch_size
@@ -329,6 +382,19 @@ def _stream_rows(ids: np.ndarray, batch_size: int, bptt: int):
         )
     n_windows = -(-(row_len - 1) // bptt)
     return n_windows, ids[: batch_size * row_len].reshape(batch_size, row_len)
+
+
+def evaluation_batch_size(n_tokens: int, batch_size: int, replicas: int = 1) -> int:
+    """The batch size for reading a split of `n_tokens` in streams: at most `batch_size` and
+    `n_tokens // 2` (every stream needs 2 tokens), a multiple of `replicas`.
+
+    Raises:
+        LightRNNError: if the split has fewer than 2 tokens a replica.
+    """
+    if n_tokens < 2 * replicas:
+        raise LightRNNError(f"{n_tokens} tokens are too few to read in streams on {replicas} replicas "
+                            "(each stream needs at least 2 tokens)")
+    return replicas * max(1, min(batch_size, n_tokens // 2) // replicas)
 
 
 def num_windows(n_tokens: int, batch_size: int, bptt: int) -> int:

@@ -193,3 +193,30 @@ class TwoStageSoftmax(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "rows": self.rows, "cols": self.cols}
+
+
+@keras.saving.register_keras_serializable(package="lightrnn_tf")
+class ReplicaDropout(keras.layers.Dropout):
+    """`keras.layers.Dropout` whose masks differ between the replicas of a `tf.distribute` strategy.
+
+    Keras draws every replica's mask from the same seed, so under a strategy each replica would
+    drop the same units of its own rows (streams). Here the replica's index is folded into the
+    seed. Without a strategy, or with one replica, it is `keras.layers.Dropout`, mask for mask.
+
+    Args:
+        rate: float, the fraction of units dropped.
+
+    Call arguments:
+        inputs: a tensor of any shape.
+        training: bool.
+    """
+
+    def call(self, inputs, training=False):
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if not training or self.rate <= 0 or context is None or context.num_replicas_in_sync == 1:
+            return super().call(inputs, training=training)
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), 2**31 - 1), tf.int32)  # the same on every replica
+        seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
+        return tf.nn.experimental.stateless_dropout(inputs, rate=self.rate, noise_shape=self.noise_shape, seed=seed)

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from lightrnn_tf.layers import TwoComponentEmbedding, TwoStageSoftmax
+from lightrnn_tf.layers import ReplicaDropout, TwoComponentEmbedding, TwoStageSoftmax
 from lightrnn_tf.stream_model import StreamLanguageModel
 from lightrnn_tf.table import WordTable
 
@@ -80,7 +80,7 @@ class LightRNNModel(StreamLanguageModel):
             keras.layers.LSTM(hidden_dim, return_sequences=True, return_state=True, name=f"lstm_{i}")
             for i in range(num_layers)
         ]
-        self.dropout = keras.layers.Dropout(dropout, name="dropout")
+        self.dropout = ReplicaDropout(dropout, name="dropout")
         self.softmax = TwoStageSoftmax(rows, cols, name="softmax")
         self._build_all()
         self._init_stream_state()

@@ -37,8 +37,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lightrnn_tf import distribute
 from lightrnn_tf.assignment import DenseCosts, MovePenaltyCosts, scan_costs, solve
-from lightrnn_tf.data import stream_dataset
+from lightrnn_tf.data import distribute_windows, stream_dataset
 from lightrnn_tf.errors import LightRNNError
 from lightrnn_tf.fault_injection import kill_point
 from lightrnn_tf.table import WordTable
@@ -82,16 +83,22 @@ def _stream_pass(model, ids, batch_size, bptt, accumulate, consume=None) -> int:
 def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, dtype="float64"):
     """Summed row and column losses of every word over a token stream, as dense arrays.
 
+    Under a `tf.distribute` strategy each replica reads its own rows of every window (its own
+    streams, as in training); the accumulators are mirrored variables, so each window's sums of
+    all replicas and workers are added to every copy (an all-reduce of the `(U, R)` and `(U, C)`
+    rows a window) and every worker returns the same totals.
+
     Args:
         model: a `LightRNNModel`.
         ids: `(N,)` int token ids, read as `stream_dataset(ids, batch_size, bptt)` (the training layout).
-        batch_size: B.
+        batch_size: B (the global batch; a multiple of the replicas).
         bptt: T.
         max_tokens: use only the first `max_tokens` ids; 0 uses all. Default: `0`.
         dtype: accumulator dtype; per-window sums are float32. The accumulators take
             `8 V (R + C)` bytes as float64 (500 MB at V = 100k, 16 GB at V = 1M), half as
-            `"float32"`; no `(V, R)` tensor is built per window (only `(U, R)` for the U distinct
-            targets). `factored_statistics` needs `8 V (2 H + 3)` bytes instead. Default: `"float64"`.
+            `"float32"`, on every device; no `(V, R)` tensor is built per window (only `(U, R)` for
+            the U distinct targets). `factored_statistics` needs `8 V (2 H + 3)` bytes instead.
+            Default: `"float64"`.
 
     Returns:
         `(L_r (V, R) float64, L_c (V, C) float64, n_tokens)`: n_tokens target positions were read;
@@ -99,21 +106,40 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
     """
     ids = _check_ids(model, ids, max_tokens)
     v, r, c = model.vocab_size, model.rows, model.cols
-    row_acc = tf.Variable(tf.zeros((v, r), dtype), trainable=False, name="row_loss")
-    col_acc = tf.Variable(tf.zeros((v, c), dtype), trainable=False, name="col_loss")
+    strategy = model.distribute_strategy
+    dataset = stream_dataset(ids, batch_size, bptt)
+    steps = int(dataset.cardinality())
+    if strategy.num_replicas_in_sync > 1:
+        dataset, steps = distribute_windows(dataset, strategy)
+    with strategy.scope():  # mirrored: the replicas' updates of a window are summed, then applied to every copy
+        row_acc, col_acc = (tf.Variable(tf.zeros(shape, dtype), trainable=False, name=name,
+                                        aggregation=tf.VariableAggregation.SUM)
+                            for shape, name in (((v, r), "row_loss"), ((v, c), "col_loss")))
+    stream = model.statistics_stream  # carries each replica's streams across windows
 
-    def accumulate(y, state):
+    def accumulate(x, y):  # one replica's rows of a window
+        x, y = tf.cast(x, tf.int32), tf.cast(y, tf.int32)
+        state = stream.read(lambda: model.start_state(x[:, 0]))
         row_lp, col_lp, new_state = model.distributions(y, state, training=False, mask_empty=False)
-        words, slot = tf.unique(tf.reshape(y, [-1]))  # (U,), (B*T,)
+        words, slot = tf.unique(tf.reshape(y, [-1]))  # (U,), (b*T,)
         n = tf.size(words)
         row_sum = tf.math.unsorted_segment_sum(-tf.reshape(row_lp, [-1, r]), slot, n)  # (U, R)
         col_sum = tf.math.unsorted_segment_sum(-tf.reshape(col_lp, [-1, c]), slot, n)  # (U, C)
         row_acc.scatter_add(tf.IndexedSlices(tf.cast(row_sum, dtype), words))
         col_acc.scatter_add(tf.IndexedSlices(tf.cast(col_sum, dtype), words))
-        return new_state
+        stream.write(new_state)
 
-    n_tokens = _stream_pass(model, ids, batch_size, bptt, accumulate)
-    return row_acc.numpy().astype(np.float64, copy=False), col_acc.numpy().astype(np.float64, copy=False), n_tokens
+    window = tf.function(lambda x, y: strategy.run(accumulate, args=(x, y)), reduce_retracing=True)
+    stream.reset()
+    windows = iter(dataset)
+    for step in range(steps):
+        window(*next(windows))
+        if not step:
+            kill_point("statistics")  # (crash tests)
+    stream.reset()
+    row_loss, col_loss = (acc.numpy().astype(np.float64, copy=False) for acc in (row_acc, col_acc))
+    n_tokens = batch_size * (len(ids) // batch_size - 1)
+    return row_loss, col_loss, n_tokens
 
 
 class FactoredCosts:
@@ -249,6 +275,11 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
                max_tokens: int = 0, statistics: str = "auto", min_gain: float = 0.0) -> dict:
     """Computes the loss statistics, finds a new table and installs it with `model.set_table`.
 
+    Under a `tf.distribute` strategy the statistics are summed over all replicas and workers,
+    the matching is solved once, on the chief, and the chief's table (and report) is broadcast
+    and installed on every worker: call it on every worker at the same point, as
+    `ReallocationCallback` does.
+
     Args:
         model: a `LightRNNModel`.
         ids: `(N,)` int training token ids.
@@ -279,25 +310,35 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
     costs, n_tokens, kind = cost_statistics(model, ids, batch_size, bptt, max_tokens, statistics)
     stats_seconds = time.perf_counter() - start
     current = model.get_table()
-    base = costs
-    if min_gain:
-        costs = MovePenaltyCosts(costs, current, min_gain)
-    new_table, report = solve(costs, current, solver=solver, k=k)
-    del costs
-    kept = report["objective_after"] > report["objective_before"]
-    if kept:  # never install a worse table (greedy can be worse; exact solvers only within their rounding)
-        new_table = current
-        gap = report["objective_before"] - report["lower_bound"]
-        report.update(objective_after=report["objective_before"], moved=0, gap=gap,
-                      gap_rel=gap / max(abs(report["lower_bound"]), 1e-12))
+    strategy = model.distribute_strategy
+    new_table, report = current, None
+    if distribute.is_chief(strategy):
+        base = costs
+        if min_gain:
+            costs = MovePenaltyCosts(costs, current, min_gain)
+        new_table, report = solve(costs, current, solver=solver, k=k)
+        del costs
+        kept = report["objective_after"] > report["objective_before"]
+        if kept:  # never install a worse table (greedy can be worse; exact solvers only within their rounding)
+            new_table = current
+            gap = report["objective_before"] - report["lower_bound"]
+            report.update(objective_after=report["objective_before"], moved=0, gap=gap,
+                          gap_rel=gap / max(abs(report["lower_bound"]), 1e-12))
+        if min_gain:
+            report["objective_after_unpenalised"] = float(scan_costs(base, new_table, 1).current.sum())
+        del base
+        report["min_gain"] = float(min_gain)
+        report["solve_seconds"] = report.pop("seconds")
+        report.update(stats_seconds=stats_seconds, tokens=int(n_tokens), kept_current=bool(kept),
+                      statistics=kind, statistics_mb=statistics_bytes(model)[kind] / 2**20,
+                      seconds=time.perf_counter() - start)
+    else:
+        del costs
+    if distribute.is_multi_worker(strategy):  # the chief's table and report, on every worker
+        cells = distribute.broadcast_from_chief(strategy, new_table.word_cell, (current.vocab_size,))
+        new_table = WordTable.from_cells(cells.astype(np.int64), current.rows, current.cols)
+        report = distribute.broadcast_json(strategy, report)
     model.set_table(new_table)
-    if min_gain:
-        report["objective_after_unpenalised"] = float(scan_costs(base, new_table, 1).current.sum())
-    del base
-    report["min_gain"] = float(min_gain)
-    report["solve_seconds"] = report.pop("seconds")
-    report.update(stats_seconds=stats_seconds, seconds=time.perf_counter() - start, tokens=int(n_tokens),
-                  kept_current=bool(kept), statistics=kind, statistics_mb=statistics_bytes(model)[kind] / 2**20)
     return report
 
 
@@ -385,7 +426,7 @@ class ReallocationCallback(keras.callbacks.Callback):
         if not self.due(epoch, logs):
             return
         epoch_seconds = time.perf_counter() - self._epoch_start if self._epoch_start is not None else 0.0
-        reason = self.too_late(epoch_seconds)
+        reason = distribute.broadcast_json(self.model.distribute_strategy, self.too_late(epoch_seconds))  # the chief's
         if reason is not None:
             self.skipped.append({"epoch": epoch + 1, **reason})
             if self.verbose:

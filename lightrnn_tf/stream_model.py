@@ -25,16 +25,26 @@ the way Keras' `stateful=True` RNN layers do: the state after window k is kept i
 non-trainable variables and starts window k + 1; at the start of every epoch (and of every
 `evaluate`) it restarts from `start_state(x[:, 0])`. `python -m lightrnn_tf.train` uses this
 same `fit`.
+
+The same `fit` runs under a `tf.distribute` strategy (model built and compiled in its scope):
+B stays the global batch and each of the N replicas reads rows `r B/N : (r + 1) B/N` of every
+window (`data.distribute_windows`, applied by `fit` and `evaluate`) and carries their state in
+its own copy of the state variables; each replica's loss is divided by N, so the gradients Keras
+sums over the replicas are one device's, and clipping is applied to that sum (`apply_gradients`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+
+from lightrnn_tf import distribute
+from lightrnn_tf.errors import LightRNNError
 
 
 class StreamState(tf.Module):
@@ -42,6 +52,8 @@ class StreamState(tf.Module):
 
     The batch dimension is left open (`(None, H)`), so one model trains and evaluates with any
     batch size. `fresh` is true until the first window writes a state, and after `reset()`.
+    Under a `tf.distribute` strategy every replica has its own copy (its own streams, `(B/N, H)`);
+    a checkpoint holds the first replica's, which does no harm: streams restart at every epoch.
 
     Args:
         num_layers: int, L.
@@ -53,14 +65,14 @@ class StreamState(tf.Module):
         super().__init__(name=name)
         spec = tf.TensorShape([None, hidden_dim])
         self.tensors = [
-            [tf.Variable(tf.zeros([0, hidden_dim], dtype), shape=spec, trainable=False, name=f"{part}_{i}")
-             for part in ("h", "c")]
+            [_replica_local(tf.zeros([0, hidden_dim], dtype), spec, f"{part}_{i}") for part in ("h", "c")]
             for i in range(num_layers)
         ]
-        self.fresh = tf.Variable(True, trainable=False, name="fresh")
+        self.fresh = _replica_local(True, tf.TensorShape([]), "fresh")
 
     def read(self, start_fn):
-        """The stored state, or `start_fn()` when fresh (inside `tf.function`: a `tf.cond`)."""
+        """The stored state, or `start_fn()` when fresh (inside `tf.function`: a `tf.cond`); in a
+        replica, its own copy."""
         stored = [[tf.stop_gradient(v.read_value()) for v in pair] for pair in self.tensors]
         return tf.cond(self.fresh, start_fn, lambda: stored)
 
@@ -72,6 +84,18 @@ class StreamState(tf.Module):
 
     def reset(self) -> None:
         self.fresh.assign(True)
+
+
+def _replica_local(initial, shape, name):
+    """A non-trainable variable with one copy per replica under a `tf.distribute` strategy.
+
+    Each replica reads and writes its own copy in `train_step` (the states of its own streams);
+    outside the replicas (checkpoints, `reset`) it reads as the first replica's copy and an
+    assignment goes to every copy. Without a strategy it is an ordinary variable.
+    """
+    return tf.Variable(initial, shape=shape, trainable=False, name=name,
+                       synchronization=tf.VariableSynchronization.ON_READ,
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
 
 class StreamLanguageModel(keras.Model):
@@ -121,6 +145,12 @@ class StreamLanguageModel(keras.Model):
         """The variables of the training and evaluation stream states (for checkpoints)."""
         return list(self._train_stream.variables) + list(self._eval_stream.variables)
 
+    @property
+    def statistics_stream(self) -> StreamState:
+        """The carried state for passes outside `fit` (the loss statistics of reallocation): the
+        evaluation stream's, which every `evaluate` restarts."""
+        return self._eval_stream
+
     def reset_stream_state(self) -> None:
         """Starts the next training and evaluation windows from `start_state(x[:, 0])`."""
         self._train_stream.reset()
@@ -137,9 +167,11 @@ class StreamLanguageModel(keras.Model):
         with tf.GradientTape() as tape:
             state = self._train_stream.read(lambda: self.start_state(x[:, 0], training=True))
             loss, new_state = self.window_loss(y, state, training=True)
-            scaled = self.optimizer.scale_loss(loss)
+            # Gradients are summed over replicas: each contributes its share of the global mean.
+            replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
         grads = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
+        apply_gradients(self.optimizer, grads, self.trainable_variables)
         self._train_stream.write(new_state)
         return self._update_metrics(loss, y)
 
@@ -152,14 +184,29 @@ class StreamLanguageModel(keras.Model):
 
     def _update_metrics(self, loss, y):
         self.loss_tracker.update_state(loss, sample_weight=ops.cast(ops.size(y), "float32"))
-        mean = self.loss_tracker.result()
-        return {"loss": mean, "perplexity": ops.exp(mean)}
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            # Every replica reports the global token-weighted mean, so `perplexity` is exp of it
+            # (Keras averages what the replicas report). `tf.identity`: MultiWorkerMirroredStrategy
+            # cannot all-reduce a variable's read directly in TF 2.21.
+            total, count = context.all_reduce(tf.distribute.ReduceOp.SUM, [
+                tf.identity(self.loss_tracker.total), tf.identity(self.loss_tracker.count)])
+            mean = tf.math.divide_no_nan(total, count)
+        else:
+            mean = self.loss_tracker.result()
+        logs = {"loss": mean, "perplexity": ops.exp(mean)}
+        if distribute.is_multi_worker(self.distribute_strategy):
+            # Keras 3.15 averages what the workers report along axis 0 (tensorflow/tensorflow#72388)
+            logs = {name: value[None] for name, value in logs.items()}
+        return logs
 
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`, with the carried training state reset at the start of every epoch.
 
         The data must yield `(x, y)` windows in stream order (`data.stream_dataset`); `shuffle`
-        defaults to False.
+        defaults to False. With several replicas, a `tf.data.Dataset` given as `x` or
+        `validation_data` is split by rows among them (`data.distribute_windows`; it must have a
+        known length, and `steps_per_epoch` is set from it), and `steps_per_execution` runs as 1.
         """
         callbacks = kwargs.get("callbacks")
         if len(args) > 5:  # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
@@ -169,12 +216,121 @@ class StreamLanguageModel(keras.Model):
         else:
             kwargs["callbacks"] = [ResetStreamState()] + list(callbacks or [])
         kwargs.setdefault("shuffle", False)  # windows must stay in stream order
+        args, kwargs = self._distribute_windows(args, kwargs, "steps_per_epoch")
+        if self._replicas() > 1 and isinstance(kwargs.get("validation_data"), tf.data.Dataset):
+            from lightrnn_tf.data import distribute_windows
+
+            kwargs["validation_data"], kwargs["validation_steps"] = distribute_windows(
+                kwargs["validation_data"], self.distribute_strategy)
         return super().fit(*args, **kwargs)
 
     def evaluate(self, *args, **kwargs):
         """`keras.Model.evaluate` over a stream, starting from `start_state` of its first window."""
         self._eval_stream.reset()
+        args, kwargs = self._distribute_windows(args, kwargs, "steps")
         return super().evaluate(*args, **kwargs)
+
+    # === Several replicas ===
+
+    def _replicas(self) -> int:
+        return self.distribute_strategy.num_replicas_in_sync
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras builds the model's state from one input batch, which it averages over the replicas;
+        under `MultiWorkerMirroredStrategy` (TF 2.21, Keras 3.15) that average fails for `(x, y)`
+        batches. The first replica's batch has the same shapes."""
+        if iterator is not None and self._replicas() > 1:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda v: self.distribute_strategy.experimental_local_results(v)[0], next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def _distribute_windows(self, args, kwargs, steps_key):
+        """With several replicas, `x` (a `tf.data.Dataset` of windows) split by rows among them
+        (`data.distribute_windows`; Keras would shard it by window among workers) and its number
+        of windows as `kwargs[steps_key]`."""
+        if self._replicas() == 1:
+            return args, kwargs
+        from lightrnn_tf.data import distribute_windows
+
+        x = args[0] if args else kwargs.get("x")
+        if not isinstance(x, tf.data.Dataset):
+            return args, kwargs
+        if kwargs.get(steps_key):
+            raise LightRNNError(f"pass a stream dataset cut to length (.take(n)) rather than `{steps_key}` "
+                                "when training on several replicas")
+        x, kwargs[steps_key] = distribute_windows(x, self.distribute_strategy)
+        mirrored = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
+        if self.steps_per_execution > 1 and isinstance(self.distribute_strategy, mirrored):
+            # Keras 3.15 runs several steps an execution inside a `tf.cond`, where the cross-replica sums of
+            # these strategies fail at run time (keras-team/keras#19246).
+            warnings.warn(f"steps_per_execution={self.steps_per_execution} fails with several mirrored replicas "
+                          "in Keras 3.15 (keras-team/keras#19246); using 1", stacklevel=3)
+            self.steps_per_execution = 1
+            self.train_function = self.test_function = None
+        if args:
+            return (x,) + tuple(args[1:]), kwargs
+        return args, {**kwargs, "x": x}
+
+
+def apply_gradients(optimizer, grads, variables) -> None:
+    """`optimizer.apply(grads, variables)`, clipping the global batch's gradient as on one device.
+
+    With several replicas, Keras (3.15) clips each replica's gradients before it sums them over
+    the replicas (`BaseOptimizer.apply`), so `global_clipnorm` would bound each replica's share
+    instead of their sum. When the optimizer clips, the replicas' dense gradients are summed here
+    first (one more all-reduce, of the parameters' size) and clipped the way Keras clips on one
+    device, then every replica hands the optimizer `1 / replicas` of the clipped sum: clipping a
+    share that small changes nothing, and the optimizer's own all-reduce sums the shares back.
+
+    An embedding's gradient is an `IndexedSlices` with one row per occurrence of a word (the
+    replicas' rows together are one device's rows). On one device Keras measures its norm over
+    those rows, and `global_clipnorm` hands the optimizer its dense sum while `clipnorm` and
+    `clipvalue` keep the rows (Adam's second moment then adds up their squares); both are
+    reproduced here.
+
+    Args:
+        optimizer: a Keras optimizer (possibly a `LossScaleOptimizer`).
+        grads: list of gradients of the (loss-scaled) per-replica loss, one per variable.
+        variables: the trainable variables.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    clipnorm, global_clipnorm, clipvalue = inner.clipnorm, inner.global_clipnorm, inner.clipvalue
+    if replicas == 1 or not (clipnorm or global_clipnorm or clipvalue):
+        optimizer.apply(grads, variables)
+        return
+    variables = [v for g, v in zip(grads, variables) if g is not None]
+    grads = [g for g in grads if g is not None]
+    scale = tf.cast(optimizer.scale_loss(1.0), "float32")  # loss scaling: gradients this many times too large
+    rows = [isinstance(g, tf.IndexedSlices) for g in grads]
+    # Each IndexedSlices' sum of squares of rows, and each dense gradient, summed over the replicas
+    local = [tf.reduce_sum(tf.square(g.values)) if r else g for g, r in zip(grads, rows)]
+    if global_clipnorm:  # the IndexedSlices are summed too: Keras hands the optimizer a dense gradient
+        summed, squares = context.all_reduce(tf.distribute.ReduceOp.SUM, [
+            [tf.convert_to_tensor(g) for g in grads], [sq for sq, r in zip(local, rows) if r] + [tf.zeros([])]])
+        squares = iter(squares)
+        norm = tf.sqrt(tf.add_n([next(squares) if r else tf.reduce_sum(tf.square(g)) for g, r in zip(summed, rows)]))
+        limit = global_clipnorm * scale
+        factor = limit * tf.minimum(1.0 / norm, 1.0 / limit) + (norm - norm)  # NaN if the norm is not finite
+        optimizer.apply([g * factor / replicas for g in summed], variables)
+        return
+    sums = context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+    out = []
+    for g, total, r in zip(grads, sums, rows):
+        if clipnorm:
+            limit = clipnorm * scale
+            factor = limit / tf.maximum(tf.sqrt(total if r else tf.reduce_sum(tf.square(total))), limit)
+            out.append(tf.IndexedSlices(g.values * factor, g.indices, g.dense_shape) if r
+                       else total * factor / replicas)
+        else:
+            limit = clipvalue * scale
+            out.append(tf.IndexedSlices(tf.clip_by_value(g.values, -limit, limit), g.indices, g.dense_shape) if r
+                       else tf.clip_by_value(total, -limit, limit) / replicas)
+    optimizer.apply(out, variables)
 
 
 class ResetStreamState(keras.callbacks.Callback):
@@ -190,17 +346,18 @@ class ResetStreamState(keras.callbacks.Callback):
 def stream_perplexity(model: StreamLanguageModel, ids, batch_size: int = 10, bptt: int = 35) -> tuple[float, int]:
     """Perplexity of a stream LM on an id stream `(N,)`, the state carried across windows.
 
-    The stream is cut into `batch_size` rows (fewer if N is small) and read in `bptt` windows,
-    the layout of training (`data.stream_dataset`). Every token of the first
+    The stream is cut into `batch_size` rows (fewer if N is small; a multiple of the replicas under
+    a `tf.distribute` strategy) and read in `bptt` windows, the layout of training
+    (`data.stream_dataset`). Every token of the first
     `batch_size * (N // batch_size)` is a target except the first of each row.
 
     Returns:
         `(exp(total NLL / targets), targets)`.
     """
-    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.data import evaluation_batch_size, stream_dataset
 
     ids = np.asarray(ids)
-    batch_size = max(1, min(batch_size, len(ids) // 2))
+    batch_size = evaluation_batch_size(len(ids), batch_size, model.distribute_strategy.num_replicas_in_sync)
     if not model.compiled:
         model.compile(jit_compile=False)
     logs = model.evaluate(stream_dataset(ids, batch_size, bptt), verbose=0, return_dict=True)

@@ -5,6 +5,9 @@
     python -m lightrnn_tf.train --train a.txt --valid b.txt --test c.txt --realloc-every 2 --out runs/x
     python -m lightrnn_tf.train --ptb --out runs/ptb                       # Penn Treebank, downloaded once
     python -m lightrnn_tf.train --out runs/x --resume                      # settings from runs/x/config.json
+    python -m lightrnn_tf.train --strategy mirrored --batch-size 80 --out runs/x   # every local GPU
+    TF_CONFIG='{"cluster": {"worker": ["h0:2222", "h1:2222"]}, "task": {"type": "worker", "index": 0}}' \
+        python -m lightrnn_tf.train --strategy multiworker --batch-size 80 --out runs/x   # and index 1 on h1
 
 A thin layer over Keras: it builds the data (`data.stream_dataset`), the model and the callbacks,
 then calls `model.fit` — the same `fit` a Keras user calls, whose `train_step` carries every
@@ -15,6 +18,12 @@ to the cells that minimise the training loss; by default after epochs 1-3 with t
 and `TrainingCheckpoint` (everything, every epoch, for `--resume`). `--model full_softmax` or
 `sampled_softmax` trains a baseline through the same path. The run directory layout is in `rundir.py`. Expected failures print one line to
 stderr and exit with status 2.
+
+`--strategy` runs that same `fit` under a `tf.distribute` strategy (`distribute.py`): `--batch-size`
+is the global batch, each replica trains on its own rows of every window and carries their state,
+gradients and the loss statistics of reallocation are summed over all replicas, the chief solves the
+matching and every worker installs its table. The chief writes `--out`; another worker of
+`multiworker` writes `--out/worker-<i>` (docs/training.md, "Several devices and machines").
 """
 
 from __future__ import annotations
@@ -30,11 +39,14 @@ import numpy as np
 from lightrnn_tf import config as config_lib
 from lightrnn_tf import rundir
 from lightrnn_tf.config import ModelConfig, TrainConfig
-from lightrnn_tf.data import Tokenizer, Vocabulary, load_corpus, num_windows, unigram_perplexity
+from lightrnn_tf.data import (Tokenizer, Vocabulary, evaluation_batch_size, load_corpus, num_windows,
+                              unigram_perplexity)
+from lightrnn_tf.distribute import make_strategy, run_directory
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
-# Flags that may be given again with --resume: they extend the run without changing its data or model.
-EXTENDABLE = ("epochs", "patience", "time_budget")
+# Flags that may be given again with --resume: they extend the run without changing its data or model
+# (--strategy: the same global batch on other devices).
+EXTENDABLE = ("epochs", "patience", "time_budget", "strategy")
 
 
 # === Data ===
@@ -153,13 +165,30 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
 
     if not cfg.resume and os.path.isdir(os.path.join(cfg.out, rundir.CHECKPOINTS)):
         raise LightRNNError(f"{cfg.out} already holds a run; pass --resume to continue it or choose another --out")
+    cfg.validate()
+    strategy = make_strategy(cfg.strategy)  # before any other TensorFlow work
+    replicas = strategy.num_replicas_in_sync
+    if cfg.batch_size % replicas:
+        raise LightRNNError(f"--batch-size {cfg.batch_size} is not a multiple of the {replicas} replicas of --strategy "
+                            f"{cfg.strategy}; it is the global batch, split evenly among them")
     model_cfg, vocab, ids, source = prepare(model_cfg, cfg)
+    valid_b = evaluation_batch_size(len(ids["valid"]), cfg.batch_size, replicas)
+    evaluation_batch_size(len(ids["test"]), cfg.batch_size, replicas)
     if not cfg.resume:
         rundir.save_run(cfg.out, model_config=model_cfg, train_config=cfg, vocab=vocab)
     print(f"data {source}: {len(ids['train'])} train / {len(ids['valid'])} valid / {len(ids['test'])} test tokens, "
           f"|V| = {len(vocab)}, table {model_cfg.rows}x{model_cfg.cols}", file=sys.stderr)
+    build_cfg = cfg
+    if replicas > 1:
+        print(f"strategy {cfg.strategy}: {replicas} replicas, {cfg.batch_size // replicas} of the {cfg.batch_size} "
+              f"streams each", file=sys.stderr)
+        if cfg.steps_per_execution > 1 and cfg.strategy in ("mirrored", "multiworker"):
+            print(f"note: --steps-per-execution {cfg.steps_per_execution} runs as 1 with several mirrored replicas "
+                  "(keras-team/keras#19246)", file=sys.stderr)
+            build_cfg = dataclasses.replace(cfg, steps_per_execution=1)
 
-    model = build_model(model_cfg, cfg)
+    with strategy.scope():
+        model = build_model(model_cfg, build_cfg)
     steps = num_windows(len(ids["train"]), cfg.batch_size, cfg.bptt)
     train_ds = stream_dataset(ids["train"], cfg.batch_size, cfg.bptt)
     if cfg.steps_per_epoch and cfg.steps_per_epoch < steps:
@@ -172,7 +201,6 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     epochs = cfg.epochs
     if cfg.resume:
         epochs = _epochs_left_to_train(model, cbs, cfg)
-    valid_b = max(1, min(cfg.batch_size, len(ids["valid"]) // 2))
     fit_args = dict(validation_data=stream_dataset(ids["valid"], valid_b, cfg.bptt), epochs=epochs,
                     verbose=1 if sys.stdout.isatty() else 2)
     ckpt = cbs["checkpoint"]
@@ -205,6 +233,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         "stopped_by_time_budget": cbs["time_budget"].exhausted,
         "elapsed_seconds": history[-1].get("elapsed_seconds") if history else None,
         "model": model_cfg.model,
+        "strategy": cfg.strategy,
+        "replicas": replicas,
         "params": count_params(model),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "vocab_size": model_cfg.vocab_size,
@@ -267,6 +297,7 @@ def configs_from_argv(argv=None) -> tuple[ModelConfig, TrainConfig]:
     """The run's settings: from the flags, or on --resume from OUT/config.json (see `EXTENDABLE`)."""
     args = build_parser().parse_args(argv)
     model_cfg, cfg = config_lib.from_args(ModelConfig, args), config_lib.from_args(TrainConfig, args)
+    cfg = dataclasses.replace(cfg, out=run_directory(cfg.out, cfg.strategy))
     if not cfg.resume:
         return model_cfg, cfg
     path = os.path.join(cfg.out, rundir.CONFIG)
@@ -287,8 +318,11 @@ def configs_from_argv(argv=None) -> tuple[ModelConfig, TrainConfig]:
         if value != current:
             flag = "--" + name.replace("_", "-")
             raise LightRNNError(f"{flag} {value} differs from the run's {current!r} in {path}; --resume continues "
-                                f"the run as it was configured (only {', '.join('--' + e for e in EXTENDABLE)} "
+                                f"the run as it was configured (only {', '.join('--' + e.replace('_', '-') for e in EXTENDABLE)} "
                                 f"may change)")
+    if saved.strategy == "multiworker" and "strategy" not in given:
+        raise LightRNNError("--resume of a --strategy multiworker run: give --strategy multiworker again, on every "
+                            "worker (each resumes its own run directory)")
     saved = dataclasses.replace(saved, out=cfg.out, resume=True, **{k: given[k] for k in EXTENDABLE if k in given})
     saved_model.vocab_size = 0  # set again from the data, then checked against vocab.txt
     return saved_model, saved

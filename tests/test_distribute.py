@@ -1,0 +1,214 @@
+"""`--strategy`: MirroredStrategy over 2 logical CPUs and MultiWorkerMirroredStrategy with 2 worker
+processes on loopback train like one device with the same global batch.
+
+Tolerance: relative 1e-5 on losses and perplexities, absolute 1e-5 on weights (measured: 7e-8 and
+5e-7; the replicas sum their gradients in another order than one device does). Tables
+must be identical. Each strategy runs in fresh processes (`distributed_runs.py`): TensorFlow's
+devices and cluster are fixed before it starts. The training tests take about a minute of CPU
+each (two to three of wall time on a busy 2-core machine): marked slow.
+"""
+
+import functools
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+
+from lightrnn_tf import train as train_cli
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNS = os.path.join(HERE, "distributed_runs.py")
+RTOL, ATOL = 1e-5, 1e-5
+
+
+def _same_training(a, b):
+    np.testing.assert_allclose(a["steps"], b["steps"], rtol=RTOL)
+    assert a["history"].keys() == b["history"].keys()
+    for key in (k for k in a["history"] if not k.endswith("seconds")):
+        np.testing.assert_allclose(a["history"][key], b["history"][key], rtol=RTOL, err_msg=key)
+    for wa, wb in zip(a["weights"], b["weights"]):
+        np.testing.assert_allclose(wa, wb, rtol=0, atol=ATOL)
+    assert a["cells"] == b["cells"] and a["table_sha"] == b["table_sha"]
+
+
+@functools.lru_cache(maxsize=None)
+def one_device():
+    """`distributed_runs.tiny_run` on one device (the default strategy), in this process."""
+    from distributed_runs import tiny_run
+    import tensorflow as tf
+
+    return tiny_run(tf.distribute.get_strategy())
+
+
+def _wait(procs, timeout=300):
+    for proc in procs:
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise
+        assert proc.returncode == 0, err[-3000:]
+
+
+@functools.lru_cache(maxsize=None)
+def cli_one_device():
+    """`(corpus, metrics)`: the command line with `CLI_FLAGS` on one device, in this process."""
+    from distributed_runs import CLI_FLAGS, write_cli_corpus
+
+    tmp = tempfile.mkdtemp(prefix="lightrnn_dist_")
+    corpus = write_cli_corpus(os.path.join(tmp, "c.txt"))
+    assert train_cli.main(["--corpus", corpus] + CLI_FLAGS + ["--out", os.path.join(tmp, "run")]) == 0
+    with open(os.path.join(tmp, "run", "metrics.json")) as f:
+        return corpus, json.load(f)
+
+
+def _same_cli_run(one, other):
+    for key in ("valid_ppl", "test_ppl"):
+        assert other[key] == pytest.approx(one[key], rel=RTOL)
+    for ha, hb in zip(one["history"], other["history"]):
+        for key in ("loss", "val_loss"):
+            assert hb[key] == pytest.approx(ha[key], rel=RTOL)
+    assert one["reallocations"] == other["reallocations"] == 1
+    assert one["history"][0]["realloc"]["moved"] == other["history"][0]["realloc"]["moved"] > 0
+
+
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    """The runs of `distributed_runs.py mirrored`; the one-device runs are made meanwhile."""
+    from distributed_runs import write_cli_corpus
+
+    tmp = tmp_path_factory.mktemp("mirrored")
+    corpus, out = write_cli_corpus(str(tmp / "c.txt")), str(tmp / "out.json")
+    proc = subprocess.Popen([sys.executable, RUNS, "mirrored", out, corpus, str(tmp)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    one_device()
+    cli_one_device()
+    _wait([proc])
+    with open(out) as f:
+        result = json.load(f)
+    with open(tmp / "mirrored" / "metrics.json") as f:
+        result["cli_metrics"] = json.load(f)
+    return result
+
+
+@pytest.mark.slow
+def test_mirrored_trains_like_one_device(mirrored):
+    """6 windows (state carried across 3 an epoch), validation, a reallocation after epoch 1, clipping."""
+    one, two = one_device(), mirrored["mirrored"]
+    assert (one["replicas"], two["replicas"]) == (1, 2) and len(two["steps"]) == 6
+    _same_training(one, two)
+    assert two["report"]["moved"] > 0 and two["report"]["moved"] == one["report"]["moved"]
+    assert two["report"]["objective_after"] == pytest.approx(one["report"]["objective_after"], rel=RTOL)
+
+
+@pytest.mark.slow
+def test_each_replica_draws_its_own_dropout_masks(mirrored):
+    first, second = (np.array(m) for m in mirrored["dropout_masks"])
+    assert set(np.unique(first)) == {0.0, 2.0} and 0.3 < np.mean(first == 0) < 0.7
+    assert not np.array_equal(first, second)
+
+
+def test_replica_dropout_is_keras_dropout_on_one_device():
+    import keras
+
+    from lightrnn_tf.layers import ReplicaDropout
+
+    x = np.ones((3, 50), np.float32)
+    ours, theirs = ReplicaDropout(0.3, seed=11), keras.layers.Dropout(0.3, seed=11)
+    for _ in range(2):
+        np.testing.assert_array_equal(ours(x, training=True), theirs(x, training=True))
+    np.testing.assert_array_equal(ours(x), x)
+
+
+@pytest.mark.slow
+def test_mirrored_run_resumes_from_its_checkpoint(mirrored):
+    """Interrupted after epoch 1 (its reallocation checkpointed), resumed by a new `fit`: the second
+    epoch, the weights and the table equal the uninterrupted run's (each replica's streams restart
+    at every epoch, so the checkpoint's stream state, the first replica's, is not needed)."""
+    whole, resumed = mirrored["mirrored"], mirrored["resumed"]
+    np.testing.assert_allclose(resumed["steps"], whole["steps"][3:], rtol=RTOL)
+    np.testing.assert_allclose(resumed["history"]["val_loss"], whole["history"]["val_loss"][1:], rtol=RTOL)
+    for wa, wb in zip(whole["weights"], resumed["weights"]):
+        np.testing.assert_allclose(wa, wb, rtol=0, atol=ATOL)
+    assert resumed["table_sha"] == whole["table_sha"]
+
+
+@pytest.mark.slow
+def test_cli_strategy_mirrored_trains_like_default(mirrored):
+    """`--strategy mirrored` with the default flags (clipping, Adam) but dropout 0, a reallocation after epoch 1."""
+    metrics = mirrored["cli_metrics"]
+    assert mirrored["cli_code"] == 0 and (metrics["replicas"], metrics["strategy"]) == (2, "mirrored")
+    _same_cli_run(cli_one_device()[1], metrics)
+    assert mirrored["odd_batch_code"] == 2
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_multiworker_trains_like_one_device_and_every_worker_holds_the_chiefs_table(tmp_path):
+    """Two worker processes, one CPU replica each, on loopback ports (TF_CONFIG): `tiny_run`, then the
+    command line, each worker writing its own run directory."""
+    from distributed_runs import write_cli_corpus
+
+    workers = [f"localhost:{p}" for p in _free_ports(2)]
+    corpus, run = write_cli_corpus(str(tmp_path / "c.txt")), str(tmp_path / "run")
+    procs, outs = [], []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
+                                                     "task": {"type": "worker", "index": index}}))
+        outs.append(str(tmp_path / f"worker{index}.json"))
+        procs.append(subprocess.Popen([sys.executable, RUNS, "worker", outs[-1], corpus, run], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    reference, cli_reference = one_device(), cli_one_device()[1]  # meanwhile, unless done
+    _wait(procs)
+    results = []
+    for out in outs:
+        with open(out) as f:
+            results.append(json.load(f))
+    assert [r["chief"] for r in results] == [True, False] and results[0]["replicas"] == 2
+    assert results[0]["report"]["moved"] > 0
+    assert results[0]["table_sha"] == results[1]["table_sha"]  # the chief's table, installed on both
+    assert results[0]["report"] == results[1]["report"]  # broadcast from the chief
+    assert results[0]["weights"] == results[1]["weights"]
+    _same_training(reference, results[0])
+    # The command line: the chief writes --out, worker 1 --out/worker-1; the same table and metrics.
+    assert [r["cli_code"] for r in results] == [0, 0]
+    runs = [run, os.path.join(run, "worker-1")]
+    metrics = []
+    for path in runs:
+        with open(os.path.join(path, "metrics.json")) as f:
+            metrics.append(json.load(f))
+        assert os.path.exists(os.path.join(path, "checkpoints", "checkpoint"))
+    with open(os.path.join(runs[0], "allocation.tsv")) as a, open(os.path.join(runs[1], "allocation.tsv")) as b:
+        assert a.read() == b.read()
+    assert (metrics[0]["replicas"], metrics[0]["strategy"]) == (2, "multiworker")
+    _same_cli_run(cli_reference, metrics[0])
+    _same_cli_run(cli_reference, metrics[1])
+
+
+@pytest.mark.parametrize("argv, env, expected", [
+    (["--strategy", "multiworker"], {}, "error: --strategy multiworker reads the cluster from the TF_CONFIG"),
+    (["--strategy", "multiworker"], {"TF_CONFIG": "{not json"}, "error: TF_CONFIG is malformed"),
+    (["--strategy", "tpu"], {}, "error: --strategy tpu: no TPU found"),
+])
+def test_a_strategy_that_cannot_start_gives_one_line_and_status_2(argv, env, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert train_cli.main(argv + ["--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(expected), err
