@@ -68,6 +68,9 @@ def measure(kind, args):
         raise SystemExit("--steps must be a multiple of --steps-per-execution")
     timer = Timer()
     ds = stream_dataset(ids, args.batch_size, args.bptt).take(args.steps + warmup)
+    if int(ds.cardinality()) < args.steps + warmup:
+        raise SystemExit(f"the data has {int(ds.cardinality())} windows, fewer than --steps {args.steps} plus "
+                         f"{warmup} warm-up windows")
     model.fit(ds, epochs=1, verbose=0, callbacks=[timer])
     seconds = timer.seconds
     words = args.steps * args.batch_size * args.bptt
