@@ -11,6 +11,7 @@ import time
 
 import keras
 
+from lightrnn_tf import distribute
 from lightrnn_tf.errors import LightRNNError
 from lightrnn_tf.fault_injection import kill_point
 
@@ -88,7 +89,9 @@ class TimeBudget(keras.callbacks.Callback):
 
     Checked after every batch (a stop mid-epoch still validates that epoch) and at every epoch end,
     where the time spent so far is logged as `elapsed_seconds`. Put it after the reallocation
-    callback, so that an epoch's reallocation counts in that epoch.
+    callback, so that an epoch's reallocation counts in that epoch. With several workers
+    (`MultiWorkerMirroredStrategy`) every worker must stop at the same step, so the budget is
+    checked at epoch ends only, on the chief's clock, and its decision is sent to every worker.
 
     Args:
         seconds: float, the budget; 0 means none.
@@ -107,19 +110,28 @@ class TimeBudget(keras.callbacks.Callback):
     def elapsed(self) -> float:
         return self.spent + (time.perf_counter() - self._start if self._start is not None else 0.0)
 
-    def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
-        if self.seconds and self.elapsed() >= self.seconds:
+    def _check(self) -> None:
+        over = bool(self.seconds and self.elapsed() >= self.seconds)
+        strategy = self.model.distribute_strategy
+        if distribute.is_multi_worker(strategy):
+            over = bool(distribute.broadcast_json(strategy, over))  # the chief's decision, on every worker
+        if over:
             self.exhausted = self.model.stop_training = True
 
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+        if self.seconds:
+            self._check()
+
     def on_train_batch_end(self, batch, logs=None):
-        if self.seconds and self.elapsed() >= self.seconds:
-            self.exhausted = self.model.stop_training = True
+        if self.seconds and not distribute.is_multi_worker(self.model.distribute_strategy):
+            self._check()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["elapsed_seconds"] = self.elapsed()
-        self.on_train_batch_end(0)
+        if self.seconds:
+            self._check()
 
     def on_train_end(self, logs=None):
         self.spent, self._start = self.elapsed(), None

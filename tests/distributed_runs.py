@@ -139,7 +139,9 @@ def _worker(out_path, corpus, run_dir):
     strategy = make_strategy("multiworker")
     result = tiny_run(strategy)
     result["chief"] = is_chief(strategy)
+    # --time-budget: every worker checks it at epoch ends on the chief's clock (a long budget: no stop)
     result["cli_code"] = train_cli.main(["--corpus", corpus] + CLI_FLAGS + ["--strategy", "multiworker",
+                                                                            "--time-budget", "3600",
                                                                             "--out", run_dir])
     with open(out_path, "w") as f:
         json.dump(result, f)
