@@ -17,12 +17,11 @@ Quantization modes:
 
 from __future__ import annotations
 
-import errno
 import os
 import tempfile
 
 from export import metadata as metadata_lib
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import LightRNNError, disk_full
 
 QUANTIZE_MODES = ("none", "dynamic", "float16")
 DEFAULT_MAX_K = 10
@@ -109,6 +108,6 @@ def export_run(run_dir: str, out: str, quantize: str = "none", max_k: int = DEFA
     except OSError as e:
         if os.path.exists(tmp):
             os.remove(tmp)
-        reason = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        reason = "disk full" if disk_full(e) else (e.strerror or str(e))
         raise LightRNNError(f"could not write {out} ({reason}); nothing was replaced") from None
     return meta

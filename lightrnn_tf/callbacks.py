@@ -111,7 +111,7 @@ class TimeBudget(keras.callbacks.Callback):
         return self.spent + (time.perf_counter() - self._start if self._start is not None else 0.0)
 
     def _check(self) -> None:
-        over = bool(self.seconds and self.elapsed() >= self.seconds)
+        over = self.elapsed() >= self.seconds  # (callers check that there is a budget)
         strategy = self.model.distribute_strategy
         if distribute.is_multi_worker(strategy):
             over = bool(distribute.broadcast_json(strategy, over))  # the chief's decision, on every worker

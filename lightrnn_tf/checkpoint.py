@@ -32,7 +32,6 @@ trained for the rest of that epoch, and the carried stream state continues where
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
@@ -43,7 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import LightRNNError, disk_full
 from lightrnn_tf.fault_injection import kill_point
 
 MID_EPOCH = 1_000_000  # checkpoint number of a save S windows into epoch E + 1: E * MID_EPOCH + S
@@ -89,6 +88,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self._skipped = 0  # windows the current epoch skipped (resumed mid-epoch)
         self._resumed_metrics = None  # metric variable values to put back at the resumed epoch's start
         self._last_save_windows, self._last_save_time = 0, time.monotonic()
+        self._warned_replicas = False
 
     # === What a checkpoint holds ===
 
@@ -156,7 +156,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         """Under several replicas a checkpoint holds only the first replica's stream state, so
         only epoch ends (where every stream restarts) are saved."""
         several = self.model.distribute_strategy.num_replicas_in_sync > 1
-        if several and not getattr(self, "_warned_replicas", False):
+        if several and not self._warned_replicas:
             self._warned_replicas = True
             print("note: checkpoints inside an epoch are off with several replicas; one is saved after every epoch",
                   file=sys.stderr)
@@ -201,8 +201,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                     (tf.io.gfile.rmtree if tf.io.gfile.isdir(leftover) else tf.io.gfile.remove)(leftover)
                 except (tf.errors.OpError, OSError):
                     pass
-            reason = "disk full" if "No space left" in str(e) or getattr(e, "errno", None) == errno.ENOSPC \
-                else _first_line(e)
+            reason = "disk full" if disk_full(e) else _first_line(e)
             kept = self.latest
             raise LightRNNError(f"could not write checkpoint {prefix} ({reason}); "
                                 + (f"the previous checkpoint {kept} is kept" if kept else "no earlier checkpoint"))

@@ -5,10 +5,16 @@ library users get an ordinary exception whose message names the problem.
 """
 
 import argparse
+import errno
 
 
 class LightRNNError(Exception):
     """An expected failure with a one-line, user-facing message."""
+
+
+def disk_full(e: Exception) -> bool:
+    """Whether a failed write (`OSError`, or a TensorFlow `OpError` naming the OS error) ran out of space."""
+    return getattr(e, "errno", None) == errno.ENOSPC or "No space left" in str(e)
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -15,14 +15,13 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from dataclasses import dataclass
 
 from lightrnn_tf import config as config_lib
 from lightrnn_tf.data import Tokenizer, Vocabulary
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import LightRNNError, disk_full
 
 CONFIG = "config.json"
 VOCAB = "vocab.txt"
@@ -112,7 +111,7 @@ def save_run(path: str, *, model_config=None, train_config=None, vocab: Vocabula
         for name in os.listdir(path) if os.path.isdir(path) else ():
             if ".tmp" in name:
                 os.remove(os.path.join(path, name))
-        reason = "disk full" if e.errno == errno.ENOSPC else (e.strerror or str(e).splitlines()[0])
+        reason = "disk full" if disk_full(e) else (e.strerror or str(e).splitlines()[0])
         raise LightRNNError(f"could not write the run files in {path} ({reason}); the files already there and "
                             f"the checkpoints are kept (free space, then --resume writes them again)") from None
 
