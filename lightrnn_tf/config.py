@@ -98,7 +98,6 @@ class TrainConfig:
                                   "among the replicas (docs/training.md)",
                        choices=STRATEGIES)
     mixed_precision: str = _f("none", "mixed precision policy for GPUs", choices=("none", "float16", "bfloat16"))
-    jit_compile: bool = _f(False, "compile the training step with XLA")
     deterministic: bool = _f(False, "deterministic TensorFlow ops (tf.config.experimental.enable_op_determinism): "
                                     "the same seed gives the same run, and a killed run resumed with --resume "
                                     "ends as an uninterrupted one; may be slower")

@@ -109,6 +109,12 @@ class StreamLanguageModel(keras.Model):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        # XLA cannot compile the carried state: its variables are `(None, H)`, sized by the data
+        # ("Shape of resource ... cannot be changed"), and `StreamState.read`'s `tf.cond` has no XLA
+        # gradient (FakeParam). With this, `compile(jit_compile=True)` warns and runs without XLA
+        # instead of failing, and "auto" never picks it. (On a CPU, XLA with fixed-size state was
+        # measured 2.6x slower for LightRNN anyway; on a GPU the cuDNN LSTM is not XLA either.)
+        self.supports_jit = False
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     def _init_stream_state(self) -> None:

@@ -113,8 +113,7 @@ def build_model(model_cfg: ModelConfig, cfg: TrainConfig):
     else:
         model = SampledSoftmaxLSTM(m.vocab_size, m.embedding_dim, m.hidden_dim, m.num_layers, m.dropout,
                                    num_sampled=m.num_sampled)
-    model.compile(optimizer=make_optimizer(cfg), jit_compile=cfg.jit_compile,
-                  steps_per_execution=cfg.steps_per_execution)
+    model.compile(optimizer=make_optimizer(cfg), steps_per_execution=cfg.steps_per_execution)
     return model
 
 

@@ -98,3 +98,18 @@ def test_fit_evaluate_reduce_loss(tiny_model):
     model.fit(stream_dataset(ids, 4, 10), epochs=15, verbose=0)
     after = model.evaluate(stream_dataset(ids, 4, 10), verbose=0, return_dict=True)["loss"]
     assert after < 0.5 * before
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LightRNNModel(12, 4, 3, embedding_dim=8, hidden_dim=8, dropout=0.0),
+    lambda: FullSoftmaxLSTM(12, embedding_dim=8, hidden_dim=8, dropout=0.0),
+])
+def test_jit_compile_is_declined_and_training_still_runs(make):
+    """XLA cannot compile the carried state (a variable sized by the data): asking for it warns,
+    and fit runs without it (it used to fail with an XLA error)."""
+    model = make()
+    with pytest.warns(UserWarning, match="jit_compile"):
+        model.compile(optimizer="adam", jit_compile=True)
+    assert model.jit_compile is False
+    history = model.fit(stream_dataset(np.arange(120, dtype=np.int32) % 12, 4, 5), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
