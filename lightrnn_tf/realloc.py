@@ -59,34 +59,80 @@ def _check_ids(model, ids, max_tokens):
     return ids
 
 
-def _stream_pass(model, ids, batch_size, bptt, accumulate, consume=None) -> int:
-    """Runs `accumulate(y (B, T) int32, state) -> new_state` (traced once) over the windows of
-    `stream_dataset(ids, batch_size, bptt)`, state carried across windows; returns the number of
-    targets. With `consume`, `accumulate` returns `(new_state, out)` and `consume(out)` is called."""
-    state, window, n_tokens = None, None, 0
-    for x, y in stream_dataset(ids, batch_size, bptt):
-        if state is None:
-            state = model.start_state(x[:, 0])
-            state_spec = tf.nest.map_structure(lambda t: tf.TensorSpec([None, t.shape[-1]], t.dtype), state)
-            window = tf.function(accumulate, input_signature=[tf.TensorSpec([None, None], tf.int32), state_spec])
-        first = not n_tokens
-        state = window(tf.cast(y, tf.int32), state)
-        if consume is not None:
-            state, out = state
-            consume(out)
-        n_tokens += int(tf.size(y))
-        if first:
+def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict, window_sums,
+                     dtype="float64") -> tuple[dict, int]:
+    """The one pass over a token stream behind both kinds of loss statistics.
+
+    Reads `stream_dataset(ids, batch_size, bptt)` with the parameters frozen and the state carried
+    across windows, as in training, and adds each window's per-word sums into `(V, ...)` totals.
+    On one device they are NumPy arrays on the host. Under a `tf.distribute` strategy with several
+    replicas each replica reads its own rows of every window (its own streams) and the totals are
+    variables with `SUM` aggregation: each window's sums of all replicas and workers are added to
+    every copy, so every worker returns the same totals. (Not variables on one device too: after
+    sparse updates TensorFlow copies a variable when it is read, so reading one out would hold the
+    totals twice, 1 GB more at |V| = 1M.)
+
+    Args:
+        model: a `LightRNNModel`.
+        ids: `(N,)` int token ids (checked).
+        batch_size: B (the global batch; a multiple of the replicas).
+        bptt: T.
+        accumulators: `{name: shape}`, each shape `(V, ...)`.
+        window_sums: `(y (b, T) int32, state) -> (new_state, words (U,) int32, {name: (U, ...)})`,
+            one replica's window: its distinct target words and, per accumulator, their sums.
+        dtype: dtype of the totals under a strategy (float64 on one device). Default: `"float64"`.
+
+    Returns:
+        `({name: float64 array of its shape}, n_tokens)`.
+    """
+    strategy = model.distribute_strategy
+    dataset = stream_dataset(ids, batch_size, bptt)
+    steps = int(dataset.cardinality())
+    replicated = strategy.num_replicas_in_sync > 1
+    if replicated:
+        dataset, steps = distribute_windows(dataset, strategy)
+        with strategy.scope():  # the replicas' updates of a window are summed, then applied to every copy
+            accs = {name: tf.Variable(tf.zeros(shape, dtype), trainable=False, name=name,
+                                      aggregation=tf.VariableAggregation.SUM)
+                    for name, shape in accumulators.items()}
+    else:
+        totals = {name: np.zeros(shape) for name, shape in accumulators.items()}
+    stream = model.statistics_stream  # carries each replica's streams across windows
+
+    def accumulate(x, y):  # one replica's rows of a window
+        x, y = tf.cast(x, tf.int32), tf.cast(y, tf.int32)
+        state = stream.read(lambda: model.start_state(x[:, 0]))
+        new_state, words, sums = window_sums(y, state)
+        stream.write(new_state)
+        if not replicated:
+            return words, sums
+        for name, value in sums.items():
+            accs[name].scatter_add(tf.IndexedSlices(tf.cast(value, dtype), words))
+        return None
+
+    window = tf.function(lambda x, y: strategy.run(accumulate, args=(x, y)), reduce_retracing=True)
+    stream.reset()
+    windows = iter(dataset)
+    for step in range(steps):
+        out = window(*next(windows))
+        if not replicated:
+            words = out[0].numpy()  # distinct within a window
+            for name, value in out[1].items():
+                totals[name][words] += value.numpy()
+        if not step:
             kill_point("statistics")  # (crash tests)
-    return n_tokens
+    stream.reset()
+    if replicated:
+        totals = {name: np.asarray(acc.numpy(), dtype=np.float64) for name, acc in accs.items()}
+    return totals, batch_size * (len(ids) // batch_size - 1)
 
 
 def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, dtype="float64"):
     """Summed row and column losses of every word over a token stream, as dense arrays.
 
-    Under a `tf.distribute` strategy each replica reads its own rows of every window (its own
-    streams, as in training); the accumulators are mirrored variables, so each window's sums of
-    all replicas and workers are added to every copy (an all-reduce of the `(U, R)` and `(U, C)`
-    rows a window) and every worker returns the same totals.
+    One `_statistics_pass`: under a `tf.distribute` strategy each replica reads its own streams and
+    the sums of all replicas and workers are added up (an all-reduce of the `(U, R)` and `(U, C)`
+    rows a window); every worker returns the same totals.
 
     Args:
         model: a `LightRNNModel`.
@@ -106,40 +152,19 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
     """
     ids = _check_ids(model, ids, max_tokens)
     v, r, c = model.vocab_size, model.rows, model.cols
-    strategy = model.distribute_strategy
-    dataset = stream_dataset(ids, batch_size, bptt)
-    steps = int(dataset.cardinality())
-    if strategy.num_replicas_in_sync > 1:
-        dataset, steps = distribute_windows(dataset, strategy)
-    with strategy.scope():  # mirrored: the replicas' updates of a window are summed, then applied to every copy
-        row_acc, col_acc = (tf.Variable(tf.zeros(shape, dtype), trainable=False, name=name,
-                                        aggregation=tf.VariableAggregation.SUM)
-                            for shape, name in (((v, r), "row_loss"), ((v, c), "col_loss")))
-    stream = model.statistics_stream  # carries each replica's streams across windows
 
-    def accumulate(x, y):  # one replica's rows of a window
-        x, y = tf.cast(x, tf.int32), tf.cast(y, tf.int32)
-        state = stream.read(lambda: model.start_state(x[:, 0]))
+    def window_sums(y, state):
         row_lp, col_lp, new_state = model.distributions(y, state, training=False, mask_empty=False)
         words, slot = tf.unique(tf.reshape(y, [-1]))  # (U,), (b*T,)
         n = tf.size(words)
-        row_sum = tf.math.unsorted_segment_sum(-tf.reshape(row_lp, [-1, r]), slot, n)  # (U, R)
-        col_sum = tf.math.unsorted_segment_sum(-tf.reshape(col_lp, [-1, c]), slot, n)  # (U, C)
-        row_acc.scatter_add(tf.IndexedSlices(tf.cast(row_sum, dtype), words))
-        col_acc.scatter_add(tf.IndexedSlices(tf.cast(col_sum, dtype), words))
-        stream.write(new_state)
+        return new_state, words, {
+            "row_loss": tf.math.unsorted_segment_sum(-tf.reshape(row_lp, [-1, r]), slot, n),  # (U, R)
+            "col_loss": tf.math.unsorted_segment_sum(-tf.reshape(col_lp, [-1, c]), slot, n),  # (U, C)
+        }
 
-    window = tf.function(lambda x, y: strategy.run(accumulate, args=(x, y)), reduce_retracing=True)
-    stream.reset()
-    windows = iter(dataset)
-    for step in range(steps):
-        window(*next(windows))
-        if not step:
-            kill_point("statistics")  # (crash tests)
-    stream.reset()
-    row_loss, col_loss = (acc.numpy().astype(np.float64, copy=False) for acc in (row_acc, col_acc))
-    n_tokens = batch_size * (len(ids) // batch_size - 1)
-    return row_loss, col_loss, n_tokens
+    totals, n_tokens = _statistics_pass(model, ids, batch_size, bptt, {"row_loss": (v, r), "col_loss": (v, c)},
+                                        window_sums, dtype)
+    return totals["row_loss"], totals["col_loss"], n_tokens
 
 
 class FactoredCosts:
@@ -201,10 +226,11 @@ class FactoredCosts:
 def factored_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0):
     """The loss statistics of `loss_statistics` in `8 V (2 H + 3)` bytes, as a `FactoredCosts`.
 
-    Same pass and arguments as `loss_statistics`. Per window: the heads' logits `(B, T, R)` and
-    `(B, T, C)` (float32, as in `model.distributions`), their log-sum-exp, and the float32 states
-    that fed them, cast to float64, segment-summed per target word and added into float64 NumPy
-    accumulators (no TensorFlow variable of size V, so nothing is copied at the end).
+    The same `_statistics_pass` and arguments as `loss_statistics` (so also summed over the
+    replicas and workers of a strategy). Per window: the heads' logits `(b, T, R)` and `(b, T, C)`
+    (float32, as in `model.distributions`), their log-sum-exp, and the float32 states that fed
+    them, segment-summed per target word and added into float64 accumulators `[sum h | sum lse]`
+    `(V, H + 1)` for each head and the counts `(V,)`.
 
     Returns:
         `(FactoredCosts, n_tokens)`; `costs.row_costs(words)` equals `L_r[words]` of
@@ -212,32 +238,26 @@ def factored_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int 
     """
     ids = _check_ids(model, ids, max_tokens)
     v, h = model.vocab_size, model.hidden_dim
-    row_acc, col_acc = np.zeros((v, h + 1)), np.zeros((v, h + 1))  # [sum h | sum lse] per word
-    count = np.zeros(v)
     heads = model.softmax
 
-    def accumulate(y, state):
+    def window_sums(y, state):
         row_hidden, col_hidden, _, new_state = model.hidden_states(y, state, training=False)
-        words, slot = tf.unique(tf.reshape(y, [-1]))  # (U,), (B*T,)
+        words, slot = tf.unique(tf.reshape(y, [-1]))  # (U,), (b*T,)
         n = tf.size(words)
-        sums = []
-        for hidden, head in ((row_hidden, heads.row_head), (col_hidden, heads.col_head)):
-            hidden = tf.reshape(tf.cast(hidden, tf.float32), [-1, h])  # (B*T, H), what the head reads
-            lse = tf.reduce_logsumexp(head(hidden), axis=-1, keepdims=True)  # (B*T, 1)
-            both = tf.cast(tf.concat([hidden, lse], axis=1), tf.float64)  # (B*T, H + 1)
-            sums.append(tf.math.unsorted_segment_sum(both, slot, n))  # (U, H + 1)
-        return new_state, (words, sums[0], sums[1], tf.math.bincount(slot, minlength=n, dtype=tf.float64))
+        sums = {"count": tf.math.bincount(slot, minlength=n, dtype=tf.float64)}
+        for name, hidden, head in (("row", row_hidden, heads.row_head), ("col", col_hidden, heads.col_head)):
+            hidden = tf.reshape(tf.cast(hidden, tf.float32), [-1, h])  # (b*T, H), what the head reads
+            lse = tf.reduce_logsumexp(head(hidden), axis=-1, keepdims=True)  # (b*T, 1)
+            both = tf.cast(tf.concat([hidden, lse], axis=1), tf.float64)  # (b*T, H + 1)
+            sums[name] = tf.math.unsorted_segment_sum(both, slot, n)  # (U, H + 1)
+        return new_state, words, sums
 
-    def consume(out):
-        words, row_sum, col_sum, counts = (t.numpy() for t in out)
-        row_acc[words] += row_sum  # words are distinct within a window
-        col_acc[words] += col_sum
-        count[words] += counts
-
-    n_tokens = _stream_pass(model, ids, batch_size, bptt, accumulate, consume)
+    totals, n_tokens = _statistics_pass(model, ids, batch_size, bptt,
+                                        {"count": (v,), "row": (v, h + 1), "col": (v, h + 1)}, window_sums)
+    row, col = totals["row"], totals["col"]
     g = lambda var: np.asarray(var.numpy(), dtype=np.float64)
-    costs = FactoredCosts(count, row_acc[:, h], row_acc[:, :h], g(heads.row_head.kernel), g(heads.row_head.bias),
-                          col_acc[:, h], col_acc[:, :h], g(heads.col_head.kernel), g(heads.col_head.bias))
+    costs = FactoredCosts(totals["count"], row[:, h], row[:, :h], g(heads.row_head.kernel), g(heads.row_head.bias),
+                          col[:, h], col[:, :h], g(heads.col_head.kernel), g(heads.col_head.bias))
     return costs, n_tokens
 
 

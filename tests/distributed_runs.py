@@ -50,13 +50,15 @@ def tiny_run(strategy, checkpoint_dir=None, epochs=2, interrupt_after=None):
 
     Returns a JSON-able dict: `steps` (the running epoch loss after every window), `history`,
     `cells` (the word -> cell table), `table_sha` (its SHA-256), `weights` (every trainable
-    variable, as nested lists), `report` (the reallocation's) and `replicas`.
+    variable, as nested lists), `report` (the reallocation's), `replicas`, and the trained
+    model's loss statistics over the training ids, both kinds (`statistics`: `dense_row`,
+    `dense_col`, `factored_row`, `factored_col`, `tokens`).
     """
     import keras
 
     from lightrnn_tf.checkpoint import TrainingCheckpoint
     from lightrnn_tf.data import stream_dataset
-    from lightrnn_tf.realloc import ReallocationCallback
+    from lightrnn_tf.realloc import ReallocationCallback, factored_statistics, loss_statistics
 
     train, valid = corpus_ids()
     model = tiny_model(strategy)
@@ -76,6 +78,12 @@ def tiny_run(strategy, checkpoint_dir=None, epochs=2, interrupt_after=None):
     except KeyboardInterrupt:
         return None
     cells = model.get_table().word_cell
+    dense_row, dense_col, tokens = loss_statistics(model, train, B, T)
+    factored, factored_tokens = factored_statistics(model, train, B, T)
+    assert tokens == factored_tokens
+    statistics = {"dense_row": dense_row.tolist(), "dense_col": dense_col.tolist(), "tokens": tokens,
+                  "factored_row": factored.row_costs(slice(None)).tolist(),
+                  "factored_col": factored.col_costs(slice(None)).tolist()}
     return {
         "steps": steps,
         "history": {k: [float(x) for x in v] for k, v in history.items()},
@@ -84,6 +92,7 @@ def tiny_run(strategy, checkpoint_dir=None, epochs=2, interrupt_after=None):
         "weights": [v.numpy().tolist() for v in model.trainable_variables],
         "report": realloc.reports[0] if realloc.reports else None,
         "replicas": strategy.num_replicas_in_sync,
+        "statistics": statistics,
     }
 
 

@@ -34,6 +34,14 @@ def _same_training(a, b):
     for wa, wb in zip(a["weights"], b["weights"]):
         np.testing.assert_allclose(wa, wb, rtol=0, atol=ATOL)
     assert a["cells"] == b["cells"] and a["table_sha"] == b["table_sha"]
+    # Both kinds of loss statistics of the trained model: the replicas' and workers' sums are the
+    # whole stream's (each replica reads its own streams), and factored equals dense.
+    sa, sb = a["statistics"], b["statistics"]
+    assert sa["tokens"] == sb["tokens"]
+    for key in ("dense_row", "dense_col", "factored_row", "factored_col"):
+        np.testing.assert_allclose(sb[key], sa[key], rtol=RTOL, err_msg=key)
+    for part in ("row", "col"):
+        np.testing.assert_allclose(sb[f"factored_{part}"], sb[f"dense_{part}"], rtol=1e-5, atol=1e-4)
 
 
 @functools.lru_cache(maxsize=None)
