@@ -60,7 +60,7 @@ def _check_ids(model, ids, max_tokens):
 
 
 def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict, window_sums,
-                     dtype="float64") -> tuple[dict, int]:
+                     dtype="float64", verbose: int = 0) -> tuple[dict, int]:
     """The one pass over a token stream behind both kinds of loss statistics.
 
     Reads `stream_dataset(ids, batch_size, bptt)` with the parameters frozen and the state carried
@@ -81,6 +81,7 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
         window_sums: `(y (b, T) int32, state) -> (new_state, words (U,) int32, {name: (U, ...)})`,
             one replica's window: its distinct target words and, per accumulator, their sums.
         dtype: dtype of the totals under a strategy (float64 on one device). Default: `"float64"`.
+        verbose: 1 shows a Keras progress bar over the windows. Default: `0`.
 
     Returns:
         `({name: float64 array of its shape}, n_tokens)`.
@@ -113,6 +114,7 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
     window = tf.function(lambda x, y: strategy.run(accumulate, args=(x, y)), reduce_retracing=True)
     stream.reset()
     windows = iter(dataset)
+    progress = keras.utils.Progbar(steps, unit_name="window") if verbose == 1 else None
     for step in range(steps):
         out = window(*next(windows))
         if not replicated:
@@ -121,13 +123,15 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
                 totals[name][words] += value.numpy()
         if not step:
             kill_point("statistics")  # (crash tests)
+        if progress is not None:
+            progress.update(step + 1)
     stream.reset()
     if replicated:
         totals = {name: np.asarray(acc.numpy(), dtype=np.float64) for name, acc in accs.items()}
     return totals, batch_size * (len(ids) // batch_size - 1)
 
 
-def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, dtype="float64"):
+def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, dtype="float64", verbose: int = 0):
     """Summed row and column losses of every word over a token stream, as dense arrays.
 
     One `_statistics_pass`: under a `tf.distribute` strategy each replica reads its own streams and
@@ -145,6 +149,7 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
             `"float32"`, on every device; no `(V, R)` tensor is built per window (only `(U, R)` for
             the U distinct targets). `factored_statistics` needs `8 V (2 H + 3)` bytes instead.
             Default: `"float64"`.
+        verbose: 1 shows a progress bar over the windows. Default: `0`.
 
     Returns:
         `(L_r (V, R) float64, L_c (V, C) float64, n_tokens)`: n_tokens target positions were read;
@@ -163,7 +168,7 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
         }
 
     totals, n_tokens = _statistics_pass(model, ids, batch_size, bptt, {"row_loss": (v, r), "col_loss": (v, c)},
-                                        window_sums, dtype)
+                                        window_sums, dtype, verbose)
     return totals["row_loss"], totals["col_loss"], n_tokens
 
 
@@ -223,10 +228,10 @@ class FactoredCosts:
         return DenseCosts(self.row_costs(slice(None)), self.col_costs(slice(None)))
 
 
-def factored_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0):
+def factored_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, verbose: int = 0):
     """The loss statistics of `loss_statistics` in `8 V (2 H + 3)` bytes, as a `FactoredCosts`.
 
-    The same `_statistics_pass` and arguments as `loss_statistics` (so also summed over the
+    The same `_statistics_pass` and arguments (`verbose` included) as `loss_statistics` (so also summed over the
     replicas and workers of a strategy). Per window: the heads' logits `(b, T, R)` and `(b, T, C)`
     (float32, as in `model.distributions`), their log-sum-exp, and the float32 states that fed
     them, segment-summed per target word and added into float64 accumulators `[sum h | sum lse]`
@@ -253,7 +258,8 @@ def factored_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int 
         return new_state, words, sums
 
     totals, n_tokens = _statistics_pass(model, ids, batch_size, bptt,
-                                        {"count": (v,), "row": (v, h + 1), "col": (v, h + 1)}, window_sums)
+                                        {"count": (v,), "row": (v, h + 1), "col": (v, h + 1)}, window_sums,
+                                        verbose=verbose)
     row, col = totals["row"], totals["col"]
     g = lambda var: np.asarray(var.numpy(), dtype=np.float64)
     costs = FactoredCosts(totals["count"], row[:, h], row[:, :h], g(heads.row_head.kernel), g(heads.row_head.bias),
@@ -280,19 +286,20 @@ def choose_statistics(model, statistics: str = "auto") -> str:
     return "dense" if size["dense"] <= max(DENSE_STATS_MAX_BYTES, size["factored"]) else "factored"
 
 
-def cost_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, statistics: str = "auto"):
+def cost_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, statistics: str = "auto",
+                    verbose: int = 0):
     """`(costs, n_tokens, kind)`: `DenseCosts` from `loss_statistics` or `FactoredCosts` from
     `factored_statistics`, as `choose_statistics(model, statistics)` says (`kind`)."""
     kind = choose_statistics(model, statistics)
     if kind == "dense":
-        row_loss, col_loss, n_tokens = loss_statistics(model, ids, batch_size, bptt, max_tokens)
+        row_loss, col_loss, n_tokens = loss_statistics(model, ids, batch_size, bptt, max_tokens, verbose=verbose)
         return DenseCosts(row_loss, col_loss), n_tokens, kind
-    costs, n_tokens = factored_statistics(model, ids, batch_size, bptt, max_tokens)
+    costs, n_tokens = factored_statistics(model, ids, batch_size, bptt, max_tokens, verbose=verbose)
     return costs, n_tokens, kind
 
 
 def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse", k: int = 8,
-               max_tokens: int = 0, statistics: str = "auto", min_gain: float = 0.0) -> dict:
+               max_tokens: int = 0, statistics: str = "auto", min_gain: float = 0.0, verbose: int = 0) -> dict:
     """Computes the loss statistics, finds a new table and installs it with `model.set_table`.
 
     Under a `tf.distribute` strategy the statistics are summed over all replicas and workers,
@@ -316,6 +323,8 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         min_gain: a word moves only if that lowers its own loss by at least this fraction
             (`assignment.MovePenaltyCosts`); the objectives reported then include the penalties
             (`objective_after_unpenalised` does not). 0 lets every word move. Default: `0.0`.
+        verbose: a line when the statistics pass and the matching start, and with 1 (as in Keras) a
+            progress bar over the pass's windows; 2 for logs. Default: `0`.
 
     Returns:
         A JSON-serialisable dict: `objective_before`, `objective_after` (summed loss in nats under
@@ -327,13 +336,18 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         `objective_after`, `gap`, `gap_rel` and `moved` then describe the kept table).
     """
     start = time.perf_counter()
-    costs, n_tokens, kind = cost_statistics(model, ids, batch_size, bptt, max_tokens, statistics)
+    if verbose:
+        print("reallocation: loss statistics over the training stream")
+    costs, n_tokens, kind = cost_statistics(model, ids, batch_size, bptt, max_tokens, statistics, verbose)
     stats_seconds = time.perf_counter() - start
     current = model.get_table()
     strategy = model.distribute_strategy
     new_table, report = current, None
     if distribute.is_chief(strategy):
         base = costs
+        if verbose:
+            print(f"reallocation: matching {current.vocab_size:,} words to {current.rows}x{current.cols} cells "
+                  f"({solver} solver, statistics took {stats_seconds:.1f} s)")
         if min_gain:
             costs = MovePenaltyCosts(costs, current, min_gain)
         new_table, report = solve(costs, current, solver=solver, k=k)
@@ -384,7 +398,8 @@ class ReallocationCallback(keras.callbacks.Callback):
             measured; docs/reallocation.md).
         batch_size, bptt, k, max_tokens, statistics, min_gain: as in `reallocate` (`statistics="auto"`
             switches to the factored statistics above 1 GiB of dense accumulators).
-        verbose: print one line a reallocation. Default: `1`.
+        verbose: as in Keras' `fit`: 1 a progress bar over the statistics pass and lines saying
+            what the reallocation does; 2 the lines only (logs); 0 silent. Default: `1`.
         after_last_epoch: also reallocate after the last epoch of a `fit` call. Default: `False`.
         valid_ids: optional `(N,)` int validation ids: each report then also holds
             `valid_ppl_before` (the epoch's `val_perplexity`) and `valid_ppl_after`, the
@@ -454,7 +469,7 @@ class ReallocationCallback(keras.callbacks.Callback):
                       f"budget left, less than an epoch ({epoch_seconds:.0f} s) plus a reallocation "
                       f"({reason['realloc_seconds_estimate']:.0f} s)")
             return
-        report = reallocate(self.model, self.ids, **self.kwargs)
+        report = reallocate(self.model, self.ids, **self.kwargs, verbose=self.verbose)
         report["epoch"] = epoch + 1
         if self.valid_ids is not None:
             from lightrnn_tf.stream_model import stream_perplexity

@@ -298,6 +298,33 @@ def test_reallocate_moves_words_and_lowers_objective(tiny):
         model.set_table(before)
 
 
+@pytest.mark.parametrize("statistics", ["dense", "factored"])
+def test_reallocate_shows_progress_over_the_statistics_windows(tiny, statistics, capsys):
+    """verbose=1: a Keras progress bar that reaches the pass's window count, then the matching's
+    line; 2: the lines only; 0: nothing."""
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.realloc import reallocate
+
+    model, ids = tiny
+    before = model.get_table()
+    try:
+        reallocate(model, ids, batch_size=2, bptt=5, solver="greedy", statistics=statistics, verbose=1)
+    finally:
+        model.set_table(before)
+    out = capsys.readouterr().out
+    windows = int(stream_dataset(ids, 2, 5).cardinality())
+    assert "reallocation: loss statistics" in out
+    assert f"{windows}/{windows}" in out and "window" in out
+    assert out.index(f"{windows}/{windows}") < out.index("reallocation: matching 10 words to 4x3 cells (greedy solver")
+    reallocate(model, ids, batch_size=2, bptt=5, solver="greedy", statistics=statistics, verbose=2)  # logs
+    model.set_table(before)
+    out = capsys.readouterr().out
+    assert "reallocation: matching" in out and "window" not in out
+    reallocate(model, ids, batch_size=2, bptt=5, solver="greedy", statistics=statistics)
+    model.set_table(before)
+    assert capsys.readouterr().out == ""
+
+
 def test_callback_reallocates_in_fit(tiny):
     from lightrnn_tf.data import stream_dataset
     from lightrnn_tf.model import LightRNNModel
