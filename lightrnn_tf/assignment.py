@@ -67,6 +67,26 @@ class DenseCosts:
         """`(n, C)` float64 column losses of `words`."""
         return np.asarray(self.col_loss[words], dtype=np.float64)
 
+    def cell_costs(self, word_row, word_col):
+        """`(V,)` float64: `L_r[w, word_row[w]] + L_c[w, word_col[w]]`, each word's cost in one given cell."""
+        at = np.arange(self.vocab_size)
+        return self.row_loss[at, word_row].astype(np.float64) + self.col_loss[at, word_col]
+
+
+def cell_costs(costs, word_row, word_col):
+    """`(V,)` each word's cost in one given cell: `costs.cell_costs` where the costs have it
+    (without building a whole row of costs), else read block by block."""
+    if hasattr(costs, "cell_costs"):
+        return costs.cell_costs(word_row, word_col)
+    out = np.empty(costs.vocab_size)
+    step = max(1, ELEMENTS_PER_BLOCK // max(costs.rows, costs.cols))
+    for lo in range(0, costs.vocab_size, step):
+        hi = min(costs.vocab_size, lo + step)
+        at = np.arange(hi - lo)
+        out[lo:hi] = (costs.row_costs(slice(lo, hi))[at, word_row[lo:hi]]
+                      + costs.col_costs(slice(lo, hi))[at, word_col[lo:hi]])
+    return out
+
 
 class MovePenaltyCosts:
     """Costs that charge a word for leaving its cell: a minimum relative gain before it moves.
@@ -89,14 +109,7 @@ class MovePenaltyCosts:
             raise LightRNNError(f"Received an invalid value for `min_gain`, expected >= 0, got {min_gain}.")
         self.costs, self.table, self.min_gain = costs, table, float(min_gain)
         self.vocab_size, self.rows, self.cols = costs.vocab_size, costs.rows, costs.cols
-        self._half = np.empty(self.vocab_size)  # (V,) min_gain * current(w) / 2
-        step = max(1, ELEMENTS_PER_BLOCK // max(self.rows, self.cols))
-        for lo in range(0, self.vocab_size, step):
-            hi = min(self.vocab_size, lo + step)
-            at = np.arange(hi - lo)
-            current = (costs.row_costs(slice(lo, hi))[at, table.word_row[lo:hi]]
-                       + costs.col_costs(slice(lo, hi))[at, table.word_col[lo:hi]])
-            self._half[lo:hi] = 0.5 * self.min_gain * current
+        self._half = 0.5 * self.min_gain * cell_costs(costs, table.word_row, table.word_col)  # (V,)
 
     def _penalised(self, loss, words, current_index):
         ids = np.arange(self.vocab_size)[words]

@@ -462,6 +462,27 @@ def test_factored_statistics_equal_numpy_reference_and_dense(tiny_trained, max_t
     np.testing.assert_array_equal(costs.col_costs(words), col[words])
 
 
+def test_cell_costs_equal_the_matrix_entries(tiny_trained):
+    """Each word's cost in one given cell: the factored `O(V H)` formula, the dense arrays and the
+    block-by-block fallback for costs without `cell_costs` all pick `L_r[w, i_w] + L_c[w, j_w]`."""
+    from lightrnn_tf.assignment import DenseCosts, cell_costs
+    from lightrnn_tf.realloc import factored_statistics
+
+    model, ids = tiny_trained
+    costs, _ = factored_statistics(model, ids, batch_size=2, bptt=5)
+    row, col = costs.row_costs(slice(None)), costs.col_costs(slice(None))
+    rng = np.random.default_rng(3)
+    word_row, word_col = rng.integers(0, 4, 10), rng.integers(0, 3, 10)
+    expected = np.array([row[w, word_row[w]] + col[w, word_col[w]] for w in range(10)])
+
+    class RowsOnly:  # the costs interface without cell_costs
+        vocab_size, rows, cols = 10, 4, 3
+        row_costs, col_costs = costs.row_costs, costs.col_costs
+
+    for source in (costs, DenseCosts(row, col), RowsOnly()):
+        np.testing.assert_allclose(cell_costs(source, word_row, word_col), expected, rtol=1e-12, atol=1e-9)
+
+
 def reference_targets(ids, batch_size):
     """The target ids the statistics read: every stream's tokens after its first."""
     data = np.asarray(ids)[: batch_size * (len(ids) // batch_size)].reshape(batch_size, -1)
