@@ -80,7 +80,7 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
         accumulators: `{name: shape}`, each shape `(V, ...)`.
         window_sums: `(y (b, T) int32, state) -> (new_state, words (U,) int32, {name: (U, ...)})`,
             one replica's window: its distinct target words and, per accumulator, their sums.
-        dtype: dtype of the totals under a strategy (float64 on one device). Default: `"float64"`.
+        dtype: dtype of the totals while they are summed. Default: `"float64"`.
         verbose: 1 shows a Keras progress bar over the windows. Default: `0`.
 
     Returns:
@@ -97,7 +97,7 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
                                       aggregation=tf.VariableAggregation.SUM)
                     for name, shape in accumulators.items()}
     else:
-        totals = {name: np.zeros(shape) for name, shape in accumulators.items()}
+        totals = {name: np.zeros(shape, np.dtype(dtype)) for name, shape in accumulators.items()}
     stream = model.statistics_stream  # carries each replica's streams across windows
 
     def accumulate(x, y):  # one replica's rows of a window
@@ -127,8 +127,8 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
             progress.update(step + 1)
     stream.reset()
     if replicated:
-        totals = {name: np.asarray(acc.numpy(), dtype=np.float64) for name, acc in accs.items()}
-    return totals, batch_size * (len(ids) // batch_size - 1)
+        totals = {name: acc.numpy() for name, acc in accs.items()}
+    return {name: np.asarray(total, np.float64) for name, total in totals.items()}, batch_size * (len(ids) // batch_size - 1)
 
 
 def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, dtype="float64", verbose: int = 0):

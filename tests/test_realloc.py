@@ -264,12 +264,13 @@ def reference_statistics(model, ids, batch_size):
     return row_loss, col_loss, data[:, 1:].size
 
 
-@pytest.mark.parametrize("max_tokens", [0, 25])
-def test_statistics_equal_numpy_reference(tiny, max_tokens):
+@pytest.mark.parametrize("max_tokens, dtype", [(0, "float64"), (25, "float64"), (0, "float32")])
+def test_statistics_equal_numpy_reference(tiny, max_tokens, dtype):
+    """Summed in float32 or float64 (`dtype`), returned as float64."""
     from lightrnn_tf.realloc import loss_statistics
 
     model, ids = tiny
-    row_loss, col_loss, n = loss_statistics(model, ids, batch_size=2, bptt=5, max_tokens=max_tokens)
+    row_loss, col_loss, n = loss_statistics(model, ids, batch_size=2, bptt=5, max_tokens=max_tokens, dtype=dtype)
     ref_row, ref_col, ref_n = reference_statistics(model, ids[:max_tokens] if max_tokens else ids, 2)
     assert row_loss.shape == (10, 4) and col_loss.shape == (10, 3) and row_loss.dtype == np.float64
     assert n == ref_n
