@@ -53,10 +53,12 @@ class FullSoftmaxLSTM(StreamLanguageModel):
         self.num_layers = num_layers
         self.dropout_rate = dropout
         # === Layers ===
-        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
-        self.lstms = [keras.layers.LSTM(hidden_dim, return_sequences=True, return_state=True, name=f"lstm_{i}")
+        policy = self.dtype_policy  # e.g. mixed_bfloat16, for every layer but the float32 head
+        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=policy)
+        self.lstms = [keras.layers.LSTM(hidden_dim, return_sequences=True, return_state=True, name=f"lstm_{i}",
+                                        dtype=policy)
                       for i in range(num_layers)]
-        self.dropout = ReplicaDropout(dropout, name="dropout")
+        self.dropout = ReplicaDropout(dropout, name="dropout", dtype=policy)
         self.head = keras.layers.Dense(vocab_size, name="head", dtype="float32")
         self.embedding.build((None,))
         dim = embedding_dim

@@ -48,6 +48,8 @@ class LightRNNModel(StreamLanguageModel):
         num_layers: int, L. Default: `1`.
         dropout: float, dropout on embeddings, between layers and before the heads. Default: `0.3`.
         table_seed: int, seed of the random initial allocation. Default: `0`.
+        **kwargs: `keras.Model` arguments, e.g. `dtype="mixed_bfloat16"` for mixed precision (the
+            policy goes to every layer but the softmax heads, which stay float32; saved with the model).
 
     Call arguments:
         inputs: tuple `(x, y)` of int `(B, T)`: words and next words of a window.
@@ -74,13 +76,16 @@ class LightRNNModel(StreamLanguageModel):
         self.dropout_rate = dropout
         self.table_seed = table_seed
         # === Layers ===
+        # The model's dtype policy (e.g. `dtype="mixed_bfloat16"`, saved in its config) goes to
+        # every layer but the softmax heads, which compute in float32.
+        policy = self.dtype_policy
         self.embedding = TwoComponentEmbedding(vocab_size, rows, cols, embedding_dim, table_seed=table_seed,
-                                               name="embedding")
+                                               name="embedding", dtype=policy)
         self.lstms = [
-            keras.layers.LSTM(hidden_dim, return_sequences=True, return_state=True, name=f"lstm_{i}")
+            keras.layers.LSTM(hidden_dim, return_sequences=True, return_state=True, name=f"lstm_{i}", dtype=policy)
             for i in range(num_layers)
         ]
-        self.dropout = ReplicaDropout(dropout, name="dropout")
+        self.dropout = ReplicaDropout(dropout, name="dropout", dtype=policy)
         self.softmax = TwoStageSoftmax(rows, cols, name="softmax")
         self._build_all()
         self._init_stream_state()
@@ -216,9 +221,9 @@ class LightRNNModel(StreamLanguageModel):
         }
 
     @classmethod
-    def from_model_config(cls, cfg, table_seed=0) -> "LightRNNModel":
+    def from_model_config(cls, cfg, table_seed=0, **kwargs) -> "LightRNNModel":
         return cls(cfg.vocab_size, cfg.rows, cfg.cols, cfg.embedding_dim, cfg.hidden_dim, cfg.num_layers,
-                   cfg.dropout, table_seed=table_seed)
+                   cfg.dropout, table_seed=table_seed, **kwargs)
 
 
 def run_lstm_stack(lstms, dropout, seq, state, training):

@@ -103,16 +103,16 @@ def build_model(model_cfg: ModelConfig, cfg: TrainConfig):
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    if cfg.mixed_precision != "none":
-        keras.mixed_precision.set_global_policy(f"mixed_{cfg.mixed_precision}")
+    # The model's own dtype policy (saved in model.keras), not the global one: the caller's is left alone.
+    policy = {"dtype": f"mixed_{cfg.mixed_precision}"} if cfg.mixed_precision != "none" else {}
     m = model_cfg
     if m.model == "lightrnn":
-        model = LightRNNModel.from_model_config(m, table_seed=cfg.seed)
+        model = LightRNNModel.from_model_config(m, table_seed=cfg.seed, **policy)
     elif m.model == "full_softmax":
-        model = FullSoftmaxLSTM(m.vocab_size, m.embedding_dim, m.hidden_dim, m.num_layers, m.dropout)
+        model = FullSoftmaxLSTM(m.vocab_size, m.embedding_dim, m.hidden_dim, m.num_layers, m.dropout, **policy)
     else:
         model = SampledSoftmaxLSTM(m.vocab_size, m.embedding_dim, m.hidden_dim, m.num_layers, m.dropout,
-                                   num_sampled=m.num_sampled)
+                                   num_sampled=m.num_sampled, **policy)
     model.compile(optimizer=make_optimizer(cfg), steps_per_execution=cfg.steps_per_execution)
     return model
 
