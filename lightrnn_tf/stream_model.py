@@ -220,7 +220,10 @@ class StreamLanguageModel(keras.Model):
         if isinstance(callbacks, keras.callbacks.CallbackList):
             callbacks.append(ResetStreamState())
         else:
-            kwargs["callbacks"] = [ResetStreamState()] + list(callbacks or [])
+            callbacks = [ResetStreamState()] + list(callbacks or [])
+            if not any(isinstance(cb, keras.callbacks.ProgbarLogger) for cb in callbacks):
+                callbacks.append(WindowProgbarLogger())  # silent with verbose=0, like Keras' own
+            kwargs["callbacks"] = callbacks
         kwargs.setdefault("shuffle", False)  # windows must stay in stream order
         args, kwargs = self._distribute_windows(args, kwargs, "steps_per_epoch")
         if self._replicas() > 1 and isinstance(kwargs.get("validation_data"), tf.data.Dataset):
@@ -337,6 +340,19 @@ def apply_gradients(optimizer, grads, variables) -> None:
             out.append(tf.IndexedSlices(tf.clip_by_value(g.values, -limit, limit), g.indices, g.dense_shape) if r
                        else tf.clip_by_value(total, -limit, limit) / replicas)
     optimizer.apply(out, variables)
+
+
+class WindowProgbarLogger(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, never past the epoch's window count (added by `fit`).
+
+    With `steps_per_execution` > 1 Keras 3.15 reports an epoch's last, partial execution as a
+    whole one, so a 20-window epoch at 8 windows a call showed 24/20 (keras-team/keras#20861).
+    """
+
+    def _update_progbar(self, batch, logs=None):
+        if self.target is not None:
+            batch = min(batch, self.target - 1)
+        super()._update_progbar(batch, logs)
 
 
 class ResetStreamState(keras.callbacks.Callback):

@@ -113,3 +113,23 @@ def test_jit_compile_is_declined_and_training_still_runs(make):
     assert model.jit_compile is False
     history = model.fit(stream_dataset(np.arange(120, dtype=np.int32) % 12, 4, 5), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_progress_bar_never_passes_the_window_count(tiny_model, capsys, monkeypatch):
+    """10 windows at 4 per call into TensorFlow: Keras alone would move its bar to 12/10 (keras#20861)."""
+    from keras.src.utils.progbar import Progbar
+
+    shown = []
+    update = Progbar.update
+    monkeypatch.setattr(Progbar, "update", lambda self, current, *a, **k: (shown.append((current, self.target)),
+                                                                            update(self, current, *a, **k))[1])
+    ids = np.arange(4 * 51, dtype=np.int32) % 10
+    ds = stream_dataset(ids, 4, 5)
+    assert int(ds.cardinality()) == 10
+    model = tiny_model(layers=1)
+    model.compile(optimizer="adam", steps_per_execution=4)
+    model.fit(ds, epochs=1, verbose=1)
+    assert [current for current, target in shown if target == 10] == [4, 8, 10, 10]  # the last: end of epoch
+    assert "10/10" in capsys.readouterr().out
+    model.fit(ds, epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
