@@ -97,7 +97,9 @@ class TrainConfig:
                                   "(the workers in TF_CONFIG) or tpu; --batch-size is the global batch, split by rows "
                                   "among the replicas (docs/training.md)",
                        choices=STRATEGIES)
-    mixed_precision: str = _f("none", "mixed precision policy for GPUs", choices=("none", "float16", "bfloat16"))
+    mixed_precision: str = _f("none", "mixed precision for GPUs: the model's dtype policy, saved with it (the "
+                                       "softmax heads and the variables stay float32; bfloat16 also runs on CPUs "
+                                       "that have it)", choices=("none", "float16", "bfloat16"))
     deterministic: bool = _f(False, "deterministic TensorFlow ops (tf.config.experimental.enable_op_determinism): "
                                     "the same seed gives the same run, and a killed run resumed with --resume "
                                     "ends as an uninterrupted one; may be slower")
