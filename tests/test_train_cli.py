@@ -315,21 +315,23 @@ def test_cli_reallocates_and_the_best_weights_keep_their_table(tmp_path):
     assert m["valid_ppl"] == pytest.approx(val[m["best_epoch"] - 1], rel=1e-5)
 
 
-@pytest.mark.parametrize("model_kind", ["lightrnn", "full_softmax", "sampled_softmax"])
-def test_mixed_precision_trains_saves_and_exports(toy_corpus, tmp_path, capsys, model_kind):
-    """`--mixed-precision bfloat16` (meant for GPUs; bfloat16 runs on this CPU too): the LSTM computes
-    in bfloat16, the variables and the softmax heads stay float32, a reallocation runs, the saved
-    model reproduces the test perplexity, LightRNN exports, and the caller's global policy is back."""
+@pytest.mark.parametrize("model_kind, policy", [("lightrnn", "bfloat16"), ("full_softmax", "bfloat16"),
+                                                ("sampled_softmax", "bfloat16"), ("lightrnn", "float16")])
+def test_mixed_precision_trains_saves_and_exports(toy_corpus, tmp_path, capsys, model_kind, policy):
+    """`--mixed-precision` (meant for GPUs; both run on this CPU, float16 emulated): the LSTM computes
+    in that dtype, the variables and the softmax heads stay float32, a reallocation runs (float16:
+    through the loss-scale optimizer), the saved model reproduces the test perplexity, LightRNN
+    exports, and the caller's global policy is back."""
     from lightrnn_tf import evaluate
 
     out = str(tmp_path / "run")
-    assert train_cli.main(["--corpus", toy_corpus, *SMALL, "--epochs", "2", "--mixed-precision", "bfloat16",
+    assert train_cli.main(["--corpus", toy_corpus, *SMALL, "--epochs", "2", "--mixed-precision", policy,
                            "--model", model_kind, "--out", out]) == 0
     assert keras.mixed_precision.global_policy().name == "float32"
     m = _metrics(out)
     assert np.isfinite(m["test_ppl"]) and m["test_ppl"] < m["unigram_valid_ppl"] * 2
     model = keras.saving.load_model(os.path.join(out, "model.keras"))
-    assert model.lstms[0].compute_dtype == "bfloat16"
+    assert model.lstms[0].compute_dtype == policy
     assert {v.dtype for v in model.trainable_variables} == {"float32"}
     capsys.readouterr()
     assert evaluate.main(["--run", out, "--split", "test", "--json"]) == 0
