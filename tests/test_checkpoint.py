@@ -15,10 +15,14 @@ from lightrnn_tf.table import WordTable
 from fault_callbacks import Interrupt
 
 
-def _setup(tmp_path, seed=0):
+def _setup(tmp_path, seed=0, dtype=None):
     keras.utils.set_random_seed(seed)
-    model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.3, table_seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(0.01, global_clipnorm=1.0))
+    model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.3, table_seed=seed,
+                          **({"dtype": dtype} if dtype else {}))
+    optimizer = keras.optimizers.Adam(0.01, global_clipnorm=1.0)
+    if dtype == "mixed_float16":  # as `python -m lightrnn_tf.train --mixed-precision float16` makes it
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer)
     early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True)
     reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_delta=0.0)
     ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
@@ -31,8 +35,10 @@ def _all_variables(model):
     return list(model.variables) + model.stream_state_variables + list(model.optimizer.variables)
 
 
-def test_restore_undoes_a_perturbation_of_every_variable(tmp_path):
-    model, ids, callbacks = _setup(tmp_path)
+@pytest.mark.parametrize("dtype", [None, "mixed_float16"])
+def test_restore_undoes_a_perturbation_of_every_variable(tmp_path, dtype):
+    """float32, and mixed float16: float16 stream state and the loss-scale optimizer's own state."""
+    model, ids, callbacks = _setup(tmp_path, dtype=dtype)
     ckpt = callbacks[-1]
     model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5), epochs=2,
               callbacks=callbacks, verbose=0)
@@ -42,6 +48,9 @@ def test_restore_undoes_a_perturbation_of_every_variable(tmp_path):
     names = [getattr(v, "path", v.name) for v in _all_variables(model)]
     assert any("seed_generator" in n for n in names) and any("lstm_1" in n for n in names)
     assert any("iteration" in n for n in names) and any("learning_rate" in n for n in names)
+    if dtype == "mixed_float16":
+        assert any("dynamic_scale" in n for n in names) and any("step_counter" in n for n in names)
+        assert {v.dtype.name for v in model.stream_state_variables if v.dtype.name != "bool"} == {"float16"}
     # Perturb everything: weights, table, RNG state, stream state (other batch size), optimizer.
     rng = np.random.default_rng(1)
     for var in _all_variables(model):

@@ -345,3 +345,17 @@ def test_mixed_precision_trains_saves_and_exports(toy_corpus, tmp_path, capsys, 
         export_run(out, str(tmp_path / "m.tflite"), quantize="none")
         suggestions = NextWordPredictor(str(tmp_path / "m.tflite")).suggest("the cat", k=3)
         assert len(suggestions) == 3 and all(np.isfinite(lp) for _, lp in suggestions)
+
+
+def test_float16_run_resumed_equals_the_uninterrupted_run(toy_corpus, tmp_path):
+    """Mixed float16 (float16 stream state, the loss-scale optimizer, whose own state
+    test_checkpoint perturbs and restores): 2 epochs, then `--resume --epochs 3`, ends exactly as
+    3 epochs in one go."""
+    flags = ["--corpus", toy_corpus, *SMALL, "--mixed-precision", "float16", "--deterministic", "--dropout", "0"]
+    whole, split = str(tmp_path / "whole"), str(tmp_path / "split")
+    assert train_cli.main(flags + ["--epochs", "3", "--out", whole]) == 0
+    assert train_cli.main(flags + ["--epochs", "2", "--out", split]) == 0
+    assert train_cli.main(["--out", split, "--resume", "--epochs", "3"]) == 0
+    a, b = _metrics(whole), _metrics(split)
+    assert [h["loss"] for h in b["history"]] == [h["loss"] for h in a["history"]] and len(a["history"]) == 3
+    assert b["test_ppl"] == a["test_ppl"]
