@@ -19,8 +19,10 @@ import sys
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
-def evaluate(run_dir: str, text: str = "", split: str = "", batch_size: int = 0, bptt: int = 0) -> dict:
-    """Returns `{"perplexity", "tokens", "targets", "unk_rate", "source"}` of a run on a file or split."""
+def evaluate(run_dir: str, text: str = "", split: str = "", batch_size: int = 0, bptt: int = 0,
+             verbose: int = 0) -> dict:
+    """Returns `{"perplexity", "tokens", "targets", "unk_rate", "source"}` of a run on a file or split
+    (`verbose=1`: a progress bar over the windows)."""
     from lightrnn_tf.config import TrainConfig
     from lightrnn_tf.data import load_corpus, read_lines
     from lightrnn_tf.rundir import load_run
@@ -37,7 +39,7 @@ def evaluate(run_dir: str, text: str = "", split: str = "", batch_size: int = 0,
     ids = run.vocab.encode_lines(lines, run.tokenizer)
     if len(ids) < 2:
         raise LightRNNError(f"{source} has {len(ids)} token(s); need at least 2")
-    ppl, targets = stream_perplexity(run.model, ids, batch_size or cfg.batch_size, bptt or cfg.bptt)
+    ppl, targets = stream_perplexity(run.model, ids, batch_size or cfg.batch_size, bptt or cfg.bptt, verbose=verbose)
     return {"perplexity": ppl, "tokens": int(len(ids)), "targets": targets,
             "unk_rate": float((ids == run.vocab.unk_id).mean()), "source": source}
 
@@ -58,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        result = evaluate(args.run, args.text, args.split, args.batch_size, args.bptt)
+        # A progress bar on a terminal, never into --json's output.
+        verbose = 1 if sys.stdout.isatty() and not args.json else 0
+        result = evaluate(args.run, args.text, args.split, args.batch_size, args.bptt, verbose=verbose)
     except LightRNNError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -365,13 +365,15 @@ class ResetStreamState(keras.callbacks.Callback):
         self.model._train_stream.reset()
 
 
-def stream_perplexity(model: StreamLanguageModel, ids, batch_size: int = 10, bptt: int = 35) -> tuple[float, int]:
+def stream_perplexity(model: StreamLanguageModel, ids, batch_size: int = 10, bptt: int = 35,
+                      verbose: int = 0) -> tuple[float, int]:
     """Perplexity of a stream LM on an id stream `(N,)`, the state carried across windows.
 
     The stream is cut into `batch_size` rows (fewer if N is small; a multiple of the replicas under
     a `tf.distribute` strategy) and read in `bptt` windows, the layout of training
     (`data.stream_dataset`). Every token of the first
-    `batch_size * (N // batch_size)` is a target except the first of each row.
+    `batch_size * (N // batch_size)` is a target except the first of each row. `verbose` is
+    `evaluate`'s (1: a progress bar over the windows, on stdout).
 
     Returns:
         `(exp(total NLL / targets), targets)`.
@@ -382,6 +384,6 @@ def stream_perplexity(model: StreamLanguageModel, ids, batch_size: int = 10, bpt
     batch_size = evaluation_batch_size(len(ids), batch_size, model.distribute_strategy.num_replicas_in_sync)
     if not model.compiled:
         model.compile(jit_compile=False)
-    logs = model.evaluate(stream_dataset(ids, batch_size, bptt), verbose=0, return_dict=True)
+    logs = model.evaluate(stream_dataset(ids, batch_size, bptt), verbose=verbose, return_dict=True)
     targets = batch_size * (len(ids) // batch_size - 1)
     return math.exp(logs["loss"]), targets

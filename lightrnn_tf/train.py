@@ -215,8 +215,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     model.fit(train_ds, callbacks=list(cbs.values()), **fit_args)
     # EarlyStopping has restored the best epoch's weights, table included.
     early = cbs["early_stopping"]
-    valid_ppl, n_valid = stream_perplexity(model, ids["valid"], cfg.batch_size, cfg.bptt)
-    test_ppl, n_test = stream_perplexity(model, ids["test"], cfg.batch_size, cfg.bptt)
+    progress = 1 if sys.stdout.isatty() else 0  # the result has its own line below
+    valid_ppl, n_valid = stream_perplexity(model, ids["valid"], cfg.batch_size, cfg.bptt, verbose=progress)
+    test_ppl, n_test = stream_perplexity(model, ids["test"], cfg.batch_size, cfg.bptt, verbose=progress)
     history = [dict(h) for h in ckpt.history]
     reports = {r["epoch"]: r for r in cbs["realloc"].reports}
     for h in history:

@@ -26,6 +26,16 @@ def test_stream_perplexity_equals_numpy_exp_mean_nll_with_state_carried(tiny_mod
     assert math.isclose(ppl, math.exp(-logp.mean()), rel_tol=1e-5)
 
 
+def test_stream_perplexity_shows_progress_only_when_asked(tiny_model, rng, capsys):
+    model = tiny_model(layers=1)
+    ids = rng.integers(0, 10, 41).astype(np.int32)
+    quiet, _ = stream_perplexity(model, ids, batch_size=2, bptt=6)
+    assert capsys.readouterr().out == ""
+    shown, _ = stream_perplexity(model, ids, batch_size=2, bptt=6, verbose=1)
+    assert "4/4" in capsys.readouterr().out  # 19 targets a row in windows of 6
+    assert shown == quiet
+
+
 @pytest.mark.parametrize("make", [
     lambda: LightRNNModel(12, 4, 3, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.0),
     lambda: FullSoftmaxLSTM(12, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.0),
