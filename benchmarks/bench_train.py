@@ -51,7 +51,7 @@ def measure(kind, args):
         from lightrnn_tf.baselines import FullSoftmaxLSTM
 
         model = FullSoftmaxLSTM(V, embedding_dim=args.dim, hidden_dim=args.dim, num_layers=args.layers, dropout=0.3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0), jit_compile=False,
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0),
                   steps_per_execution=args.steps_per_execution)
 
     class Timer(keras.callbacks.Callback):

@@ -128,7 +128,8 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
     stream.reset()
     if replicated:
         totals = {name: acc.numpy() for name, acc in accs.items()}
-    return {name: np.asarray(total, np.float64) for name, total in totals.items()}, batch_size * (len(ids) // batch_size - 1)
+    n_tokens = batch_size * (len(ids) // batch_size - 1)
+    return {name: np.asarray(total, np.float64) for name, total in totals.items()}, n_tokens
 
 
 def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, dtype="float64", verbose: int = 0):

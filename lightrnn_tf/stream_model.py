@@ -383,7 +383,7 @@ def stream_perplexity(model: StreamLanguageModel, ids, batch_size: int = 10, bpt
     ids = np.asarray(ids)
     batch_size = evaluation_batch_size(len(ids), batch_size, model.distribute_strategy.num_replicas_in_sync)
     if not model.compiled:
-        model.compile(jit_compile=False)
+        model.compile()
     logs = model.evaluate(stream_dataset(ids, batch_size, bptt), verbose=verbose, return_dict=True)
     targets = batch_size * (len(ids) // batch_size - 1)
     return math.exp(logs["loss"]), targets
