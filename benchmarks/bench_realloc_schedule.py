@@ -36,6 +36,9 @@ SCHEDULES = {
                                     "--realloc-min-gain", "0.01"],
     "every1x3_greedy_mingain5pct": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
                                     "--realloc-min-gain", "0.05"],
+    # The row and column vectors follow the words (token-weighted means; --realloc-vectors carry).
+    "every1x3_greedy_carry": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
+                              "--realloc-vectors", "carry"],
     # Statistics from the first quarter of the training tokens (QUARTER: counted from the greedy run).
     "every1x3_greedy_quarter": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
                                 "--realloc-tokens", "QUARTER"],

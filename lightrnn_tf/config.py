@@ -118,6 +118,9 @@ class TrainConfig:
     realloc_k: int = _f(8, "sparse solver: candidate rows and columns per word")
     realloc_min_gain: float = _f(0.0, "a word moves only if that lowers its own summed loss by at least this "
                                       "fraction (e.g. 0.01); 0 lets every word move")
+    realloc_vectors: str = _f("keep", "what the row and column vectors do when words move: keep their values (the "
+                                      "paper), or carry: each becomes the token-weighted mean of the vectors its "
+                                      "new words had", choices=("keep", "carry"))
     solver: str = _f("greedy", "matching solver: greedy (CNTK's two-stage heuristic), sparse (exact OR-Tools matching "
                                "over candidate cells) or dense (exact over all cells, small |V|)",
                      choices=("sparse", "dense", "greedy"))

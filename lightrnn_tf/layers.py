@@ -109,13 +109,32 @@ class TwoComponentEmbedding(keras.layers.Layer):
     def get_table(self) -> WordTable:
         return WordTable(ops.convert_to_numpy(self.word_row), ops.convert_to_numpy(self.word_col), self.rows, self.cols)
 
-    def assign_table(self, table: WordTable) -> None:
-        """Moves words to the cells of `table` (same V, R, C); the vectors keep their values."""
+    def assign_table(self, table: WordTable, carry_weights=None) -> None:
+        """Moves words to the cells of `table` (same V, R, C).
+
+        Args:
+            table: the new `WordTable`.
+            carry_weights: optional `(V,)` non-negative word weights (e.g. token counts). Without
+                them the row and column vectors keep their values (the paper). With them, every
+                row vector becomes the weighted mean of the row vectors its new words were read
+                with, and likewise every column vector: the least-squares choice, over the
+                weighted words, of the vectors that change the LSTM's inputs least. Rows and
+                columns whose words weigh nothing keep their vectors.
+        """
         if (table.vocab_size, table.rows, table.cols) != (self.vocab_size, self.rows, self.cols):
             raise ValueError(
                 f"Received a table for V={table.vocab_size}, {table.rows}x{table.cols}; "
                 f"this layer has V={self.vocab_size}, {self.rows}x{self.cols}."
             )
+        if carry_weights is not None:
+            old = self.get_table()
+            weights = np.asarray(carry_weights, dtype=np.float64)
+            if weights.shape != (self.vocab_size,) or not np.all(weights >= 0):
+                raise ValueError(f"Received `carry_weights` of shape {weights.shape}; expected ({self.vocab_size},) "
+                                 f"non-negative weights.")
+            for var, before, after in ((self.row_embeddings, old.word_row, table.word_row),
+                                       (self.col_embeddings, old.word_col, table.word_col)):
+                var.assign(carried_vectors(ops.convert_to_numpy(var), before, after, weights).astype(var.dtype))
         self.word_row.assign(table.word_row)
         self.word_col.assign(table.word_col)
         self.cell_occupied.assign(table.occupied.astype(np.float32))
@@ -134,6 +153,25 @@ class TwoComponentEmbedding(keras.layers.Layer):
             "table_seed": self.table_seed,
         }
         return {**super().get_config(), **config}
+
+
+def carried_vectors(vectors, before, after, weights):
+    """`vectors (N, E)` indexed by slot (row or column); word w moves from slot `before[w]` to
+    `after[w]` (`(V,)` ints). Returns `(N, E)`: slot n gets `sum_{w: after[w]=n} weights[w] *
+    vectors[before[w]]` divided by those words' total weight, or keeps its vector if that is 0."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    n = vectors.shape[0]
+    total = np.bincount(after, weights=weights, minlength=n)
+    order = np.argsort(after, kind="stable")
+    weighted = weights[order, None] * vectors[before[order]]  # (V, E), grouped by new slot
+    starts = np.searchsorted(after[order], np.arange(n))
+    sums = np.zeros_like(vectors)
+    present = np.bincount(after, minlength=n) > 0
+    sums[present] = np.add.reduceat(weighted, starts[present], axis=0)
+    out = vectors.copy()
+    keep = total > 0
+    out[keep] = sums[keep] / total[keep, None]
+    return out
 
 
 @keras.saving.register_keras_serializable(package="lightrnn_tf")

@@ -204,8 +204,9 @@ class LightRNNModel(StreamLanguageModel):
     def get_table(self) -> WordTable:
         return self.embedding.get_table()
 
-    def set_table(self, table: WordTable) -> None:
-        self.embedding.assign_table(table)
+    def set_table(self, table: WordTable, carry_weights=None) -> None:
+        """Installs `table`; see `TwoComponentEmbedding.assign_table` for `carry_weights`."""
+        self.embedding.assign_table(table, carry_weights)
 
     def get_config(self):
         return {

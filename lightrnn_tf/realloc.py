@@ -45,6 +45,7 @@ from lightrnn_tf.fault_injection import kill_point
 from lightrnn_tf.table import WordTable
 
 STATISTICS = ("auto", "dense", "factored")
+VECTORS = ("keep", "carry")  # what happens to the row and column vectors when words move
 DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
 
 
@@ -312,7 +313,8 @@ def cost_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
 
 
 def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse", k: int = 8,
-               max_tokens: int = 0, statistics: str = "auto", min_gain: float = 0.0, verbose: int = 0) -> dict:
+               max_tokens: int = 0, statistics: str = "auto", min_gain: float = 0.0, vectors: str = "keep",
+               verbose: int = 0) -> dict:
     """Computes the loss statistics, finds a new table and installs it with `model.set_table`.
 
     Under a `tf.distribute` strategy the statistics are summed over all replicas and workers,
@@ -336,6 +338,10 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         min_gain: a word moves only if that lowers its own loss by at least this fraction
             (`assignment.MovePenaltyCosts`); the objectives reported then include the penalties
             (`objective_after_unpenalised` does not). 0 lets every word move. Default: `0.0`.
+        vectors: `"keep"`: the row and column vectors keep their values and only the words move (the
+            paper). `"carry"`: each row (column) vector becomes the token-weighted mean of the row
+            (column) vectors its new words were read with, so that the LSTM's inputs change as
+            little as possible (`TwoComponentEmbedding.assign_table`). Default: `"keep"`.
         verbose: a line when the statistics pass and the matching start, and with 1 (as in Keras) a
             progress bar over the pass's windows; 2 for logs. Default: `0`.
 
@@ -348,6 +354,8 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         (true if the solver found no lower objective, e.g. greedy, and the table was left as it was;
         `objective_after`, `gap`, `gap_rel` and `moved` then describe the kept table).
     """
+    if vectors not in VECTORS:
+        raise LightRNNError(f"Received an invalid value for `vectors`, expected one of {VECTORS}, got {vectors!r}.")
     start = time.perf_counter()
     if verbose:
         print("reallocation: loss statistics over the training stream")
@@ -385,7 +393,10 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         cells = distribute.broadcast_from_chief(strategy, new_table.word_cell, (current.vocab_size,))
         new_table = WordTable.from_cells(cells.astype(np.int64), current.rows, current.cols)
         report = distribute.broadcast_json(strategy, report)
-    model.set_table(new_table)
+    carry = None
+    if vectors == "carry" and new_table.moved(current):  # the same counts on every worker
+        carry = np.bincount(_check_ids(model, ids, max_tokens), minlength=model.vocab_size)
+    model.set_table(new_table, carry)
     return report
 
 
@@ -409,7 +420,7 @@ class ReallocationCallback(keras.callbacks.Callback):
         rounds: at most this many reallocations; 0 no limit. Default: `3`.
         solver: as in `reallocate`. Default: `"greedy"` (with `every=1, rounds=3` the best schedule
             measured; docs/reallocation.md).
-        batch_size, bptt, k, max_tokens, statistics, min_gain: as in `reallocate` (`statistics="auto"`
+        batch_size, bptt, k, max_tokens, statistics, min_gain, vectors: as in `reallocate` (`statistics="auto"`
             switches to the factored statistics above 1 GiB of dense accumulators).
         verbose: as in Keras' `fit`: 1 a progress bar over the statistics pass and lines saying
             what the reallocation does; 2 the lines only (logs); 0 silent. Default: `1`.
@@ -431,13 +442,14 @@ class ReallocationCallback(keras.callbacks.Callback):
     LOGGED = ("objective_before", "objective_after", "lower_bound", "moved", "seconds")
 
     def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
-                 after_last_epoch=False, valid_ids=None, time_budget=None, statistics="auto", min_gain=0.0):
+                 after_last_epoch=False, valid_ids=None, time_budget=None, statistics="auto", min_gain=0.0,
+                 vectors="keep"):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
         self.ids, self.every, self.rounds = ids, every, rounds
         self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens,
-                           statistics=statistics, min_gain=min_gain)
+                           statistics=statistics, min_gain=min_gain, vectors=vectors)
         self.verbose = verbose
         self.after_last_epoch = after_last_epoch
         self.valid_ids = valid_ids

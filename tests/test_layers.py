@@ -94,3 +94,50 @@ def test_sequence_path_equals_single_steps(tiny_model, rng):
     for (h1, c1), (h2, c2) in zip(final, s):
         np.testing.assert_allclose(h1, h2, atol=1e-5)
         np.testing.assert_allclose(c1, c2, atol=1e-5)
+
+
+def test_carried_vectors_are_the_weighted_means_of_the_moved_words_vectors(rng):
+    """Brute force: slot n gets sum_w weight[w] * old[before[w]] / sum_w weight[w] over the words
+    that now sit in n; slots that receive no weight keep their vectors; and it is the least-squares
+    choice (any other vectors change the weighted inputs more)."""
+    from lightrnn_tf.layers import carried_vectors
+
+    vectors = rng.normal(size=(6, 3))
+    before = rng.integers(0, 6, 40)
+    after = rng.integers(0, 5, 40)  # slot 5 receives nothing
+    weights = rng.integers(0, 4, 40).astype(float)
+    weights[after == 4] = 0.0  # slot 4 receives only weightless words
+    got = carried_vectors(vectors, before, after, weights)
+    for n in range(6):
+        words = [w for w in range(40) if after[w] == n]
+        total = sum(weights[w] for w in words)
+        want = sum(weights[w] * vectors[before[w]] for w in words) / total if total else vectors[n]
+        np.testing.assert_allclose(got[n], want, atol=1e-12)
+
+    def change(new):
+        return sum(weights[w] * np.sum((new[after[w]] - vectors[before[w]]) ** 2) for w in range(40))
+
+    for _ in range(5):
+        assert change(got) < change(got + 0.01 * rng.normal(size=got.shape))
+
+
+def test_assign_table_carries_row_and_column_vectors_with_the_words(rng):
+    emb = TwoComponentEmbedding(vocab_size=5, rows=2, cols=3, embedding_dim=4)
+    emb.build()
+    start = WordTable.from_cells([0, 1, 2, 3, 4], 2, 3)
+    emb.assign_table(start)
+    row0, col0 = emb.row_embeddings.numpy().copy(), emb.col_embeddings.numpy().copy()
+    weights = np.array([1.0, 3.0, 0.0, 2.0, 5.0])
+    new = WordTable.from_cells([4, 3, 0, 1, 2], 2, 3)  # rows: [1, 1, 0, 0, 0]; cols: [1, 0, 0, 1, 2]
+    emb.assign_table(new, carry_weights=weights)
+    np.testing.assert_array_equal(emb.get_table().word_cell, new.word_cell)
+    # New row 0 holds words 2 (weight 0, was row 0), 3 (2, row 1), 4 (5, row 1) -> old row 1.
+    # New row 1 holds words 0 (1, row 0), 1 (3, row 0) -> old row 0.
+    np.testing.assert_allclose(emb.row_embeddings.numpy(), row0[[1, 0]], atol=1e-6)
+    # New col 0: words 1 (3, col 1), 2 (0, col 2); col 1: words 0 (1, col 0), 3 (2, col 0); col 2: word 4 (col 1).
+    np.testing.assert_allclose(emb.col_embeddings.numpy(), col0[[1, 0, 1]], atol=1e-6)
+    # Without weights the vectors stay.
+    emb.assign_table(start)
+    np.testing.assert_allclose(emb.col_embeddings.numpy(), col0[[1, 0, 1]], atol=1e-6)
+    with pytest.raises(ValueError, match="carry_weights"):
+        emb.assign_table(new, carry_weights=-weights)

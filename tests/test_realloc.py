@@ -594,3 +594,37 @@ def test_auto_statistics_reach_reallocate_and_the_callback(tiny, monkeypatch):
         assert callback.reports[0]["statistics"] == "factored"
     finally:
         model.set_table(start)
+
+
+def test_reallocate_carries_vectors_with_token_counts(tiny):
+    """vectors="carry": the new vectors are `carried_vectors` of the old ones with the statistics
+    tokens' counts as weights (NumPy reference); "keep" leaves them; a bad value is refused."""
+    from lightrnn_tf.errors import LightRNNError
+    from lightrnn_tf.layers import carried_vectors
+    from lightrnn_tf.realloc import reallocate
+
+    model, ids = tiny
+    before = model.get_table()
+    emb = model.embedding
+    rows0, cols0 = emb.row_embeddings.numpy().copy(), emb.col_embeddings.numpy().copy()
+    try:
+        report = reallocate(model, ids, batch_size=2, bptt=5, solver="dense", max_tokens=30, vectors="carry")
+        after = model.get_table()
+        assert report["moved"] == after.moved(before) > 0
+        counts = np.bincount(ids[:30], minlength=10).astype(float)
+        np.testing.assert_allclose(emb.row_embeddings.numpy(),
+                                   carried_vectors(rows0, before.word_row, after.word_row, counts), atol=1e-6)
+        np.testing.assert_allclose(emb.col_embeddings.numpy(),
+                                   carried_vectors(cols0, before.word_col, after.word_col, counts), atol=1e-6)
+        assert not np.allclose(emb.row_embeddings.numpy(), rows0)
+        emb.row_embeddings.assign(rows0)
+        emb.col_embeddings.assign(cols0)
+        model.set_table(before)
+        reallocate(model, ids, batch_size=2, bptt=5, solver="dense", vectors="keep")
+        np.testing.assert_array_equal(emb.row_embeddings.numpy(), rows0)
+        with pytest.raises(LightRNNError, match="`vectors`.*'move'"):
+            reallocate(model, ids, batch_size=2, bptt=5, vectors="move")
+    finally:
+        emb.row_embeddings.assign(rows0)
+        emb.col_embeddings.assign(cols0)
+        model.set_table(before)
