@@ -106,7 +106,10 @@ class TrainConfig:
     steps_per_execution: int = _f(8, "training windows run per call into TensorFlow (fewer Python round trips; "
                                      "the progress bar and the NaN check see every this many windows); 1 with "
                                      "several mirrored replicas (Keras issue 19246)")
-    steps_per_epoch: int = _f(0, "cap on batches per epoch (0 = whole training stream); for quick trials")
+    steps_per_epoch: int = _f(0, "windows an epoch (0 = the whole training stream); shorter epochs go on through "
+                                 "the stream where the last one stopped (wrapping at its end), so that a large "
+                                 "corpus is validated, checkpointed and reallocated every N windows; best a multiple "
+                                 "of --steps-per-execution")
     time_budget: float = _f(0.0, "stop training after this many seconds of wall time, validation and reallocation "
                                  "included (0 = no limit); the test set is then measured as usual")
     # === Reallocation ===

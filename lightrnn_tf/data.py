@@ -310,6 +310,33 @@ def stream_dataset(ids: np.ndarray, batch_size: int, bptt: int):
     import tensorflow as tf
 
     n_windows, data = _stream_rows(ids, batch_size, bptt)
+    window = _window_fn(data, bptt)
+    return tf.data.Dataset.range(n_windows).map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def continuing_stream_dataset(ids: np.ndarray, batch_size: int, bptt: int, start_window: int = 0):
+    """The windows of `stream_dataset`, from window `start_window` on, endlessly: after the last
+    window of the stream comes its first again.
+
+    For epochs shorter than the stream (`fit(..., steps_per_epoch=N)`): epoch e trains windows
+    `e N, ..., e N + N - 1` (mod the stream's window count), so successive epochs read the whole
+    text, not its first N windows again and again.
+
+    Returns:
+        An endless `tf.data.Dataset` of `(x, y)`, both `(B, T')` int32.
+    """
+    import tensorflow as tf
+
+    n_windows, data = _stream_rows(ids, batch_size, bptt)
+    window = _window_fn(data, bptt)
+    return (tf.data.Dataset.counter(start_window % n_windows)
+            .map(lambda k: window(k % n_windows), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
+
+
+def _window_fn(data: np.ndarray, bptt: int):
+    """Window i of the `(B, row_len)` stream rows: `(x, y)` with `y` one token ahead."""
+    import tensorflow as tf
+
     data = tf.constant(data)
     row_len = int(data.shape[1])
 
@@ -318,10 +345,10 @@ def stream_dataset(ids: np.ndarray, batch_size: int, bptt: int):
         stop = tf.minimum(start + bptt, row_len - 1)
         return data[:, start:stop], data[:, start + 1 : stop + 1]
 
-    return tf.data.Dataset.range(n_windows).map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return window
 
 
-def distribute_windows(dataset, strategy):
+def distribute_windows(dataset, strategy, steps: int | None = None):
     """Splits every window of a stream dataset by rows among the replicas of a `tf.distribute` strategy.
 
     Replica r of N (over all workers) reads rows `r * B/N : (r + 1) * B/N` of every window, so it
@@ -336,8 +363,9 @@ def distribute_windows(dataset, strategy):
 
     Args:
         dataset: a `tf.data.Dataset` of `(x, y)` windows, both `(B, T')` (`stream_dataset`), of
-            known length.
+            known length, or endless (`continuing_stream_dataset`) with `steps` given.
         strategy: a `tf.distribute.Strategy` with N replicas.
+        steps: windows an epoch, for an endless dataset. Default: its length.
 
     Returns:
         `(distributed, steps)`: a distributed dataset whose per-replica elements are `(x, y)`,
@@ -353,10 +381,14 @@ def distribute_windows(dataset, strategy):
     if batch is None or batch % replicas:
         raise LightRNNError(f"batch size {batch} is not a multiple of the {replicas} replicas; "
                             "the batch size is the global one, split evenly among the replicas")
-    steps = int(dataset.cardinality())
-    if steps < 0:
-        raise LightRNNError("a stream dataset of known length is needed to split it among replicas "
-                            "(data.stream_dataset, optionally .take(n))")
+    length = int(dataset.cardinality())
+    if length == tf.data.INFINITE_CARDINALITY and steps:
+        steps = int(steps)
+    elif length < 0:
+        raise LightRNNError("a stream dataset of known length (data.stream_dataset, optionally .take(n)), or an "
+                            "endless one with its steps an epoch, is needed to split it among replicas")
+    else:
+        steps = length
     rows = batch // replicas
 
     def worker_dataset(context):

@@ -210,9 +210,11 @@ class StreamLanguageModel(keras.Model):
         """`keras.Model.fit`, with the carried training state reset at the start of every epoch.
 
         The data must yield `(x, y)` windows in stream order (`data.stream_dataset`); `shuffle`
-        defaults to False. With several replicas, a `tf.data.Dataset` given as `x` or
-        `validation_data` is split by rows among them (`data.distribute_windows`; it must have a
-        known length, and `steps_per_epoch` is set from it), and `steps_per_execution` runs as 1.
+        defaults to False. For epochs shorter than the stream, pass an endless stream
+        (`data.continuing_stream_dataset`) and `steps_per_epoch`. With several replicas, a
+        `tf.data.Dataset` given as `x` or `validation_data` is split by rows among them
+        (`data.distribute_windows`; it must have a known length, and `steps_per_epoch` is set from
+        it, or be endless with `steps_per_epoch` given), and `steps_per_execution` runs as 1.
         """
         callbacks = kwargs.get("callbacks")
         if len(args) > 5:  # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
@@ -231,7 +233,22 @@ class StreamLanguageModel(keras.Model):
 
             kwargs["validation_data"], kwargs["validation_steps"] = distribute_windows(
                 kwargs["validation_data"], self.distribute_strategy)
-        return super().fit(*args, **kwargs)
+        # On endless data Keras (3.15) runs whole executions of `steps_per_execution` windows, so an
+        # epoch whose `steps_per_epoch` is not a multiple would overrun: run executions of
+        # gcd(steps_per_execution, steps_per_epoch) windows for this call instead.
+        configured, steps = self.steps_per_execution, kwargs.get("steps_per_epoch")
+        if steps and configured > 1 and steps % configured:
+            self._set_steps_per_execution(math.gcd(configured, int(steps)))
+        try:
+            return super().fit(*args, **kwargs)
+        finally:
+            self._set_steps_per_execution(configured)
+
+    def _set_steps_per_execution(self, steps: int) -> None:
+        """Changes `steps_per_execution`; the compiled functions loop over the old count, so they go."""
+        if self.steps_per_execution != steps:
+            self.steps_per_execution = steps
+            self.train_function = self.test_function = self.predict_function = None
 
     def evaluate(self, *args, **kwargs):
         """`keras.Model.evaluate` over a stream, starting from `start_state` of its first window."""
@@ -267,18 +284,19 @@ class StreamLanguageModel(keras.Model):
         x = args[0] if args else kwargs.get("x")
         if not isinstance(x, tf.data.Dataset):
             return args, kwargs
-        if kwargs.get(steps_key):
-            raise LightRNNError(f"pass a stream dataset cut to length (.take(n)) rather than `{steps_key}` "
+        endless = int(x.cardinality()) == tf.data.INFINITE_CARDINALITY
+        if kwargs.get(steps_key) and not endless:
+            raise LightRNNError(f"pass a stream dataset cut to length (.take(n)), or an endless one "
+                                f"(data.continuing_stream_dataset), rather than a finite one with `{steps_key}` "
                                 "when training on several replicas")
-        x, kwargs[steps_key] = distribute_windows(x, self.distribute_strategy)
+        x, kwargs[steps_key] = distribute_windows(x, self.distribute_strategy, kwargs.get(steps_key))
         mirrored = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
         if self.steps_per_execution > 1 and isinstance(self.distribute_strategy, mirrored):
             # Keras 3.15 runs several steps an execution inside a `tf.cond`, where the cross-replica sums of
             # these strategies fail at run time (keras-team/keras#19246).
             warnings.warn(f"steps_per_execution={self.steps_per_execution} fails with several mirrored replicas "
                           "in Keras 3.15 (keras-team/keras#19246); using 1", stacklevel=3)
-            self.steps_per_execution = 1
-            self.train_function = self.test_function = None
+            self._set_steps_per_execution(1)
         if args:
             return (x,) + tuple(args[1:]), kwargs
         return args, {**kwargs, "x": x}

@@ -159,7 +159,7 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
 
 def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     """Runs (or resumes) a whole training job and returns the metrics written to OUT/metrics.json."""
-    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.data import continuing_stream_dataset, stream_dataset
     from lightrnn_tf.model import count_params
     from lightrnn_tf.stream_model import stream_perplexity
 
@@ -190,10 +190,16 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     with strategy.scope():
         model = build_model(model_cfg, build_cfg)
     steps = num_windows(len(ids["train"]), cfg.batch_size, cfg.bptt)
-    train_ds = stream_dataset(ids["train"], cfg.batch_size, cfg.bptt)
-    if cfg.steps_per_epoch and cfg.steps_per_epoch < steps:
+    continuing = 0 < cfg.steps_per_epoch < steps  # epochs of N windows that go on through the stream
+    if continuing:
         steps = cfg.steps_per_epoch
-        train_ds = train_ds.take(steps)
+
+    def training_windows(epoch: int, skip: int = 0):
+        """The training windows from window `skip` of 0-based `epoch` on, and `fit`'s steps_per_epoch."""
+        if not continuing:
+            return stream_dataset(ids["train"], cfg.batch_size, cfg.bptt).skip(skip), None
+        return continuing_stream_dataset(ids["train"], cfg.batch_size, cfg.bptt, epoch * steps + skip), steps - skip
+
     row_len = len(ids["train"]) // cfg.batch_size
     tokens_per_epoch = cfg.batch_size * min(row_len - 1, steps * cfg.bptt)
     cbs = build_callbacks(cfg, ids["train"], tokens_per_epoch, steps, reallocate=model_cfg.model == "lightrnn",
@@ -207,12 +213,14 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     if cfg.resume and ckpt.step and ckpt.epoch < epochs:  # killed inside an epoch: finish that epoch first
         print(f"skipping the {ckpt.step} windows of epoch {ckpt.epoch + 1} trained before the checkpoint",
               file=sys.stderr)
-        model.fit(ckpt.resume_dataset(train_ds), callbacks=list(cbs.values()) + [ckpt.stop_after_epoch()],
-                  **fit_args)
+        windows, steps_per_epoch = training_windows(ckpt.epoch, ckpt.step)
+        model.fit(windows, steps_per_epoch=steps_per_epoch,
+                  callbacks=list(cbs.values()) + [ckpt.stop_after_epoch()], **fit_args)
         stopped = cbs["early_stopping"].stopped_epoch or cbs["time_budget"].exhausted
         if stopped or ckpt.epoch >= epochs:
             fit_args["epochs"] = ckpt.epoch  # nothing more to train
-    model.fit(train_ds, callbacks=list(cbs.values()), **fit_args)
+    windows, steps_per_epoch = training_windows(ckpt.epoch if cfg.resume else 0)
+    model.fit(windows, steps_per_epoch=steps_per_epoch, callbacks=list(cbs.values()), **fit_args)
     # EarlyStopping has restored the best epoch's weights, table included.
     early = cbs["early_stopping"]
     progress = 1 if sys.stdout.isatty() else 0  # the result has its own line below

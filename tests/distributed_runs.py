@@ -99,6 +99,9 @@ def tiny_run(strategy, checkpoint_dir=None, epochs=2, interrupt_after=None):
 CLI_FLAGS = ["--epochs", "2", "--embedding-dim", "8", "--hidden-dim", "8", "--bptt", "5", "--batch-size", "4",
              "--dropout", "0", "--realloc-every", "1", "--solver", "sparse"]
 
+# Epochs of 40 of the 110 windows, going on through the stream: the third wraps around its end.
+SHORT_EPOCHS = ["--steps-per-epoch", "40", "--epochs", "3"]
+
 
 def write_cli_corpus(path):
     """40 lines of 10 words (16 distinct): 110 windows of B = 4, T = 5 an epoch."""
@@ -135,6 +138,7 @@ def _mirrored(out_path, corpus, run_dir):
     flags = ["--corpus", corpus] + CLI_FLAGS + ["--strategy", "mirrored"]
     result["cli_code"] = train_cli.main(flags + ["--out", os.path.join(run_dir, "mirrored")])
     result["odd_batch_code"] = train_cli.main(flags + ["--batch-size", "3", "--out", os.path.join(run_dir, "odd")])
+    result["short_epochs_code"] = train_cli.main(flags + SHORT_EPOCHS + ["--out", os.path.join(run_dir, "short")])
     with open(out_path, "w") as f:
         json.dump(result, f)
 

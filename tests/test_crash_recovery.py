@@ -113,6 +113,29 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(corpus, uninterrupted, 
 
 
 @pytest.mark.slow
+def test_short_epochs_resume_where_the_stream_was(corpus, tmp_path):
+    """`--steps-per-epoch 60` of the stream's 144 windows: epochs go on through the stream (the third
+    wraps around its end). Killed 40 windows into epoch 2, resumed from the checkpoint 20 windows
+    in: the resumed run reads on from the right window and ends as the uninterrupted one.
+    60 is not a multiple of the 8 windows a call: executions of 4 keep every epoch at 60."""
+    short = [*ARGS, "--epochs", "4", "--steps-per-epoch", "60", "--checkpoint-windows", "20"]
+    whole = str(tmp_path / "whole")
+    proc = _train(["--corpus", corpus, "--out", whole, *short])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(os.path.join(whole, "metrics.json")) as f:
+        reference = json.load(f)
+    assert [h["epoch"] for h in reference["history"]] == [1, 2, 3, 4] and reference["reallocations"] == 3
+    out = str(tmp_path / "run")
+    proc = _train(["--corpus", corpus, "--out", out, *short], kill_at="batch:25")  # 15 calls an epoch
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert _latest(out) == "ckpt-1000020"
+    resumed = _train(["--out", out, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "skipping the 20 windows of epoch 2 trained before the checkpoint" in resumed.stderr
+    _assert_same_run(out, (whole, reference))
+
+
+@pytest.mark.slow
 def test_a_kill_from_outside_during_epoch_2_then_resume(corpus, uninterrupted, tmp_path):
     out = str(tmp_path / "run")
     proc = subprocess.Popen([sys.executable, "-m", "lightrnn_tf.train", "--corpus", corpus, "--out", out, *ARGS],

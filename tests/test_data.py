@@ -46,6 +46,19 @@ def test_stream_dataset_layout_matches_numpy():
     assert [w[0].shape[1] for w in windows] == [7, 7, 7, 3]
 
 
+def test_continuing_stream_dataset_wraps_around_the_stream():
+    from lightrnn_tf.data import continuing_stream_dataset
+
+    ids = np.arange(103, dtype=np.int32)
+    once = list(stream_dataset(ids, batch_size=4, bptt=7))  # 4 windows
+    for start in (0, 3, 9):
+        got = list(continuing_stream_dataset(ids, 4, 7, start_window=start).take(6))
+        for k, (x, y) in enumerate(got):
+            want_x, want_y = once[(start + k) % 4]
+            np.testing.assert_array_equal(x.numpy(), want_x.numpy())
+            np.testing.assert_array_equal(y.numpy(), want_y.numpy())
+
+
 def test_read_lines_errors(tmp_path):
     with pytest.raises(LightRNNError, match="file not found: .*nope.txt"):
         read_lines(str(tmp_path / "nope.txt"))

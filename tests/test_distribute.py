@@ -86,6 +86,18 @@ def _same_cli_run(one, other):
     assert one["history"][0]["realloc"]["moved"] == other["history"][0]["realloc"]["moved"] > 0
 
 
+@functools.lru_cache(maxsize=None)
+def cli_one_device_short_epochs():
+    """The metrics of the command line with `CLI_FLAGS + SHORT_EPOCHS` on one device, in this process."""
+    from distributed_runs import SHORT_EPOCHS, CLI_FLAGS
+
+    corpus, _ = cli_one_device()
+    out = os.path.join(tempfile.mkdtemp(prefix="lightrnn_dist_"), "short")
+    assert train_cli.main(["--corpus", corpus] + CLI_FLAGS + SHORT_EPOCHS + ["--out", out]) == 0
+    with open(os.path.join(out, "metrics.json")) as f:
+        return json.load(f)
+
+
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
     """The runs of `distributed_runs.py mirrored`; the one-device runs are made meanwhile."""
@@ -97,11 +109,14 @@ def mirrored(tmp_path_factory):
                             stderr=subprocess.PIPE, text=True)
     one_device()
     cli_one_device()
+    cli_one_device_short_epochs()
     _wait([proc])
     with open(out) as f:
         result = json.load(f)
     with open(tmp / "mirrored" / "metrics.json") as f:
         result["cli_metrics"] = json.load(f)
+    with open(tmp / "short" / "metrics.json") as f:
+        result["short_epochs_metrics"] = json.load(f)
     return result
 
 
@@ -154,6 +169,20 @@ def test_cli_strategy_mirrored_trains_like_default(mirrored):
     assert mirrored["cli_code"] == 0 and (metrics["replicas"], metrics["strategy"]) == (2, "mirrored")
     _same_cli_run(cli_one_device()[1], metrics)
     assert mirrored["odd_batch_code"] == 2
+
+
+@pytest.mark.slow
+def test_cli_short_epochs_go_on_through_the_stream_under_mirrored(mirrored):
+    """`--steps-per-epoch 40` of 110 windows, 3 epochs (the third wraps around the stream's end):
+    the replicas read the same windows as one device, epoch after epoch."""
+    one, two = cli_one_device_short_epochs(), mirrored["short_epochs_metrics"]
+    assert mirrored["short_epochs_code"] == 0 and two["replicas"] == 2 and len(one["history"]) == 3
+    for key in ("valid_ppl", "test_ppl"):
+        assert two[key] == pytest.approx(one[key], rel=RTOL)
+    for ha, hb in zip(one["history"], two["history"], strict=True):
+        for key in ("loss", "val_loss"):
+            assert hb[key] == pytest.approx(ha[key], rel=RTOL)
+    assert one["reallocations"] == two["reallocations"] == 2
 
 
 def _free_ports(n):

@@ -100,6 +100,36 @@ def test_fit_carries_the_state_across_windows(tiny_model, rng):
         pytest.approx(carried, rel=1e-5)
 
 
+def test_short_epochs_go_on_through_the_stream(tiny_model, rng):
+    """Epochs of 3 windows over a 5-window stream (`continuing_stream_dataset`, `steps_per_epoch`):
+    epoch e trains windows 3e..3e+2 mod 5, each epoch restarting the state at its first window and
+    carrying it on, across the stream's end too (NumPy, zero learning rate). Exactly 3 windows an
+    epoch although 3 is not a multiple of `steps_per_execution` (Keras would run whole executions),
+    which is restored after `fit`, with an `evaluate` that then reads every window."""
+    from lightrnn_tf.data import continuing_stream_dataset
+
+    model = tiny_model(layers=1)
+    for var in model.trainable_variables:
+        var.assign(var * 4.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), steps_per_execution=2)
+    ids = rng.integers(0, 10, 61).astype(np.int32)
+    history = model.fit(continuing_stream_dataset(ids, 3, 4), steps_per_epoch=3, epochs=4, verbose=0,
+                        validation_data=stream_dataset(ids, 3, 4))
+    assert int(model.optimizer.iterations) == 12 and model.steps_per_execution == 2
+    data = ids[:60].reshape(3, 20)
+    windows = [(s, min(s + 4, 19)) for s in range(0, 19, 4)]  # 5 windows, the last one of 3 words
+    ref = NumpyLightRNN(model)
+    for epoch, loss in enumerate(history.history["loss"]):
+        read = [windows[(3 * epoch + i) % 5] for i in range(3)]
+        targets = np.concatenate([data[:, a + 1 : b + 1] for a, b in read], axis=1)
+        want = -ref.stream_log_probs(data[:, read[0][0]], targets).mean()
+        assert loss == pytest.approx(want, rel=1e-5), epoch
+    whole = -ref.stream_log_probs(data[:, 0], data[:, 1:]).mean()
+    assert history.history["val_loss"][-1] == pytest.approx(whole, rel=1e-5)
+    assert model.evaluate(stream_dataset(ids, 3, 4), verbose=0, return_dict=True)["loss"] == \
+        pytest.approx(whole, rel=1e-5)
+
+
 def test_fit_evaluate_reduce_loss(tiny_model):
     ids = np.tile(np.arange(10, dtype=np.int32), 30)  # a cycle: perfectly predictable
     model = tiny_model(layers=1)
