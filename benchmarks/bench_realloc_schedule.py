@@ -39,7 +39,8 @@ SCHEDULES = {
     # The row and column vectors follow the words (token-weighted means; --realloc-vectors carry).
     "every1x3_greedy_carry": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
                               "--realloc-vectors", "carry"],
-    # Statistics from the first quarter of the training tokens (QUARTER: counted from the greedy run).
+    # Statistics from a quarter of the training tokens, the beginnings of the stream rows (QUARTER:
+    # counted from the greedy run). Before data.stream_sample it was the first quarter of the text.
     "every1x3_greedy_quarter": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
                                 "--realloc-tokens", "QUARTER"],
 }

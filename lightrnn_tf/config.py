@@ -117,7 +117,8 @@ class TrainConfig:
                                "(the default schedule, after epochs 1-3 with the greedy solver, was the best measured "
                                "on PTB and the KJV: docs/reallocation.md)")
     realloc_rounds: int = _f(3, "maximum number of reallocations (0 = no limit while realloc-every > 0)")
-    realloc_tokens: int = _f(0, "training tokens used for the loss statistics (0 = all)")
+    realloc_tokens: int = _f(0, "training tokens used for the loss statistics (0 = all): the beginnings of the "
+                                "--batch-size stream rows, so the sample spreads over the whole text")
     realloc_k: int = _f(8, "sparse solver: candidate rows and columns per word")
     realloc_min_gain: float = _f(0.0, "a word moves only if that lowers its own summed loss by at least this "
                                       "fraction (e.g. 0.01); 0 lets every word move")

@@ -405,6 +405,25 @@ def distribute_windows(dataset, strategy, steps: int | None = None):
     return strategy.distribute_datasets_from_function(worker_dataset), steps
 
 
+def stream_sample(ids: np.ndarray, batch_size: int, n_tokens: int) -> np.ndarray:
+    """About `n_tokens` of `ids`, spread over the whole text in the stream layout.
+
+    `ids` is cut into `batch_size` rows as `stream_dataset` cuts it; the sample is the first
+    `n_tokens // batch_size` tokens of every row, concatenated, so that `stream_dataset(sample,
+    batch_size, T)` reads exactly those row beginnings, each with its state carried as in training.
+    A text sorted by topic or book is then sampled at B places, not only at its start.
+
+    Returns:
+        `(B * (n_tokens // B),)` ids, or `ids` itself when `n_tokens` is 0 or at least `len(ids)`.
+    """
+    ids = np.asarray(ids)
+    if not n_tokens or n_tokens >= len(ids):
+        return ids
+    row_len = len(ids) // batch_size
+    rows = ids[: batch_size * row_len].reshape(batch_size, row_len)
+    return rows[:, : n_tokens // batch_size].reshape(-1)
+
+
 def _stream_rows(ids: np.ndarray, batch_size: int, bptt: int):
     ids = np.asarray(ids, dtype=np.int32)
     row_len = len(ids) // batch_size

@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from lightrnn_tf import distribute
 from lightrnn_tf.assignment import ELEMENTS_PER_BLOCK, DenseCosts, MovePenaltyCosts, cell_costs, solve
-from lightrnn_tf.data import distribute_windows, stream_dataset
+from lightrnn_tf.data import distribute_windows, stream_dataset, stream_sample
 from lightrnn_tf.errors import LightRNNError
 from lightrnn_tf.fault_injection import kill_point
 from lightrnn_tf.table import WordTable
@@ -49,12 +49,12 @@ VECTORS = ("keep", "carry")  # what happens to the row and column vectors when w
 DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
 
 
-def _check_ids(model, ids, max_tokens):
+def _check_ids(model, ids, max_tokens, batch_size):
+    """The ids a statistics pass reads: all, or `data.stream_sample` of `max_tokens` of them."""
     ids = np.asarray(ids)
     if max_tokens < 0:
         raise LightRNNError(f"Received an invalid value for `max_tokens`, expected >= 0, got {max_tokens}.")
-    if max_tokens:
-        ids = ids[:max_tokens]
+    ids = stream_sample(ids, batch_size, max_tokens)
     if len(ids) and (ids.min() < 0 or ids.max() >= model.vocab_size):
         raise LightRNNError(f"token ids must lie in [0, {model.vocab_size}), got [{ids.min()}, {ids.max()}]")
     return ids
@@ -145,7 +145,8 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
         ids: `(N,)` int token ids, read as `stream_dataset(ids, batch_size, bptt)` (the training layout).
         batch_size: B (the global batch; a multiple of the replicas).
         bptt: T.
-        max_tokens: use only the first `max_tokens` ids; 0 uses all. Default: `0`.
+        max_tokens: read only about `max_tokens` ids, the beginnings of the B stream rows of the
+            whole text (`data.stream_sample`); 0 reads all. Default: `0`.
         dtype: accumulator dtype; per-window sums are float32. The accumulators take
             `8 V (R + C)` bytes as float64 (500 MB at V = 100k, 16 GB at V = 1M), half as
             `"float32"`, on every device; no `(V, R)` tensor is built per window (only `(U, R)` for
@@ -157,7 +158,7 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
         `(L_r (V, R) float64, L_c (V, C) float64, n_tokens)`: n_tokens target positions were read;
         row `w` of both is zero for a word that never occurs as a target.
     """
-    ids = _check_ids(model, ids, max_tokens)
+    ids = _check_ids(model, ids, max_tokens, batch_size)
     v, r, c = model.vocab_size, model.rows, model.cols
 
     def window_sums(y, state):
@@ -255,7 +256,7 @@ def factored_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int 
         `(FactoredCosts, n_tokens)`; `costs.row_costs(words)` equals `L_r[words]` of
         `loss_statistics` up to float32 rounding of each position's logits.
     """
-    ids = _check_ids(model, ids, max_tokens)
+    ids = _check_ids(model, ids, max_tokens, batch_size)
     v, h = model.vocab_size, model.hidden_dim
     heads = model.softmax
 
@@ -331,7 +332,8 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
             cell and cells around its greedy cell; never worse than greedy), `"dense"` (all cells;
             small V) or `"greedy"` (CNTK's heuristic). Default: `"sparse"`.
         k: candidate rows and columns per word. Default: `8`.
-        max_tokens: statistics from the first `max_tokens` ids only; 0 uses all. Default: `0`.
+        max_tokens: statistics from about `max_tokens` ids only, spread over the text
+            (`data.stream_sample`); 0 uses all. Default: `0`.
         statistics: `"dense"` (`loss_statistics`, `8 V (R + C)` bytes), `"factored"`
             (`factored_statistics`, `8 V (2 H + 3)` bytes; the same costs up to float32 rounding)
             or `"auto"` (`choose_statistics`: dense up to 1 GiB). Default: `"auto"`.
@@ -395,7 +397,7 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         report = distribute.broadcast_json(strategy, report)
     carry = None
     if vectors == "carry" and new_table.moved(current):  # the same counts on every worker
-        carry = np.bincount(_check_ids(model, ids, max_tokens), minlength=model.vocab_size)
+        carry = np.bincount(_check_ids(model, ids, max_tokens, batch_size), minlength=model.vocab_size)
     model.set_table(new_table, carry)
     return report
 

@@ -59,6 +59,17 @@ def test_continuing_stream_dataset_wraps_around_the_stream():
             np.testing.assert_array_equal(y.numpy(), want_y.numpy())
 
 
+def test_stream_sample_is_the_beginning_of_every_stream_row():
+    from lightrnn_tf.data import stream_sample
+
+    ids = np.arange(103, dtype=np.int32)  # 4 rows of 25
+    sample = stream_sample(ids, 4, 30)  # 7 tokens a row
+    np.testing.assert_array_equal(sample, np.concatenate([np.arange(25 * b, 25 * b + 7) for b in range(4)]))
+    rows = np.concatenate([w[0].numpy() for w in stream_dataset(sample, 4, 3)], axis=1)
+    np.testing.assert_array_equal(rows[:, 0], [0, 25, 50, 75])  # the same rows, each from its start
+    assert stream_sample(ids, 4, 0) is ids and stream_sample(ids, 4, 103) is ids
+
+
 def test_read_lines_errors(tmp_path):
     with pytest.raises(LightRNNError, match="file not found: .*nope.txt"):
         read_lines(str(tmp_path / "nope.txt"))

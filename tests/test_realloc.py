@@ -264,6 +264,15 @@ def reference_statistics(model, ids, batch_size):
     return row_loss, col_loss, data[:, 1:].size
 
 
+def row_beginnings(ids, batch_size, max_tokens):
+    """`max_tokens` read as the statistics read them: the first max_tokens // B tokens of each of the
+    B rows the whole stream is cut into, one row after the other."""
+    if not max_tokens:
+        return ids
+    row_len = len(ids) // batch_size
+    return np.concatenate([ids[b * row_len : b * row_len + max_tokens // batch_size] for b in range(batch_size)])
+
+
 @pytest.mark.parametrize("max_tokens, dtype", [(0, "float64"), (25, "float64"), (0, "float32")])
 def test_statistics_equal_numpy_reference(tiny, max_tokens, dtype):
     """Summed in float32 or float64 (`dtype`), returned as float64."""
@@ -271,7 +280,7 @@ def test_statistics_equal_numpy_reference(tiny, max_tokens, dtype):
 
     model, ids = tiny
     row_loss, col_loss, n = loss_statistics(model, ids, batch_size=2, bptt=5, max_tokens=max_tokens, dtype=dtype)
-    ref_row, ref_col, ref_n = reference_statistics(model, ids[:max_tokens] if max_tokens else ids, 2)
+    ref_row, ref_col, ref_n = reference_statistics(model, row_beginnings(ids, 2, max_tokens), 2)
     assert row_loss.shape == (10, 4) and col_loss.shape == (10, 3) and row_loss.dtype == np.float64
     assert n == ref_n
     np.testing.assert_allclose(row_loss, ref_row, rtol=1e-5, atol=1e-5)
@@ -448,7 +457,7 @@ def test_factored_statistics_equal_numpy_reference_and_dense(tiny_trained, max_t
     assert isinstance(costs, FactoredCosts)
     assert (costs.vocab_size, costs.rows, costs.cols) == (10, 4, 3)
     row, col = costs.row_costs(slice(0, 10)), costs.col_costs(slice(0, 10))
-    ref_row, ref_col, ref_n = reference_statistics(model, ids[:max_tokens] if max_tokens else ids, 2)
+    ref_row, ref_col, ref_n = reference_statistics(model, row_beginnings(ids, 2, max_tokens), 2)
     assert n == ref_n and row.dtype == np.float64
     np.testing.assert_allclose(row, ref_row, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(col, ref_col, rtol=1e-5, atol=1e-5)
@@ -456,7 +465,7 @@ def test_factored_statistics_equal_numpy_reference_and_dense(tiny_trained, max_t
     assert dense_n == n
     np.testing.assert_allclose(row, dense_row, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(col, dense_col, rtol=1e-6, atol=1e-6)
-    assert np.array_equal(costs.counts, np.bincount(reference_targets(ids[:max_tokens] if max_tokens else ids, 2),
+    assert np.array_equal(costs.counts, np.bincount(reference_targets(row_beginnings(ids, 2, max_tokens), 2),
                                                     minlength=10))
     words = np.array([7, 2, 2, 0])  # any order, repeats: the rows of those words
     np.testing.assert_array_equal(costs.row_costs(words), row[words])
@@ -611,7 +620,7 @@ def test_reallocate_carries_vectors_with_token_counts(tiny):
         report = reallocate(model, ids, batch_size=2, bptt=5, solver="dense", max_tokens=30, vectors="carry")
         after = model.get_table()
         assert report["moved"] == after.moved(before) > 0
-        counts = np.bincount(ids[:30], minlength=10).astype(float)
+        counts = np.bincount(row_beginnings(ids, 2, 30), minlength=10).astype(float)
         np.testing.assert_allclose(emb.row_embeddings.numpy(),
                                    carried_vectors(rows0, before.word_row, after.word_row, counts), atol=1e-6)
         np.testing.assert_allclose(emb.col_embeddings.numpy(),
