@@ -49,7 +49,7 @@ VECTORS = ("keep", "carry")  # what happens to the row and column vectors when w
 DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
 
 
-def _check_ids(model, ids, max_tokens, batch_size):
+def _statistics_ids(model, ids, max_tokens, batch_size):
     """The ids a statistics pass reads: all, or `data.stream_sample` of `max_tokens` of them."""
     ids = np.asarray(ids)
     if max_tokens < 0:
@@ -158,7 +158,7 @@ def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
         `(L_r (V, R) float64, L_c (V, C) float64, n_tokens)`: n_tokens target positions were read;
         row `w` of both is zero for a word that never occurs as a target.
     """
-    ids = _check_ids(model, ids, max_tokens, batch_size)
+    ids = _statistics_ids(model, ids, max_tokens, batch_size)
     v, r, c = model.vocab_size, model.rows, model.cols
 
     def window_sums(y, state):
@@ -256,7 +256,7 @@ def factored_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int 
         `(FactoredCosts, n_tokens)`; `costs.row_costs(words)` equals `L_r[words]` of
         `loss_statistics` up to float32 rounding of each position's logits.
     """
-    ids = _check_ids(model, ids, max_tokens, batch_size)
+    ids = _statistics_ids(model, ids, max_tokens, batch_size)
     v, h = model.vocab_size, model.hidden_dim
     heads = model.softmax
 
@@ -397,7 +397,7 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         report = distribute.broadcast_json(strategy, report)
     carry = None
     if vectors == "carry" and new_table.moved(current):  # the same counts on every worker
-        carry = np.bincount(_check_ids(model, ids, max_tokens, batch_size), minlength=model.vocab_size)
+        carry = np.bincount(_statistics_ids(model, ids, max_tokens, batch_size), minlength=model.vocab_size)
     model.set_table(new_table, carry)
     return report
 
