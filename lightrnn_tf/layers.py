@@ -159,15 +159,13 @@ def carried_vectors(vectors, before, after, weights):
     """`vectors (N, E)` indexed by slot (row or column); word w moves from slot `before[w]` to
     `after[w]` (`(V,)` ints). Returns `(N, E)`: slot n gets `sum_{w: after[w]=n} weights[w] *
     vectors[before[w]]` divided by those words' total weight, or keeps its vector if that is 0."""
+    from scipy.sparse import csr_matrix
+
     vectors = np.asarray(vectors, dtype=np.float64)
-    n = vectors.shape[0]
-    total = np.bincount(after, weights=weights, minlength=n)
-    order = np.argsort(after, kind="stable")
-    weighted = weights[order, None] * vectors[before[order]]  # (V, E), grouped by new slot
-    starts = np.searchsorted(after[order], np.arange(n))
-    sums = np.zeros_like(vectors)
-    present = np.bincount(after, minlength=n) > 0
-    sums[present] = np.add.reduceat(weighted, starts[present], axis=0)
+    n = len(vectors)
+    moves = csr_matrix((weights, (after, before)), shape=(n, n))  # [i, j]: weight moving from slot j to i
+    sums = moves @ vectors
+    total = np.asarray(moves.sum(axis=1)).ravel()
     out = vectors.copy()
     keep = total > 0
     out[keep] = sums[keep] / total[keep, None]
