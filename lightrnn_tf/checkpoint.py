@@ -29,8 +29,8 @@ trained for the rest of that epoch, and the carried stream state continues where
         model.fit(ckpt.resume_dataset(ds), epochs=epochs, callbacks=[..., ckpt, ckpt.stop_after_epoch()])
     model.fit(ds, epochs=epochs, callbacks=[..., ckpt])        # the following epochs
 
-With epochs shorter than the stream (`data.continuing_stream_dataset`, `steps_per_epoch=N`), start
-the stream at window `ckpt.epoch * N + ckpt.step` instead, and give the first `fit` `N - ckpt.step`
+With epochs shorter than the stream (`data.continuing_stream_dataset`, `steps_per_epoch=N`), give
+`resume_dataset` the stream from window `ckpt.epoch * N` on and the first `fit` `N - ckpt.step`
 steps, as `python -m lightrnn_tf.train` does.
 """
 

@@ -419,20 +419,23 @@ def stream_sample(ids: np.ndarray, batch_size: int, n_tokens: int) -> np.ndarray
     ids = np.asarray(ids)
     if not n_tokens or n_tokens >= len(ids):
         return ids
-    row_len = len(ids) // batch_size
-    rows = ids[: batch_size * row_len].reshape(batch_size, row_len)
-    return rows[:, : n_tokens // batch_size].reshape(-1)
+    return _rows(ids, batch_size)[:, : n_tokens // batch_size].reshape(-1)
 
 
-def _stream_rows(ids: np.ndarray, batch_size: int, bptt: int):
+def _rows(ids: np.ndarray, batch_size: int) -> np.ndarray:
+    """`ids` cut into `batch_size` contiguous int32 rows `(B, len(ids) // B)`, the tail dropped."""
     ids = np.asarray(ids, dtype=np.int32)
     row_len = len(ids) // batch_size
     if row_len < 2:
         raise LightRNNError(
             f"{len(ids)} tokens are too few for batch size {batch_size}: each stream needs at least 2 tokens"
         )
-    n_windows = -(-(row_len - 1) // bptt)
-    return n_windows, ids[: batch_size * row_len].reshape(batch_size, row_len)
+    return ids[: batch_size * row_len].reshape(batch_size, row_len)
+
+
+def _stream_rows(ids: np.ndarray, batch_size: int, bptt: int):
+    data = _rows(ids, batch_size)
+    return -(-(data.shape[1] - 1) // bptt), data  # (number of windows, rows)
 
 
 def evaluation_batch_size(n_tokens: int, batch_size: int, replicas: int = 1) -> int:

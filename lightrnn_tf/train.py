@@ -194,11 +194,11 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     if continuing:
         steps = cfg.steps_per_epoch
 
-    def training_windows(epoch: int, skip: int = 0):
-        """The training windows from window `skip` of 0-based `epoch` on, and `fit`'s steps_per_epoch."""
+    def training_windows(epoch: int):
+        """The training windows from the first of 0-based `epoch` on."""
         if not continuing:
-            return stream_dataset(ids["train"], cfg.batch_size, cfg.bptt).skip(skip), None
-        return continuing_stream_dataset(ids["train"], cfg.batch_size, cfg.bptt, epoch * steps + skip), steps - skip
+            return stream_dataset(ids["train"], cfg.batch_size, cfg.bptt)
+        return continuing_stream_dataset(ids["train"], cfg.batch_size, cfg.bptt, epoch * steps)
 
     row_len = len(ids["train"]) // cfg.batch_size
     tokens_per_epoch = cfg.batch_size * min(row_len - 1, steps * cfg.bptt)
@@ -213,14 +213,14 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     if cfg.resume and ckpt.step and ckpt.epoch < epochs:  # killed inside an epoch: finish that epoch first
         print(f"skipping the {ckpt.step} windows of epoch {ckpt.epoch + 1} trained before the checkpoint",
               file=sys.stderr)
-        windows, steps_per_epoch = training_windows(ckpt.epoch, ckpt.step)
-        model.fit(windows, steps_per_epoch=steps_per_epoch,
+        model.fit(ckpt.resume_dataset(training_windows(ckpt.epoch)),
+                  steps_per_epoch=steps - ckpt.step if continuing else None,
                   callbacks=list(cbs.values()) + [ckpt.stop_after_epoch()], **fit_args)
         stopped = cbs["early_stopping"].stopped_epoch or cbs["time_budget"].exhausted
         if stopped or ckpt.epoch >= epochs:
             fit_args["epochs"] = ckpt.epoch  # nothing more to train
-    windows, steps_per_epoch = training_windows(ckpt.epoch if cfg.resume else 0)
-    model.fit(windows, steps_per_epoch=steps_per_epoch, callbacks=list(cbs.values()), **fit_args)
+    model.fit(training_windows(ckpt.epoch if cfg.resume else 0), steps_per_epoch=steps if continuing else None,
+              callbacks=list(cbs.values()), **fit_args)
     # EarlyStopping has restored the best epoch's weights, table included.
     early = cbs["early_stopping"]
     progress = 1 if sys.stdout.isatty() else 0  # the result has its own line below
