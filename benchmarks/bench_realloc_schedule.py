@@ -39,6 +39,9 @@ SCHEDULES = {
     # The row and column vectors follow the words (token-weighted means; --realloc-vectors carry).
     "every1x3_greedy_carry": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
                               "--realloc-vectors", "carry"],
+    # Statistics gathered while the epoch before each reallocation trained, instead of a pass of their own.
+    "every1x3_greedy_epoch": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
+                              "--realloc-source", "epoch"],
     # Statistics from a quarter of the training tokens, the beginnings of the stream rows (QUARTER:
     # counted from the greedy run). Before data.stream_sample it was the first quarter of the text.
     "every1x3_greedy_quarter": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
@@ -95,6 +98,7 @@ def main(argv=None) -> int:
                           "after": h["realloc"].get("valid_ppl_after"),
                           "next_epoch": val[h["epoch"]] if h["epoch"] < len(val) else None,
                           "moved": h["realloc"]["moved"], "tokens": h["realloc"]["tokens"],
+                          "seconds": h["realloc"]["seconds"],
                           "objective_before": h["realloc"]["objective_before"],
                           "objective_after": h["realloc"]["objective_after"]}
                          for h in m["history"] if "realloc" in h]

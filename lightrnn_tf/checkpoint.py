@@ -10,6 +10,8 @@ moment:
     RNG state (Keras `SeedGenerator`s), plus the carried stream states;
   - every optimizer variable: iteration count, learning rate, moments;
   - the best weights `EarlyStopping(restore_best_weights=True)` holds, as variables;
+  - the variables of the callbacks it was given that have `checkpoint_variables(model)` (the
+    reallocation statistics gathered so far in the epoch);
   - a JSON string: the epoch, every epoch's logs (the history, across resumes), and the state of
     the callbacks it was given: `EarlyStopping` (best, wait, best epoch, stopped epoch),
     `ReduceLROnPlateau` (best, wait, cooldown) and any object with `get_state()`/`set_state()`
@@ -107,12 +109,17 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self._best = [tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False) for w in model.weights]
         self._state = tf.Variable("{}", dtype=tf.string, trainable=False)
         self._metric_vars = [v for m in model.metrics for v in m.variables]  # the running training loss
+        # e.g. the reallocation statistics gathered so far in the epoch (`ReallocationCallback(source="epoch")`)
+        cb_vars = [v for cb in self.callbacks if hasattr(cb, "checkpoint_variables")
+                   for v in cb.checkpoint_variables(model)]
+        groups = {"callbacks": {f"v{i:04d}": v for i, v in enumerate(cb_vars)}} if cb_vars else {}
         ckpt = tf.train.Checkpoint(
             model={f"v{i:04d}": v for i, v in enumerate(model_vars)},
             optimizer={f"v{i:04d}": v for i, v in enumerate(opt_vars)},
             best_weights={f"v{i:04d}": v for i, v in enumerate(self._best)},
             metrics={f"v{i:04d}": v for i, v in enumerate(self._metric_vars)},
             state=self._state,
+            **groups,
         )
         os.makedirs(self.directory, exist_ok=True)
         self._manager = tf.train.CheckpointManager(ckpt, self.directory, max_to_keep=self.max_to_keep)

@@ -125,6 +125,11 @@ class TrainConfig:
     realloc_vectors: str = _f("keep", "what the row and column vectors do when words move: keep their values (the "
                                       "paper), or carry: each becomes the token-weighted mean of the vectors its "
                                       "new words had", choices=("keep", "carry"))
+    realloc_source: str = _f("pass", "where the loss statistics come from: pass (one more pass over the training "
+                                     "text, weights frozen: the paper, and better in every run measured) or epoch "
+                                     "(sums gathered while the epoch before the reallocation trained: no pass, "
+                                     "for corpora too large even for --realloc-tokens; docs/reallocation.md)",
+                             choices=("pass", "epoch"))
     solver: str = _f("greedy", "matching solver: greedy (CNTK's two-stage heuristic), sparse (exact OR-Tools matching "
                                "over candidate cells) or dense (exact over all cells, small |V|)",
                      choices=("sparse", "dense", "greedy"))
@@ -155,6 +160,12 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0, got {getattr(self, name)}.")
         _positive(self.realloc_k, "realloc_k")
+        if self.realloc_source == "epoch" and self.strategy in ("multiworker", "tpu"):
+            raise LightRNNError(f"--realloc-source epoch runs on one device or with --strategy mirrored, "
+                                f"not {self.strategy}; use --realloc-source pass")
+        if self.realloc_source == "epoch" and self.realloc_tokens:
+            raise LightRNNError("--realloc-tokens samples the text for a statistics pass of their own; "
+                                "with --realloc-source epoch the statistics are the epoch's own windows")
         if not 0 <= self.realloc_min_gain < 1:
             raise LightRNNError(f"Received an invalid value for `realloc_min_gain`, expected 0 <= min_gain < 1, "
                                 f"got {self.realloc_min_gain}.")

@@ -27,6 +27,10 @@ Two representations of the same costs (`statistics=`):
 
 `"auto"` (the default everywhere) keeps the dense arrays while they take at most
 `DENSE_STATS_MAX_BYTES` (1 GiB, V up to about 150k) or are no larger than the factored ones.
+
+With `source="epoch"` (`EpochStatistics`) the factored sums are instead gathered by `train_step`
+while the epoch before the reallocation trains: no pass of their own, worse tables in every run
+measured (docs/reallocation.md).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from lightrnn_tf.table import WordTable
 
 STATISTICS = ("auto", "dense", "factored")
 VECTORS = ("keep", "carry")  # what happens to the row and column vectors when words move
+SOURCES = ("pass", "epoch")  # where the statistics come from: a pass of their own, or the training epoch
 DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
 
 
@@ -258,28 +263,96 @@ def factored_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int 
     """
     ids = _statistics_ids(model, ids, max_tokens, batch_size)
     v, h = model.vocab_size, model.hidden_dim
-    heads = model.softmax
 
     def window_sums(y, state):
         row_hidden, col_hidden, _, new_state = model.hidden_states(y, state, training=False)
-        words, slot = tf.unique(tf.reshape(y, [-1]))  # (U,), (b*T,)
-        n = tf.size(words)
-        sums = {"count": tf.math.bincount(slot, minlength=n, dtype=tf.float64)}
-        for name, hidden, head in (("row", row_hidden, heads.row_head), ("col", col_hidden, heads.col_head)):
-            hidden = tf.reshape(tf.cast(hidden, tf.float32), [-1, h])  # (b*T, H), what the head reads
-            lse = tf.reduce_logsumexp(head(hidden), axis=-1, keepdims=True)  # (b*T, 1)
-            both = tf.cast(tf.concat([hidden, lse], axis=1), tf.float64)  # (b*T, H + 1)
-            sums[name] = tf.math.unsorted_segment_sum(both, slot, n)  # (U, H + 1)
-        return new_state, words, sums
+        return (new_state,) + _factored_window_sums(y, row_hidden, col_hidden, model.softmax)
 
     totals, n_tokens = _statistics_pass(model, ids, batch_size, bptt,
                                         {"count": (v,), "row": (v, h + 1), "col": (v, h + 1)}, window_sums,
                                         verbose=verbose)
-    row, col = totals["row"], totals["col"]
+    return _factored_costs(totals["count"], totals["row"], totals["col"], model.softmax), n_tokens
+
+
+def _factored_window_sums(y, row_hidden, col_hidden, heads):
+    """One window's factored sums: `(words (U,), {"count": (U,), "row": (U, H + 1), "col": (U, H + 1)})`
+    for its U distinct target words, `[sum h | sum lse]` of the states `(b, T, H)` that predict each
+    target's row and column (float64)."""
+    h = row_hidden.shape[-1]
+    words, slot = tf.unique(tf.reshape(y, [-1]))  # (U,), (b*T,)
+    n = tf.size(words)
+    sums = {"count": tf.math.bincount(slot, minlength=n, dtype=tf.float64)}
+    for name, hidden, head in (("row", row_hidden, heads.row_head), ("col", col_hidden, heads.col_head)):
+        hidden = tf.reshape(tf.cast(hidden, tf.float32), [-1, h])  # (b*T, H), what the head reads
+        lse = tf.reduce_logsumexp(head(hidden), axis=-1, keepdims=True)  # (b*T, 1)
+        both = tf.cast(tf.concat([hidden, lse], axis=1), tf.float64)  # (b*T, H + 1)
+        sums[name] = tf.math.unsorted_segment_sum(both, slot, n)  # (U, H + 1)
+    return words, sums
+
+
+def _factored_costs(counts, row, col, heads) -> "FactoredCosts":
+    """`FactoredCosts` from the totals `(V,)`, `(V, H + 1)`, `(V, H + 1)` and the heads' current weights."""
+    h = row.shape[1] - 1
     g = lambda var: np.asarray(var.numpy(), dtype=np.float64)
-    costs = FactoredCosts(totals["count"], row[:, h], row[:, :h], g(heads.row_head.kernel), g(heads.row_head.bias),
-                          col[:, h], col[:, :h], g(heads.col_head.kernel), g(heads.col_head.bias))
-    return costs, n_tokens
+    return FactoredCosts(counts, row[:, h], row[:, :h], g(heads.row_head.kernel), g(heads.row_head.bias),
+                         col[:, h], col[:, :h], g(heads.col_head.kernel), g(heads.col_head.bias))
+
+
+class EpochStatistics(tf.Module):
+    """The factored loss statistics, gathered while the model trains instead of in a pass of their own.
+
+    `model.set_epoch_statistics(stats)` makes `LightRNNModel.train_step` add every training
+    window's sums (`_factored_window_sums` of the states before the heads' dropout) into float64
+    variables: `counts (V,)` and `[sum h | sum lse]` `(V, H + 1)` for each head, `8 V (2 H + 3)`
+    bytes. `costs(model)` then rebuilds the costs with the heads' weights at that moment. The
+    states come from the weights of each moment of the epoch, with the dropout of the LSTM's inputs
+    of training, rather than from the frozen weights a separate pass reads (measured in
+    docs/reallocation.md); the pass over the training text is saved. The variables are saved in
+    every checkpoint (`ReallocationCallback.checkpoint_variables`), so that a run resumed inside an
+    epoch ends with the same sums. Under `MirroredStrategy` the variables have `SUM` aggregation,
+    as in `_statistics_pass`: every window's sums of all replicas (each its own streams) are added
+    to every copy.
+
+    Args:
+        vocab_size: V.
+        hidden_dim: H.
+    """
+
+    def __init__(self, vocab_size: int, hidden_dim: int, name: str = "epoch_statistics"):
+        super().__init__(name=name)
+        self.vocab_size, self.hidden_dim = int(vocab_size), int(hidden_dim)
+
+        def variable(part, shape):
+            return tf.Variable(tf.zeros(shape, tf.float64), trainable=False, name=part,
+                               aggregation=tf.VariableAggregation.SUM)
+
+        self.counts = variable("counts", [vocab_size])
+        self.row = variable("row", [vocab_size, hidden_dim + 1])
+        self.col = variable("col", [vocab_size, hidden_dim + 1])
+
+    @property
+    def checkpoint_variables(self) -> list:
+        return [self.counts, self.row, self.col]
+
+    def add(self, y, row_hidden, col_hidden, heads) -> None:
+        """Adds a window: `y (b, T)` targets, `row_hidden`, `col_hidden` `(b, T, H)` the states
+        that predict their rows and columns (no gradient flows into the sums)."""
+        words, sums = _factored_window_sums(y, tf.stop_gradient(row_hidden), tf.stop_gradient(col_hidden), heads)
+        for var, name in ((self.counts, "count"), (self.row, "row"), (self.col, "col")):
+            var.scatter_add(tf.IndexedSlices(sums[name], words))
+
+    def reset(self) -> None:
+        for var in self.checkpoint_variables:
+            var.assign(tf.zeros_like(var))
+
+    def tokens(self) -> int:
+        """Target positions added since the last `reset`."""
+        return int(round(float(tf.reduce_sum(self.counts.read_value()))))
+
+    def costs(self, model) -> "FactoredCosts":
+        """The costs of the sums so far under the model's current heads."""
+        read = lambda var: np.asarray(var.read_value().numpy(), np.float64)
+        return _factored_costs(read(self.counts), read(self.row), read(self.col), model.softmax)
 
 
 def statistics_bytes(model) -> dict:
@@ -315,7 +388,7 @@ def cost_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
 
 def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse", k: int = 8,
                max_tokens: int = 0, statistics: str = "auto", min_gain: float = 0.0, vectors: str = "keep",
-               verbose: int = 0) -> dict:
+               source: str = "pass", verbose: int = 0) -> dict:
     """Computes the loss statistics, finds a new table and installs it with `model.set_table`.
 
     Under a `tf.distribute` strategy the statistics are summed over all replicas and workers,
@@ -344,6 +417,11 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
             paper). `"carry"`: each row (column) vector becomes the token-weighted mean of the row
             (column) vectors its new words were read with, so that the LSTM's inputs change as
             little as possible (`TwoComponentEmbedding.assign_table`). Default: `"keep"`.
+        source: `"pass"`: the statistics come from a pass of their own over `ids` with the weights
+            frozen (the paper). `"epoch"`: from the sums `train_step` gathered since they were last
+            reset (`model.epoch_statistics`, an `EpochStatistics`; `ids`, `batch_size`, `bptt`,
+            `max_tokens` and `statistics` are then not read, and the statistics are factored).
+            Default: `"pass"`.
         verbose: a line when the statistics pass and the matching start, and with 1 (as in Keras) a
             progress bar over the pass's windows; 2 for logs. Default: `0`.
 
@@ -351,17 +429,32 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         A JSON-serialisable dict: `objective_before`, `objective_after` (summed loss in nats under
         the current-row approximation), `lower_bound` (`sum_w min_i L_r + min_j L_c`), `gap`
         (after - bound), `gap_rel`, `moved`, `seconds`, `stats_seconds`, `solve_seconds`,
-        `solver`, `k`, `tokens`, `statistics` (`"dense"` or `"factored"`), `statistics_mb` (its
+        `solver`, `k`, `tokens`, `source`, `statistics` (`"dense"` or `"factored"`), `statistics_mb` (its
         accumulators), `suboptimality_bound` (see `assignment.solve`), `kept_current`
         (true if the solver found no lower objective, e.g. greedy, and the table was left as it was;
         `objective_after`, `gap`, `gap_rel` and `moved` then describe the kept table).
     """
     if vectors not in VECTORS:
         raise LightRNNError(f"Received an invalid value for `vectors`, expected one of {VECTORS}, got {vectors!r}.")
+    if source not in SOURCES:
+        raise LightRNNError(f"Received an invalid value for `source`, expected one of {SOURCES}, got {source!r}.")
     start = time.perf_counter()
-    if verbose:
-        print("reallocation: loss statistics over the training stream")
-    costs, n_tokens, kind = cost_statistics(model, ids, batch_size, bptt, max_tokens, statistics, verbose)
+    if source == "epoch":
+        gathered = model.epoch_statistics
+        if gathered is None:
+            raise LightRNNError("source='epoch' needs statistics gathered in training: "
+                                "model.set_epoch_statistics(EpochStatistics(V, H)) before fit")
+        n_tokens = gathered.tokens()
+        if not n_tokens:
+            raise LightRNNError("no training window was read since the epoch statistics were reset; "
+                                "nothing to reallocate from")
+        costs, kind = gathered.costs(model), "factored"
+        word_counts = costs.counts
+    else:
+        if verbose:
+            print("reallocation: loss statistics over the training stream")
+        costs, n_tokens, kind = cost_statistics(model, ids, batch_size, bptt, max_tokens, statistics, verbose)
+        word_counts = None
     stats_seconds = time.perf_counter() - start
     current = model.get_table()
     strategy = model.distribute_strategy
@@ -386,7 +479,7 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         del base
         report["min_gain"] = float(min_gain)
         report["solve_seconds"] = report.pop("seconds")
-        report.update(stats_seconds=stats_seconds, tokens=int(n_tokens), kept_current=bool(kept),
+        report.update(stats_seconds=stats_seconds, tokens=int(n_tokens), kept_current=bool(kept), source=source,
                       statistics=kind, statistics_mb=statistics_bytes(model)[kind] / 2**20,
                       seconds=time.perf_counter() - start)
     else:
@@ -397,7 +490,8 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         report = distribute.broadcast_json(strategy, report)
     carry = None
     if vectors == "carry" and new_table.moved(current):  # the same counts on every worker
-        carry = np.bincount(_statistics_ids(model, ids, max_tokens, batch_size), minlength=model.vocab_size)
+        carry = np.rint(word_counts) if word_counts is not None else \
+            np.bincount(_statistics_ids(model, ids, max_tokens, batch_size), minlength=model.vocab_size)
     model.set_table(new_table, carry)
     return report
 
@@ -424,6 +518,12 @@ class ReallocationCallback(keras.callbacks.Callback):
             measured; docs/reallocation.md).
         batch_size, bptt, k, max_tokens, statistics, min_gain, vectors: as in `reallocate` (`statistics="auto"`
             switches to the factored statistics above 1 GiB of dense accumulators).
+        source: `"pass"`: each reallocation first reads the training text once more with the
+            weights frozen (`reallocate`'s pass). `"epoch"`: the statistics are the sums
+            `train_step` gathered during the epoch that ends with the reallocation (an
+            `EpochStatistics` installed in the model while a reallocation is still to come, saved
+            in checkpoints through `checkpoint_variables`); no pass of their own, on one device
+            or `MirroredStrategy`. Default: `"pass"`.
         verbose: as in Keras' `fit`: 1 a progress bar over the statistics pass and lines saying
             what the reallocation does; 2 the lines only (logs); 0 silent. Default: `1`.
         after_last_epoch: also reallocate after the last epoch of a `fit` call. Default: `False`.
@@ -445,13 +545,17 @@ class ReallocationCallback(keras.callbacks.Callback):
 
     def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
                  after_last_epoch=False, valid_ids=None, time_budget=None, statistics="auto", min_gain=0.0,
-                 vectors="keep"):
+                 vectors="keep", source="pass"):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
+        if source not in SOURCES:
+            raise LightRNNError(f"Received an invalid value for `source`, expected one of {SOURCES}, got {source!r}.")
         self.ids, self.every, self.rounds = ids, every, rounds
         self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens,
-                           statistics=statistics, min_gain=min_gain, vectors=vectors)
+                           statistics=statistics, min_gain=min_gain, vectors=vectors, source=source)
+        self.source = source
+        self.epoch_statistics: EpochStatistics | None = None
         self.verbose = verbose
         self.after_last_epoch = after_last_epoch
         self.valid_ids = valid_ids
@@ -459,6 +563,35 @@ class ReallocationCallback(keras.callbacks.Callback):
         self.reports: list[dict] = []
         self.skipped: list[dict] = []
         self._epoch_start = None
+
+    def checkpoint_variables(self, model) -> list:
+        """Variables a checkpoint must hold besides the model's: with `source="epoch"`, the sums
+        gathered so far in the epoch (created here on first use)."""
+        if self.source != "epoch" or not self.every:
+            return []
+        if self.epoch_statistics is None:
+            strategy = model.distribute_strategy
+            if distribute.is_multi_worker(strategy) or isinstance(strategy, tf.distribute.TPUStrategy):
+                raise LightRNNError("statistics gathered in the training epoch (source 'epoch') run on one device or "
+                                    "MirroredStrategy; use a statistics pass of their own (source 'pass') with "
+                                    f"{type(strategy).__name__}")
+            with strategy.scope():
+                self.epoch_statistics = EpochStatistics(model.vocab_size, model.hidden_dim)
+        return self.epoch_statistics.checkpoint_variables
+
+    def _gathers(self, epoch: int) -> bool:
+        """Whether 0-based `epoch` gathers statistics: its end may reallocate (`due` before the logs)."""
+        if not self.every or (epoch + 1) % self.every or (self.rounds and len(self.reports) >= self.rounds):
+            return False
+        return self.after_last_epoch or epoch + 1 < (self.params or {}).get("epochs", float("inf"))
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.checkpoint_variables(model)
+
+    def on_train_end(self, logs=None):
+        if self.epoch_statistics is not None:
+            self.model.set_epoch_statistics(None)
 
     def due(self, epoch: int, logs=None) -> bool:
         """Whether the end of 0-based `epoch` reallocates."""
@@ -476,15 +609,26 @@ class ReallocationCallback(keras.callbacks.Callback):
         if budget is None or not budget.seconds:
             return None
         left = budget.seconds - budget.elapsed()
-        realloc = self.reports[-1]["seconds"] if self.reports else 0.5 * epoch_seconds
+        # before the first: a pass of its own reads the text once more without gradients (about a third
+        # of an epoch) before the matching; statistics from the epoch leave only the matching
+        realloc = self.reports[-1]["seconds"] if self.reports else (0.5 if self.source == "pass" else 0.1) * epoch_seconds
         if left >= epoch_seconds + realloc:
             return None
         return {"seconds_left": left, "epoch_seconds": epoch_seconds, "realloc_seconds_estimate": realloc}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
+        if self.epoch_statistics is not None:
+            self.model.set_epoch_statistics(self.epoch_statistics if self._gathers(epoch) else None)
 
     def on_epoch_end(self, epoch, logs=None):
+        try:
+            self._reallocate_if_due(epoch, logs)
+        finally:
+            if self.epoch_statistics is not None:  # the next reallocation reads the epoch before it only
+                self.epoch_statistics.reset()
+
+    def _reallocate_if_due(self, epoch, logs):
         if not self.due(epoch, logs):
             return
         epoch_seconds = time.perf_counter() - self._epoch_start if self._epoch_start is not None else 0.0

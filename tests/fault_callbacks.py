@@ -16,6 +16,18 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+class InterruptAtBatch(keras.callbacks.Callback):
+    """Ctrl-C after training window `batch` (1-based) of the first epoch that reaches it."""
+
+    def __init__(self, batch):
+        super().__init__()
+        self.batch = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 == self.batch:
+            raise KeyboardInterrupt
+
+
 class Poison(keras.callbacks.Callback):
     """Sets the row vectors to NaN at the start of an epoch."""
 

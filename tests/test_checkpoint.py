@@ -12,7 +12,7 @@ from lightrnn_tf.errors import LightRNNError
 from lightrnn_tf.model import LightRNNModel
 from lightrnn_tf.realloc import ReallocationCallback
 from lightrnn_tf.table import WordTable
-from fault_callbacks import Interrupt
+from fault_callbacks import Interrupt, InterruptAtBatch
 
 
 def _setup(tmp_path, seed=0, dtype=None):
@@ -74,6 +74,29 @@ def test_restore_undoes_a_perturbation_of_every_variable(tmp_path, dtype):
     assert callbacks[1].wait != 99 and callbacks[1].best > 0 and callbacks[0].cooldown_counter != 99
     assert len(callbacks[2].reports) == 1  # reallocated after epoch 1, not after the last epoch
     assert callbacks[1].best_weights is not None and ckpt.epoch == 2 and len(ckpt.history) == 2
+
+
+def test_a_mid_epoch_checkpoint_holds_the_statistics_gathered_so_far(tmp_path):
+    """`ReallocationCallback(source="epoch")`: the partial sums are in the checkpoint, and restoring
+    undoes a perturbation of them."""
+    keras.utils.set_random_seed(0)
+    model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, dropout=0.3)
+    model.compile(optimizer="adam", steps_per_execution=1)
+    ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
+    realloc = ReallocationCallback(ids, every=1, batch_size=4, bptt=5, verbose=0, source="epoch")
+    ckpt = TrainingCheckpoint(str(tmp_path / "ckpt"), [realloc], verbose=0, save_every_windows=4)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(stream_dataset(ids, 4, 5), epochs=2, callbacks=[realloc, ckpt, InterruptAtBatch(10)], verbose=0)
+    assert ckpt.latest.endswith("ckpt-8")  # 8 windows into epoch 1
+    sums = realloc.epoch_statistics.checkpoint_variables
+    ckpt.restore()
+    saved = [v.numpy().copy() for v in sums]
+    assert realloc.epoch_statistics.tokens() == 8 * 4 * 5 and all(np.abs(a).sum() > 0 for a in saved)
+    for var in sums:
+        var.assign(var.numpy() + 1.0)
+    ckpt.restore()
+    for before, var in zip(saved, sums):
+        np.testing.assert_array_equal(before, var.numpy())
 
 
 def test_fit_resumes_where_the_checkpoint_left_off(tmp_path):

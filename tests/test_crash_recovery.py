@@ -136,6 +136,33 @@ def test_short_epochs_resume_where_the_stream_was(corpus, tmp_path):
 
 
 @pytest.mark.slow
+def test_statistics_gathered_in_the_epoch_survive_a_kill_inside_it(corpus, tmp_path):
+    """`--realloc-source epoch`: the reallocation after epoch 2 reads sums gathered over all of
+    epoch 2. Killed 60 windows in, resumed from the checkpoint 40 windows in: the sums of those 40
+    windows come back from the checkpoint, and the run ends as the uninterrupted one."""
+    args = [*ARGS, "--realloc-source", "epoch", "--checkpoint-windows", "40"]
+    whole = str(tmp_path / "whole")
+    proc = _train(["--corpus", corpus, "--out", whole, *args])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(os.path.join(whole, "metrics.json")) as f:
+        reference = json.load(f)
+    assert reference["reallocations"] == 2
+    assert {h["realloc"]["source"] for h in reference["history"] if "realloc" in h} == {"epoch"}
+    out = str(tmp_path / "run")
+    proc = _train(["--corpus", corpus, "--out", out, *args], kill_at="batch:25")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert _latest(out) == "ckpt-1000040"
+    import tensorflow as tf
+
+    saved = tf.train.load_checkpoint(os.path.join(out, "checkpoints", "ckpt-1000040"))
+    sums = [n for n in saved.get_variable_to_shape_map() if n.startswith("callbacks/")]
+    assert len(sums) == 3 and all(np.abs(saved.get_tensor(n)).sum() > 0 for n in sums)
+    resumed = _train(["--out", out, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    _assert_same_run(out, (whole, reference))
+
+
+@pytest.mark.slow
 def test_a_kill_from_outside_during_epoch_2_then_resume(corpus, uninterrupted, tmp_path):
     out = str(tmp_path / "run")
     proc = subprocess.Popen([sys.executable, "-m", "lightrnn_tf.train", "--corpus", corpus, "--out", out, *ARGS],

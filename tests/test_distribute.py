@@ -173,8 +173,9 @@ def test_cli_strategy_mirrored_trains_like_default(mirrored):
 
 @pytest.mark.slow
 def test_cli_short_epochs_go_on_through_the_stream_under_mirrored(mirrored):
-    """`--steps-per-epoch 40` of 110 windows, 3 epochs (the third wraps around the stream's end):
-    the replicas read the same windows as one device, epoch after epoch."""
+    """`--steps-per-epoch 8` of 18 windows, 3 epochs (the third wraps around the stream's end):
+    the replicas read the same windows as one device, epoch after epoch; the statistics gathered in
+    each epoch (`--realloc-source epoch`, summed over the replicas) give the same reallocations."""
     one, two = cli_one_device_short_epochs(), mirrored["short_epochs_metrics"]
     assert mirrored["short_epochs_code"] == 0 and two["replicas"] == 2 and len(one["history"]) == 3
     for key in ("valid_ppl", "test_ppl"):
@@ -183,6 +184,9 @@ def test_cli_short_epochs_go_on_through_the_stream_under_mirrored(mirrored):
         for key in ("loss", "val_loss"):
             assert hb[key] == pytest.approx(ha[key], rel=RTOL)
     assert one["reallocations"] == two["reallocations"] == 2
+    moves = [[(h["realloc"]["source"], h["realloc"]["tokens"], h["realloc"]["moved"]) for h in m["history"]
+              if "realloc" in h] for m in (one, two)]
+    assert moves[0] == moves[1] and moves[0][0][:2] == ("epoch", 8 * 4 * 5)
 
 
 def _free_ports(n):

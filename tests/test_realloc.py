@@ -4,6 +4,7 @@ recomputation, and the `reallocate` / callback integration on a tiny model."""
 import json
 import math
 
+import keras
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
@@ -637,3 +638,96 @@ def test_reallocate_carries_vectors_with_token_counts(tiny):
         emb.row_embeddings.assign(rows0)
         emb.col_embeddings.assign(cols0)
         model.set_table(before)
+
+
+# === Statistics gathered in the training epoch (source="epoch") ===
+
+class _Peek(keras.callbacks.Callback):
+    """Before the reallocation callback: the costs it gathered, and whether the model was gathering."""
+
+    def __init__(self, realloc):
+        super().__init__()
+        self.realloc, self.costs, self.gathering = realloc, [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.gathering.append(None)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.gathering[-1] = self.model.epoch_statistics is not None
+
+    def on_epoch_end(self, epoch, logs=None):
+        stats = self.realloc.epoch_statistics
+        self.costs.append((stats.costs(self.model), stats.tokens()))
+
+
+def test_epoch_statistics_equal_the_numpy_reference_when_the_weights_stay(tiny_trained):
+    """With the learning rate 0 and no dropout, training reads exactly what a pass reads: the sums
+    `train_step` gathered give the float64 NumPy reference's L_r and L_c, and the reallocation uses them."""
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    model, ids = tiny_trained
+    before = model.get_table()
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    realloc = ReallocationCallback(ids, every=1, rounds=1, batch_size=2, bptt=5, source="epoch", verbose=0)
+    peek = _Peek(realloc)
+    try:
+        model.fit(stream_dataset(ids, 2, 5), epochs=2, callbacks=[peek, realloc], verbose=0)
+        (costs, tokens), _ = peek.costs
+        ref_row, ref_col, ref_n = reference_statistics(model_with_table(model, before), ids, 2)
+        assert tokens == ref_n == realloc.reports[0]["tokens"]
+        np.testing.assert_allclose(costs.row_costs(slice(None)), ref_row, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(costs.col_costs(slice(None)), ref_col, rtol=1e-5, atol=1e-5)
+        assert realloc.reports[0]["source"] == "epoch" and realloc.reports[0]["statistics"] == "factored"
+        # gathering in epoch 1 only (rounds=1), and not after fit
+        assert peek.gathering == [True, False] and model.epoch_statistics is None
+    finally:
+        model.set_table(before)
+
+
+def model_with_table(model, table):
+    """`model` with `table` installed (the reference reads the table the statistics were gathered with)."""
+    model.set_table(table)
+    return model
+
+
+def test_epoch_statistics_are_the_epoch_before_each_reallocation(tiny):
+    """Each reallocation reads one epoch of targets, gathered with the table of that epoch, and
+    gathering stops after the last round."""
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    _, ids = tiny
+    model = LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8, dropout=0.3)
+    model.compile(optimizer="adam")
+    realloc = ReallocationCallback(ids, every=1, rounds=2, batch_size=2, bptt=5, source="epoch", verbose=0)
+    peek = _Peek(realloc)
+    model.fit(stream_dataset(ids, 2, 5), epochs=4, callbacks=[peek, realloc], verbose=0)
+    per_epoch = 2 * (len(ids) // 2 - 1)
+    assert [r["tokens"] for r in realloc.reports] == [per_epoch, per_epoch]
+    assert [t for _, t in peek.costs] == [per_epoch, per_epoch, 0, 0]
+    assert peek.gathering == [True, True, False, False]
+
+
+def test_epoch_source_errors_are_one_line(tiny):
+    from lightrnn_tf.config import TrainConfig
+    from lightrnn_tf.errors import LightRNNError
+    from lightrnn_tf.realloc import EpochStatistics, ReallocationCallback, reallocate
+
+    model, ids = tiny
+    with pytest.raises(LightRNNError, match="needs statistics gathered in training"):
+        reallocate(model, ids, batch_size=2, bptt=5, source="epoch")
+    model.set_epoch_statistics(EpochStatistics(model.vocab_size, model.hidden_dim))
+    try:
+        with pytest.raises(LightRNNError, match="no training window was read"):
+            reallocate(model, ids, batch_size=2, bptt=5, source="epoch")
+    finally:
+        model.set_epoch_statistics(None)
+    with pytest.raises(LightRNNError, match="expected one of"):
+        ReallocationCallback(ids, source="train")
+    with pytest.raises(LightRNNError, match="--realloc-tokens") as err:
+        TrainConfig(realloc_source="epoch", realloc_tokens=100).validate()
+    assert "\n" not in str(err.value)
+    with pytest.raises(LightRNNError, match="not multiworker"):
+        TrainConfig(realloc_source="epoch", strategy="multiworker").validate()
