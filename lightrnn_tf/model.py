@@ -113,15 +113,17 @@ class LightRNNModel(StreamLanguageModel):
     def _run_stack(self, seq, state, training):
         return run_lstm_stack(self.lstms, self.dropout, seq, state, training)
 
-    def hidden_states(self, y, state, training=False, head_dropout=True):
+    def hidden_states(self, y, state, training=False):
         """Runs the 2T steps of a window.
+
+        In training, while `epoch_statistics` is set (`realloc.EpochStatistics`, installed by
+        `ReallocationCallback(source="epoch")`), the states before the heads' dropout are also added
+        to its per-word sums, so that reallocation needs no pass of its own.
 
         Args:
             y: `(B, T)` int target words.
             state: state after the word before `y[:, 0]`.
             training: bool (dropout).
-            head_dropout: apply the dropout before the heads to the states returned (in
-                training). Default: `True`.
 
         Returns:
             `(row_hidden, col_hidden, target_rows, new_state)`: `(B, T, H)` states predicting
@@ -136,13 +138,11 @@ class LightRNNModel(StreamLanguageModel):
         after_row, after_col = out[:, :, 0], out[:, :, 1]  # (B, T, H) each
         top_h = ops.expand_dims(ops.cast(state[-1][0], after_col.dtype), 1)
         row_hidden = ops.concatenate([top_h, after_col[:, :-1]], axis=1)  # predicts row(y_t)
-        col_hidden = after_row
-        if head_dropout:
-            row_hidden, col_hidden = self._head_dropout(row_hidden, col_hidden, training)
+        if training and self.epoch_statistics is not None:
+            self.epoch_statistics.add(y, row_hidden, after_row, self.softmax)
+        row_hidden = self.dropout(row_hidden, training=training)
+        col_hidden = self.dropout(after_row, training=training)
         return row_hidden, col_hidden, rows, new_state
-
-    def _head_dropout(self, row_hidden, col_hidden, training):
-        return self.dropout(row_hidden, training=training), self.dropout(col_hidden, training=training)
 
     def distributions(self, y, state, training=False, mask_empty=True):
         """Full row and column log-distributions at every position of a window.
@@ -162,45 +162,23 @@ class LightRNNModel(StreamLanguageModel):
     def target_log_prob_parts(self, y, state, training=False):
         """`(log P_r(row(y_t)) (B, T), log P_c(col(y_t)) (B, T), new_state)`."""
         row_lp, col_lp, new_state = self.distributions(y, state, training)
-        row_t, col_t = self._pick_targets(y, row_lp, col_lp)
-        return row_t, col_t, new_state
-
-    def _pick_targets(self, y, row_lp, col_lp):
         rows, cols = self.embedding.locate(y)
         row_t = ops.take_along_axis(row_lp, ops.expand_dims(rows, -1), axis=-1)[..., 0]
         col_t = ops.take_along_axis(col_lp, ops.expand_dims(cols, -1), axis=-1)[..., 0]
-        return row_t, col_t
+        return row_t, col_t, new_state
 
     def target_log_probs(self, y, state, training=False):
         """`(log P(y_t) (B, T), state after y[:, -1])`: row part plus column part."""
         row_t, col_t, new_state = self.target_log_prob_parts(y, state, training)
         return row_t + col_t, new_state
 
-    def window_loss(self, y, state, training=False):
-        """Mean NLL per target word of a window: `(loss (), new_state)`.
-
-        In training, while `epoch_statistics` is set (`realloc.EpochStatistics`, installed by
-        `ReallocationCallback(source="epoch")`), the window's states before the heads' dropout
-        are also added to its per-word sums, so that reallocation needs no pass of its own.
-        """
-        stats = self.epoch_statistics if training else None
-        if stats is None:
-            return super().window_loss(y, state, training)
-        row_hidden, col_hidden, rows, new_state = self.hidden_states(y, state, training, head_dropout=False)
-        stats.add(y, row_hidden, col_hidden, self.softmax)
-        row_hidden, col_hidden = self._head_dropout(row_hidden, col_hidden, training)
-        row_lp, col_lp = self.softmax(row_hidden, col_hidden, self.embedding.column_mask(rows),
-                                      self.embedding.row_mask())
-        row_t, col_t = self._pick_targets(y, row_lp, col_lp)
-        return -ops.mean(row_t + col_t), new_state
-
     @property
     def epoch_statistics(self):
-        """The `realloc.EpochStatistics` that `train_step` adds to, or None (the default)."""
+        """The `realloc.EpochStatistics` that training windows add to, or None (the default)."""
         return self.__dict__.get("_epoch_statistics")
 
     def set_epoch_statistics(self, statistics) -> None:
-        """Installs (or with None removes) the `realloc.EpochStatistics` that `train_step` adds to.
+        """Installs (or with None removes) the `realloc.EpochStatistics` that training windows add to.
         The compiled train function reads it when traced, so it is traced again."""
         if statistics is self.epoch_statistics:
             return

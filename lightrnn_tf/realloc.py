@@ -54,6 +54,11 @@ SOURCES = ("pass", "epoch")  # where the statistics come from: a pass of their o
 DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
 
 
+def _check_choice(name: str, value, allowed: tuple) -> None:
+    if value not in allowed:
+        raise LightRNNError(f"Received an invalid value for `{name}`, expected one of {allowed}, got {value!r}.")
+
+
 def _statistics_ids(model, ids, max_tokens, batch_size):
     """The ids a statistics pass reads: all, or `data.stream_sample` of `max_tokens` of them."""
     ids = np.asarray(ids)
@@ -364,10 +369,7 @@ def statistics_bytes(model) -> dict:
 def choose_statistics(model, statistics: str = "auto") -> str:
     """`"dense"` or `"factored"`: `statistics` itself, or for `"auto"` dense while its accumulators
     take at most `DENSE_STATS_MAX_BYTES` or no more than the factored ones."""
-    if statistics not in STATISTICS:
-        raise LightRNNError(
-            f"Received an invalid value for `statistics`, expected one of {STATISTICS}, got {statistics!r}."
-        )
+    _check_choice("statistics", statistics, STATISTICS)
     if statistics != "auto":
         return statistics
     size = statistics_bytes(model)
@@ -434,22 +436,20 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         (true if the solver found no lower objective, e.g. greedy, and the table was left as it was;
         `objective_after`, `gap`, `gap_rel` and `moved` then describe the kept table).
     """
-    if vectors not in VECTORS:
-        raise LightRNNError(f"Received an invalid value for `vectors`, expected one of {VECTORS}, got {vectors!r}.")
-    if source not in SOURCES:
-        raise LightRNNError(f"Received an invalid value for `source`, expected one of {SOURCES}, got {source!r}.")
+    _check_choice("vectors", vectors, VECTORS)
+    _check_choice("source", source, SOURCES)
     start = time.perf_counter()
     if source == "epoch":
         gathered = model.epoch_statistics
         if gathered is None:
             raise LightRNNError("source='epoch' needs statistics gathered in training: "
                                 "model.set_epoch_statistics(EpochStatistics(V, H)) before fit")
-        n_tokens = gathered.tokens()
+        costs, kind = gathered.costs(model), "factored"
+        word_counts = costs.counts
+        n_tokens = int(round(word_counts.sum()))
         if not n_tokens:
             raise LightRNNError("no training window was read since the epoch statistics were reset; "
                                 "nothing to reallocate from")
-        costs, kind = gathered.costs(model), "factored"
-        word_counts = costs.counts
     else:
         if verbose:
             print("reallocation: loss statistics over the training stream")
@@ -549,8 +549,7 @@ class ReallocationCallback(keras.callbacks.Callback):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
-        if source not in SOURCES:
-            raise LightRNNError(f"Received an invalid value for `source`, expected one of {SOURCES}, got {source!r}.")
+        _check_choice("source", source, SOURCES)
         self.ids, self.every, self.rounds = ids, every, rounds
         self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens,
                            statistics=statistics, min_gain=min_gain, vectors=vectors, source=source)
@@ -579,8 +578,9 @@ class ReallocationCallback(keras.callbacks.Callback):
                 self.epoch_statistics = EpochStatistics(model.vocab_size, model.hidden_dim)
         return self.epoch_statistics.checkpoint_variables
 
-    def _gathers(self, epoch: int) -> bool:
-        """Whether 0-based `epoch` gathers statistics: its end may reallocate (`due` before the logs)."""
+    def _scheduled(self, epoch: int) -> bool:
+        """Whether the schedule reallocates after 0-based `epoch` (what `due` checks before the run's
+        state): with `source="epoch"`, the epochs that gather statistics."""
         if not self.every or (epoch + 1) % self.every or (self.rounds and len(self.reports) >= self.rounds):
             return False
         return self.after_last_epoch or epoch + 1 < (self.params or {}).get("epochs", float("inf"))
@@ -595,10 +595,7 @@ class ReallocationCallback(keras.callbacks.Callback):
 
     def due(self, epoch: int, logs=None) -> bool:
         """Whether the end of 0-based `epoch` reallocates."""
-        if not self.every or (epoch + 1) % self.every or (self.rounds and len(self.reports) >= self.rounds):
-            return False
-        last = epoch + 1 >= (self.params or {}).get("epochs", float("inf"))
-        if (last and not self.after_last_epoch) or self.model.stop_training:
+        if not self._scheduled(epoch) or self.model.stop_training:
             return False
         return all(np.isfinite(float(v)) for k, v in (logs or {}).items() if "loss" in k)
 
@@ -619,7 +616,7 @@ class ReallocationCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
         if self.epoch_statistics is not None:
-            self.model.set_epoch_statistics(self.epoch_statistics if self._gathers(epoch) else None)
+            self.model.set_epoch_statistics(self.epoch_statistics if self._scheduled(epoch) else None)
 
     def on_epoch_end(self, epoch, logs=None):
         try:
