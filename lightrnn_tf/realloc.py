@@ -51,6 +51,10 @@ from lightrnn_tf.table import WordTable
 STATISTICS = ("auto", "dense", "factored")
 VECTORS = ("keep", "carry")  # what happens to the row and column vectors when words move
 SOURCES = ("pass", "epoch")  # where the statistics come from: a pass of their own, or the training epoch
+# Without max_tokens, ReallocationCallback's statistics pass reads at most this many training tokens per
+# vocabulary word (every token of a smaller text): measured better than every token, and cheaper, on
+# the KJV and equal on PTB, which has fewer (docs/reallocation.md).
+TOKENS_PER_WORD = 20.0
 DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
 
 
@@ -518,6 +522,10 @@ class ReallocationCallback(keras.callbacks.Callback):
             measured; docs/reallocation.md).
         batch_size, bptt, k, max_tokens, statistics, min_gain, vectors: as in `reallocate` (`statistics="auto"`
             switches to the factored statistics above 1 GiB of dense accumulators).
+        tokens_per_word: when `max_tokens` is 0, the statistics pass reads about `tokens_per_word * |V|`
+            tokens (`data.stream_sample`: the beginnings of the B stream rows), or all of `ids` when
+            they are fewer; 0 reads all. Default: `TOKENS_PER_WORD` (20: better than every token on
+            the KJV, and cheaper; docs/reallocation.md).
         source: `"pass"`: each reallocation first reads the training text once more with the
             weights frozen (`reallocate`'s pass). `"epoch"`: the statistics are the sums
             `train_step` gathered during the epoch that ends with the reallocation (an
@@ -545,10 +553,13 @@ class ReallocationCallback(keras.callbacks.Callback):
 
     def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
                  after_last_epoch=False, valid_ids=None, time_budget=None, statistics="auto", min_gain=0.0,
-                 vectors="keep", source="pass"):
+                 vectors="keep", source="pass", tokens_per_word=TOKENS_PER_WORD):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
+        if not tokens_per_word >= 0:
+            raise LightRNNError(f"Received an invalid value for `tokens_per_word`, expected >= 0, got {tokens_per_word}.")
+        self.tokens_per_word = tokens_per_word
         _check_choice("source", source, SOURCES)
         self.ids, self.every, self.rounds = ids, every, rounds
         self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens,
@@ -577,6 +588,12 @@ class ReallocationCallback(keras.callbacks.Callback):
             with strategy.scope():
                 self.epoch_statistics = EpochStatistics(model.vocab_size, model.hidden_dim)
         return self.epoch_statistics.checkpoint_variables
+
+    def statistics_tokens(self) -> int:
+        """The `max_tokens` each statistics pass reads: `max_tokens`, else `tokens_per_word * |V|`
+        (0 = all `ids`, also when that is at least their number)."""
+        n = self.kwargs["max_tokens"] or int(round(self.tokens_per_word * self.model.vocab_size))
+        return 0 if n >= len(self.ids) else n
 
     def _scheduled(self, epoch: int) -> bool:
         """Whether the schedule reallocates after 0-based `epoch` (what `due` checks before the run's
@@ -608,7 +625,12 @@ class ReallocationCallback(keras.callbacks.Callback):
         left = budget.seconds - budget.elapsed()
         # before the first: a pass of its own reads the text once more without gradients (about a third
         # of an epoch) before the matching; statistics from the epoch leave only the matching
-        realloc = self.reports[-1]["seconds"] if self.reports else (0.5 if self.source == "pass" else 0.1) * epoch_seconds
+        if self.reports:
+            realloc = self.reports[-1]["seconds"]
+        elif self.source == "pass":  # the pass reads a share of the text
+            realloc = 0.5 * epoch_seconds * ((self.statistics_tokens() or len(self.ids)) / len(self.ids))
+        else:
+            realloc = 0.1 * epoch_seconds
         if left >= epoch_seconds + realloc:
             return None
         return {"seconds_left": left, "epoch_seconds": epoch_seconds, "realloc_seconds_estimate": realloc}
@@ -637,7 +659,8 @@ class ReallocationCallback(keras.callbacks.Callback):
                       f"budget left, less than an epoch ({epoch_seconds:.0f} s) plus a reallocation "
                       f"({reason['realloc_seconds_estimate']:.0f} s)")
             return
-        report = reallocate(self.model, self.ids, **self.kwargs, verbose=self.verbose)
+        kwargs = {**self.kwargs, "max_tokens": self.statistics_tokens() if self.source == "pass" else 0}
+        report = reallocate(self.model, self.ids, **kwargs, verbose=self.verbose)
         report["epoch"] = epoch + 1
         if self.valid_ids is not None:
             from lightrnn_tf.stream_model import stream_perplexity

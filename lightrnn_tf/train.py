@@ -140,6 +140,7 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
         "realloc": ReallocationCallback(train_ids, every=cfg.realloc_every if reallocate else 0,
                                         rounds=cfg.realloc_rounds, batch_size=cfg.batch_size, bptt=cfg.bptt,
                                         solver=cfg.solver, k=cfg.realloc_k, max_tokens=cfg.realloc_tokens,
+                                        tokens_per_word=cfg.realloc_tokens_per_word,
                                         min_gain=cfg.realloc_min_gain, vectors=cfg.realloc_vectors,
                                         source=cfg.realloc_source,
                                         valid_ids=valid_ids, time_budget=time_budget,

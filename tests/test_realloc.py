@@ -352,6 +352,30 @@ def test_callback_reallocates_in_fit(tiny):
     assert model.get_table().moved(start) == callback.reports[0]["moved"]
 
 
+@pytest.mark.parametrize("max_tokens, tokens_per_word, sample", [
+    (0, 3, 30),       # 3 tokens a word of |V| = 10: the beginnings of the 2 rows, 15 ids each
+    (0, 1000, 0),     # more than the text: all of it
+    (0, 0, 0),        # 0: all
+    (24, 3, 24),      # max_tokens, when given, wins
+])
+def test_callback_statistics_read_tokens_per_word(tiny, max_tokens, tokens_per_word, sample):
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    _, ids = tiny
+    model = LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8, dropout=0.0)
+    model.compile(optimizer="adam")
+    callback = ReallocationCallback(ids, every=1, rounds=1, batch_size=2, bptt=5, solver="greedy", verbose=0,
+                                    max_tokens=max_tokens, tokens_per_word=tokens_per_word)
+    model.fit(stream_dataset(ids, 2, 5), epochs=2, callbacks=[callback], verbose=0, shuffle=False)
+    read = row_beginnings(ids, 2, sample)
+    assert sample == 0 or len(read) == sample < len(ids)
+    assert callback.reports[0]["tokens"] == 2 * (len(read) // 2 - 1)  # targets of the B rows read
+    with pytest.raises(LightRNNError, match="tokens_per_word"):
+        ReallocationCallback(ids, tokens_per_word=-1)
+
+
 class _Budget:
     """A `TimeBudget` stand-in: `seconds` in all, `spent` so far."""
 
@@ -731,3 +755,22 @@ def test_epoch_source_errors_are_one_line(tiny):
     assert "\n" not in str(err.value)
     with pytest.raises(LightRNNError, match="not multiworker"):
         TrainConfig(realloc_source="epoch", strategy="multiworker").validate()
+
+
+def test_tokens_per_word_config_round_trip_and_older_runs():
+    """A config.json written before `realloc_tokens_per_word` existed resumes with every token, as it
+    started; a new one keeps its value; a negative value is one line."""
+    import dataclasses
+
+    from lightrnn_tf.config import ModelConfig, TrainConfig, from_json, to_json
+
+    new = TrainConfig()
+    assert from_json(to_json(ModelConfig(vocab_size=10), new))[1].realloc_tokens_per_word == 20.0
+    doc = json.loads(to_json(ModelConfig(vocab_size=10), new))
+    del doc["train"]["realloc_tokens_per_word"]
+    old = from_json(json.dumps(doc))[1]
+    assert old.realloc_tokens_per_word == 0.0
+    assert dataclasses.replace(old, realloc_tokens_per_word=20.0) == new
+    with pytest.raises(LightRNNError, match="realloc_tokens_per_word") as err:
+        TrainConfig(realloc_tokens_per_word=-1.0).validate()
+    assert "\n" not in str(err.value)
