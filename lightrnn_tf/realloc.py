@@ -659,7 +659,7 @@ class ReallocationCallback(keras.callbacks.Callback):
                       f"budget left, less than an epoch ({epoch_seconds:.0f} s) plus a reallocation "
                       f"({reason['realloc_seconds_estimate']:.0f} s)")
             return
-        kwargs = {**self.kwargs, "max_tokens": self.statistics_tokens() if self.source == "pass" else 0}
+        kwargs = {**self.kwargs, "max_tokens": self.statistics_tokens()}  # not read with source="epoch"
         report = reallocate(self.model, self.ids, **kwargs, verbose=self.verbose)
         report["epoch"] = epoch + 1
         if self.valid_ids is not None:
