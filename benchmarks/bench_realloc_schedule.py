@@ -54,6 +54,15 @@ SCHEDULES = {
     # Statistics from about 20 tokens per vocabulary word, or every token when fewer (the default now).
     "every1x3_greedy_20v": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
                             "--realloc-tokens-per-word", "20"],
+    # Every token, but words read fewer than 2 (3) times get no costs and take the leftover cells together.
+    "every1x3_greedy_min2": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
+                             "--realloc-tokens-per-word", "0", "--realloc-min-count", "2"],
+    "every1x3_greedy_min3": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
+                             "--realloc-tokens-per-word", "0", "--realloc-min-count", "3"],
+    "every1x3_greedy_20v_min2": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
+                                 "--realloc-tokens-per-word", "20", "--realloc-min-count", "2"],
+    "every1x3_greedy_20v_min3": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
+                                 "--realloc-tokens-per-word", "20", "--realloc-min-count", "3"],
 }
 
 

@@ -126,6 +126,50 @@ class MovePenaltyCosts:
         return self._penalised(self.costs.col_costs(words), words, self.table.word_col)
 
 
+class RareWordCosts:
+    """Costs in which words seen fewer than `min_count` times in the statistics cost nothing anywhere.
+
+    A word read once or twice has costs that are the noise of those few positions. With no costs it
+    has no preference: the greedy solver serves it after every word that has one, and such words
+    fill the cells left over together, rows of rare words, instead of each taking a cell chosen by
+    its noise among frequent words (docs/reallocation.md).
+
+    Args:
+        costs: the underlying costs (`DenseCosts` or the same interface).
+        counts: `(V,)` occurrences of each word in the statistics.
+        min_count: int >= 0; 0 and 1 change nothing.
+    """
+
+    def __init__(self, costs, counts, min_count: int):
+        if not min_count >= 0:
+            raise LightRNNError(f"Received an invalid value for `min_count`, expected >= 0, got {min_count}.")
+        counts = np.asarray(counts)
+        if counts.shape != (costs.vocab_size,):
+            raise LightRNNError(f"counts must have shape ({costs.vocab_size},), got {counts.shape}")
+        self.costs, self.min_count = costs, int(min_count)
+        self.vocab_size, self.rows, self.cols = costs.vocab_size, costs.rows, costs.cols
+        self.rare = counts < self.min_count  # (V,)
+
+    def _zeroed(self, loss, words):
+        rare = self.rare[words]
+        if rare.any():
+            loss = np.array(loss, dtype=np.float64)
+            loss[rare] = 0.0
+        return loss
+
+    def row_costs(self, words):
+        """`(n, R)` L_r, zero for rare words."""
+        return self._zeroed(self.costs.row_costs(words), words)
+
+    def col_costs(self, words):
+        """`(n, C)` L_c, zero for rare words."""
+        return self._zeroed(self.costs.col_costs(words), words)
+
+    def cell_costs(self, word_row, word_col):
+        """`(V,)` each word's cost in one given cell, zero for rare words."""
+        return np.where(self.rare, 0.0, cell_costs(self.costs, word_row, word_col))
+
+
 @dataclass
 class Candidates:
     """One pass over the costs: each word's k best rows and columns, sorted, and its current cost.

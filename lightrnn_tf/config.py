@@ -127,6 +127,8 @@ class TrainConfig:
     realloc_k: int = _f(8, "sparse solver: candidate rows and columns per word")
     realloc_min_gain: float = _f(0.0, "a word moves only if that lowers its own summed loss by at least this "
                                       "fraction (e.g. 0.01); 0 lets every word move")
+    realloc_min_count: int = _f(0, "words the statistics read fewer than this many times get no costs: they take "
+                                   "the cells left over, together (0 or 1: every word read counts)")
     realloc_vectors: str = _f("keep", "what the row and column vectors do when words move: keep their values (the "
                                       "paper), or carry: each becomes the token-weighted mean of the vectors its "
                                       "new words had", choices=("keep", "carry"))
@@ -161,7 +163,7 @@ class TrainConfig:
         if self.time_budget < 0:
             raise LightRNNError(f"Received an invalid value for `time_budget`, expected >= 0, got {self.time_budget}.")
         for name in ("patience", "min_count", "max_vocab", "realloc_every", "realloc_rounds", "realloc_tokens",
-                     "steps_per_epoch", "checkpoint_windows"):
+                     "realloc_min_count", "steps_per_epoch", "checkpoint_windows"):
             if getattr(self, name) < 0:
                 raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0, got {getattr(self, name)}.")
         _positive(self.realloc_k, "realloc_k")

@@ -422,6 +422,12 @@ def stream_sample(ids: np.ndarray, batch_size: int, n_tokens: int) -> np.ndarray
     return _rows(ids, batch_size)[:, : n_tokens // batch_size].reshape(-1)
 
 
+def stream_target_counts(ids: np.ndarray, batch_size: int, vocab_size: int) -> np.ndarray:
+    """`(vocab_size,)` int64: how often each word is a target when `stream_dataset(ids, batch_size, T)`
+    reads `ids` (every token of the B rows but each row's first)."""
+    return np.bincount(_rows(ids, batch_size)[:, 1:].ravel(), minlength=vocab_size)
+
+
 def _rows(ids: np.ndarray, batch_size: int) -> np.ndarray:
     """`ids` cut into `batch_size` contiguous int32 rows `(B, len(ids) // B)`, the tail dropped."""
     ids = np.asarray(ids, dtype=np.int32)

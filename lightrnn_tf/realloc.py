@@ -42,8 +42,8 @@ import numpy as np
 import tensorflow as tf
 
 from lightrnn_tf import distribute
-from lightrnn_tf.assignment import ELEMENTS_PER_BLOCK, DenseCosts, MovePenaltyCosts, cell_costs, solve
-from lightrnn_tf.data import distribute_windows, stream_dataset, stream_sample
+from lightrnn_tf.assignment import ELEMENTS_PER_BLOCK, DenseCosts, MovePenaltyCosts, RareWordCosts, cell_costs, solve
+from lightrnn_tf.data import distribute_windows, stream_dataset, stream_sample, stream_target_counts
 from lightrnn_tf.errors import LightRNNError
 from lightrnn_tf.fault_injection import kill_point
 from lightrnn_tf.table import WordTable
@@ -394,7 +394,7 @@ def cost_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0,
 
 def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse", k: int = 8,
                max_tokens: int = 0, statistics: str = "auto", min_gain: float = 0.0, vectors: str = "keep",
-               source: str = "pass", verbose: int = 0) -> dict:
+               source: str = "pass", min_count: int = 0, verbose: int = 0) -> dict:
     """Computes the loss statistics, finds a new table and installs it with `model.set_table`.
 
     Under a `tf.distribute` strategy the statistics are summed over all replicas and workers,
@@ -428,6 +428,10 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
             reset (`model.epoch_statistics`, an `EpochStatistics`; `ids`, `batch_size`, `bptt`,
             `max_tokens` and `statistics` are then not read, and the statistics are factored).
             Default: `"pass"`.
+        min_count: words that are the target fewer than this many times in the statistics cost
+            nothing anywhere (`assignment.RareWordCosts`): they take the cells left over, together,
+            instead of cells chosen by the noise of a few positions. 0 and 1 change nothing.
+            Default: `0`.
         verbose: a line when the statistics pass and the matching start, and with 1 (as in Keras) a
             progress bar over the pass's windows; 2 for logs. Default: `0`.
 
@@ -442,6 +446,8 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
     """
     _check_choice("vectors", vectors, VECTORS)
     _check_choice("source", source, SOURCES)
+    if not min_count >= 0:
+        raise LightRNNError(f"Received an invalid value for `min_count`, expected >= 0, got {min_count}.")
     start = time.perf_counter()
     if source == "epoch":
         gathered = model.epoch_statistics
@@ -464,6 +470,15 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
     strategy = model.distribute_strategy
     new_table, report = current, None
     if distribute.is_chief(strategy):
+        rare_words = 0
+        if min_count > 1:
+            if word_counts is not None or kind == "factored":
+                counts = word_counts if word_counts is not None else costs.counts
+            else:
+                counts = stream_target_counts(_statistics_ids(model, ids, max_tokens, batch_size), batch_size,
+                                              model.vocab_size)
+            costs = RareWordCosts(costs, counts, min_count)
+            rare_words = int(costs.rare.sum())
         base = costs
         if verbose:
             print(f"reallocation: matching {current.vocab_size:,} words to {current.rows}x{current.cols} cells "
@@ -481,7 +496,7 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         if min_gain:
             report["objective_after_unpenalised"] = float(cell_costs(base, new_table.word_row, new_table.word_col).sum())
         del base
-        report["min_gain"] = float(min_gain)
+        report.update(min_gain=float(min_gain), min_count=int(min_count), rare_words=rare_words)
         report["solve_seconds"] = report.pop("seconds")
         report.update(stats_seconds=stats_seconds, tokens=int(n_tokens), kept_current=bool(kept), source=source,
                       statistics=kind, statistics_mb=statistics_bytes(model)[kind] / 2**20,
@@ -520,8 +535,9 @@ class ReallocationCallback(keras.callbacks.Callback):
         rounds: at most this many reallocations; 0 no limit. Default: `3`.
         solver: as in `reallocate`. Default: `"greedy"` (with `every=1, rounds=3` the best schedule
             measured; docs/reallocation.md).
-        batch_size, bptt, k, max_tokens, statistics, min_gain, vectors: as in `reallocate` (`statistics="auto"`
-            switches to the factored statistics above 1 GiB of dense accumulators).
+        batch_size, bptt, k, max_tokens, statistics, min_gain, vectors, min_count: as in `reallocate`
+            (`statistics="auto"` switches to the factored statistics above 1 GiB of dense
+            accumulators).
         tokens_per_word: when `max_tokens` is 0, the statistics pass reads about `tokens_per_word * |V|`
             tokens (`data.stream_sample`: the beginnings of the B stream rows), or all of `ids` when
             they are fewer; 0 reads all. Default: `TOKENS_PER_WORD` (20: better than every token on
@@ -553,7 +569,7 @@ class ReallocationCallback(keras.callbacks.Callback):
 
     def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
                  after_last_epoch=False, valid_ids=None, time_budget=None, statistics="auto", min_gain=0.0,
-                 vectors="keep", source="pass", tokens_per_word=TOKENS_PER_WORD):
+                 vectors="keep", source="pass", tokens_per_word=TOKENS_PER_WORD, min_count=0):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
@@ -563,7 +579,8 @@ class ReallocationCallback(keras.callbacks.Callback):
         _check_choice("source", source, SOURCES)
         self.ids, self.every, self.rounds = ids, every, rounds
         self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens,
-                           statistics=statistics, min_gain=min_gain, vectors=vectors, source=source)
+                           statistics=statistics, min_gain=min_gain, vectors=vectors, source=source,
+                           min_count=min_count)
         self.source = source
         self.epoch_statistics: EpochStatistics | None = None
         self.verbose = verbose

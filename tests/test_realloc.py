@@ -774,3 +774,84 @@ def test_tokens_per_word_config_round_trip_and_older_runs():
     with pytest.raises(LightRNNError, match="realloc_tokens_per_word") as err:
         TrainConfig(realloc_tokens_per_word=-1.0).validate()
     assert "\n" not in str(err.value)
+
+
+# === Rare words without costs (min_count) ===
+
+def test_rare_word_costs_solve_the_matrix_with_rare_rows_zeroed():
+    """`RareWordCosts` is the definition: rows of words counted fewer than min_count times are zero
+    in L_r and L_c; the dense solver over it reaches SciPy's optimum of that matrix."""
+    from lightrnn_tf.assignment import RareWordCosts, cell_costs
+
+    v, rows, cols = 60, 8, 8
+    row, col = lightrnn_costs(v, rows, cols, seed=5)
+    counts = np.random.default_rng(2).integers(0, 6, size=v)
+    costs = RareWordCosts(DenseCosts(row, col), counts, 3)
+    rare = counts < 3
+    assert 0 < rare.sum() < v
+    zero_row, zero_col = np.where(rare[:, None], 0.0, row), np.where(rare[:, None], 0.0, col)
+    np.testing.assert_array_equal(costs.row_costs(slice(None)), zero_row)
+    np.testing.assert_array_equal(costs.col_costs(np.arange(v)[::-1]), zero_col[::-1])
+    start = WordTable.random(v, rows, cols, seed=1)
+    np.testing.assert_array_equal(cell_costs(costs, start.word_row, start.word_col),
+                                  table_cost_per_word(zero_row, zero_col, start))
+    table, report = solve(costs, start, solver="dense")
+    assert report["objective_after"] == pytest.approx(scipy_optimum(zero_row, zero_col), rel=1e-6)
+    assert table_cost(zero_row, zero_col, table) == pytest.approx(report["objective_after"], rel=1e-9)
+    # min_count 0 changes nothing; 1 only zeroes words never read (whose real statistics are zero anyway)
+    np.testing.assert_array_equal(RareWordCosts(DenseCosts(row, col), counts, 0).row_costs(slice(None)), row)
+    np.testing.assert_array_equal(RareWordCosts(DenseCosts(row, col), counts, 1).row_costs(slice(None)),
+                                  np.where(counts[:, None] == 0, 0.0, row))
+
+
+def table_cost_per_word(row, col, table):
+    at = np.arange(len(row))
+    return row[at, table.word_row] + col[at, table.word_col]
+
+
+@pytest.mark.parametrize("solver", ["greedy", "sparse"])
+def test_reallocate_min_count_reads_target_counts_with_either_statistics(small, solver):
+    """The rare words are those that are the target fewer than min_count times in the pass (each
+    stream row's first token is no target), the same for dense and factored statistics; with greedy
+    they take the cells left over, in id order, so both give the same table."""
+    from lightrnn_tf.realloc import reallocate
+
+    model, ids = small
+    start = model.get_table()
+    counts = np.bincount(reference_targets(ids, 4), minlength=200)
+    results = {}
+    try:
+        for kind in ("dense", "factored"):
+            model.set_table(start)
+            report = reallocate(model, ids, batch_size=4, bptt=7, solver=solver, k=2, statistics=kind, min_count=3)
+            results[kind] = (model.get_table(), report)
+        model.set_table(start)
+        plain = reallocate(model, ids, batch_size=4, bptt=7, solver=solver, k=2, statistics="dense")
+    finally:
+        model.set_table(start)
+    (dense_table, dense), (factored_table, factored) = results["dense"], results["factored"]
+    rare = counts < 3
+    assert dense["rare_words"] == factored["rare_words"] == rare.sum() > 80  # 80 never occur, more are rare
+    assert dense["min_count"] == 3 and plain["rare_words"] == 0
+    assert dense["objective_after"] == pytest.approx(factored["objective_after"], rel=1e-7)
+    assert dense["objective_after"] < plain["objective_after"]  # the rare words' losses are not counted
+    if solver == "greedy":
+        np.testing.assert_array_equal(dense_table.word_cell, factored_table.word_cell)
+        # rare words come last: they fill the rows the others left room in, lowest row first
+        cells = np.sort(dense_table.word_cell[rare])
+        free = np.setdiff1d(np.arange(15 * 14), dense_table.word_cell[~rare])
+        np.testing.assert_array_equal(cells, free[: rare.sum()])
+
+
+def test_min_count_errors_are_one_line(tiny):
+    from lightrnn_tf.assignment import RareWordCosts
+    from lightrnn_tf.config import TrainConfig
+    from lightrnn_tf.realloc import reallocate
+
+    model, ids = tiny
+    with pytest.raises(LightRNNError, match="min_count.*got -1"):
+        reallocate(model, ids, batch_size=2, bptt=5, min_count=-1)
+    with pytest.raises(LightRNNError, match="realloc_min_count.*got -2"):
+        TrainConfig(realloc_min_count=-2).validate()
+    with pytest.raises(LightRNNError, match=r"counts must have shape \(2,\)"):
+        RareWordCosts(DenseCosts(np.zeros((2, 2)), np.zeros((2, 1))), np.zeros(3), 2)
