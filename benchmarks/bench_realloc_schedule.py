@@ -26,34 +26,39 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The schedules measured before --realloc-tokens-per-word 20 became the default read every token
-# (--realloc-tokens-per-word 0), so that their stored results stay reproducible.
+# The schedules measured before --realloc-tokens-per-word 20 and --realloc-min-count 3 became the
+# defaults name the values they ran with (every token, every word counts: 0 and 0), so that their
+# stored results stay reproducible.
 SCHEDULES = {
     "fixed": ["--realloc-every", "0"],
     "every1x3_sparse": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "sparse",
-                        "--realloc-tokens-per-word", "0"],
+                        "--realloc-tokens-per-word", "0", "--realloc-min-count", "0"],
     # Statistics from every training token (the paper; the default before --realloc-tokens-per-word).
     "every1x3_greedy": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                        "--realloc-tokens-per-word", "0"],
-    "every2_sparse": ["--realloc-every", "2", "--solver", "sparse", "--realloc-tokens-per-word", "0"],
+                        "--realloc-tokens-per-word", "0", "--realloc-min-count", "0"],
+    "every2_sparse": ["--realloc-every", "2", "--solver", "sparse", "--realloc-tokens-per-word", "0",
+                      "--realloc-min-count", "0"],
     # A minimum relative gain before a word may move (assignment.MovePenaltyCosts).
     "every1x3_greedy_mingain1pct": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                                    "--realloc-min-gain", "0.01", "--realloc-tokens-per-word", "0"],
+                                    "--realloc-min-gain", "0.01", "--realloc-tokens-per-word", "0",
+                                    "--realloc-min-count", "0"],
     "every1x3_greedy_mingain5pct": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                                    "--realloc-min-gain", "0.05", "--realloc-tokens-per-word", "0"],
+                                    "--realloc-min-gain", "0.05", "--realloc-tokens-per-word", "0",
+                                    "--realloc-min-count", "0"],
     # The row and column vectors follow the words (token-weighted means; --realloc-vectors carry).
     "every1x3_greedy_carry": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                              "--realloc-vectors", "carry", "--realloc-tokens-per-word", "0"],
+                              "--realloc-vectors", "carry", "--realloc-tokens-per-word", "0",
+                              "--realloc-min-count", "0"],
     # Statistics gathered while the epoch before each reallocation trained, instead of a pass of their own.
     "every1x3_greedy_epoch": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                              "--realloc-source", "epoch"],
+                              "--realloc-source", "epoch", "--realloc-min-count", "0"],
     # Statistics from a quarter of the training tokens, the beginnings of the stream rows (QUARTER:
     # counted from the greedy run). Before data.stream_sample it was the first quarter of the text.
     "every1x3_greedy_quarter": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                                "--realloc-tokens", "QUARTER"],
-    # Statistics from about 20 tokens per vocabulary word, or every token when fewer (the default now).
+                                "--realloc-tokens", "QUARTER", "--realloc-min-count", "0"],
+    # Statistics from about 20 tokens per vocabulary word, or every token when fewer.
     "every1x3_greedy_20v": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                            "--realloc-tokens-per-word", "20"],
+                            "--realloc-tokens-per-word", "20", "--realloc-min-count", "0"],
     # Every token, but words read fewer than 2 (3) times get no costs and take the leftover cells together.
     "every1x3_greedy_min2": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
                              "--realloc-tokens-per-word", "0", "--realloc-min-count", "2"],
@@ -61,6 +66,7 @@ SCHEDULES = {
                              "--realloc-tokens-per-word", "0", "--realloc-min-count", "3"],
     "every1x3_greedy_20v_min2": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
                                  "--realloc-tokens-per-word", "20", "--realloc-min-count", "2"],
+    # The default now: 20 tokens a word, and words read fewer than 3 times get no costs.
     "every1x3_greedy_20v_min3": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
                                  "--realloc-tokens-per-word", "20", "--realloc-min-count", "3"],
 }

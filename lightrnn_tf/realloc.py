@@ -55,6 +55,10 @@ SOURCES = ("pass", "epoch")  # where the statistics come from: a pass of their o
 # vocabulary word (every token of a smaller text): measured better than every token, and cheaper, on
 # the KJV and equal on PTB, which has fewer (docs/reallocation.md).
 TOKENS_PER_WORD = 20.0
+# ReallocationCallback's default: words that are the target fewer than this many times in the statistics
+# get no costs and take the leftover cells together (measured better with every token read, neutral on
+# the 20-token sample: docs/reallocation.md).
+MIN_COUNT = 3
 DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
 
 
@@ -535,9 +539,11 @@ class ReallocationCallback(keras.callbacks.Callback):
         rounds: at most this many reallocations; 0 no limit. Default: `3`.
         solver: as in `reallocate`. Default: `"greedy"` (with `every=1, rounds=3` the best schedule
             measured; docs/reallocation.md).
-        batch_size, bptt, k, max_tokens, statistics, min_gain, vectors, min_count: as in `reallocate`
+        batch_size, bptt, k, max_tokens, statistics, min_gain, vectors: as in `reallocate`
             (`statistics="auto"` switches to the factored statistics above 1 GiB of dense
             accumulators).
+        min_count: as in `reallocate`. Default: `MIN_COUNT` (3: better than 0 when every token is
+            read, the same on the 20-token sample; docs/reallocation.md).
         tokens_per_word: when `max_tokens` is 0, the statistics pass reads about `tokens_per_word * |V|`
             tokens (`data.stream_sample`: the beginnings of the B stream rows), or all of `ids` when
             they are fewer; 0 reads all. Default: `TOKENS_PER_WORD` (20: better than every token on
@@ -569,7 +575,7 @@ class ReallocationCallback(keras.callbacks.Callback):
 
     def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
                  after_last_epoch=False, valid_ids=None, time_budget=None, statistics="auto", min_gain=0.0,
-                 vectors="keep", source="pass", tokens_per_word=TOKENS_PER_WORD, min_count=0):
+                 vectors="keep", source="pass", tokens_per_word=TOKENS_PER_WORD, min_count=MIN_COUNT):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")

@@ -372,6 +372,9 @@ def test_callback_statistics_read_tokens_per_word(tiny, max_tokens, tokens_per_w
     read = row_beginnings(ids, 2, sample)
     assert sample == 0 or len(read) == sample < len(ids)
     assert callback.reports[0]["tokens"] == 2 * (len(read) // 2 - 1)  # targets of the B rows read
+    # by default, words that are the target fewer than 3 times in what was read get no costs
+    assert callback.reports[0]["min_count"] == 3
+    assert callback.reports[0]["rare_words"] == (np.bincount(reference_targets(read, 2), minlength=10) < 3).sum()
     with pytest.raises(LightRNNError, match="tokens_per_word"):
         ReallocationCallback(ids, tokens_per_word=-1)
 
@@ -758,19 +761,24 @@ def test_epoch_source_errors_are_one_line(tiny):
 
 
 def test_tokens_per_word_config_round_trip_and_older_runs():
-    """A config.json written before `realloc_tokens_per_word` existed resumes with every token, as it
-    started; a new one keeps its value; a negative value is one line."""
+    """A config.json written before `realloc_tokens_per_word` and `realloc_min_count` existed resumes
+    with every token and every word counted, as it started; a new one keeps its values; a negative
+    value is one line."""
     import dataclasses
 
     from lightrnn_tf.config import ModelConfig, TrainConfig, from_json, to_json
 
     new = TrainConfig()
-    assert from_json(to_json(ModelConfig(vocab_size=10), new))[1].realloc_tokens_per_word == 20.0
+    loaded = from_json(to_json(ModelConfig(vocab_size=10), new))[1]
+    assert (loaded.realloc_tokens_per_word, loaded.realloc_min_count) == (20.0, 3)
     doc = json.loads(to_json(ModelConfig(vocab_size=10), new))
-    del doc["train"]["realloc_tokens_per_word"]
+    del doc["train"]["realloc_tokens_per_word"], doc["train"]["realloc_min_count"]
     old = from_json(json.dumps(doc))[1]
-    assert old.realloc_tokens_per_word == 0.0
-    assert dataclasses.replace(old, realloc_tokens_per_word=20.0) == new
+    assert (old.realloc_tokens_per_word, old.realloc_min_count) == (0.0, 0)
+    assert dataclasses.replace(old, realloc_tokens_per_word=20.0, realloc_min_count=3) == new
+    doc = json.loads(to_json(ModelConfig(vocab_size=10), new))
+    del doc["train"]["realloc_min_count"]  # written between the two changes
+    assert from_json(json.dumps(doc))[1].realloc_min_count == 0
     with pytest.raises(LightRNNError, match="realloc_tokens_per_word") as err:
         TrainConfig(realloc_tokens_per_word=-1.0).validate()
     assert "\n" not in str(err.value)
