@@ -129,7 +129,7 @@ class TrainConfig:
                                       "fraction (e.g. 0.01); 0 lets every word move")
     realloc_min_count: int = _f(3, "words the statistics read fewer than this many times get no costs: they take "
                                    "the cells left over, together (0 or 1: every word read counts; 3 was better "
-                                   "than 0 on PTB and the KJV: docs/reallocation.md)")
+                                   "than 0 on PTB and no worse on the KJV: docs/reallocation.md)")
     realloc_vectors: str = _f("keep", "what the row and column vectors do when words move: keep their values (the "
                                       "paper), or carry: each becomes the token-weighted mean of the vectors its "
                                       "new words had", choices=("keep", "carry"))
