@@ -26,49 +26,41 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The schedules measured before --realloc-tokens-per-word 20 and --realloc-min-count 3 became the
-# defaults name the values they ran with (every token, every word counts: 0 and 0), so that their
-# stored results stay reproducible.
+
+def _every1x3(solver: str, *flags: str) -> list[str]:
+    """Reallocation after epochs 1, 2 and 3 with `solver`, then `flags`."""
+    return ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", solver, *flags]
+
+
+# Every schedule names its statistics flags: those measured before --realloc-tokens-per-word 20 and
+# --realloc-min-count 3 became the defaults name the values they ran with (every token, every word
+# counts: 0 and 0), so that their stored results stay reproducible.
+EVERY_TOKEN = ("--realloc-tokens-per-word", "0")
+ALL_WORDS = ("--realloc-min-count", "0")
 SCHEDULES = {
     "fixed": ["--realloc-every", "0"],
-    "every1x3_sparse": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "sparse",
-                        "--realloc-tokens-per-word", "0", "--realloc-min-count", "0"],
+    "every1x3_sparse": _every1x3("sparse", *EVERY_TOKEN, *ALL_WORDS),
     # Statistics from every training token (the paper; the default before --realloc-tokens-per-word).
-    "every1x3_greedy": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                        "--realloc-tokens-per-word", "0", "--realloc-min-count", "0"],
-    "every2_sparse": ["--realloc-every", "2", "--solver", "sparse", "--realloc-tokens-per-word", "0",
-                      "--realloc-min-count", "0"],
+    "every1x3_greedy": _every1x3("greedy", *EVERY_TOKEN, *ALL_WORDS),
+    "every2_sparse": ["--realloc-every", "2", "--solver", "sparse", *EVERY_TOKEN, *ALL_WORDS],
     # A minimum relative gain before a word may move (assignment.MovePenaltyCosts).
-    "every1x3_greedy_mingain1pct": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                                    "--realloc-min-gain", "0.01", "--realloc-tokens-per-word", "0",
-                                    "--realloc-min-count", "0"],
-    "every1x3_greedy_mingain5pct": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                                    "--realloc-min-gain", "0.05", "--realloc-tokens-per-word", "0",
-                                    "--realloc-min-count", "0"],
+    "every1x3_greedy_mingain1pct": _every1x3("greedy", "--realloc-min-gain", "0.01", *EVERY_TOKEN, *ALL_WORDS),
+    "every1x3_greedy_mingain5pct": _every1x3("greedy", "--realloc-min-gain", "0.05", *EVERY_TOKEN, *ALL_WORDS),
     # The row and column vectors follow the words (token-weighted means; --realloc-vectors carry).
-    "every1x3_greedy_carry": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                              "--realloc-vectors", "carry", "--realloc-tokens-per-word", "0",
-                              "--realloc-min-count", "0"],
+    "every1x3_greedy_carry": _every1x3("greedy", "--realloc-vectors", "carry", *EVERY_TOKEN, *ALL_WORDS),
     # Statistics gathered while the epoch before each reallocation trained, instead of a pass of their own.
-    "every1x3_greedy_epoch": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                              "--realloc-source", "epoch", "--realloc-min-count", "0"],
+    "every1x3_greedy_epoch": _every1x3("greedy", "--realloc-source", "epoch", *ALL_WORDS),
     # Statistics from a quarter of the training tokens, the beginnings of the stream rows (QUARTER:
     # counted from the greedy run). Before data.stream_sample it was the first quarter of the text.
-    "every1x3_greedy_quarter": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                                "--realloc-tokens", "QUARTER", "--realloc-min-count", "0"],
+    "every1x3_greedy_quarter": _every1x3("greedy", "--realloc-tokens", "QUARTER", *ALL_WORDS),
     # Statistics from about 20 tokens per vocabulary word, or every token when fewer.
-    "every1x3_greedy_20v": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                            "--realloc-tokens-per-word", "20", "--realloc-min-count", "0"],
+    "every1x3_greedy_20v": _every1x3("greedy", "--realloc-tokens-per-word", "20", *ALL_WORDS),
     # Every token, but words read fewer than 2 (3) times get no costs and take the leftover cells together.
-    "every1x3_greedy_min2": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                             "--realloc-tokens-per-word", "0", "--realloc-min-count", "2"],
-    "every1x3_greedy_min3": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                             "--realloc-tokens-per-word", "0", "--realloc-min-count", "3"],
-    "every1x3_greedy_20v_min2": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                                 "--realloc-tokens-per-word", "20", "--realloc-min-count", "2"],
+    "every1x3_greedy_min2": _every1x3("greedy", *EVERY_TOKEN, "--realloc-min-count", "2"),
+    "every1x3_greedy_min3": _every1x3("greedy", *EVERY_TOKEN, "--realloc-min-count", "3"),
+    "every1x3_greedy_20v_min2": _every1x3("greedy", "--realloc-tokens-per-word", "20", "--realloc-min-count", "2"),
     # The default now: 20 tokens a word, and words read fewer than 3 times get no costs.
-    "every1x3_greedy_20v_min3": ["--realloc-every", "1", "--realloc-rounds", "3", "--solver", "greedy",
-                                 "--realloc-tokens-per-word", "20", "--realloc-min-count", "3"],
+    "every1x3_greedy_20v_min3": _every1x3("greedy", "--realloc-tokens-per-word", "20", "--realloc-min-count", "3"),
 }
 
 

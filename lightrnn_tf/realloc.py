@@ -475,12 +475,9 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
     new_table, report = current, None
     if distribute.is_chief(strategy):
         rare_words = 0
-        if min_count > 1:
-            if word_counts is not None or kind == "factored":
-                counts = word_counts if word_counts is not None else costs.counts
-            else:
-                counts = stream_target_counts(_statistics_ids(model, ids, max_tokens, batch_size), batch_size,
-                                              model.vocab_size)
+        if min_count > 1:  # factored statistics (also source="epoch") hold their target counts
+            counts = costs.counts if kind == "factored" else \
+                stream_target_counts(_statistics_ids(model, ids, max_tokens, batch_size), batch_size, model.vocab_size)
             costs = RareWordCosts(costs, counts, min_count)
             rare_words = int(costs.rare.sum())
         base = costs
