@@ -130,9 +130,10 @@ class RareWordCosts:
     """Costs in which words seen fewer than `min_count` times in the statistics cost nothing anywhere.
 
     A word read once or twice has costs that are the noise of those few positions. With no costs it
-    has no preference: the greedy solver serves it after every word that has one, and such words
-    fill the cells left over together, rows of rare words, instead of each taking a cell chosen by
-    its noise among frequent words (docs/reallocation.md).
+    has no preference: the greedy solver serves it after every word that has one, and the exact
+    solvers place it after the matching (`solve`), so such words fill the cells left over
+    together, rows of rare words, instead of each taking a cell chosen by its noise among
+    frequent words (docs/reallocation.md).
 
     Args:
         costs: the underlying costs (`DenseCosts` or the same interface).
@@ -243,6 +244,9 @@ def solve(costs, table: WordTable, solver: str = "sparse", k: int = 8) -> tuple[
         (`rounding_bound + cap_bound` then only bounds the distance to the optimum over the
         restricted graph). `sparse` also reports `greedy_objective`, `greedy_seconds` and
         `result` (`"matching"`, or `"greedy"` when greedy's table was cheaper and was returned).
+        When the exact solvers' table is returned, words that cost 0 in every cell fill the
+        cells no other word holds, in id order and row-major order (`_group_free_words`; the
+        objective is unchanged); `free_words` counts them.
     """
     if solver not in SOLVERS:
         raise LightRNNError(f"Received an invalid value for `solver`, expected one of {SOLVERS}, got {solver!r}.")
@@ -274,6 +278,8 @@ def solve(costs, table: WordTable, solver: str = "sparse", k: int = 8) -> tuple[
         details.update(greedy_objective=float(g_after), greedy_seconds=g_seconds, result="matching")
         if after > g_after:  # only possible through integer rounding or restricted empty cells
             cells, after, details["result"] = g_cells, g_after, "greedy"
+    if solver != "greedy" and details.get("result", "matching") == "matching":
+        cells, details["free_words"] = _group_free_words(cells, cand, costs.rows * costs.cols)
     new_table = WordTable.from_cells(cells, costs.rows, costs.cols)
     new_table.validate()
     before, bound = float(cand.current.sum()), float(cand.bound.sum())
@@ -290,6 +296,25 @@ def solve(costs, table: WordTable, solver: str = "sparse", k: int = 8) -> tuple[
         "suboptimality_bound": bound_opt,
         **details,
     }
+
+
+def _group_free_words(cells, cand: Candidates, n_cells: int):
+    """Moves the words whose cost is 0 in every cell (rare words under `RareWordCosts`, words the
+    statistics never read) to the cells no other word holds, in id order, those cells in row-major
+    order -> `(cells (V,), number of such words)`.
+
+    Such words are ties of the matching: every placement of them among the leftover cells has the
+    same objective, and which one OR-Tools returns turns on float rounding. This one is fixed, the
+    same for every tie-break, and groups them in rows of their own, as greedy does.
+    """
+    free = (cand.row_cost[:, 0] == 0) & (cand.row_sum == 0) & (cand.col_cost[:, 0] == 0) & (cand.col_sum == 0)
+    n_free = int(free.sum())
+    if n_free:
+        taken = np.zeros(n_cells, bool)
+        taken[cells[~free]] = True
+        cells = cells.copy()
+        cells[free] = np.flatnonzero(~taken)[:n_free]
+    return cells, n_free
 
 
 def _extra_arcs(cand: Candidates, current, g_cells, g_row, g_col, cols):

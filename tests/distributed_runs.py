@@ -64,10 +64,7 @@ def tiny_run(strategy, checkpoint_dir=None, epochs=2, interrupt_after=None):
     model = tiny_model(strategy)
     steps = []
     record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: steps.append(float(logs["loss"])))
-    # min_count=0: with rare words at zero cost the exact matching has many optima, and which one
-    # OR-Tools returns turns on float rounding that differs between replica counts
-    realloc = ReallocationCallback(train, every=1, rounds=1, batch_size=B, bptt=T, solver="sparse", verbose=0,
-                                   min_count=0)
+    realloc = ReallocationCallback(train, every=1, rounds=1, batch_size=B, bptt=T, solver="sparse", verbose=0)
     callbacks = [record, realloc]
     if checkpoint_dir:
         callbacks.append(TrainingCheckpoint(checkpoint_dir, [realloc], verbose=0))

@@ -806,6 +806,13 @@ def test_rare_word_costs_solve_the_matrix_with_rare_rows_zeroed():
     table, report = solve(costs, start, solver="dense")
     assert report["objective_after"] == pytest.approx(scipy_optimum(zero_row, zero_col), rel=1e-6)
     assert table_cost(zero_row, zero_col, table) == pytest.approx(report["objective_after"], rel=1e-9)
+    # the rare words, ties of the matching, fill the cells the others left, in id and row-major order
+    free = np.setdiff1d(np.arange(rows * cols), table.word_cell[~rare])
+    np.testing.assert_array_equal(table.word_cell[rare], free[: rare.sum()])
+    assert report["free_words"] == rare.sum()
+    # so the table does not depend on where the solver started or on which optimum it found first
+    other, _ = solve(costs, WordTable.random(v, rows, cols, seed=9), solver="dense")
+    np.testing.assert_array_equal(other.word_cell, table.word_cell)
     # min_count 0 changes nothing; 1 only zeroes words never read (whose real statistics are zero anyway)
     np.testing.assert_array_equal(RareWordCosts(DenseCosts(row, col), counts, 0).row_costs(slice(None)), row)
     np.testing.assert_array_equal(RareWordCosts(DenseCosts(row, col), counts, 1).row_costs(slice(None)),
@@ -820,8 +827,8 @@ def table_cost_per_word(row, col, table):
 @pytest.mark.parametrize("solver", ["greedy", "sparse"])
 def test_reallocate_min_count_reads_target_counts_with_either_statistics(small, solver):
     """The rare words are those that are the target fewer than min_count times in the pass (each
-    stream row's first token is no target), the same for dense and factored statistics; with greedy
-    they take the cells left over, in id order, so both give the same table."""
+    stream row's first token is no target), the same for dense and factored statistics; they take
+    the cells left over (in id order with the exact solver), so both give the same table."""
     from lightrnn_tf.realloc import reallocate
 
     model, ids = small
@@ -843,12 +850,14 @@ def test_reallocate_min_count_reads_target_counts_with_either_statistics(small, 
     assert dense["min_count"] == 3 and plain["rare_words"] == 0
     assert dense["objective_after"] == pytest.approx(factored["objective_after"], rel=1e-7)
     assert dense["objective_after"] < plain["objective_after"]  # the rare words' losses are not counted
-    if solver == "greedy":
-        np.testing.assert_array_equal(dense_table.word_cell, factored_table.word_cell)
-        # rare words come last: they fill the rows the others left room in, lowest row first
-        cells = np.sort(dense_table.word_cell[rare])
-        free = np.setdiff1d(np.arange(15 * 14), dense_table.word_cell[~rare])
+    np.testing.assert_array_equal(dense_table.word_cell, factored_table.word_cell)
+    # rare words come last: they fill the rows the others left room in, lowest row first
+    cells = dense_table.word_cell[rare]
+    free = np.setdiff1d(np.arange(15 * 14), dense_table.word_cell[~rare])
+    np.testing.assert_array_equal(np.sort(cells), free[: rare.sum()])
+    if solver == "sparse":  # the exact solver places them in id order: no tie-break decides
         np.testing.assert_array_equal(cells, free[: rare.sum()])
+        assert dense["free_words"] == rare.sum()
 
 
 def test_min_count_errors_are_one_line(tiny):
