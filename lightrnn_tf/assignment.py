@@ -244,9 +244,9 @@ def solve(costs, table: WordTable, solver: str = "sparse", k: int = 8) -> tuple[
         (`rounding_bound + cap_bound` then only bounds the distance to the optimum over the
         restricted graph). `sparse` also reports `greedy_objective`, `greedy_seconds` and
         `result` (`"matching"`, or `"greedy"` when greedy's table was cheaper and was returned).
-        When the exact solvers' table is returned, words that cost 0 in every cell fill the
-        cells no other word holds, in id order and row-major order (`_group_free_words`; the
-        objective is unchanged); `free_words` counts them.
+        In the exact solvers' matching, words that cost 0 in every cell fill the cells no other
+        word holds, in id order and row-major order (`_group_free_words`; the objective is
+        unchanged); `free_words` counts them.
     """
     if solver not in SOLVERS:
         raise LightRNNError(f"Received an invalid value for `solver`, expected one of {SOLVERS}, got {solver!r}.")
@@ -278,8 +278,6 @@ def solve(costs, table: WordTable, solver: str = "sparse", k: int = 8) -> tuple[
         details.update(greedy_objective=float(g_after), greedy_seconds=g_seconds, result="matching")
         if after > g_after:  # only possible through integer rounding or restricted empty cells
             cells, after, details["result"] = g_cells, g_after, "greedy"
-    if solver != "greedy" and details.get("result", "matching") == "matching":
-        cells, details["free_words"] = _group_free_words(cells, cand, costs.rows * costs.cols)
     new_table = WordTable.from_cells(cells, costs.rows, costs.cols)
     new_table.validate()
     before, bound = float(cand.current.sum()), float(cand.bound.sum())
@@ -337,7 +335,9 @@ def _extra_arcs(cand: Candidates, current, g_cells, g_row, g_col, cols):
 
 def _matching(cand: Candidates, extra_cells, extra_cost, table: WordTable, rows: int, cols: int,
               all_empty: bool = False, keep_empty=None):
-    """Min-cost matching over the candidate arcs -> `(cells (V,), objective, suboptimality bound, details)`.
+    """Min-cost matching over the candidate arcs -> `(cells (V,), objective, suboptimality bound, details)`;
+    the words that cost nothing anywhere, ties of the matching, then go to the cells left over
+    (`_group_free_words`, `details["free_words"]`).
 
     Word w's arcs: its k_r x k_c product cells, then `extra_cells[w]` `(V, m)` at `extra_cost[w]`
     (column 0 must be its current cell, so a perfect matching exists); their costs are regrets
@@ -397,8 +397,9 @@ def _matching(cand: Candidates, extra_cells, extra_cost, table: WordTable, rows:
         arc_cells, arc_regret = _arcs(cand, extra_cells, extra_cost, cols, words)
         regret[words] = np.where(arc_cells == cells[words, None], arc_regret, np.inf).min(axis=1)
     cap_excess = float(np.maximum(regret - cap, 0.0).sum())
+    cells, free_words = _group_free_words(cells, cand, n_cells)  # after the regrets: the objective is the same
     details = {"cap": cap if cap < max_regret else None, "cap_bound": cap_excess, "rounding_bound": v / scale,
-               "empty_cells_restricted": bool(restricted)}
+               "empty_cells_restricted": bool(restricted), "free_words": free_words}
     proven = None if restricted else float(v / scale + cap_excess)
     return cells, float((regret + cand.bound).sum()), proven, details
 
