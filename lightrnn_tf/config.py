@@ -117,6 +117,9 @@ class TrainConfig:
                                "(the default schedule, after epochs 1-3 with the greedy solver, was the best measured "
                                "on PTB and the KJV: docs/reallocation.md)")
     realloc_rounds: int = _f(3, "maximum number of reallocations (0 = no limit while realloc-every > 0)")
+    realloc_recovery_epochs: int = _f(2, "a reallocation after the first runs only when at least this many epochs "
+                                         "(of --epochs, and of --time-budget) are left to train after it; the first "
+                                         "needs one (2 was better than 1 on the KJV at 300 s: docs/reallocation.md)")
     realloc_tokens: int = _f(0, "training tokens the loss statistics read: the beginnings of the --batch-size "
                                 "stream rows, so the sample spreads over the whole text (0: see "
                                 "--realloc-tokens-per-word)")
@@ -168,6 +171,7 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0, got {getattr(self, name)}.")
         _positive(self.realloc_k, "realloc_k")
+        _positive(self.realloc_recovery_epochs, "realloc_recovery_epochs")
         if not self.realloc_tokens_per_word >= 0:
             raise LightRNNError(f"Received an invalid value for `realloc_tokens_per_word`, expected >= 0, "
                                 f"got {self.realloc_tokens_per_word}.")
@@ -202,7 +206,7 @@ def to_json(model: ModelConfig, train: TrainConfig | None = None) -> str:
 
 # Settings whose default changed, with the value a config.json written before they existed meant,
 # so that `--resume` of an older run goes on as it started.
-_BEFORE_THEY_EXISTED = {"realloc_tokens_per_word": 0.0, "realloc_min_count": 0}
+_BEFORE_THEY_EXISTED = {"realloc_tokens_per_word": 0.0, "realloc_min_count": 0, "realloc_recovery_epochs": 1}
 
 
 def from_json(text: str) -> tuple[ModelConfig, TrainConfig | None]:

@@ -59,6 +59,10 @@ TOKENS_PER_WORD = 20.0
 # get no costs and take the leftover cells together (measured better with every token read, neutral on
 # the 20-token sample: docs/reallocation.md).
 MIN_COUNT = 3
+# ReallocationCallback's default: a reallocation after the first runs only when this many epochs (of the
+# fit's epochs, or of its time budget) follow it; the first needs one. On the KJV at 300 s a second
+# reallocation with one epoch left cost 3-4 points of the gain over the random table (docs/reallocation.md).
+RECOVERY_EPOCHS = 2
 DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
 
 
@@ -526,7 +530,8 @@ class ReallocationCallback(keras.callbacks.Callback):
     >>> model.fit(stream_dataset(train_ids, 20, 35), epochs=8, callbacks=[cb])
 
     By default no reallocation follows the last epoch of `fit` (nothing would train on the new
-    table; pass `after_last_epoch=True` when you call `fit` one epoch at a time), an epoch after which another callback (e.g. `EarlyStopping`) stopped training, or an epoch whose
+    table; pass `after_last_epoch=True` when you call `fit` one epoch at a time), nor one after the
+    first with fewer than `recovery_epochs` epochs of the `fit` left, an epoch after which another callback (e.g. `EarlyStopping`) stopped training, or an epoch whose
     loss is not finite. Put it after `EarlyStopping(restore_best_weights=True)`: the best weights
     are then recorded with the table they were validated on.
 
@@ -557,11 +562,16 @@ class ReallocationCallback(keras.callbacks.Callback):
         valid_ids: optional `(N,)` int validation ids: each report then also holds
             `valid_ppl_before` (the epoch's `val_perplexity`) and `valid_ppl_after`, the
             validation perplexity with the new table before any further training. Default: `None`.
+        recovery_epochs: a reallocation after the first runs only when at least this many epochs
+            of the `fit` follow it (and, with `time_budget`, fit in the budget left); the first needs
+            one: it replaces the random table, the largest gain, while a later one refines it, and its
+            moved words need an epoch of training to recover (docs/reallocation.md). At least 1.
+            Default: `RECOVERY_EPOCHS` (2).
         time_budget: optional `callbacks.TimeBudget` of the same `fit`. A reallocation is skipped
-            when the budget left could not pay for it and one more whole epoch (estimated from the
-            epoch just run and the last reallocation): moved words need an epoch of training to
-            recover (docs/reallocation.md), and a move in the last minutes leaves the model worse
-            than the table it had. Skipped epochs are listed in `self.skipped`. Default: `None`.
+            when the budget left could not pay for it and the epochs it needs after it (1 for the
+            first, else `recovery_epochs`; estimated from the epoch just run and the last
+            reallocation): a move in the last minutes leaves the model worse than the table it had.
+            Skipped epochs are listed in `self.skipped`. Default: `None`.
 
     After a reallocation the epoch's `logs` get `realloc_objective_before`, `realloc_objective_after`,
     `realloc_lower_bound`, `realloc_moved` and `realloc_seconds`; all reports are in `self.reports`
@@ -572,10 +582,14 @@ class ReallocationCallback(keras.callbacks.Callback):
 
     def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
                  after_last_epoch=False, valid_ids=None, time_budget=None, statistics="auto", min_gain=0.0,
-                 vectors="keep", source="pass", tokens_per_word=TOKENS_PER_WORD, min_count=MIN_COUNT):
+                 vectors="keep", source="pass", tokens_per_word=TOKENS_PER_WORD, min_count=MIN_COUNT,
+                 recovery_epochs=RECOVERY_EPOCHS):
         super().__init__()
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
+        if recovery_epochs < 1:
+            raise LightRNNError(f"Received an invalid value for `recovery_epochs`, expected >= 1, got {recovery_epochs}.")
+        self.recovery_epochs = recovery_epochs
         if not tokens_per_word >= 0:
             raise LightRNNError(f"Received an invalid value for `tokens_per_word`, expected >= 0, got {tokens_per_word}.")
         self.tokens_per_word = tokens_per_word
@@ -620,7 +634,13 @@ class ReallocationCallback(keras.callbacks.Callback):
         state): with `source="epoch"`, the epochs that gather statistics."""
         if not self.every or (epoch + 1) % self.every or (self.rounds and len(self.reports) >= self.rounds):
             return False
-        return self.after_last_epoch or epoch + 1 < (self.params or {}).get("epochs", float("inf"))
+        return self.after_last_epoch or (self.params or {}).get("epochs", float("inf")) - (epoch + 1) >= self.needed_epochs()
+
+    def needed_epochs(self) -> int:
+        """Epochs of training the next reallocation needs after it: 1 for the first (it replaces the
+        random table, the largest gain), `recovery_epochs` for each later one (a smaller gain, for
+        which the moved words pay an epoch of disruption)."""
+        return 1 if not self.reports else self.recovery_epochs
 
     def set_model(self, model):
         super().set_model(model)
@@ -638,7 +658,7 @@ class ReallocationCallback(keras.callbacks.Callback):
 
     def too_late(self, epoch_seconds: float) -> dict | None:
         """A reason not to reallocate now, if the time budget left cannot pay for the reallocation
-        and one more epoch of `epoch_seconds`; else None."""
+        and `needed_epochs()` more epochs of `epoch_seconds`; else None."""
         budget = self.time_budget
         if budget is None or not budget.seconds:
             return None
@@ -651,9 +671,11 @@ class ReallocationCallback(keras.callbacks.Callback):
             realloc = 0.5 * epoch_seconds * ((self.statistics_tokens() or len(self.ids)) / len(self.ids))
         else:
             realloc = 0.1 * epoch_seconds
-        if left >= epoch_seconds + realloc:
+        needed = self.needed_epochs()
+        if left >= needed * epoch_seconds + realloc:
             return None
-        return {"seconds_left": left, "epoch_seconds": epoch_seconds, "realloc_seconds_estimate": realloc}
+        return {"seconds_left": left, "epoch_seconds": epoch_seconds, "epochs_needed": needed,
+                "realloc_seconds_estimate": realloc}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
@@ -676,7 +698,8 @@ class ReallocationCallback(keras.callbacks.Callback):
             self.skipped.append({"epoch": epoch + 1, **reason})
             if self.verbose:
                 print(f"\nreallocation after epoch {epoch + 1} skipped: {reason['seconds_left']:.0f} s of the time "
-                      f"budget left, less than an epoch ({epoch_seconds:.0f} s) plus a reallocation "
+                      f"budget left, less than {reason['epochs_needed']} epoch(s) of {epoch_seconds:.0f} s "
+                      f"to recover plus a reallocation "
                       f"({reason['realloc_seconds_estimate']:.0f} s)")
             return
         kwargs = {**self.kwargs, "max_tokens": self.statistics_tokens()}  # not read with source="epoch"

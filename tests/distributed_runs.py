@@ -102,7 +102,7 @@ CLI_FLAGS = ["--epochs", "2", "--embedding-dim", "8", "--hidden-dim", "8", "--bp
 # Epochs of 8 of the 18 windows, going on through the stream: the third wraps around its end;
 # the reallocations read statistics gathered while those 8 windows trained. (It was 40 windows, more
 # than the stream has, so every epoch read the whole stream.)
-SHORT_EPOCHS = ["--steps-per-epoch", "8", "--epochs", "3", "--realloc-source", "epoch"]
+SHORT_EPOCHS = ["--steps-per-epoch", "8", "--epochs", "3", "--realloc-source", "epoch", "--realloc-recovery-epochs", "1"]
 
 
 def write_cli_corpus(path):

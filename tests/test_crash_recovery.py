@@ -18,8 +18,10 @@ import time
 import numpy as np
 import pytest
 
+# A reallocation after every epoch but the last (--realloc-recovery-epochs 1), so that the kills
+# below land in the second and third as well.
 ARGS = ["--embedding-dim", "16", "--hidden-dim", "16", "--batch-size", "4", "--bptt", "5", "--epochs", "3",
-        "--deterministic"]
+        "--deterministic", "--realloc-recovery-epochs", "1"]
 # Timing keys differ between any two runs; everything else in the metrics must be equal.
 TIMING = {"epoch_seconds", "words_per_sec", "elapsed_seconds", "seconds", "stats_seconds", "solve_seconds",
           "greedy_seconds", "peak_rss_mb", "tokens_per_sec", "train_seconds", "realloc_seconds"}

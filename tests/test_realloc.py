@@ -414,6 +414,41 @@ def test_callback_skips_a_reallocation_the_time_budget_cannot_recover_from(tiny,
     assert restored.skipped == callback.skipped and restored.reports == callback.reports
 
 
+def test_later_reallocations_need_recovery_epochs_of_budget():
+    """The first reallocation needs one epoch of budget after it, a later one `recovery_epochs`:
+    the seconds an epoch takes times the epochs needed, plus the reallocation's own seconds."""
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    callback = ReallocationCallback(np.arange(10), source="epoch", recovery_epochs=2,
+                                    time_budget=_Budget(100.0, 100.0 - 12.0))
+    assert callback.too_late(10.0) is None  # first: 12 s >= 1 * 10 s + 0.1 * 10 s
+    callback.reports = [{"seconds": 1.0}]
+    reason = callback.too_late(10.0)  # second: 12 s < 2 * 10 s + 1 s
+    assert reason == {"seconds_left": 12.0, "epoch_seconds": 10.0, "epochs_needed": 2, "realloc_seconds_estimate": 1.0}
+    assert ReallocationCallback(np.arange(10), recovery_epochs=1, time_budget=_Budget(100.0, 100.0 - 12.0),
+                                source="epoch").too_late(10.0) is None
+    callback.time_budget = _Budget(100.0, 100.0 - 21.0)
+    assert callback.too_late(10.0) is None  # 21 s >= 2 * 10 s + 1 s
+    with pytest.raises(LightRNNError, match="recovery_epochs"):
+        ReallocationCallback(np.arange(10), recovery_epochs=0)
+
+
+@pytest.mark.parametrize("epochs, recovery, after", [(4, 2, [1, 2]), (4, 1, [1, 2, 3]), (5, 3, [1, 2]), (2, 2, [1])])
+def test_later_reallocations_need_recovery_epochs_of_fit(tiny, epochs, recovery, after):
+    """Without a budget the epochs of the `fit` count: reallocating after every epoch, the first
+    needs one epoch after it, a later one `recovery` epochs."""
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    _, ids = tiny
+    model = LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8, dropout=0.0)
+    model.compile(optimizer="adam")
+    callback = ReallocationCallback(ids, every=1, rounds=0, batch_size=2, bptt=5, verbose=0, recovery_epochs=recovery)
+    model.fit(stream_dataset(ids, 2, 5), epochs=epochs, callbacks=[callback], verbose=0)
+    assert [r["epoch"] for r in callback.reports] == after
+
+
 def test_plot_table_lists_row_mates(tmp_path):
     from lightrnn_tf.realloc import plot_table
 
