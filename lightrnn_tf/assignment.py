@@ -131,7 +131,7 @@ class RareWordCosts:
 
     A word read once or twice has costs that are the noise of those few positions. With no costs it
     has no preference: the greedy solver serves it after every word that has one, and the exact
-    solvers place it after the matching (`solve`), so such words fill the cells left over
+    solvers place it after the matching (`_matching`), so such words fill the cells left over
     together, rows of rare words, instead of each taking a cell chosen by its noise among
     frequent words (docs/reallocation.md).
 

@@ -530,9 +530,10 @@ class ReallocationCallback(keras.callbacks.Callback):
     >>> model.fit(stream_dataset(train_ids, 20, 35), epochs=8, callbacks=[cb])
 
     By default no reallocation follows the last epoch of `fit` (nothing would train on the new
-    table; pass `after_last_epoch=True` when you call `fit` one epoch at a time), nor one after the
-    first with fewer than `recovery_epochs` epochs of the `fit` left, an epoch after which another callback (e.g. `EarlyStopping`) stopped training, or an epoch whose
-    loss is not finite. Put it after `EarlyStopping(restore_best_weights=True)`: the best weights
+    table; pass `after_last_epoch=True` when you call `fit` one epoch at a time), nor an epoch
+    after which another callback (e.g. `EarlyStopping`) stopped training, nor an epoch whose loss
+    is not finite; and a reallocation after the first needs `recovery_epochs` epochs of the `fit`
+    left after it. Put it after `EarlyStopping(restore_best_weights=True)`: the best weights
     are then recorded with the table they were validated on.
 
     Args:
