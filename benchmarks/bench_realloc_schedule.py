@@ -61,6 +61,12 @@ SCHEDULES = {
     "every1x3_greedy_20v_min2": _every1x3("greedy", "--realloc-tokens-per-word", "20", "--realloc-min-count", "2"),
     # The default now: 20 tokens a word, and words read fewer than 3 times get no costs.
     "every1x3_greedy_20v_min3": _every1x3("greedy", "--realloc-tokens-per-word", "20", "--realloc-min-count", "3"),
+    # One reallocation only, after epoch 1 (statistics as above).
+    "once_greedy_20v_min3": ["--realloc-every", "1", "--realloc-rounds", "1", "--solver", "greedy",
+                             "--realloc-tokens-per-word", "20", "--realloc-min-count", "3"],
+    # Up to six reallocations, one after every epoch that leaves --realloc-recovery-epochs after it.
+    "every1x6_greedy_20v_min3": ["--realloc-every", "1", "--realloc-rounds", "6", "--solver", "greedy",
+                                 "--realloc-tokens-per-word", "20", "--realloc-min-count", "3"],
 }
 
 
