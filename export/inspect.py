@@ -39,7 +39,7 @@ def describe(path: str, show_vocab: bool = False) -> str:
         f"table           {table['rows']} x {table['cols']} ({table['rows'] * table['cols'] - m['vocab_size']} empty "
         f"cells); allocation: {table['encoding']}",
         f"network         embedding {m['embedding_dim']}, {m['num_layers']} LSTM layer(s) x {m['hidden_dim']}, "
-        f"dropout {m['dropout']} (training only)",
+        f"dropout {m['dropout']}, weight drop {m.get('weight_drop', 0.0)} (training only)",
         f"export          quantization={exp['quantization']} max_k={exp['max_k']} expand_rows={exp['expand_rows']} "
         f"fold_inputs={exp.get('fold_inputs')} int8_tables={exp.get('int8_tables')} state_shape={exp['state_shape']}",
         f"signatures      {', '.join(metadata_lib.signature_names(path))}",

@@ -22,7 +22,7 @@ import keras
 from keras import ops
 
 from lightrnn_tf.layers import ReplicaDropout
-from lightrnn_tf.model import run_lstm_stack
+from lightrnn_tf.model import make_weight_dropout, run_lstm_stack
 from lightrnn_tf.stream_model import StreamLanguageModel
 
 
@@ -36,6 +36,8 @@ class FullSoftmaxLSTM(StreamLanguageModel):
         hidden_dim: int, H. Default: `256`.
         num_layers: int, L. Default: `1`.
         dropout: float, dropout on embeddings, between layers and before the head. Default: `0.3`.
+        weight_drop: float, DropConnect on the LSTMs' recurrent kernels while training, as in
+            `LightRNNModel`. Default: `0.0`.
 
     Call arguments:
         inputs: tuple `(x, y)` of int `(B, T)`: words and next words of a window.
@@ -45,7 +47,8 @@ class FullSoftmaxLSTM(StreamLanguageModel):
         `(B, T)` float32 `log P(y_t | x_1..x_t)`, the window read from `start_state(x[:, 0])`.
     """
 
-    def __init__(self, vocab_size, embedding_dim=256, hidden_dim=256, num_layers=1, dropout=0.3, **kwargs):
+    def __init__(self, vocab_size, embedding_dim=256, hidden_dim=256, num_layers=1, dropout=0.3, weight_drop=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -66,6 +69,8 @@ class FullSoftmaxLSTM(StreamLanguageModel):
             lstm.build((None, None, dim))
             dim = hidden_dim
         self.head.build((None, hidden_dim))
+        self.weight_drop = weight_drop  # made last, as in LightRNNModel
+        self.weight_dropout = make_weight_dropout(weight_drop, policy)
         self.built = True
         self._init_stream_state()
 
@@ -79,7 +84,7 @@ class FullSoftmaxLSTM(StreamLanguageModel):
 
     def _run_stack(self, seq, state, training):
         """`seq (B, S, E)` -> outputs `(B, S, H)` and the new state (same LSTM code as LightRNN)."""
-        return run_lstm_stack(self.lstms, self.dropout, seq, state, training)
+        return run_lstm_stack(self.lstms, self.dropout, seq, state, training, self.weight_dropout)
 
     # === Sequences ===
 
@@ -112,7 +117,8 @@ class FullSoftmaxLSTM(StreamLanguageModel):
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-                "hidden_dim": self.hidden_dim, "num_layers": self.num_layers, "dropout": self.dropout_rate}
+                "hidden_dim": self.hidden_dim, "num_layers": self.num_layers, "dropout": self.dropout_rate,
+                "weight_drop": self.weight_drop}
 
 
 @keras.saving.register_keras_serializable(package="lightrnn_tf")
@@ -126,13 +132,13 @@ class SampledSoftmaxLSTM(FullSoftmaxLSTM):
     sampling probabilities and removes accidental hits.
 
     Args:
-        vocab_size, embedding_dim, hidden_dim, num_layers, dropout: as in `FullSoftmaxLSTM`.
+        vocab_size, embedding_dim, hidden_dim, num_layers, dropout, weight_drop: as in `FullSoftmaxLSTM`.
         num_sampled: int, negative samples a window (clipped to V - 1). Default: `1024`.
     """
 
     def __init__(self, vocab_size, embedding_dim=256, hidden_dim=256, num_layers=1, dropout=0.3, num_sampled=1024,
-                 **kwargs):
-        super().__init__(vocab_size, embedding_dim, hidden_dim, num_layers, dropout, **kwargs)
+                 weight_drop=0.0, **kwargs):
+        super().__init__(vocab_size, embedding_dim, hidden_dim, num_layers, dropout, weight_drop=weight_drop, **kwargs)
         self.num_sampled = int(max(1, min(num_sampled, vocab_size - 1)))
         self.sampler = keras.random.SeedGenerator(name="sampler")
 

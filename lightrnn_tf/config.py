@@ -39,6 +39,9 @@ class ModelConfig:
     hidden_dim: int = _f(256, "LSTM units H per layer")
     num_layers: int = _f(1, "stacked LSTM layers")
     dropout: float = _f(0.3, "dropout on embeddings, between LSTM layers and before the softmax heads")
+    weight_drop: float = _f(0.0, "DropConnect on the LSTMs' recurrent weights while training (AWD-LSTM's weight drop): "
+                                 "this fraction of the h->gate weights is zeroed, one mask per layer and window; a "
+                                 "regularizer for small corpora (docs/training.md)")
     num_sampled: int = _f(1024, "sampled_softmax: negative samples per training window (at most |V| - 1)")
 
     def resolved(self) -> "ModelConfig":
@@ -59,6 +62,9 @@ class ModelConfig:
             _positive(getattr(c, name), name)
         if not 0.0 <= c.dropout < 1.0:
             raise LightRNNError(f"Received an invalid value for `dropout`, expected 0 <= dropout < 1, got {c.dropout}.")
+        if not 0.0 <= c.weight_drop < 1.0:
+            raise LightRNNError(f"Received an invalid value for `weight_drop`, expected 0 <= weight_drop < 1, "
+                                f"got {c.weight_drop}.")
         return c
 
     @property

@@ -48,6 +48,9 @@ class LightRNNModel(StreamLanguageModel):
         num_layers: int, L. Default: `1`.
         dropout: float, dropout on embeddings, between layers and before the heads. Default: `0.3`.
         table_seed: int, seed of the random initial allocation. Default: `0`.
+        weight_drop: float, DropConnect on every LSTM's recurrent kernel `(H, 4H)` while training
+            (the weight drop of AWD-LSTM, Merity et al. 2018): this fraction of the h -> gate
+            weights is zeroed, one mask per layer and training window. Default: `0.0`.
         **kwargs: `keras.Model` arguments, e.g. `dtype="mixed_bfloat16"` for mixed precision (the
             policy goes to every layer but the softmax heads, which stay float32; saved with the model).
 
@@ -64,7 +67,7 @@ class LightRNNModel(StreamLanguageModel):
     """
 
     def __init__(self, vocab_size, rows=None, cols=None, embedding_dim=256, hidden_dim=256, num_layers=1,
-                 dropout=0.3, table_seed=0, **kwargs):
+                 dropout=0.3, table_seed=0, weight_drop=0.0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.rows = int(rows) if rows else math.ceil(math.sqrt(vocab_size))
@@ -88,6 +91,9 @@ class LightRNNModel(StreamLanguageModel):
         self.dropout = ReplicaDropout(dropout, name="dropout", dtype=policy)
         self.softmax = TwoStageSoftmax(rows, cols, name="softmax")
         self._build_all()
+        # Made last: its seed draw leaves every other layer's initial weights as without it.
+        self.weight_drop = weight_drop
+        self.weight_dropout = make_weight_dropout(weight_drop, policy)
         self._init_stream_state()
 
     def _build_all(self):
@@ -111,7 +117,7 @@ class LightRNNModel(StreamLanguageModel):
     # === Sequence path (training, evaluation, statistics) ===
 
     def _run_stack(self, seq, state, training):
-        return run_lstm_stack(self.lstms, self.dropout, seq, state, training)
+        return run_lstm_stack(self.lstms, self.dropout, seq, state, training, self.weight_dropout)
 
     def hidden_states(self, y, state, training=False):
         """Runs the 2T steps of a window.
@@ -240,18 +246,33 @@ class LightRNNModel(StreamLanguageModel):
             "num_layers": self.num_layers,
             "dropout": self.dropout_rate,
             "table_seed": self.table_seed,
+            "weight_drop": self.weight_drop,
         }
 
     @classmethod
     def from_model_config(cls, cfg, table_seed=0, **kwargs) -> "LightRNNModel":
         return cls(cfg.vocab_size, cfg.rows, cfg.cols, cfg.embedding_dim, cfg.hidden_dim, cfg.num_layers,
-                   cfg.dropout, table_seed=table_seed, **kwargs)
+                   cfg.dropout, table_seed=table_seed, weight_drop=cfg.weight_drop, **kwargs)
 
 
-def run_lstm_stack(lstms, dropout, seq, state, training):
+def make_weight_dropout(rate, dtype=None):
+    """The dropout layer that `run_lstm_stack` applies to recurrent kernels, or None for rate 0.
+
+    None (no layer, no RNG variable) keeps a model without weight drop exactly as it was:
+    the same variables in the same order, so its checkpoints and random draws are unchanged.
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"Received an invalid value for `weight_drop`, expected 0 <= weight_drop < 1, got {rate}.")
+    return ReplicaDropout(rate, name="weight_dropout", dtype=dtype) if rate > 0 else None
+
+
+def run_lstm_stack(lstms, dropout, seq, state, training, weight_dropout=None):
     """seq `(B, S, E)` through stacked Keras LSTM layers -> outputs `(B, S, H)` and the new state.
 
-    Dropout on the input and between layers. On a GPU the Keras LSTM layers run (cuDNN); on a
+    Dropout on the input and between layers; with `weight_dropout` (a dropout layer), while
+    training, each layer's recurrent kernel `(H, 4H)` is dropped with one mask for all S steps
+    (DropConnect, AWD-LSTM's weight drop); the recurrent scan then runs on every device, since
+    cuDNN cannot take a masked kernel. On a GPU the Keras LSTM layers run (cuDNN); on a
     CPU each layer's input projection is one matmul over all S steps and only `h @ U` stays
     inside the recurrent `tf.scan`, which trains about 40% faster than the Keras loop (a Python
     loop unrolled over the 2T static steps measured the same words/s as the scan: the step's
@@ -260,22 +281,27 @@ def run_lstm_stack(lstms, dropout, seq, state, training):
     """
     new_state = []
     h = dropout(seq, training=training)
-    use_keras = bool(tf.config.list_logical_devices("GPU"))
+    drop_weights = weight_dropout is not None and bool(training)
+    use_keras = bool(tf.config.list_logical_devices("GPU")) and not drop_weights
     for i, lstm in enumerate(lstms):
         if use_keras:
             h, state_h, state_c = lstm(h, initial_state=list(state[i]), training=training)[:3]
         else:
-            h, state_h, state_c = _scan_lstm(h, state[i][0], state[i][1], lstm.cell)
+            recurrent = weight_dropout(lstm.cell.recurrent_kernel, training=True) if drop_weights else None
+            h, state_h, state_c = _scan_lstm(h, state[i][0], state[i][1], lstm.cell, recurrent)
         new_state.append([state_h, state_c])
         if i + 1 < len(lstms):
             h = dropout(h, training=training)
     return h, new_state
 
 
-def _scan_lstm(x, h, c, cell):
-    """Keras-LSTMCell math (gates i, f, c, o) over `x (B, S, I)` with a precomputed input projection."""
+def _scan_lstm(x, h, c, cell, recurrent=None):
+    """Keras-LSTMCell math (gates i, f, c, o) over `x (B, S, I)` with a precomputed input projection.
+
+    `recurrent`: the `(H, 4H)` kernel to use instead of `cell.recurrent_kernel` (weight drop).
+    """
     kernel = ops.cast(cell.kernel, x.dtype)
-    recurrent = ops.cast(cell.recurrent_kernel, x.dtype)
+    recurrent = ops.cast(cell.recurrent_kernel if recurrent is None else recurrent, x.dtype)
     bias = ops.cast(cell.bias, x.dtype)
     b, s = tf.shape(x)[0], tf.shape(x)[1]
     xw = tf.reshape(tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), kernel) + bias, [b, s, -1])  # (B, S, 4H)

@@ -109,10 +109,11 @@ def build_model(model_cfg: ModelConfig, cfg: TrainConfig):
     if m.model == "lightrnn":
         model = LightRNNModel.from_model_config(m, table_seed=cfg.seed, **policy)
     elif m.model == "full_softmax":
-        model = FullSoftmaxLSTM(m.vocab_size, m.embedding_dim, m.hidden_dim, m.num_layers, m.dropout, **policy)
+        model = FullSoftmaxLSTM(m.vocab_size, m.embedding_dim, m.hidden_dim, m.num_layers, m.dropout,
+                                weight_drop=m.weight_drop, **policy)
     else:
         model = SampledSoftmaxLSTM(m.vocab_size, m.embedding_dim, m.hidden_dim, m.num_layers, m.dropout,
-                                   num_sampled=m.num_sampled, **policy)
+                                   num_sampled=m.num_sampled, weight_drop=m.weight_drop, **policy)
     model.compile(optimizer=make_optimizer(cfg), steps_per_execution=cfg.steps_per_execution)
     return model
 

@@ -88,6 +88,17 @@ def test_negative_time_budget(capsys, tmp_path):
     assert "time_budget" in line and "-5" in line
 
 
+@pytest.mark.parametrize("flag, value", [("--weight-drop", "1"), ("--dropout", "-0.1")])
+def test_a_drop_rate_outside_0_1(capsys, tmp_path, flag, value):
+    from lightrnn_tf import train
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c\nd e f\n" * 20)
+    line = _one_error_line(capsys, train.main, ["--corpus", str(corpus), "--out", str(tmp_path / "o"), flag, value])
+    assert f"`{flag[2:].replace('-', '_')}`" in line and value in line
+    assert not os.path.exists(tmp_path / "o")
+
+
 def test_resume_after_the_corpus_changed_is_refused(capsys, run_copy):
     from lightrnn_tf import train
 

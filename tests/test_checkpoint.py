@@ -15,10 +15,10 @@ from lightrnn_tf.table import WordTable
 from fault_callbacks import Interrupt, InterruptAtBatch
 
 
-def _setup(tmp_path, seed=0, dtype=None):
+def _setup(tmp_path, seed=0, dtype=None, weight_drop=0.0):
     keras.utils.set_random_seed(seed)
     model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.3, table_seed=seed,
-                          **({"dtype": dtype} if dtype else {}))
+                          weight_drop=weight_drop, **({"dtype": dtype} if dtype else {}))
     optimizer = keras.optimizers.Adam(0.01, global_clipnorm=1.0)
     if dtype == "mixed_float16":  # as `python -m lightrnn_tf.train --mixed-precision float16` makes it
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -35,10 +35,11 @@ def _all_variables(model):
     return list(model.variables) + model.stream_state_variables + list(model.optimizer.variables)
 
 
-@pytest.mark.parametrize("dtype", [None, "mixed_float16"])
-def test_restore_undoes_a_perturbation_of_every_variable(tmp_path, dtype):
-    """float32, and mixed float16: float16 stream state and the loss-scale optimizer's own state."""
-    model, ids, callbacks = _setup(tmp_path, dtype=dtype)
+@pytest.mark.parametrize("dtype, weight_drop", [(None, 0.0), ("mixed_float16", 0.0), (None, 0.5)])
+def test_restore_undoes_a_perturbation_of_every_variable(tmp_path, dtype, weight_drop):
+    """float32, and mixed float16: float16 stream state and the loss-scale optimizer's own state;
+    with weight drop, its mask RNG too."""
+    model, ids, callbacks = _setup(tmp_path, dtype=dtype, weight_drop=weight_drop)
     ckpt = callbacks[-1]
     model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5), epochs=2,
               callbacks=callbacks, verbose=0)
@@ -47,6 +48,8 @@ def test_restore_undoes_a_perturbation_of_every_variable(tmp_path, dtype):
     saved = [np.array(v.numpy()) for v in _all_variables(model)]
     names = [getattr(v, "path", v.name) for v in _all_variables(model)]
     assert any("seed_generator" in n for n in names) and any("lstm_1" in n for n in names)
+    if weight_drop:  # the weight-drop mask RNG is among the variables saved
+        assert any(v is model.weight_dropout.seed_generator.state for v in _all_variables(model))
     assert any("iteration" in n for n in names) and any("learning_rate" in n for n in names)
     if dtype == "mixed_float16":
         assert any("dynamic_scale" in n for n in names) and any("step_counter" in n for n in names)
@@ -99,17 +102,19 @@ def test_a_mid_epoch_checkpoint_holds_the_statistics_gathered_so_far(tmp_path):
         np.testing.assert_array_equal(before, var.numpy())
 
 
-def test_fit_resumes_where_the_checkpoint_left_off(tmp_path):
+@pytest.mark.parametrize("weight_drop", [0.0, 0.5])
+def test_fit_resumes_where_the_checkpoint_left_off(tmp_path, weight_drop):
     """Interrupted after epoch 2, then the same `fit` call with fresh objects (as in a new process)
-    continues to epoch 4 and ends where an uninterrupted run ends: dropout on, reallocation on."""
+    continues to epoch 4 and ends where an uninterrupted run ends: dropout on, reallocation on,
+    and weight drop on or off."""
     def run(path, interrupt_after=None):
-        model, ids, callbacks = _setup(path)
+        model, ids, callbacks = _setup(path, weight_drop=weight_drop)
         fit = lambda cbs: model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5),
                                     epochs=4, callbacks=cbs, verbose=0)
         if interrupt_after:
             with pytest.raises(KeyboardInterrupt):
                 fit(callbacks + [Interrupt(interrupt_after)])
-            model, ids, callbacks = _setup(path, seed=5)  # a different seed: everything must come from the checkpoint
+            model, ids, callbacks = _setup(path, seed=5, weight_drop=weight_drop)  # everything from the checkpoint
         fit(callbacks)
         return model, callbacks[-1]
 

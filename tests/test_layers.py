@@ -141,3 +141,83 @@ def test_assign_table_carries_row_and_column_vectors_with_the_words(rng):
     np.testing.assert_allclose(emb.col_embeddings.numpy(), col0[[1, 0, 1]], atol=1e-6)
     with pytest.raises(ValueError, match="carry_weights"):
         emb.assign_table(new, carry_weights=-weights)
+
+
+def _numpy_lstm_stack(weights, seq, recurrent_kernels):
+    """`seq (B, S, E)` through LSTM layers `(K, U, b)` from the zero state, each layer's U replaced."""
+    x = np.asarray(seq, np.float64)
+    for (K, _, bias), U in zip(weights, recurrent_kernels):
+        h = c = np.zeros((x.shape[0], K.shape[1] // 4))
+        out = []
+        for t in range(x.shape[1]):
+            i, f, g, o = np.split(x[:, t] @ K + h @ U + bias, 4, axis=-1)
+            c = 1 / (1 + np.exp(-f)) * c + 1 / (1 + np.exp(-i)) * np.tanh(g)
+            h = 1 / (1 + np.exp(-o)) * np.tanh(c)
+            out.append(h)
+        x = np.stack(out, 1)
+    return x
+
+
+def test_weight_drop_masks_each_recurrent_kernel_once_per_window_and_only_while_training(tiny_model, rng):
+    """DropConnect on U: the scan equals a NumPy LSTM run with the dropped kernels it drew (zeros or
+    U / (1 - p), about p of them zero, a new mask per layer); in inference U is untouched."""
+    import keras
+
+    from lightrnn_tf.model import make_weight_dropout, run_lstm_stack
+
+    model = tiny_model(layers=2)
+    weights = [tuple(np.asarray(w.numpy(), np.float64) for w in (l.cell.kernel, l.cell.recurrent_kernel, l.cell.bias))
+               for l in model.lstms]
+    seq = rng.normal(size=(3, 6, 8)).astype(np.float32)
+    no_dropout = keras.layers.Dropout(0.0)
+    layer, drawn = make_weight_dropout(0.5), []
+
+    def spy(kernel, training):
+        out = layer(kernel, training=training)
+        drawn.append(np.asarray(out.numpy(), np.float64))
+        return out
+
+    out, _ = run_lstm_stack(model.lstms, no_dropout, seq, model.zero_state(3), training=True, weight_dropout=spy)
+    assert len(drawn) == 2
+    for (_, U, _), dropped in zip(weights, drawn):
+        kept = dropped != 0
+        np.testing.assert_allclose(dropped[kept], 2.0 * U[kept], rtol=1e-6)
+        assert 0.35 < 1 - kept.mean() < 0.65
+    assert not np.array_equal(drawn[0] != 0, drawn[1] != 0)
+    np.testing.assert_allclose(out.numpy(), _numpy_lstm_stack(weights, seq, drawn), atol=1e-5)
+
+    drawn.clear()
+    out, _ = run_lstm_stack(model.lstms, no_dropout, seq, model.zero_state(3), training=False, weight_dropout=spy)
+    assert drawn == []
+    np.testing.assert_allclose(out.numpy(), _numpy_lstm_stack(weights, seq, [w[1] for w in weights]), atol=1e-5)
+    with pytest.raises(ValueError, match="weight_drop"):
+        make_weight_dropout(1.0)
+
+
+@pytest.mark.parametrize("name", ["lightrnn", "full_softmax"])
+def test_weight_drop_changes_training_windows_only_and_survives_saving(name, rng, tmp_path):
+    import keras
+
+    from lightrnn_tf.baselines import FullSoftmaxLSTM
+    from lightrnn_tf.model import LightRNNModel
+
+    def make(weight_drop):
+        keras.utils.set_random_seed(0)
+        if name == "lightrnn":
+            return LightRNNModel(10, 4, 3, embedding_dim=8, hidden_dim=8, dropout=0.0, weight_drop=weight_drop)
+        return FullSoftmaxLSTM(10, embedding_dim=8, hidden_dim=8, dropout=0.0, weight_drop=weight_drop)
+
+    plain, dropped = make(0.0), make(0.5)
+    assert plain.weight_dropout is None and len(dropped.variables) == len(plain.variables) + 1  # its RNG state
+    x, y = rng.integers(0, 10, (2, 5)), rng.integers(0, 10, (2, 5))
+    np.testing.assert_allclose(dropped((x, y), training=False), plain((x, y), training=False), atol=1e-6)
+    assert not np.allclose(dropped((x, y), training=True), plain((x, y), training=True), atol=1e-4)
+    before = dropped.weight_dropout.seed_generator.state.numpy().copy()
+    from lightrnn_tf.data import stream_dataset
+
+    dropped.compile(optimizer="adam")
+    dropped.fit(stream_dataset(rng.integers(0, 10, 60).astype(np.int32), 2, 5), epochs=1, verbose=0)
+    assert not np.array_equal(before, dropped.weight_dropout.seed_generator.state.numpy())  # fit drew masks
+    dropped.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.weight_drop == 0.5 and loaded.get_config()["weight_drop"] == 0.5
