@@ -1,4 +1,5 @@
-"""Small Keras callbacks of the training command: NaN guard, per-epoch speed and learning rate, time budget.
+"""Small Keras callbacks of the training command: NaN guard, per-epoch speed and learning rate, time budget,
+averaged weights.
 
 The rest of training's callbacks are Keras' own (`ReduceLROnPlateau`, `EarlyStopping`,
 `TensorBoard`), `realloc.ReallocationCallback` and `checkpoint.TrainingCheckpoint`.
@@ -10,6 +11,7 @@ import math
 import time
 
 import keras
+import tensorflow as tf
 
 from lightrnn_tf import distribute
 from lightrnn_tf.errors import LightRNNError
@@ -144,3 +146,93 @@ class TimeBudget(keras.callbacks.Callback):
         self.spent = float(state["spent"])
         if self._start is not None:
             self._start = time.perf_counter()
+
+
+class WeightAveraging(keras.callbacks.Callback):
+    """Puts the optimizer's moving average of the weights in the model wherever the model is judged
+    or kept; training goes on from the raw weights.
+
+    The optimizer keeps the average (`use_ema=True, ema_momentum=m`), updated inside `train_step`
+    after every step: `avg <- m * avg + (1 - m) * w`, `avg <- w` after the very first. This callback copies it into the model's trainable variables
+    when validation begins and keeps it there until the next epoch begins, so that validation and
+    every callback after this one at the epoch's end (`EarlyStopping`'s best weights, reallocation,
+    `TrainingCheckpoint`) see the averaged model, and so does the model `fit` leaves. The raw
+    weights wait in variables of their own (`checkpoint_variables`) and come back when an epoch
+    begins.
+
+    Keras' `SwapEMAWeights(swap_on_epoch=True)` swaps the two instead. When a callback stops `fit`
+    before its last epoch (a time budget), the optimizer's final `finalize_variable_values` then
+    writes the raw weights into the model; and its swap state is not checkpointed, so a resumed
+    run would train on from the average. Copying leaves the average in the optimizer, where that
+    final write is harmless, and `get_state` records which weights the model holds.
+
+    Put it first in `fit`'s callbacks, and give it to `TrainingCheckpoint` (its state and
+    variables are part of a checkpoint).
+
+    Example:
+
+    >>> model.compile(optimizer=keras.optimizers.SGD(20.0, use_ema=True, ema_momentum=0.99))
+    >>> model.fit(train, validation_data=valid, callbacks=[WeightAveraging(), early_stopping])
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.averaged_in_model = False  # whether the model's trainable variables hold the average
+        self._raw = None
+
+    def _optimizer(self):
+        opt = self.model.optimizer
+        opt = getattr(opt, "inner_optimizer", opt)  # LossScaleOptimizer
+        if not getattr(opt, "use_ema", False):
+            raise ValueError(f"WeightAveraging needs an optimizer with use_ema=True; {type(opt).__name__} has "
+                             "use_ema=False")
+        if not opt.built:
+            opt.build(self.model.trainable_variables)
+        return opt
+
+    def checkpoint_variables(self, model) -> list:
+        """The raw weights while the model holds the averaged ones: `(shape,)` of each trainable
+        variable, created here on first use."""
+        if self._raw is None:
+            self.set_model(model)
+            with model.distribute_strategy.scope():
+                self._raw = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False)
+                             for v in self._optimizer()._trainable_variables]
+        return self._raw
+
+    def _pairs(self):
+        opt = self._optimizer()
+        self.checkpoint_variables(self.model)
+        return zip(opt._trainable_variables, opt._model_variables_moving_average, self._raw)
+
+    def use_average(self) -> None:
+        """Model := average, keeping the raw weights (no-op if the model holds the average)."""
+        if self.averaged_in_model:
+            return
+        for var, average, raw in self._pairs():
+            raw.assign(var.value)
+            var.assign(average.value)
+        self.averaged_in_model = True
+
+    def use_raw(self) -> None:
+        """Model := the raw weights again (no-op if it holds them)."""
+        if not self.averaged_in_model:
+            return
+        for var, _, raw in self._pairs():
+            var.assign(raw)
+        self.averaged_in_model = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.use_raw()
+
+    def on_test_begin(self, logs=None):
+        self.use_average()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.use_average()  # also when fit has no validation data
+
+    def get_state(self) -> dict:
+        return {"averaged_in_model": self.averaged_in_model}
+
+    def set_state(self, state: dict) -> None:
+        self.averaged_in_model = bool(state["averaged_in_model"])

@@ -97,6 +97,10 @@ class TrainConfig:
     learning_rate: float = _f(2e-3, "initial learning rate")
     lr_decay: float = _f(0.5, "multiply the learning rate by this when validation perplexity does not improve")
     clip_norm: float = _f(1.0, "clip gradients to this global norm; 0 disables")
+    ema_momentum: float = _f(0.0, "keep an exponential moving average of the weights with this momentum per "
+                                  "training window (Keras' use_ema, Polyak averaging; e.g. 0.99): validation, early "
+                                  "stopping, reallocation, checkpoints' best weights and the saved model use it, "
+                                  "training goes on from the raw weights; 0 = off (docs/training.md)")
     patience: int = _f(3, "stop after this many epochs without a better validation perplexity; 0 never stops early")
     seed: int = _f(1234, "random seed (weights, table, dropout)")
     strategy: str = _f("default", "tf.distribute strategy: default (one device), mirrored (the local GPUs), multiworker "
@@ -187,6 +191,12 @@ class TrainConfig:
         if self.realloc_source == "epoch" and self.realloc_tokens:
             raise LightRNNError("--realloc-tokens samples the text for a statistics pass of their own; "
                                 "with --realloc-source epoch the statistics are the epoch's own windows")
+        if not 0 <= self.ema_momentum < 1:
+            raise LightRNNError(f"Received an invalid value for `ema_momentum`, expected 0 <= ema_momentum < 1, "
+                                f"got {self.ema_momentum}.")
+        if self.ema_momentum and self.realloc_vectors == "carry":
+            raise LightRNNError("--ema-momentum does not combine with --realloc-vectors carry (the carried vectors "
+                                "would reach the averaged weights only); use --realloc-vectors keep")
         if not 0 <= self.realloc_min_gain < 1:
             raise LightRNNError(f"Received an invalid value for `realloc_min_gain`, expected 0 <= min_gain < 1, "
                                 f"got {self.realloc_min_gain}.")

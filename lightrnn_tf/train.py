@@ -15,7 +15,8 @@ stream's LSTM state across windows (`stream_model`). The callbacks are Keras' ow
 `ReduceLROnPlateau` (decay when validation stalls), `EarlyStopping(restore_best_weights=True)`
 and `TensorBoard`, plus `StopOnNaN`, `EpochStats`, `TimeBudget`, `ReallocationCallback` (moves words
 to the cells that minimise the training loss; by default after epochs 1-3 with the greedy solver)
-and `TrainingCheckpoint` (everything, every epoch, for `--resume`). `--model full_softmax` or
+and `TrainingCheckpoint` (everything, every epoch, for `--resume`); with `--ema-momentum`,
+`WeightAveraging` first (validation and everything after it see the averaged weights). `--model full_softmax` or
 `sampled_softmax` trains a baseline through the same path. The run directory layout is in `rundir.py`. Expected failures print one line to
 stderr and exit with status 2.
 
@@ -83,9 +84,11 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
 def make_optimizer(cfg: TrainConfig):
     import keras
 
-    clip = {"global_clipnorm": cfg.clip_norm} if cfg.clip_norm > 0 else {}
+    kwargs = {"global_clipnorm": cfg.clip_norm} if cfg.clip_norm > 0 else {}
+    if cfg.ema_momentum:  # the optimizer updates the average after every step; WeightAveraging puts it to use
+        kwargs.update(use_ema=True, ema_momentum=cfg.ema_momentum)
     optimizer = {"sgd": keras.optimizers.SGD, "adamw": keras.optimizers.AdamW}.get(cfg.optimizer, keras.optimizers.Adam)
-    opt = optimizer(cfg.learning_rate, **clip)
+    opt = optimizer(cfg.learning_rate, **kwargs)
     if cfg.mixed_precision == "float16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt
@@ -124,13 +127,15 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
     for the baselines, which have no table)."""
     import keras
 
-    from lightrnn_tf.callbacks import EpochStats, StopOnNaN, TimeBudget
+    from lightrnn_tf.callbacks import EpochStats, StopOnNaN, TimeBudget, WeightAveraging
     from lightrnn_tf.checkpoint import TrainingCheckpoint
     from lightrnn_tf.realloc import ReallocationCallback
 
     ckpt_dir = os.path.join(cfg.out, rundir.CHECKPOINTS)
     time_budget = TimeBudget(cfg.time_budget)
-    cbs = {
+    # First: the averaged weights are in the model for validation and the epoch-end callbacks after it.
+    cbs = {"averaging": WeightAveraging()} if cfg.ema_momentum else {}
+    cbs |= {
         "nan": StopOnNaN(hint=f"the last good checkpoint is kept in {ckpt_dir}; try a lower --learning-rate"),
         "stats": EpochStats(tokens_per_epoch, steps_per_epoch),
         "reduce_lr": keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_decay, patience=1,
@@ -152,8 +157,8 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
         "tensorboard": keras.callbacks.TensorBoard(os.path.join(cfg.out, rundir.LOGS), write_graph=False),
     }
     # Last: restores the others' state after their on_train_begin reset, saves it after they ran.
-    cbs["checkpoint"] = TrainingCheckpoint(ckpt_dir, [cbs["reduce_lr"], cbs["early_stopping"], cbs["realloc"],
-                                                      cbs["time_budget"]],
+    saved = [cbs["reduce_lr"], cbs["early_stopping"], cbs["realloc"], cbs["time_budget"]]
+    cbs["checkpoint"] = TrainingCheckpoint(ckpt_dir, saved + ([cbs["averaging"]] if cfg.ema_momentum else []),
                                            save_every_windows=cfg.checkpoint_windows,
                                            save_every_seconds=60 * cfg.checkpoint_minutes)
     return cbs

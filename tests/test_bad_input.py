@@ -88,14 +88,25 @@ def test_negative_time_budget(capsys, tmp_path):
     assert "time_budget" in line and "-5" in line
 
 
-@pytest.mark.parametrize("flag, value", [("--weight-drop", "1"), ("--dropout", "-0.1")])
-def test_a_drop_rate_outside_0_1(capsys, tmp_path, flag, value):
+@pytest.mark.parametrize("flag, value", [("--weight-drop", "1"), ("--dropout", "-0.1"), ("--ema-momentum", "1")])
+def test_a_rate_outside_0_1(capsys, tmp_path, flag, value):
     from lightrnn_tf import train
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("a b c\nd e f\n" * 20)
     line = _one_error_line(capsys, train.main, ["--corpus", str(corpus), "--out", str(tmp_path / "o"), flag, value])
     assert f"`{flag[2:].replace('-', '_')}`" in line and value in line
+    assert not os.path.exists(tmp_path / "o")
+
+
+def test_weight_averaging_with_carried_vectors_is_refused(capsys, tmp_path):
+    from lightrnn_tf import train
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c\nd e f\n" * 20)
+    line = _one_error_line(capsys, train.main, ["--corpus", str(corpus), "--out", str(tmp_path / "o"),
+                                                "--ema-momentum", "0.99", "--realloc-vectors", "carry"])
+    assert "--ema-momentum" in line and "--realloc-vectors carry" in line
     assert not os.path.exists(tmp_path / "o")
 
 

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from lightrnn_tf.callbacks import WeightAveraging
 from lightrnn_tf.checkpoint import TrainingCheckpoint
 from lightrnn_tf.data import stream_dataset
 from lightrnn_tf.errors import LightRNNError
@@ -15,11 +16,13 @@ from lightrnn_tf.table import WordTable
 from fault_callbacks import Interrupt, InterruptAtBatch
 
 
-def _setup(tmp_path, seed=0, dtype=None, weight_drop=0.0):
+def _setup(tmp_path, seed=0, dtype=None, weight_drop=0.0, ema=0.0):
+    """`[reduce_lr, early, realloc, ckpt]`, with `WeightAveraging` first when `ema` (the momentum)."""
     keras.utils.set_random_seed(seed)
     model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.3, table_seed=seed,
                           weight_drop=weight_drop, **({"dtype": dtype} if dtype else {}))
-    optimizer = keras.optimizers.Adam(0.01, global_clipnorm=1.0)
+    optimizer = keras.optimizers.Adam(0.01, global_clipnorm=1.0, **({"use_ema": True, "ema_momentum": ema}
+                                                                    if ema else {}))
     if dtype == "mixed_float16":  # as `python -m lightrnn_tf.train --mixed-precision float16` makes it
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(optimizer=optimizer)
@@ -27,36 +30,48 @@ def _setup(tmp_path, seed=0, dtype=None, weight_drop=0.0):
     reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_delta=0.0)
     ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
     realloc = ReallocationCallback(ids, every=1, batch_size=4, bptt=5, verbose=0)
-    ckpt = TrainingCheckpoint(str(tmp_path / "ckpt"), [reduce_lr, early, realloc], verbose=0)
-    return model, ids, [reduce_lr, early, realloc, ckpt]
+    saved = [reduce_lr, early, realloc]
+    averaging = [WeightAveraging()] if ema else []
+    ckpt = TrainingCheckpoint(str(tmp_path / "ckpt"), saved + averaging, verbose=0)
+    return model, ids, averaging + saved + [ckpt]
 
 
-def _all_variables(model):
-    return list(model.variables) + model.stream_state_variables + list(model.optimizer.variables)
+def _all_variables(model, callbacks=()):
+    cb_vars = [v for cb in callbacks if isinstance(cb, WeightAveraging) for v in cb.checkpoint_variables(model)]
+    return list(model.variables) + model.stream_state_variables + list(model.optimizer.variables) + cb_vars
 
 
-@pytest.mark.parametrize("dtype, weight_drop", [(None, 0.0), ("mixed_float16", 0.0), (None, 0.5)])
-def test_restore_undoes_a_perturbation_of_every_variable(tmp_path, dtype, weight_drop):
+@pytest.mark.parametrize("dtype, weight_drop, ema", [(None, 0.0, 0.0), ("mixed_float16", 0.0, 0.0), (None, 0.5, 0.0),
+                                                     (None, 0.0, 0.9)])
+def test_restore_undoes_a_perturbation_of_every_variable(tmp_path, dtype, weight_drop, ema):
     """float32, and mixed float16: float16 stream state and the loss-scale optimizer's own state;
-    with weight drop, its mask RNG too."""
-    model, ids, callbacks = _setup(tmp_path, dtype=dtype, weight_drop=weight_drop)
+    with weight drop, its mask RNG too; with weight averaging, the average, the raw weights and
+    which of the two the model holds."""
+    model, ids, callbacks = _setup(tmp_path, dtype=dtype, weight_drop=weight_drop, ema=ema)
     ckpt = callbacks[-1]
     model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5), epochs=2,
               callbacks=callbacks, verbose=0)
     # Training ended by restoring the best weights; the checkpoint holds the last epoch's state.
     ckpt.restore()
-    saved = [np.array(v.numpy()) for v in _all_variables(model)]
-    names = [getattr(v, "path", v.name) for v in _all_variables(model)]
+    variables = _all_variables(model, callbacks)
+    saved = [np.array(v.numpy()) for v in variables]
+    names = [getattr(v, "path", v.name) for v in variables]
     assert any("seed_generator" in n for n in names) and any("lstm_1" in n for n in names)
     if weight_drop:  # the weight-drop mask RNG is among the variables saved
-        assert any(v is model.weight_dropout.seed_generator.state for v in _all_variables(model))
+        assert any(v is model.weight_dropout.seed_generator.state for v in variables)
+    if ema:  # the averages (the optimizer's) and the raw weights (the callback's), which differ
+        averaging = callbacks[0]
+        assert sum("average" in n for n in names) == len(model.trainable_variables)
+        raw = averaging.checkpoint_variables(model)
+        assert averaging.averaged_in_model and len(raw) == len(model.trainable_variables)
+        assert all(not np.array_equal(r.numpy(), v.numpy()) for r, v in zip(raw, model.trainable_variables))
     assert any("iteration" in n for n in names) and any("learning_rate" in n for n in names)
     if dtype == "mixed_float16":
         assert any("dynamic_scale" in n for n in names) and any("step_counter" in n for n in names)
         assert {v.dtype.name for v in model.stream_state_variables if v.dtype.name != "bool"} == {"float16"}
     # Perturb everything: weights, table, RNG state, stream state (other batch size), optimizer.
     rng = np.random.default_rng(1)
-    for var in _all_variables(model):
+    for var in variables:
         value = np.array(var.numpy())
         if value.dtype == bool:
             var.assign(not value)
@@ -68,15 +83,20 @@ def test_restore_undoes_a_perturbation_of_every_variable(tmp_path, dtype, weight
             var.assign(np.ones((7,) + value.shape[1:], value.dtype) if value.shape and value.shape[0] in (0, 4)
                        and var.shape[0] is None else value + 1)
     model.set_table(WordTable.random(12, 4, 4, seed=99))
-    assert any(not np.array_equal(a, v.numpy()) for a, v in zip(saved, _all_variables(model)))
-    callbacks[1].wait, callbacks[1].best, callbacks[0].cooldown_counter = 99, -1.0, 99
-    callbacks[2].reports = []
+    assert any(not np.array_equal(a, v.numpy()) for a, v in zip(saved, variables))
+    reduce_lr, early, realloc = callbacks[-4:-1]
+    early.wait, early.best, reduce_lr.cooldown_counter = 99, -1.0, 99
+    realloc.reports = []
+    if ema:
+        callbacks[0].averaged_in_model = False
     ckpt.restore()
-    for name, before, var in zip(names, saved, _all_variables(model)):
+    for name, before, var in zip(names, saved, variables):
         np.testing.assert_array_equal(before, var.numpy(), err_msg=name)
-    assert callbacks[1].wait != 99 and callbacks[1].best > 0 and callbacks[0].cooldown_counter != 99
-    assert len(callbacks[2].reports) == 1  # reallocated after epoch 1, not after the last epoch
-    assert callbacks[1].best_weights is not None and ckpt.epoch == 2 and len(ckpt.history) == 2
+    assert early.wait != 99 and early.best > 0 and reduce_lr.cooldown_counter != 99
+    assert len(realloc.reports) == 1  # reallocated after epoch 1, not after the last epoch
+    assert early.best_weights is not None and ckpt.epoch == 2 and len(ckpt.history) == 2
+    if ema:
+        assert callbacks[0].averaged_in_model
 
 
 def test_a_mid_epoch_checkpoint_holds_the_statistics_gathered_so_far(tmp_path):
@@ -102,19 +122,19 @@ def test_a_mid_epoch_checkpoint_holds_the_statistics_gathered_so_far(tmp_path):
         np.testing.assert_array_equal(before, var.numpy())
 
 
-@pytest.mark.parametrize("weight_drop", [0.0, 0.5])
-def test_fit_resumes_where_the_checkpoint_left_off(tmp_path, weight_drop):
+@pytest.mark.parametrize("weight_drop, ema", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.9)])
+def test_fit_resumes_where_the_checkpoint_left_off(tmp_path, weight_drop, ema):
     """Interrupted after epoch 2, then the same `fit` call with fresh objects (as in a new process)
     continues to epoch 4 and ends where an uninterrupted run ends: dropout on, reallocation on,
-    and weight drop on or off."""
+    and weight drop on or off; with weight averaging, training goes on from the raw weights."""
     def run(path, interrupt_after=None):
-        model, ids, callbacks = _setup(path, weight_drop=weight_drop)
+        model, ids, callbacks = _setup(path, weight_drop=weight_drop, ema=ema)
         fit = lambda cbs: model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5),
                                     epochs=4, callbacks=cbs, verbose=0)
         if interrupt_after:
             with pytest.raises(KeyboardInterrupt):
                 fit(callbacks + [Interrupt(interrupt_after)])
-            model, ids, callbacks = _setup(path, seed=5, weight_drop=weight_drop)  # everything from the checkpoint
+            model, ids, callbacks = _setup(path, seed=5, weight_drop=weight_drop, ema=ema)  # all from the checkpoint
         fit(callbacks)
         return model, callbacks[-1]
 
@@ -124,7 +144,7 @@ def test_fit_resumes_where_the_checkpoint_left_off(tmp_path, weight_drop):
     for ha, hb in zip(ckpt_a.history, ckpt_b.history):
         for key in ("loss", "val_loss", "learning_rate"):
             assert ha[key] == pytest.approx(hb[key], rel=1e-6), key
-    for va, vb in zip(a.variables, b.variables):
+    for va, vb in zip(list(a.variables) + list(a.optimizer.variables), list(b.variables) + list(b.optimizer.variables)):
         np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-6, atol=1e-7, err_msg=va.path)
 
 

@@ -164,6 +164,38 @@ def test_statistics_gathered_in_the_epoch_survive_a_kill_inside_it(corpus, tmp_p
     _assert_same_run(out, (whole, reference))
 
 
+@pytest.fixture(scope="module")
+def uninterrupted_ema(corpus, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("kill") / "whole_ema")
+    proc = _train(["--corpus", corpus, "--out", out, *ARGS, "--ema-momentum", "0.9"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(os.path.join(out, "metrics.json")) as f:
+        return out, json.load(f)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra, latest", [
+    ([], "ckpt-1"),                                           # from epoch 1's end: the model held the average
+    (["--checkpoint-windows", "40"], "ckpt-1000040"),         # 40 windows into epoch 2: the raw weights
+])
+def test_weight_averaging_survives_a_kill(corpus, uninterrupted_ema, tmp_path, extra, latest):
+    """`--ema-momentum`: killed in epoch 2, resumed, the run ends as the uninterrupted one: the
+    optimizer's averages, the raw weights kept beside them and the validation of the average."""
+    out = str(tmp_path / "run")
+    proc = _train(["--corpus", corpus, "--out", out, *ARGS, "--ema-momentum", "0.9", *extra], kill_at="batch:25")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert _latest(out) == latest
+    resumed = _train(["--out", out, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    _assert_same_run(out, uninterrupted_ema)
+    import tensorflow as tf
+
+    saved = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(out, "checkpoints")))
+    names = saved.get_variable_to_shape_map()
+    raw = sum(n.startswith("callbacks/") for n in names)  # one per trainable variable
+    assert raw > 0 and sum(n.startswith("optimizer/") for n in names) >= 3 * raw  # Adam's m and v, the average
+
+
 @pytest.mark.slow
 def test_a_kill_from_outside_during_epoch_2_then_resume(corpus, uninterrupted, tmp_path):
     out = str(tmp_path / "run")
