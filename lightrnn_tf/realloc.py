@@ -563,6 +563,11 @@ class ReallocationCallback(keras.callbacks.Callback):
         valid_ids: optional `(N,)` int validation ids: each report then also holds
             `valid_ppl_before` (the epoch's `val_perplexity`) and `valid_ppl_after`, the
             validation perplexity with the new table before any further training. Default: `None`.
+        averaging: optional `callbacks.WeightAveraging` of the same `fit` (put first there). The
+            statistics are then those of the raw weights, which training goes on from, not of the
+            average that validation saw: early in training the average lags far behind (on PTB
+            after epoch 1, validation perplexity 1,202 against the raw weights' 498), and
+            reallocating on it trained worse (docs/training.md). Default: `None`.
         recovery_epochs: a reallocation after the first runs only when at least this many epochs
             of the `fit` follow it (and, with `time_budget`, fit in the budget left); the first needs
             one: it replaces the random table, the largest gain, while a later one refines it, and its
@@ -584,8 +589,9 @@ class ReallocationCallback(keras.callbacks.Callback):
     def __init__(self, ids, every=1, rounds=3, batch_size=20, bptt=35, solver="greedy", k=8, max_tokens=0, verbose=1,
                  after_last_epoch=False, valid_ids=None, time_budget=None, statistics="auto", min_gain=0.0,
                  vectors="keep", source="pass", tokens_per_word=TOKENS_PER_WORD, min_count=MIN_COUNT,
-                 recovery_epochs=RECOVERY_EPOCHS):
+                 recovery_epochs=RECOVERY_EPOCHS, averaging=None):
         super().__init__()
+        self.averaging = averaging
         if every < 0 or rounds < 0:
             raise LightRNNError(f"`every` and `rounds` must be >= 0, got every={every}, rounds={rounds}")
         if recovery_epochs < 1:
@@ -704,7 +710,14 @@ class ReallocationCallback(keras.callbacks.Callback):
                       f"({reason['realloc_seconds_estimate']:.0f} s)")
             return
         kwargs = {**self.kwargs, "max_tokens": self.statistics_tokens()}  # not read with source="epoch"
-        report = reallocate(self.model, self.ids, **kwargs, verbose=self.verbose)
+        averaged = self.averaging is not None and self.averaging.averaged_in_model
+        if averaged:
+            self.averaging.use_raw()
+        try:
+            report = reallocate(self.model, self.ids, **kwargs, verbose=self.verbose)
+        finally:
+            if averaged:  # the average again, for validation of the new table and the callbacks after this one
+                self.averaging.use_average()
         report["epoch"] = epoch + 1
         if self.valid_ids is not None:
             from lightrnn_tf.stream_model import stream_perplexity

@@ -150,7 +150,7 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
                                         min_gain=cfg.realloc_min_gain, vectors=cfg.realloc_vectors,
                                         source=cfg.realloc_source, min_count=cfg.realloc_min_count,
                                         recovery_epochs=cfg.realloc_recovery_epochs,
-                                        valid_ids=valid_ids, time_budget=time_budget,
+                                        valid_ids=valid_ids, time_budget=time_budget, averaging=cbs.get("averaging"),
                                         verbose=1 if sys.stdout.isatty() else 2),  # as fit's
         # After the reallocation: an epoch's reallocation counts in that epoch's time.
         "time_budget": time_budget,

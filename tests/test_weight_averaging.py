@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from lightrnn_tf import realloc as realloc_module
 from lightrnn_tf.callbacks import WeightAveraging
 from lightrnn_tf.data import stream_dataset
 from lightrnn_tf.model import LightRNNModel
@@ -111,3 +112,36 @@ def test_an_optimizer_without_use_ema_is_refused():
     with pytest.raises(ValueError, match="use_ema=True"):
         model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5), epochs=1,
                   callbacks=[WeightAveraging()], verbose=0)
+
+
+def test_reallocation_reads_the_raw_weights_and_validation_the_average(monkeypatch):
+    """With `averaging=`, the statistics pass runs on the raw weights training goes on from; the
+    callbacks after it and the next validation see the average again."""
+    seen = []
+    real = realloc_module.reallocate
+
+    def spy(model, *args, **kwargs):
+        seen.append([v.numpy().copy() for v in model.trainable_variables])
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(realloc_module, "reallocate", spy)
+    keras.utils.set_random_seed(0)
+    model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, dropout=0.3, table_seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(1.0, use_ema=True, ema_momentum=M), steps_per_execution=1)
+    ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
+    averaging, record = WeightAveraging(), RecordRawWeights()
+    after = []
+    check = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: after.append(
+        [v.numpy().copy() for v in model.trainable_variables]))
+    realloc = realloc_module.ReallocationCallback(ids, every=1, rounds=1, batch_size=4, bptt=5, verbose=0,
+                                                  averaging=averaging)
+    model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5), epochs=2,
+              callbacks=[averaging, record, realloc, check], verbose=0)
+    assert len(seen) == 1 and len(realloc.reports) == 1
+    per_epoch = len(record.steps) // 2
+    averages = _numpy_averages(record.steps)
+    for got, raw, avg in zip(seen[0], record.steps[per_epoch - 1], averages[per_epoch - 1]):
+        np.testing.assert_allclose(got, raw, rtol=1e-5, atol=1e-6)  # the raw weights of epoch 1's last step
+        assert np.abs(raw - avg).max() > 1e-4
+    for got, avg in zip(after[0], averages[per_epoch - 1]):  # the callbacks after it: the average
+        np.testing.assert_allclose(got, avg, rtol=1e-4, atol=1e-6)
