@@ -7,6 +7,7 @@ The rest of training's callbacks are Keras' own (`ReduceLROnPlateau`, `EarlyStop
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -153,8 +154,9 @@ class WeightAveraging(keras.callbacks.Callback):
     or kept; training goes on from the raw weights.
 
     The optimizer keeps the average (`use_ema=True, ema_momentum=m`), updated inside `train_step`
-    after every step: `avg <- m * avg + (1 - m) * w`, `avg <- w` after the very first. This callback copies it into the model's trainable variables
-    when validation begins and keeps it there until the next epoch begins, so that validation and
+    after every step: `avg <- m * avg + (1 - m) * w`, `avg <- w` after the very first. This
+    callback copies it into the model's trainable variables when validation begins and keeps it
+    there until the next epoch begins, so that validation and
     every callback after this one at the epoch's end (`EarlyStopping`'s best weights, reallocation,
     `TrainingCheckpoint`) see the averaged model, and so does the model `fit` leaves. The raw
     weights wait in variables of their own (`checkpoint_variables`) and come back when an epoch
@@ -221,6 +223,17 @@ class WeightAveraging(keras.callbacks.Callback):
         for var, _, raw in self._pairs():
             var.assign(raw)
         self.averaged_in_model = False
+
+    @contextlib.contextmanager
+    def raw_weights(self):
+        """Within it the model holds the raw weights; after it, whichever it held before."""
+        averaged = self.averaged_in_model
+        self.use_raw()
+        try:
+            yield
+        finally:
+            if averaged:
+                self.use_average()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.use_raw()

@@ -35,6 +35,7 @@ measured (docs/reallocation.md).
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import keras
@@ -710,14 +711,10 @@ class ReallocationCallback(keras.callbacks.Callback):
                       f"({reason['realloc_seconds_estimate']:.0f} s)")
             return
         kwargs = {**self.kwargs, "max_tokens": self.statistics_tokens()}  # not read with source="epoch"
-        averaged = self.averaging is not None and self.averaging.averaged_in_model
-        if averaged:
-            self.averaging.use_raw()
-        try:
+        # With averaging, the statistics of the raw weights; then the average again, for validation of
+        # the new table and the callbacks after this one.
+        with self.averaging.raw_weights() if self.averaging is not None else contextlib.nullcontext():
             report = reallocate(self.model, self.ids, **kwargs, verbose=self.verbose)
-        finally:
-            if averaged:  # the average again, for validation of the new table and the callbacks after this one
-                self.averaging.use_average()
         report["epoch"] = epoch + 1
         if self.valid_ids is not None:
             from lightrnn_tf.stream_model import stream_perplexity

@@ -50,6 +50,10 @@ def _numpy_averages(steps):
     return averages
 
 
+def _valid_loss(model, valid) -> float:
+    return model.evaluate(valid, verbose=0, return_dict=True)["loss"]
+
+
 def test_validation_and_the_fitted_model_use_the_average_and_training_the_raw_weights():
     model, steps, history, valid = _fit(ema=True)
     plain_model, plain_steps, plain_history, _ = _fit(ema=False)
@@ -70,10 +74,10 @@ def test_validation_and_the_fitted_model_use_the_average_and_training_the_raw_we
     for epoch in range(3):
         for var, avg in zip(model.trainable_variables, averages[(epoch + 1) * per_epoch - 1]):
             var.assign(avg)
-        assert model.evaluate(valid, verbose=0, return_dict=True)["loss"] == pytest.approx(history["val_loss"][epoch], rel=1e-5)
+        assert _valid_loss(model, valid) == pytest.approx(history["val_loss"][epoch], rel=1e-5)
     for var, raw in zip(model.trainable_variables, steps[-1]):
         var.assign(raw)
-    assert model.evaluate(valid, verbose=0, return_dict=True)["loss"] != pytest.approx(history["val_loss"][-1], rel=1e-3)
+    assert _valid_loss(model, valid) != pytest.approx(history["val_loss"][-1], rel=1e-3)
 
 
 class StopAfterEpoch(keras.callbacks.Callback):
@@ -100,8 +104,7 @@ def test_a_fit_stopped_before_its_last_epoch_keeps_the_average(stop):
     averages = _numpy_averages(steps)
     for var, avg in zip(model.trainable_variables, averages[(best + 1) * per_epoch - 1]):
         np.testing.assert_allclose(var.numpy(), avg, rtol=1e-4, atol=1e-6, err_msg=var.path)
-    assert model.evaluate(valid, verbose=0, return_dict=True)["loss"] == pytest.approx(history["val_loss"][best],
-                                                                                       rel=1e-5)
+    assert _valid_loss(model, valid) == pytest.approx(history["val_loss"][best], rel=1e-5)
 
 
 def test_an_optimizer_without_use_ema_is_refused():
