@@ -3,11 +3,15 @@
     python benchmarks/bench_train.py                       # PTB valid (10k words) from $LIGHTRNN_DATA
     python benchmarks/bench_train.py --data FILE --steps 64 --layers 2
     python benchmarks/bench_train.py --zipf 100000 --steps 16      # synthetic Zipfian ids, |V| = 100k
+    python benchmarks/bench_train.py --ema-momentum 0.99           # also what weight averaging costs
 
 Each model trains in its own subprocess (so peak RSS is its own) through `model.fit` — the
 models' own `train_step`, the path `python -m lightrnn_tf.train` uses, LSTM state carried across
 windows — for `--steps` windows of `--batch-size` x `--bptt` words after 2 x `--steps-per-execution` warm-up windows, with
-the same optimizer and clipping. Prints a table and writes benchmarks/results/train.json.
+the same optimizer and clipping. With `--ema-momentum M` each model is also measured with the
+optimizer keeping a moving average of the weights (`use_ema=True`, what `--ema-momentum` of the
+training command turns on), right after its run without. Prints a table and writes
+benchmarks/results/train.json.
 """
 
 import argparse
@@ -43,6 +47,7 @@ def measure(kind, args):
         ids = vocab.encode_lines(lines, tok)
         V = len(vocab)
     keras.utils.set_random_seed(0)
+    kind, _, averaged = kind.partition("+")
     if kind == "lightrnn":
         from lightrnn_tf.model import LightRNNModel
 
@@ -51,7 +56,8 @@ def measure(kind, args):
         from lightrnn_tf.baselines import FullSoftmaxLSTM
 
         model = FullSoftmaxLSTM(V, embedding_dim=args.dim, hidden_dim=args.dim, num_layers=args.layers, dropout=0.3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0),
+    ema = {"use_ema": True, "ema_momentum": args.ema_momentum} if averaged else {}
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0, **ema),
                   steps_per_execution=args.steps_per_execution)
 
     class Timer(keras.callbacks.Callback):
@@ -75,7 +81,7 @@ def measure(kind, args):
     seconds = timer.seconds
     words = args.steps * args.batch_size * args.bptt
     params = int(sum(np.prod(v.shape) for v in model.trainable_variables))
-    return {"model": kind, "vocab_size": V, "params": params, "words": words, "seconds": seconds,
+    return {"model": kind + ("+ema" if averaged else ""), "vocab_size": V, "params": params, "words": words, "seconds": seconds,
             "words_per_sec": words / seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -94,31 +100,46 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--steps-per-execution", type=int, default=TrainConfig().steps_per_execution,
                    help="windows per call into TensorFlow (default: the training command's)")
+    p.add_argument("--ema-momentum", type=float, default=0.0,
+                   help="also measure each model with a moving average of its weights (use_ema) of this momentum")
     p.add_argument("--out", default=os.path.join(HERE, "results", "train.json"))
-    p.add_argument("--only", choices=["lightrnn", "full_softmax"], help=argparse.SUPPRESS)
+    p.add_argument("--only", choices=["lightrnn", "full_softmax", "lightrnn+ema", "full_softmax+ema"],
+                   help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.only:
         print(json.dumps(measure(args.only, args)))
         return 0
     rows = []
-    for kind in ("lightrnn", "full_softmax"):
+    if not 0 <= args.ema_momentum < 1:
+        p.error(f"--ema-momentum must be in [0, 1), got {args.ema_momentum}")
+    kinds = ["lightrnn", "full_softmax"]
+    if args.ema_momentum:
+        kinds = ["lightrnn", "lightrnn+ema", "full_softmax", "full_softmax+ema"]
+    for kind in kinds:
         cmd = [sys.executable, os.path.abspath(__file__), "--only", kind] + (argv if argv is not None else sys.argv[1:])
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         if proc.returncode:
             sys.stderr.write(proc.stderr)
             return proc.returncode
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    light, full = rows
+    by_kind = {r["model"]: r for r in rows}
+    light, full = by_kind["lightrnn"], by_kind["full_softmax"]
     source = f"synthetic Zipf(1) stream of {args.zipf_tokens} ids" if args.zipf else args.data
     print(f"data {source}: |V| = {light['vocab_size']}, E = H = {args.dim}, {args.layers} layer(s), "
           f"batch {args.batch_size} x bptt {args.bptt}, {args.steps} timed windows, {os.cpu_count()} CPU cores")
-    print(f"{'model':<14}{'params':>12}{'words/s':>12}{'peak RSS MB':>14}")
+    print(f"{'model':<18}{'params':>12}{'words/s':>12}{'peak RSS MB':>14}")
     for r in rows:
-        print(f"{r['model']:<14}{r['params']:>12,}{r['words_per_sec']:>12,.0f}{r['peak_rss_mb']:>14,.0f}")
+        print(f"{r['model']:<18}{r['params']:>12,}{r['words_per_sec']:>12,.0f}{r['peak_rss_mb']:>14,.0f}")
     ratios = {"speedup": light["words_per_sec"] / full["words_per_sec"], "param_ratio": full["params"] / light["params"],
               "memory_ratio": full["peak_rss_mb"] / light["peak_rss_mb"]}
     print(f"LightRNN: {ratios['speedup']:.2f}x the words/s, {ratios['param_ratio']:.1f}x fewer parameters, "
           f"{ratios['memory_ratio']:.2f}x less peak memory")
+    for kind in ("lightrnn", "full_softmax") if args.ema_momentum else ():
+        plain, averaged = by_kind[kind], by_kind[kind + "+ema"]
+        ratios[f"{kind}_ema_words_per_sec_ratio"] = averaged["words_per_sec"] / plain["words_per_sec"]
+        ratios[f"{kind}_ema_peak_rss_ratio"] = averaged["peak_rss_mb"] / plain["peak_rss_mb"]
+        print(f"{kind} with the weight average: {ratios[f'{kind}_ema_words_per_sec_ratio']:.2f}x the words/s, "
+              f"{ratios[f'{kind}_ema_peak_rss_ratio']:.2f}x the peak memory")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
