@@ -97,10 +97,11 @@ class TrainConfig:
     learning_rate: float = _f(2e-3, "initial learning rate")
     lr_decay: float = _f(0.5, "multiply the learning rate by this when validation perplexity does not improve")
     clip_norm: float = _f(1.0, "clip gradients to this global norm; 0 disables")
-    ema_momentum: float = _f(0.0, "keep an exponential moving average of the weights with this momentum per "
-                                  "training window (Keras' use_ema, Polyak averaging; e.g. 0.99): validation, early "
-                                  "stopping, reallocation, checkpoints' best weights and the saved model use it, "
-                                  "training goes on from the raw weights; 0 = off (docs/training.md)")
+    ema_momentum: float = _f(0.99, "keep an exponential moving average of the weights with this momentum per "
+                                   "training window (Keras' use_ema, Polyak averaging): validation, learning-rate "
+                                   "decay, early stopping, the checkpoints' best weights and the saved model use it, "
+                                   "while training and reallocation go on from the raw weights; off in a run of "
+                                   "fewer than 3 / (1 - M) windows; 0 = off (docs/training.md)")
     patience: int = _f(3, "stop after this many epochs without a better validation perplexity; 0 never stops early")
     seed: int = _f(1234, "random seed (weights, table, dropout)")
     strategy: str = _f("default", "tf.distribute strategy: default (one device), mirrored (the local GPUs), multiworker "
@@ -196,7 +197,7 @@ class TrainConfig:
                                 f"got {self.ema_momentum}.")
         if self.ema_momentum and self.realloc_vectors == "carry":
             raise LightRNNError("--ema-momentum does not combine with --realloc-vectors carry (the carried vectors "
-                                "would reach the averaged weights only); use --realloc-vectors keep")
+                                "would reach the averaged weights only); use --realloc-vectors keep, or --ema-momentum 0")
         if not 0 <= self.realloc_min_gain < 1:
             raise LightRNNError(f"Received an invalid value for `realloc_min_gain`, expected 0 <= min_gain < 1, "
                                 f"got {self.realloc_min_gain}.")
@@ -222,7 +223,8 @@ def to_json(model: ModelConfig, train: TrainConfig | None = None) -> str:
 
 # Settings whose default changed, with the value a config.json written before they existed meant,
 # so that `--resume` of an older run goes on as it started.
-_BEFORE_THEY_EXISTED = {"realloc_tokens_per_word": 0.0, "realloc_min_count": 0, "realloc_recovery_epochs": 1}
+_BEFORE_THEY_EXISTED = {"realloc_tokens_per_word": 0.0, "realloc_min_count": 0, "realloc_recovery_epochs": 1,
+                        "ema_momentum": 0.0}
 
 
 def from_json(text: str) -> tuple[ModelConfig, TrainConfig | None]:

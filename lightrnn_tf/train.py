@@ -15,8 +15,9 @@ stream's LSTM state across windows (`stream_model`). The callbacks are Keras' ow
 `ReduceLROnPlateau` (decay when validation stalls), `EarlyStopping(restore_best_weights=True)`
 and `TensorBoard`, plus `StopOnNaN`, `EpochStats`, `TimeBudget`, `ReallocationCallback` (moves words
 to the cells that minimise the training loss; by default after epochs 1-3 with the greedy solver)
-and `TrainingCheckpoint` (everything, every epoch, for `--resume`); with `--ema-momentum`,
-`WeightAveraging` first (validation and everything after it see the averaged weights). `--model full_softmax` or
+and `TrainingCheckpoint` (everything, every epoch, for `--resume`); unless `--ema-momentum 0`,
+`WeightAveraging` first (validation and everything after it see the averaged weights; a run too
+short to average over trains without it, `without_averaging_if_too_short`). `--model full_softmax` or
 `sampled_softmax` trains a baseline through the same path. The run directory layout is in `rundir.py`. Expected failures print one line to
 stderr and exit with status 2.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import resource
 import sys
@@ -166,6 +168,30 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
 
 # === The run ===
 
+def without_averaging_if_too_short(cfg: TrainConfig, train_tokens: int) -> TrainConfig:
+    """`cfg` with `ema_momentum = 0` when the run is too short to average over.
+
+    Keras' moving average starts at the weights after the first window, which still weigh
+    `M^(n-1)` in it after `n` windows. A run of at most `epochs` x windows-an-epoch windows, fewer
+    than `3 / (1 - M)` (300 at M = 0.99, where that weight falls under e^-3 ≈ 5%), would validate
+    and save mostly its first weights, so it trains without the average; its config.json records
+    it, and `--resume` goes on the same way.
+    """
+    m = cfg.ema_momentum
+    if not m:
+        return cfg
+    steps = num_windows(train_tokens, cfg.batch_size, cfg.bptt)
+    if 0 < cfg.steps_per_epoch < steps:
+        steps = cfg.steps_per_epoch
+    needed = math.ceil(3 / (1 - m) - 1e-9)
+    if cfg.epochs * steps >= needed:
+        return cfg
+    print(f"note: --ema-momentum {m:g} averages over about {round(1 / (1 - m))} windows; this run trains at most "
+          f"{cfg.epochs * steps}, fewer than {needed}, so it trains without the average (config.json records "
+          "--ema-momentum 0)", file=sys.stderr)
+    return dataclasses.replace(cfg, ema_momentum=0.0)
+
+
 def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     """Runs (or resumes) a whole training job and returns the metrics written to OUT/metrics.json."""
     from lightrnn_tf.data import continuing_stream_dataset, stream_dataset
@@ -181,6 +207,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         raise LightRNNError(f"--batch-size {cfg.batch_size} is not a multiple of the {replicas} replicas of --strategy "
                             f"{cfg.strategy}; it is the global batch, split evenly among them")
     model_cfg, vocab, ids, source = prepare(model_cfg, cfg)
+    if not cfg.resume:
+        cfg = without_averaging_if_too_short(cfg, len(ids["train"]))
     valid_b = evaluation_batch_size(len(ids["valid"]), cfg.batch_size, replicas)
     evaluation_batch_size(len(ids["test"]), cfg.batch_size, replicas)
     if not cfg.resume:

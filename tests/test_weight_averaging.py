@@ -2,6 +2,8 @@
 average of the weights, checked against a NumPy average of the raw weights recorded after every
 step; training itself goes on from the raw weights, exactly as without averaging."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -148,3 +150,25 @@ def test_reallocation_reads_the_raw_weights_and_validation_the_average(monkeypat
         assert np.abs(raw - avg).max() > 1e-4
     for got, avg in zip(after[0], averages[per_epoch - 1]):  # the callbacks after it: the average
         np.testing.assert_allclose(got, avg, rtol=1e-4, atol=1e-6)
+
+
+def test_a_run_too_short_to_average_over_trains_without_the_average(capsys):
+    """Fewer than 3 / (1 - M) windows in all (epochs x windows an epoch, `--steps-per-epoch`
+    included): the first window's weights would still weigh over e^-3 in the average, so the run
+    trains without it; from 3 / (1 - M) windows on it keeps it."""
+    from lightrnn_tf.config import TrainConfig
+    from lightrnn_tf.data import num_windows
+    from lightrnn_tf.train import without_averaging_if_too_short
+
+    tokens = {num_windows(n, 4, 5): n for n in range(100, 4000)}  # windows an epoch -> a corpus size
+    for epochs, windows, momentum, kept in ((2, 150, 0.99, True), (2, 149, 0.99, False), (1, 30, 0.9, True),
+                                            (1, 29, 0.9, False)):
+        cfg = TrainConfig(epochs=epochs, batch_size=4, bptt=5, ema_momentum=momentum)
+        got = without_averaging_if_too_short(cfg, tokens[windows])
+        assert got.ema_momentum == (momentum if kept else 0.0), (epochs, windows, momentum)
+        assert ("note: --ema-momentum" in capsys.readouterr().err) is not kept
+        assert dataclasses.replace(got, ema_momentum=momentum) == cfg  # nothing else changes
+    short_epochs = TrainConfig(epochs=3, batch_size=4, bptt=5, steps_per_epoch=99)  # 297 windows < 300
+    assert without_averaging_if_too_short(short_epochs, tokens[150]).ema_momentum == 0.0
+    off = TrainConfig(epochs=1, batch_size=4, bptt=5, ema_momentum=0.0)
+    assert without_averaging_if_too_short(off, tokens[29]) is off
