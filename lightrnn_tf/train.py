@@ -168,6 +168,14 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
 
 # === The run ===
 
+def windows_per_epoch(cfg: TrainConfig, train_tokens: int) -> tuple[int, bool]:
+    """`(windows, continuing)`: the training windows of one epoch, and whether `--steps-per-epoch`
+    makes epochs of that many windows that go on through the stream (fewer than the text holds)."""
+    windows = num_windows(train_tokens, cfg.batch_size, cfg.bptt)
+    continuing = 0 < cfg.steps_per_epoch < windows
+    return (cfg.steps_per_epoch if continuing else windows), continuing
+
+
 def without_averaging_if_too_short(cfg: TrainConfig, train_tokens: int) -> TrainConfig:
     """`cfg` with `ema_momentum = 0` when the run is too short to average over.
 
@@ -180,9 +188,7 @@ def without_averaging_if_too_short(cfg: TrainConfig, train_tokens: int) -> Train
     m = cfg.ema_momentum
     if not m:
         return cfg
-    steps = num_windows(train_tokens, cfg.batch_size, cfg.bptt)
-    if 0 < cfg.steps_per_epoch < steps:
-        steps = cfg.steps_per_epoch
+    steps, _ = windows_per_epoch(cfg, train_tokens)
     needed = math.ceil(3 / (1 - m) - 1e-9)
     if cfg.epochs * steps >= needed:
         return cfg
@@ -207,11 +213,10 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         raise LightRNNError(f"--batch-size {cfg.batch_size} is not a multiple of the {replicas} replicas of --strategy "
                             f"{cfg.strategy}; it is the global batch, split evenly among them")
     model_cfg, vocab, ids, source = prepare(model_cfg, cfg)
-    if not cfg.resume:
-        cfg = without_averaging_if_too_short(cfg, len(ids["train"]))
     valid_b = evaluation_batch_size(len(ids["valid"]), cfg.batch_size, replicas)
     evaluation_batch_size(len(ids["test"]), cfg.batch_size, replicas)
     if not cfg.resume:
+        cfg = without_averaging_if_too_short(cfg, len(ids["train"]))  # before config.json records it
         rundir.save_run(cfg.out, model_config=model_cfg, train_config=cfg, vocab=vocab)
     print(f"data {source}: {len(ids['train'])} train / {len(ids['valid'])} valid / {len(ids['test'])} test tokens, "
           f"|V| = {len(vocab)}, table {model_cfg.rows}x{model_cfg.cols}", file=sys.stderr)
@@ -226,10 +231,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
 
     with strategy.scope():
         model = build_model(model_cfg, build_cfg)
-    steps = num_windows(len(ids["train"]), cfg.batch_size, cfg.bptt)
-    continuing = 0 < cfg.steps_per_epoch < steps  # epochs of N windows that go on through the stream
-    if continuing:
-        steps = cfg.steps_per_epoch
+    steps, continuing = windows_per_epoch(cfg, len(ids["train"]))
 
     def training_windows(epoch: int):
         """The training windows from the first of 0-based `epoch` on."""
