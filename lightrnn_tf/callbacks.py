@@ -149,6 +149,72 @@ class TimeBudget(keras.callbacks.Callback):
             self._start = time.perf_counter()
 
 
+class BudgetCooldown(keras.callbacks.Callback):
+    """Over the last `fraction` of a time budget, lowers the learning rate linearly to zero.
+
+    A run that the budget stops knows when it ends, so it can end annealed (the cooldown of a
+    warmup-stable-decay schedule) rather than at whatever rate `ReduceLROnPlateau` left. Before
+    every call into TensorFlow (every `steps_per_execution` windows) the optimizer's rate is set to
+
+        base * clip((budget - elapsed) / (fraction * budget), 0, 1)
+
+    where `base` is the rate `ReduceLROnPlateau` and the user set; at every epoch's end the rate
+    is put back to `base` first, so that `ReduceLROnPlateau` (put it after this callback) decays
+    `base`, and an epoch-end checkpoint holds it. `base` is in `get_state()`, so a checkpoint taken
+    inside an epoch (which holds the scaled rate) resumes with it. Each epoch's logs get
+    `lr_factor`, the factor when the epoch stopped training.
+
+    Args:
+        time_budget: the `TimeBudget` of the same `fit` (its clock, resumes included).
+        fraction: float in [0, 1]; 0 (or no budget) leaves the rate alone.
+    """
+
+    def __init__(self, time_budget: TimeBudget, fraction: float):
+        super().__init__()
+        self.time_budget, self.fraction = time_budget, float(fraction)
+        self.base_lr = None  # None: read it from the optimizer when the next epoch begins
+        self._factor = 1.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.fraction and self.time_budget.seconds)
+
+    def factor(self) -> float:
+        """The multiplier the rate gets now: 1 until the cooldown, then linearly down to 0."""
+        if not self.active:
+            return 1.0
+        left = self.time_budget.seconds - self.time_budget.elapsed()
+        return min(1.0, max(0.0, left / (self.fraction * self.time_budget.seconds)))
+
+    def _set_lr(self, value: float) -> None:
+        self.model.optimizer.learning_rate = value
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.active and self.base_lr is None:
+            self.base_lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.active:
+            self._factor = self.factor()
+            self._set_lr(self.base_lr * self._factor)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.active:
+            return
+        if logs is not None:
+            logs["lr_factor"] = self._factor
+        self._set_lr(self.base_lr)
+        self.base_lr = None
+
+    def get_state(self) -> dict:
+        return {"base_lr": self.base_lr, "factor": self._factor}
+
+    def set_state(self, state: dict) -> None:
+        """Restores the base rate of an epoch a checkpoint interrupted (`TrainingCheckpoint`)."""
+        self.base_lr = state.get("base_lr")
+        self._factor = float(state.get("factor", 1.0))
+
+
 class WeightAveraging(keras.callbacks.Callback):
     """Puts the optimizer's moving average of the weights in the model wherever the model is judged
     or kept; training goes on from the raw weights.

@@ -123,6 +123,8 @@ class TrainConfig:
                                  "of --steps-per-execution")
     time_budget: float = _f(0.0, "stop training after this many seconds of wall time, validation and reallocation "
                                  "included (0 = no limit); the test set is then measured as usual")
+    lr_cooldown: float = _f(0.0, "with --time-budget: over this last fraction of the budget the learning rate falls "
+                                 "linearly to 0, so that the run ends annealed (0 = off; docs/training.md)")
     # === Reallocation ===
     realloc_every: int = _f(1, "reallocate words to cells after every this many epochs; 0 keeps the random table "
                                "(the default schedule, after epochs 1-3 with the greedy solver, was the best measured "
@@ -177,6 +179,9 @@ class TrainConfig:
                                 f"got {self.checkpoint_minutes}.")
         if self.time_budget < 0:
             raise LightRNNError(f"Received an invalid value for `time_budget`, expected >= 0, got {self.time_budget}.")
+        if not 0 <= self.lr_cooldown <= 1:
+            raise LightRNNError(f"Received an invalid value for `lr_cooldown`, expected 0 <= lr_cooldown <= 1, "
+                                f"got {self.lr_cooldown}.")
         for name in ("patience", "min_count", "max_vocab", "realloc_every", "realloc_rounds", "realloc_tokens",
                      "realloc_min_count", "steps_per_epoch", "checkpoint_windows"):
             if getattr(self, name) < 0:
@@ -224,7 +229,8 @@ def to_json(model: ModelConfig, train: TrainConfig | None = None) -> str:
 # Settings whose default changed, with the value a config.json written before they existed meant,
 # so that `--resume` of an older run goes on as it started.
 _BEFORE_THEY_EXISTED = {"realloc_tokens_per_word": 0.0, "realloc_min_count": 0, "realloc_recovery_epochs": 1,
-                        "ema_momentum": 0.0}
+                        "ema_momentum": 0.0,
+                        "lr_cooldown": 0.0}
 
 
 def from_json(text: str) -> tuple[ModelConfig, TrainConfig | None]:

@@ -129,17 +129,24 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
     for the baselines, which have no table)."""
     import keras
 
-    from lightrnn_tf.callbacks import EpochStats, StopOnNaN, TimeBudget, WeightAveraging
+    from lightrnn_tf.callbacks import BudgetCooldown, EpochStats, StopOnNaN, TimeBudget, WeightAveraging
     from lightrnn_tf.checkpoint import TrainingCheckpoint
     from lightrnn_tf.realloc import ReallocationCallback
 
     ckpt_dir = os.path.join(cfg.out, rundir.CHECKPOINTS)
     time_budget = TimeBudget(cfg.time_budget)
+    cooldown = cfg.lr_cooldown
+    if cooldown and cfg.time_budget and cfg.strategy == "multiworker":
+        print("note: --lr-cooldown is off with --strategy multiworker (each worker's clock would set its own "
+              "learning rate); the budget still ends training", file=sys.stderr)
+        cooldown = 0.0
     # First: the averaged weights are in the model for validation and the epoch-end callbacks after it.
     cbs = {"averaging": WeightAveraging()} if cfg.ema_momentum else {}
     cbs |= {
         "nan": StopOnNaN(hint=f"the last good checkpoint is kept in {ckpt_dir}; try a lower --learning-rate"),
         "stats": EpochStats(tokens_per_epoch, steps_per_epoch),
+        # Before ReduceLROnPlateau: at an epoch's end it puts back the rate that one decays.
+        "cooldown": BudgetCooldown(time_budget, cooldown),
         "reduce_lr": keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_decay, patience=1,
                                                        min_delta=0.0, min_lr=0.0, verbose=0),
         "early_stopping": keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience or cfg.epochs + 1,
@@ -160,7 +167,9 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
     }
     # Last: restores the others' state after their on_train_begin reset, saves it after they ran.
     saved = [cbs["reduce_lr"], cbs["early_stopping"], cbs["realloc"], cbs["time_budget"]]
-    cbs["checkpoint"] = TrainingCheckpoint(ckpt_dir, saved + ([cbs["averaging"]] if cfg.ema_momentum else []),
+    saved += [cbs["averaging"]] if cfg.ema_momentum else []
+    saved += [cbs["cooldown"]]  # last: a checkpoint from before it existed restores the others as before
+    cbs["checkpoint"] = TrainingCheckpoint(ckpt_dir, saved,
                                            save_every_windows=cfg.checkpoint_windows,
                                            save_every_seconds=60 * cfg.checkpoint_minutes)
     return cbs

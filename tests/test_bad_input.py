@@ -88,7 +88,8 @@ def test_negative_time_budget(capsys, tmp_path):
     assert "time_budget" in line and "-5" in line
 
 
-@pytest.mark.parametrize("flag, value", [("--weight-drop", "1"), ("--dropout", "-0.1"), ("--ema-momentum", "1")])
+@pytest.mark.parametrize("flag, value", [("--weight-drop", "1"), ("--dropout", "-0.1"), ("--ema-momentum", "1"),
+                                         ("--lr-cooldown", "1.5")])
 def test_a_rate_outside_0_1(capsys, tmp_path, flag, value):
     from lightrnn_tf import train
 

@@ -73,3 +73,16 @@ def test_time_budget_stops_training_and_resume_respects_it(corpus, tmp_path, cap
     assert train_cli.main(["--out", out, "--resume"]) == 0
     assert "already spent its --time-budget" in capsys.readouterr().err
     assert _metrics(out)["epochs"] == m["epochs"]
+
+
+def test_lr_cooldown_anneals_the_end_of_a_time_budget(corpus, tmp_path):
+    out = str(tmp_path / "run")
+    assert train_cli.main(["--corpus", corpus, "--epochs", "50", "--time-budget", "4", "--lr-cooldown", "0.5",
+                           "--out", out] + SMALL) == 0
+    with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
+        assert json.load(f)["train"]["lr_cooldown"] == 0.5
+    factors = [h["lr_factor"] for h in _metrics(out)["history"]]
+    assert factors == sorted(factors, reverse=True) and 0.0 <= factors[-1] < 1.0 and factors[0] <= 1.0
+    for h in _metrics(out)["history"]:  # the base rate (halved by ReduceLROnPlateau or not), not a scaled one
+        assert math.log2(2e-3 / h["learning_rate"]) == pytest.approx(round(math.log2(2e-3 / h["learning_rate"])),
+                                                                     abs=1e-4)

@@ -818,6 +818,8 @@ def test_tokens_per_word_config_round_trip_and_older_runs():
     doc = json.loads(to_json(ModelConfig(vocab_size=10), new))
     del doc["train"]["ema_momentum"]  # written before --ema-momentum existed: trained without the average
     assert from_json(json.dumps(doc))[1].ema_momentum == 0.0
+    del doc["train"]["lr_cooldown"]  # written before --lr-cooldown existed: no cooldown
+    assert from_json(json.dumps(doc))[1].lr_cooldown == 0.0
     with pytest.raises(LightRNNError, match="realloc_tokens_per_word") as err:
         TrainConfig(realloc_tokens_per_word=-1.0).validate()
     assert "\n" not in str(err.value)
