@@ -102,6 +102,8 @@ CLI_FLAGS = ["--epochs", "2", "--embedding-dim", "8", "--hidden-dim", "8", "--bp
 # Epochs of 8 of the 18 windows, going on through the stream: the third wraps around its end;
 # the reallocations read statistics gathered while those 8 windows trained. (It was 40 windows, more
 # than the stream has, so every epoch read the whole stream.)
+# Weight averaging with a momentum short enough for the 36 windows of CLI_FLAGS (>= 3 / (1 - 0.9) = 30)
+AVERAGED = ["--ema-momentum", "0.9"]
 SHORT_EPOCHS = ["--steps-per-epoch", "8", "--epochs", "3", "--realloc-source", "epoch", "--realloc-recovery-epochs", "1"]
 
 
@@ -141,6 +143,7 @@ def _mirrored(out_path, corpus, run_dir):
     result["cli_code"] = train_cli.main(flags + ["--out", os.path.join(run_dir, "mirrored")])
     result["odd_batch_code"] = train_cli.main(flags + ["--batch-size", "3", "--out", os.path.join(run_dir, "odd")])
     result["short_epochs_code"] = train_cli.main(flags + SHORT_EPOCHS + ["--out", os.path.join(run_dir, "short")])
+    result["averaged_code"] = train_cli.main(flags + AVERAGED + ["--out", os.path.join(run_dir, "averaged")])
     with open(out_path, "w") as f:
         json.dump(result, f)
 

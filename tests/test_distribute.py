@@ -98,6 +98,22 @@ def cli_one_device_short_epochs():
         return json.load(f)
 
 
+@functools.lru_cache(maxsize=None)
+def cli_one_device_averaged():
+    """The metrics and config of the command line with `CLI_FLAGS + AVERAGED` on one device, in this process."""
+    from distributed_runs import AVERAGED, CLI_FLAGS
+
+    corpus, _ = cli_one_device()
+    out = os.path.join(tempfile.mkdtemp(prefix="lightrnn_dist_"), "averaged")
+    assert train_cli.main(["--corpus", corpus] + CLI_FLAGS + AVERAGED + ["--out", out]) == 0
+    return _metrics_and_config(out)
+
+
+def _metrics_and_config(out):
+    with open(os.path.join(out, "metrics.json")) as f, open(os.path.join(out, "config.json")) as g:
+        return json.load(f), json.load(g)
+
+
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
     """The runs of `distributed_runs.py mirrored`; the one-device runs are made meanwhile."""
@@ -110,6 +126,7 @@ def mirrored(tmp_path_factory):
     one_device()
     cli_one_device()
     cli_one_device_short_epochs()
+    cli_one_device_averaged()
     _wait([proc])
     with open(out) as f:
         result = json.load(f)
@@ -117,6 +134,7 @@ def mirrored(tmp_path_factory):
         result["cli_metrics"] = json.load(f)
     with open(tmp / "short" / "metrics.json") as f:
         result["short_epochs_metrics"] = json.load(f)
+    result["averaged_metrics"], result["averaged_config"] = _metrics_and_config(tmp / "averaged")
     return result
 
 
@@ -187,6 +205,20 @@ def test_cli_short_epochs_go_on_through_the_stream_under_mirrored(mirrored):
     moves = [[(h["realloc"]["source"], h["realloc"]["tokens"], h["realloc"]["moved"]) for h in m["history"]
               if "realloc" in h] for m in (one, two)]
     assert moves[0] == moves[1] and moves[0][0][:2] == ("epoch", 8 * 4 * 5)
+
+
+@pytest.mark.slow
+def test_cli_weight_averaging_under_mirrored(mirrored):
+    """`--ema-momentum 0.9` (long enough to average: both config.json files keep it): the averaged
+    weights that validation, early stopping and the saved model use are put in the mirrored
+    variables as on one device, and training goes on from the raw ones alike."""
+    one, one_config = cli_one_device_averaged()
+    two, two_config = mirrored["averaged_metrics"], mirrored["averaged_config"]
+    assert mirrored["averaged_code"] == 0 and two["replicas"] == 2
+    assert one_config["train"]["ema_momentum"] == two_config["train"]["ema_momentum"] == 0.9
+    _same_cli_run(one, two)
+    plain = cli_one_device()[1]  # the same run without averaging validates otherwise
+    assert one["history"][1]["val_loss"] != pytest.approx(plain["history"][1]["val_loss"], rel=1e-3)
 
 
 def _free_ports(n):
