@@ -229,8 +229,7 @@ def to_json(model: ModelConfig, train: TrainConfig | None = None) -> str:
 # Settings whose default changed, with the value a config.json written before they existed meant,
 # so that `--resume` of an older run goes on as it started.
 _BEFORE_THEY_EXISTED = {"realloc_tokens_per_word": 0.0, "realloc_min_count": 0, "realloc_recovery_epochs": 1,
-                        "ema_momentum": 0.0,
-                        "lr_cooldown": 0.0}
+                        "ema_momentum": 0.0}
 
 
 def from_json(text: str) -> tuple[ModelConfig, TrainConfig | None]:

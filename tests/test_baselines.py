@@ -81,8 +81,9 @@ def test_lr_cooldown_anneals_the_end_of_a_time_budget(corpus, tmp_path):
                            "--out", out] + SMALL) == 0
     with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
         assert json.load(f)["train"]["lr_cooldown"] == 0.5
-    factors = [h["lr_factor"] for h in _metrics(out)["history"]]
+    history = _metrics(out)["history"]
+    factors = [h["lr_factor"] for h in history]
     assert factors == sorted(factors, reverse=True) and 0.0 <= factors[-1] < 1.0 and factors[0] <= 1.0
-    for h in _metrics(out)["history"]:  # the base rate (halved by ReduceLROnPlateau or not), not a scaled one
+    for h in history:  # the base rate (halved by ReduceLROnPlateau or not), not a scaled one
         assert math.log2(2e-3 / h["learning_rate"]) == pytest.approx(round(math.log2(2e-3 / h["learning_rate"])),
                                                                      abs=1e-4)

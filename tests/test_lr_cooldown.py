@@ -66,9 +66,15 @@ def _setup(path=None, fraction=FRACTION, seed=0, seconds=BUDGET):
     return model, callbacks, record
 
 
-def _fit(model, callbacks, extra=()):
+def _data():
+    """`(train, valid)` windows: 200 tokens in rows of 4 x 5, and the first 100 in rows of 2 x 5."""
     ids = np.random.default_rng(0).integers(0, 12, 200).astype(np.int32)
-    return model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5), epochs=100,
+    return stream_dataset(ids, 4, 5), stream_dataset(ids[:100], 2, 5)
+
+
+def _fit(model, callbacks, extra=(), train=None):
+    windows, valid = _data()
+    return model.fit(windows if train is None else train, validation_data=valid, epochs=100,
                      callbacks=list(callbacks) + list(extra), verbose=0).history
 
 
@@ -139,9 +145,7 @@ def test_a_mid_epoch_checkpoint_resumes_the_cooldown_where_it_was(tmp_path):
     ckpt.restore()
     assert cooldown.base_lr == pytest.approx(LR / 2)
 
-    ids = np.random.default_rng(0).integers(0, 12, 200).astype(np.int32)
-    fit = dict(validation_data=stream_dataset(ids[:100], 2, 5), epochs=100, verbose=0)
-    model.fit(ckpt.resume_dataset(stream_dataset(ids, 4, 5)), callbacks=callbacks + [ckpt.stop_after_epoch()], **fit)
+    _fit(model, callbacks, extra=[ckpt.stop_after_epoch()], train=ckpt.resume_dataset(_data()[0]))
     assert callbacks[3].exhausted  # the budget ended the run in that epoch, as it did the uninterrupted one
     rest = whole.rates[2 * WINDOWS + 4:]
     assert [clock for clock, _ in resumed.rates] == [clock for clock, _ in rest]
