@@ -158,6 +158,53 @@ def _numpy_lstm_stack(weights, seq, recurrent_kernels):
     return x
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lstm_sequence_gradients_equal_automatic_differentiation(rng, dtype):
+    """The hand-written backward pass of `lstm_sequence` against `tf.GradientTape` through a plain
+    unrolled loop of the same cell, with loss weights on every h and every c (so the carried-state
+    gradients, dh0 and dc0 included, are all exercised); the forward pass against NumPy."""
+    import tensorflow as tf
+
+    from lightrnn_tf.model import lstm_sequence
+
+    S, B, H = 7, 3, 5
+    xw, w_h, w_c = (tf.constant(rng.normal(size=(S, B, 4 * H)), dtype) for _ in range(3))
+    h0, c0 = (tf.constant(rng.normal(size=(B, H)) * 0.5, dtype) for _ in range(2))
+    u = tf.constant(rng.normal(size=(H, 4 * H)) * 0.5, dtype)
+    w_h, w_c = w_h[..., :H], w_c[..., :H]
+
+    def reference(xw, h0, c0, u):
+        h, c, hs, cs = h0, c0, [], []
+        for t in range(S):
+            i, f, g, o = tf.split(xw[t] + h @ u, 4, axis=-1)
+            c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            h = tf.sigmoid(o) * tf.tanh(c)
+            hs.append(h)
+            cs.append(c)
+        return tf.stack(hs), tf.stack(cs)
+
+    def loss_and_grads(fn):
+        args = [xw, h0, c0, u]
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            hs, cs = fn(*args)
+            loss = tf.reduce_sum(hs * w_h) + tf.reduce_sum(cs * w_c)
+        return hs, cs, tape.gradient(loss, args)
+
+    hs, cs, grads = loss_and_grads(lstm_sequence)
+    ref_hs, ref_cs, ref_grads = loss_and_grads(reference)
+    tol = 1e-10 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(hs.numpy(), ref_hs.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(cs.numpy(), ref_cs.numpy(), rtol=tol, atol=tol)
+    for name, got, want in zip(["xw", "h0", "c0", "recurrent"], grads, ref_grads):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=tol, atol=tol, err_msg=name)
+    u64 = np.asarray(u, np.float64)  # from h0 = c0 = 0 the forward pass is the NumPy LSTM's (K = I, b = 0)
+    np.testing.assert_allclose(
+        lstm_sequence(xw, tf.zeros_like(h0), tf.zeros_like(c0), u)[0].numpy().transpose(1, 0, 2),
+        _numpy_lstm_stack([(np.eye(4 * H), u64, np.zeros(4 * H))], np.asarray(xw).transpose(1, 0, 2), [u64]),
+        rtol=tol, atol=tol)
+
+
 def test_weight_drop_masks_each_recurrent_kernel_once_per_window_and_only_while_training(tiny_model, rng):
     """DropConnect on U: the scan equals a NumPy LSTM run with the dropped kernels it drew (zeros or
     U / (1 - p), about p of them zero, a new mask per layer); in inference U is untouched."""
