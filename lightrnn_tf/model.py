@@ -331,7 +331,7 @@ def lstm_sequence(xw, h0, c0, recurrent):
     the recurrent kernel's gradient `sum_t h_{t-1}^T dz_t` is then one `(H, S B) x (S B, 4H)`
     matmul after the loop, as cuDNN does. Automatic differentiation of the forward scan instead
     does both matmuls inside the loop with more small ops a step: on this 2-core CPU a window of
-    20 x 70 steps at H = 256 runs forward and backward 1.9x as fast (`benchmarks/bench_lstm.py`;
+    20 x 70 steps at H = 256 runs forward and backward about 2x as fast (`benchmarks/bench_lstm.py`;
     `tests/test_layers.py` checks these gradients against automatic differentiation).
     """
     hidden = h0.shape[-1]
@@ -339,13 +339,14 @@ def lstm_sequence(xw, h0, c0, recurrent):
     def step(carry, z_in):
         h, c, _ = carry
         z = z_in + tf.matmul(h, recurrent)  # (B, 4H)
-        i, f, o = tf.split(tf.sigmoid(tf.concat([z[:, : 2 * hidden], z[:, 3 * hidden :]], 1)), 3, axis=-1)
-        g = tf.tanh(z[:, 2 * hidden : 3 * hidden])
-        c = f * c + i * g
-        return o * tf.tanh(c), c, tf.concat([i, f, g, o], 1)
+        i, f, g, o = tf.split(z, 4, axis=-1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        return tf.sigmoid(o) * tf.tanh(c), c, z
 
     no_gates = tf.tile(tf.zeros_like(h0), [1, 4])  # (B, 4H), shaped like the carried h
-    hs, cs, gates = tf.scan(step, xw, initializer=(h0, c0, no_gates))  # (S, B, H) x 2, (S, B, 4H)
+    # The backward pass recomputes the gates from the stored pre-activations z: the forward
+    # step stays the plain cell math, which evaluation and reallocation statistics run alone.
+    hs, cs, zs = tf.scan(step, xw, initializer=(h0, c0, no_gates))  # (S, B, H) x 2, (S, B, 4H)
 
     def grad(d_hs, d_cs):
         d_hs = tf.zeros_like(hs) if d_hs is None else d_hs
@@ -356,8 +357,9 @@ def lstm_sequence(xw, h0, c0, recurrent):
 
         def back_step(carry, elems):
             dh_next, dc_next, _ = carry  # from step t + 1
-            dh_out, dc_out, gates_t, c, cp = elems
-            i, f, g, o = tf.split(gates_t, 4, axis=-1)
+            dh_out, dc_out, z, c, cp = elems
+            i, f, _, o = tf.split(tf.sigmoid(z), 4, axis=-1)
+            g = tf.tanh(z[:, 2 * hidden : 3 * hidden])
             dh = dh_out + dh_next
             tanh_c = tf.tanh(c)
             dc = dc_next + dc_out + dh * o * (1 - tanh_c * tanh_c)
@@ -366,7 +368,7 @@ def lstm_sequence(xw, h0, c0, recurrent):
             return tf.matmul(dz, recurrent_t), dc * f, dz
 
         zeros = tf.zeros_like(h0)
-        dh0, dc0, dz = tf.scan(back_step, (d_hs, d_cs, gates, cs, c_prev), initializer=(zeros, zeros, no_gates),
+        dh0, dc0, dz = tf.scan(back_step, (d_hs, d_cs, zs, cs, c_prev), initializer=(zeros, zeros, no_gates),
                                reverse=True)
         d_recurrent = tf.matmul(tf.reshape(h_prev, [-1, hidden]), tf.reshape(dz, [-1, 4 * hidden]), transpose_a=True)
         return dz, dh0[0], dc0[0], d_recurrent
