@@ -28,6 +28,11 @@ space). Reports:
     latency p50/p99  per keystroke: the suggestions' computation, plus reading the word just
                      committed (one recurrent step) on the first keystroke of a word
 
+`--history-weight LAM` (0 = off, the default) gives every model, baselines included, the typed-word
+history of the keyboard (`export.keyboard`): the last `--history-words` words typed (across lines)
+form a unigram cache mixed in as `(1 - LAM) p_model + LAM count / N`, and a word outside the
+vocabulary becomes a hit once the history suggests it.
+
 Expected failures (missing file, a file without LightRNN metadata, empty text) print one line to
 stderr and exit with status 2.
 """
@@ -44,7 +49,35 @@ import numpy as np
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
-# === Engines: begin() -> ctx, commit(ctx, word_id) -> ctx, suggest(ctx, prefix, k) -> ids ===
+# === Engines: begin() -> ctx, commit(ctx, word_id) -> ctx, suggest(ctx, prefix, k) -> ids,
+#     suggest_words(ctx, prefix, k, history, lam) -> words (with the typed-word history) ===
+
+def _mixed_top(p, rank, text, prefix, k, history, lam):
+    """Top-k words (strings) of `(1 - lam) p + lam count / N` among the vocabulary words (specials
+    left out) and the history's words that start with `prefix`; exact, as in `KeyboardPredictor`.
+
+    Args:
+        p: (V,) float, the model's probabilities (or any non-negative scores summing to 1).
+    """
+    n = len(history)
+    cand = {}
+    for i in rank.top(p, prefix, k):
+        w = text.words[i]
+        cand[w] = ((1 - lam) * float(p[i]) + lam * history.counts.get(w, 0) / n, i)
+    for w, c in history.counts.items():
+        if w not in cand and w.startswith(prefix):
+            i = text.index.get(w)
+            cand[w] = ((1 - lam) * float(p[i]) if i is not None else 0.0) + lam * c / n, len(text.words) if i is None else i
+    return [w for w, _ in sorted(cand.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0]))[:k]]
+
+
+class _FullDistribution:
+    """`suggest_words` for engines with the whole distribution (`probs(ctx)` -> (V,))."""
+
+    def suggest_words(self, ctx, prefix, k, history, lam):
+        if lam == 0 or not len(history):
+            return [self.text.words[i] for i in self.suggest(ctx, prefix, k)]
+        return _mixed_top(self.probs(ctx), self.rank, self.text, prefix, k, history, lam)
 
 class LightRNNEngine:
     """Exact LightRNN suggestions (`export.keyboard.KeyboardPredictor`)."""
@@ -54,7 +87,7 @@ class LightRNNEngine:
         from export.predictor import NextWordPredictor
 
         self._ctx_cls = _Context
-        self.kb = KeyboardPredictor(NextWordPredictor(path, num_threads=num_threads))
+        self.kb = KeyboardPredictor(NextWordPredictor(path, num_threads=num_threads), history_weight=0.0)
         self.name = f"LightRNN ({self.kb.predictor.meta['export']['quantization']})"
         self.text = self.kb.text
 
@@ -70,6 +103,10 @@ class LightRNNEngine:
     def suggest(self, ctx, prefix, k=3):
         ids, _ = self.kb.complete(ctx, prefix, k) if prefix else self.kb.next_words(ctx, k)
         return [int(i) for i in ids]
+
+    def suggest_words(self, ctx, prefix, k, history, lam):
+        self.kb.history_weight = float(lam)
+        return [w for w, _ in self.kb.with_history(ctx, prefix, history, k)]
 
 
 class _Ranking:
@@ -91,7 +128,7 @@ class _Ranking:
         return [int(i) for i in part[np.lexsort((part, -scores[part]))]]
 
 
-class FullSoftmaxEngine:
+class FullSoftmaxEngine(_FullDistribution):
     """The full-softmax LSTM baseline: the whole V-way distribution once per word, then ranking."""
 
     def __init__(self, path, num_threads=1):
@@ -127,8 +164,13 @@ class FullSoftmaxEngine:
             ctx[1] = self._log_probs(state=ctx[0])["log_probs"]
         return self.rank.top(ctx[1], prefix, k)
 
+    def probs(self, ctx):
+        if ctx[1] is None:
+            ctx[1] = self._log_probs(state=ctx[0])["log_probs"]
+        return np.exp(np.asarray(ctx[1], np.float64))
 
-class KneserNeyEngine:
+
+class KneserNeyEngine(_FullDistribution):
     """Interpolated Kneser–Ney trigram over the model's vocabulary."""
 
     def __init__(self, text_encoder, train_lines, discount):
@@ -152,8 +194,11 @@ class KneserNeyEngine:
     def suggest(self, ctx, prefix, k=3):
         return self.rank.top(self.kn.probs(ctx)[: len(self.text.words)], prefix, k)
 
+    def probs(self, ctx):
+        return self.kn.probs(ctx)[: len(self.text.words)]
 
-class FrequencyEngine:
+
+class FrequencyEngine(_FullDistribution):
     """The most frequent words of the training text (with the typed prefix)."""
 
     def __init__(self, text_encoder, train_lines):
@@ -177,6 +222,9 @@ class FrequencyEngine:
     def suggest(self, ctx, prefix, k=3):
         return self.rank.top(self.scores, prefix, k)
 
+    def probs(self, ctx):
+        return self.scores / max(self.scores.sum(), 1.0)
+
 
 def load_engine(path, num_threads=1):
     from export.metadata import read_metadata
@@ -189,9 +237,15 @@ def load_engine(path, num_threads=1):
 
 # === The simulated typist ===
 
-def simulate(engine, lines, k=3, reset_each_line=False) -> dict:
-    """Types `lines` with `engine`'s suggestions; returns the metrics (see the module docstring)."""
+def simulate(engine, lines, k=3, reset_each_line=False, history_weight=0.0, history_words=None) -> dict:
+    """Types `lines` with `engine`'s suggestions; returns the metrics (see the module docstring).
+    With `history_weight` > 0 the suggestions mix in the last `history_words` typed words."""
+    from export.keyboard import HISTORY_WORDS, History
+
     text = engine.text
+    lam = float(history_weight)
+    history_words = HISTORY_WORDS if history_words is None else int(history_words)
+    history = History(history_words, {"<unk>", "<eos>"})
     chars = keys = words = top1 = top3 = 0
     latency = []
     clock = time.perf_counter
@@ -201,6 +255,7 @@ def simulate(engine, lines, k=3, reset_each_line=False) -> dict:
         ids = text.encode_tokens(tokens)
         if n and reset_each_line:
             ctx = engine.begin()
+            history = History(history_words, {"<unk>", "<eos>"})
         elif n:
             t0 = clock()
             ctx = engine.end_line(ctx)  # the Enter that ended the previous line (<eos>)
@@ -212,11 +267,14 @@ def simulate(engine, lines, k=3, reset_each_line=False) -> dict:
             words += 1
             for j in range(len(tok) + 1):
                 t0 = clock()
-                shown = engine.suggest(ctx, tok[:j], k)
+                if lam:
+                    shown = engine.suggest_words(ctx, tok[:j], k, history, lam)
+                else:
+                    shown = [text.words[i] for i in engine.suggest(ctx, tok[:j], k)]
                 latency.append(clock() - t0)
-                hit = wid not in (text.unk_id, text.eos_id) and text.words[wid] == tok and wid in shown
+                hit = tok not in ("<unk>", "<eos>") and tok in shown
                 if j == 0:
-                    top1 += bool(shown) and shown[0] == wid and hit
+                    top1 += bool(shown) and shown[0] == tok and hit
                     top3 += hit
                 if hit:
                     cost = j + 1
@@ -224,11 +282,14 @@ def simulate(engine, lines, k=3, reset_each_line=False) -> dict:
             keys += cost
             t0 = clock()
             ctx = engine.commit(ctx, wid)
+            history.add(tok)
             latency[-1] += clock() - t0  # reading the word is paid by the next keystroke
     if not words:
         raise LightRNNError("the text has no words to type")
     ms = np.asarray(latency) * 1e3
-    return {"model": engine.name, "lines": len(lines), "reset_each_line": bool(reset_each_line), "words": words, "characters": chars, "keystrokes": keys,
+    return {"model": engine.name, "lines": len(lines), "reset_each_line": bool(reset_each_line),
+            "history_weight": lam, "history_words": history_words if lam else 0,
+            "words": words, "characters": chars, "keystrokes": keys,
             "top1": top1 / words, "top3": top3 / words, "keystroke_savings": 1 - keys / chars,
             "latency_p50_ms": float(np.percentile(ms, 50)), "latency_p99_ms": float(np.percentile(ms, 99)),
             "keystrokes_timed": len(ms)}
@@ -242,6 +303,8 @@ def table(results) -> str:
                    f"{r['latency_p50_ms']:.3f} | {r['latency_p99_ms']:.3f} |")
     r = results[0]
     out.append(f"\n{r['lines']} lines, {r['words']} words, {r['characters']} characters (spaces included)")
+    if r.get("history_weight"):
+        out.append(f"typed-word history for every model: weight {r['history_weight']:g}, last {r['history_words']} words")
     return "\n".join(out)
 
 
@@ -271,6 +334,11 @@ def build_parser():
     p.add_argument("--kn-discount", type=float, default=0.75, help="Kneser–Ney discount (default: %(default)s)")
     p.add_argument("--reset-each-line", action="store_true",
                    help="start every line from the start state instead of carrying the state across lines")
+    p.add_argument("--history-weight", type=float, default=0.0,
+                   help="weight of the typed-word history (the last --history-words words typed, mixed into "
+                        "every model's suggestions as the keyboard does); 0: off (default: %(default)s)")
+    p.add_argument("--history-words", type=int, default=500,
+                   help="words the typed-word history keeps (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="interpreter CPU threads (default: %(default)s)")
     p.add_argument("--json", default="", help="write the results here as JSON")
     return p
@@ -281,6 +349,10 @@ def main(argv=None) -> int:
     try:
         if args.lines < 0:
             raise LightRNNError(f"Received an invalid value for `--lines`, expected N >= 0, got {args.lines}.")
+        if not 0 <= args.history_weight < 1:
+            raise LightRNNError(f"--history-weight must be in [0, 1), got {args.history_weight}")
+        if args.history_words < 0:
+            raise LightRNNError(f"--history-words must be >= 0, got {args.history_words}")
         lines = read_text_lines(args.text, args.lines)
         engines = [load_engine(m, args.threads) for m in args.model]
         if args.train:
@@ -289,7 +361,8 @@ def main(argv=None) -> int:
             engines += [KneserNeyEngine(enc, train, args.kn_discount), FrequencyEngine(enc, train)]
         results = []
         for e in engines:
-            results.append(simulate(e, lines, reset_each_line=args.reset_each_line))
+            results.append(simulate(e, lines, reset_each_line=args.reset_each_line,
+                                    history_weight=args.history_weight, history_words=args.history_words))
             print(f"{e.name}: done", file=sys.stderr, flush=True)
     except (LightRNNError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

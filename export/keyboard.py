@@ -27,7 +27,8 @@ re-uses them; a new committed word costs one `feed`.
 from __future__ import annotations
 
 import bisect
-from collections import OrderedDict
+import math
+from collections import Counter, OrderedDict, deque
 
 import numpy as np
 
@@ -36,6 +37,8 @@ from export.predictor import NextWordPredictor
 from lightrnn_tf.errors import LightRNNError
 
 _MAX_CHAR = chr(0x10FFFF)
+HISTORY_WEIGHT = 0.0  # lam of the typed-word history (module docstring); 0: off
+HISTORY_WORDS = 500  # committed tokens the history keeps
 
 
 class WordIndex:
@@ -59,6 +62,35 @@ class WordIndex:
         return self._ids[lo:hi]
 
 
+class History:
+    """The last `size` committed tokens of a text (strings, special tokens left out) and their counts.
+
+    Args:
+        size: int, tokens kept (the oldest go first).
+        special: set of str never kept (e.g. `"<unk>"`, `"<eos>"`).
+    """
+
+    def __init__(self, size: int, special=()):
+        self.size = int(size)
+        self.special = set(special)
+        self._tokens: deque = deque()
+        self.counts: Counter = Counter()
+
+    def add(self, token: str) -> None:
+        if token in self.special or self.size <= 0:
+            return
+        self._tokens.append(token)
+        self.counts[token] += 1
+        if len(self._tokens) > self.size:
+            old = self._tokens.popleft()
+            self.counts[old] -= 1
+            if not self.counts[old]:
+                del self.counts[old]
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+
 class _Context:
     """What one committed context keeps: its state, its `top_k` output and its expanded rows."""
 
@@ -76,9 +108,12 @@ class KeyboardPredictor:
     Args:
         model: str path of a `.tflite` written by `python -m export`, or a `NextWordPredictor`.
         cache_size: int, contexts kept (each holds one state and its expanded rows). Default: `64`.
+        history_weight: float in [0, 1), the weight lam of the typed-word history (module
+            docstring); `0` turns it off. Default: `HISTORY_WEIGHT`.
+        history_words: int, committed tokens the history keeps. Default: `HISTORY_WORDS`.
     """
 
-    def __init__(self, model, cache_size: int = 64):
+    def __init__(self, model, cache_size: int = 64, history_weight: float = None, history_words: int = None):
         self.predictor = model if isinstance(model, NextWordPredictor) else NextWordPredictor(model)
         p = self.predictor
         self.text = p.text
@@ -89,8 +124,26 @@ class KeyboardPredictor:
         self.cache_size = int(cache_size)
         self._cache: OrderedDict = OrderedDict()
         self.stats = {"feed": 0, "top_k": 0, "expand": 0}
+        self.history_weight = HISTORY_WEIGHT if history_weight is None else float(history_weight)
+        self.history_words = HISTORY_WORDS if history_words is None else int(history_words)
+        if not 0 <= self.history_weight < 1:
+            raise LightRNNError(f"history_weight must be in [0, 1), got {self.history_weight}")
+        if self.history_words < 0:
+            raise LightRNNError(f"history_words must be >= 0, got {self.history_words}")
 
     # === Text -> (context, partial word) ===
+
+    def history(self, text: str) -> History:
+        """The typed-word history of the text before the cursor (its committed tokens only)."""
+        hist = History(self.history_words, {"<unk>", "<eos>"})
+        lines = text.splitlines()
+        tokens = [t for ln in lines for t in self.text.tokenize(ln)]
+        if tokens and text and not text[-1].isspace() and self.text.tokenize(lines[-1]):
+            tokens = tokens[:-1]  # the word being typed is not committed yet
+        kept = [t for t in tokens if t not in hist.special]
+        for t in kept[max(0, len(kept) - self.history_words) :]:
+            hist.add(t)
+        return hist
 
     def split_typed(self, text: str) -> tuple[tuple, str]:
         """`(committed ids with <eos> first, partial word or "")` of the text before the cursor."""
@@ -209,6 +262,52 @@ class KeyboardPredictor:
             pos += len(batch)
         return self._best(list(cand), list(cand.values()), k)
 
+    def with_history(self, ctx, prefix: str, history: History, k: int = 3) -> list[tuple[str, float]]:
+        """Exact k best words starting with `prefix` (`""`: next words) under the model mixed with
+        `history`: `[(word, score)]`, best first, score = `(1 - lam) p_model + lam count / N`."""
+        lam, n = self.history_weight, len(history)
+        ids, lps = self.complete(ctx, prefix, k) if prefix else self.next_words(ctx, k)
+        if lam == 0 or n == 0:
+            return [(self.words[int(i)], float(np.exp(lp))) for i, lp in zip(ids, lps)]
+        index = self.text.index
+        cand = {}  # word -> (score, tie key)
+        for i, lp in zip(ids, lps):
+            w = self.words[int(i)]
+            cand[w] = ((1 - lam) * math.exp(float(lp)) + lam * history.counts.get(w, 0) / n, int(i))
+        pending = []  # (bound, word, id, count) of history words the model has to score
+        top = self._top(ctx) if any(w in index for w in history.counts) else None
+        row_score = {}
+        if top is not None:
+            row_score = {int(r): float(s) for r, s in zip(top["row_order"], top["row_log_probs"])}
+        for w, c in history.counts.items():
+            if w in cand or not w.startswith(prefix):
+                continue
+            i = index.get(w)
+            if i is None:
+                cand[w] = (lam * c / n, len(self.words))
+            else:
+                bound = (1 - lam) * math.exp(row_score[int(self.word_row[i])]) + lam * c / n
+                pending.append((bound, w, i, c))
+        pending.sort(key=lambda t: (-t[0], t[2]))
+        m = self.predictor.expand_rows
+        pos = 0
+        while pos < len(pending):
+            if len(cand) >= k and self._kth(cand, k) >= pending[pos][0]:
+                break
+            batch = pending[pos : pos + m]
+            self._expand(ctx, [int(self.word_row[i]) for _, _, i, _ in batch])
+            for _, w, i, c in batch:
+                words, lps_row = ctx.rows[int(self.word_row[i])]
+                lp = float(lps_row[int(np.flatnonzero(words == i)[0])])
+                cand[w] = ((1 - lam) * math.exp(lp) + lam * c / n, int(i))
+            pos += len(batch)
+        best = sorted(cand.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0]))[:k]
+        return [(w, s) for w, (s, _) in best]
+
+    @staticmethod
+    def _kth(cand, k):
+        return sorted((s for s, _ in cand.values()), reverse=True)[k - 1]
+
     @staticmethod
     def _best(ids, lps, k):
         ids, lps = np.asarray(ids, np.int64), np.asarray(lps, np.float32)
@@ -224,9 +323,13 @@ class KeyboardPredictor:
         return (*self.next_words(ctx, k), partial)
 
     def suggest(self, text: str, k: int = 3) -> list[str]:
-        """The k suggestions (words) for the text before the cursor, best first."""
-        ids, _, _ = self.suggest_ids(text, k)
-        return [self.words[int(i)] for i in ids]
+        """The k suggestions (words) for the text before the cursor, best first; with the typed-word
+        history when `history_weight` > 0 (then a word outside the vocabulary can be suggested)."""
+        if self.history_weight == 0:
+            ids, _, _ = self.suggest_ids(text, k)
+            return [self.words[int(i)] for i in ids]
+        ids, partial = self.split_typed(text)
+        return [w for w, _ in self.with_history(self.context(ids), partial, self.history(text), k)]
 
     def accept(self, text: str, word: str) -> str:
         """The text after tapping the suggestion `word`: the partial word replaced, then a space."""

@@ -137,3 +137,82 @@ def test_real_ptb_prefixes_equal_brute_force(files, data_dir):
             state = kb.context(kb.split_typed(line[:j])[0]).state
             ref_ids, ref_lps = brute_force(kb.predictor, state, partial, 3, special)
             np.testing.assert_allclose(lps, ref_lps, atol=1e-5)
+
+
+# === Typed-word history ===
+
+def history_reference(predictor, text, lam, size):
+    """Brute force over the whole vocabulary plus every typed word: `{word: score}` for the text
+    before the cursor, from the full distribution and a history counted independently."""
+    from collections import Counter
+
+    enc = predictor.text
+    tokens = [t for ln in text.splitlines() for t in enc.tokenize(ln)]
+    partial = ""
+    if text and not text[-1].isspace() and enc.tokenize(text.splitlines()[-1]):
+        partial, tokens = tokens[-1], tokens[:-1]
+    kept = [t for t in tokens if t not in ("<unk>", "<eos>")][-size:] if size else []
+    counts, n = Counter(kept), len(kept)
+    state = predictor.state_for(text[: len(text) - len(partial)] if partial else text)
+    p = np.exp(predictor.log_probs(state).astype(np.float64))
+    scores = {}
+    for i, w in enumerate(predictor.words):
+        if i not in (enc.unk_id, enc.eos_id) and w.startswith(partial):
+            scores[w] = (1 - lam) * p[i] + lam * counts[w] / n if n else p[i]  # nothing typed: the model
+    for w, c in counts.items():
+        if w not in enc.index and w.startswith(partial):
+            scores[w] = lam * c / n
+    return scores
+
+
+def history_texts():
+    """Prefixes of texts that repeat words, type words outside the vocabulary and span lines."""
+    texts = ["Zorblat the cat met Zorblat and the dog. Then Zorb", "the mat the mat the mat the m",
+             "Quux quux, the log.\nA quux dog sat on the qu", "a brown <unk> cat; the cat"]
+    out = []
+    for t in texts:
+        out += [t[:j] for j in range(0, len(t) + 1, 2)] + [t, t + " "]
+    return out
+
+
+@pytest.mark.parametrize("lam,size", [(0.2, 500), (0.5, 6), (0.05, 1)])
+def test_history_suggestions_equal_brute_force(files, lam, size):
+    from export.keyboard import KeyboardPredictor
+
+    kb = KeyboardPredictor(files["narrow"], history_weight=lam, history_words=size)
+    from_history = 0
+    for text in history_texts():
+        got = kb.with_history(kb.context(kb.split_typed(text)[0]), kb.split_typed(text)[1], kb.history(text), 3)
+        ref = history_reference(kb.predictor, text, lam, size)
+        ref_best = sorted(ref.items(), key=lambda kv: -kv[1])[:3]
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in ref_best], rtol=1e-4, err_msg=text)
+        scores = sorted(ref.values(), reverse=True)
+        if all(abs(a - b) > 1e-5 for a, b in zip(scores[:3], scores[1:4])):  # no near-ties
+            assert [w for w, _ in got] == [w for w, _ in ref_best], text
+        assert kb.suggest(text) == [w for w, _ in got]
+        from_history += any(w not in kb.text.index for w, _ in got)
+    assert from_history > 3  # words outside the vocabulary were suggested from the history
+
+
+def test_history_suggests_a_typed_unknown_word(files):
+    from export.keyboard import KeyboardPredictor
+
+    plain = KeyboardPredictor(files["none"])
+    kb = KeyboardPredictor(files["none"], history_weight=0.1)
+    text = "Zorblat sat on the mat. The dog met zorb"
+    assert "zorblat" not in plain.suggest(text) and plain.suggest(text) == []
+    assert kb.suggest(text)[0] == "zorblat"  # lowercased, as the model's tokenizer does
+    assert kb.accept(text, "zorblat") == "Zorblat sat on the mat. The dog met zorblat "
+    assert kb.suggest("the mat")[:1] == plain.suggest("the mat")[:1]  # nothing typed before: the model alone
+
+
+def test_history_window_and_bad_arguments(files):
+    from export.keyboard import KeyboardPredictor
+    from lightrnn_tf.errors import LightRNNError
+
+    kb = KeyboardPredictor(files["none"], history_weight=0.1, history_words=3)
+    hist = kb.history("one two <unk> three four fi")  # the partial word and <unk> are not kept
+    assert dict(hist.counts) == {"two": 1, "three": 1, "four": 1} and len(hist) == 3
+    for bad in ({"history_weight": 1.0}, {"history_weight": -0.1}, {"history_words": -1}):
+        with pytest.raises(LightRNNError, match="history_"):
+            KeyboardPredictor(files["none"], **bad)

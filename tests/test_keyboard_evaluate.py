@@ -161,7 +161,7 @@ def test_cli_table_and_json(files, tmp_path):
     assert len(res) == 3 and all(0 <= r["keystroke_savings"] < 1 for r in res)
 
 
-@pytest.mark.parametrize("case", ["missing", "no_metadata", "empty_text"])
+@pytest.mark.parametrize("case", ["missing", "no_metadata", "empty_text", "history_weight"])
 def test_cli_bad_input(files, tmp_path, case):
     text = tmp_path / "t.txt"
     text.write_text("the cat\n")
@@ -180,9 +180,51 @@ def test_cli_bad_input(files, tmp_path, case):
         b = flatbuffers.Builder(0)
         b.Finish(m.Pack(b), file_identifier=b"TFL3")
         open(model, "wb").write(bytes(b.Output()))
-    else:
+    elif case == "empty_text":
         text.write_text("\n \n")
-    proc = _cli("--model", model, "--text", str(text))
+    extra = ["--history-weight", "1"] if case == "history_weight" else []
+    proc = _cli("--model", model, "--text", str(text), *extra)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    if case == "history_weight":
+        assert "--history-weight" in lines[0]
+
+
+def test_history_exact_engine_equals_full_distribution(files):
+    """With the typed-word history, LightRNN's exact loops give the same typist as ranking its whole
+    distribution (`_mixed_top` over `log_probs`), and a typed unknown word becomes a hit."""
+    from export.evaluate import LightRNNEngine, _FullDistribution, _Ranking, simulate
+
+    class Brute(_FullDistribution):  # the same model, through its full distribution
+        def __init__(self, path):
+            self.inner = LightRNNEngine(path)
+            self.text, self.name = self.inner.text, "brute"
+            self.rank = _Ranking(self.text.words, {self.text.unk_id, self.text.eos_id})
+
+        def begin(self):
+            return self.inner.begin()
+
+        def commit(self, ctx, wid):
+            return self.inner.commit(ctx, wid)
+
+        def end_line(self, ctx):
+            return self.inner.end_line(ctx)
+
+        def probs(self, ctx):
+            return np.exp(self.inner.kb.predictor.log_probs(ctx.state).astype(np.float64))
+
+        def suggest(self, ctx, prefix, k=3):
+            return self.rank.top(self.probs(ctx), prefix, k)
+
+    lines = TINY_TEXT[:4] + ["Zorblat met the cat, and zorblat sat on the mat.", "A zorblat dog"]
+    for lam, size in [(0.1, 500), (0.4, 5)]:
+        exact = simulate(LightRNNEngine(files["narrow"]), lines, history_weight=lam, history_words=size)
+        brute = simulate(Brute(files["narrow"]), lines, history_weight=lam, history_words=size)
+        assert exact["keystrokes"] == brute["keystrokes"] and exact["top3"] == brute["top3"]
+    plain = simulate(LightRNNEngine(files["narrow"]), lines)
+    with_history = simulate(LightRNNEngine(files["narrow"]), lines, history_weight=0.1)
+    # "zorblat" (7 letters + space) is never suggested without the history; with it, the 2nd and 3rd
+    # times it is typed cost at most a few letters and a tap
+    assert with_history["keystrokes"] < plain["keystrokes"] - 8
+    assert with_history["history_weight"] == 0.1 and plain["history_weight"] == 0.0
