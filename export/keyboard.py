@@ -191,7 +191,7 @@ class KeyboardPredictor:
 
     def _expand(self, ctx, rows):
         """Expands the rows of `rows` not yet expanded for `ctx` (M at a time)."""
-        todo = [int(r) for r in rows if int(r) not in ctx.rows]
+        todo = [r for r in dict.fromkeys(int(r) for r in rows) if r not in ctx.rows]
         m = self.predictor.expand_rows
         for start in range(0, len(todo), m):
             batch = todo[start : start + m]
@@ -268,7 +268,7 @@ class KeyboardPredictor:
         lam, n = self.history_weight, len(history)
         ids, lps = self.complete(ctx, prefix, k) if prefix else self.next_words(ctx, k)
         if lam == 0 or n == 0:
-            return [(self.words[int(i)], float(np.exp(lp))) for i, lp in zip(ids, lps)]
+            return [(self.words[int(i)], math.exp(float(lp))) for i, lp in zip(ids, lps)]
         index = self.text.index
         cand = {}  # word -> (score, tie key)
         for i, lp in zip(ids, lps):

@@ -12,6 +12,8 @@ Writes into OUT:
       states  {"<state hex>": {top_k: {...}, rows_words (R, C), rows_log_probs (R, C)}}
               (every row of every state is recorded, so any expand batch can be answered)
       cases   [{text, partial, ids, words, log_probs}]  the Python suggestions, k = 3
+      history {weight, words, cases: [{text, partial, words, scores}]}  suggestions with the
+              typed-word history (`KeyboardPredictor.with_history`), k = 3
       tokenize [{text, tokens, context, committed, partial}]  tokenizer reference outputs.
 The engines must reproduce `cases` exactly, calling only what the replay holds.
 """
@@ -50,8 +52,14 @@ def typed_prefixes(lines, step=1, limit=None):
     return out
 
 
-def record(model_path, texts, k=3):
-    """Runs `KeyboardPredictor` on `texts` and returns the replay dict."""
+HISTORY_TEXTS = ["Zorblat the cat met Zorblat and the dog. Then Zorb",
+                 "the mat the mat, the log the mat the m", "Quux quux, the log.\nA quux dog sat on the qu"]
+HISTORY_WEIGHT, HISTORY_WORDS = 0.3, 12
+
+
+def record(model_path, texts, k=3, history_texts=()):
+    """Runs `KeyboardPredictor` on `texts` (and, with the typed-word history, on `history_texts`)
+    and returns the replay dict."""
     from export.keyboard import KeyboardPredictor
 
     kb = KeyboardPredictor(model_path)
@@ -71,6 +79,12 @@ def record(model_path, texts, k=3):
         ids, lps, partial = kb.suggest_ids(text, k)
         cases.append({"text": text, "partial": partial, "ids": [int(i) for i in ids],
                       "words": [kb.words[int(i)] for i in ids], "log_probs": [float(x) for x in lps]})
+    hkb = KeyboardPredictor(p, history_weight=HISTORY_WEIGHT, history_words=HISTORY_WORDS)  # same hooked model
+    history = []
+    for text in history_texts:
+        ids, partial = hkb.split_typed(text)
+        got = hkb.with_history(hkb.context(ids), partial, hkb.history(text), k)
+        history.append({"text": text, "partial": partial, "words": [w for w, _ in got], "scores": [s for _, s in got]})
     table = {}
     every_row = np.arange(p.rows, dtype=np.int32)
     m = p.expand_rows
@@ -85,7 +99,8 @@ def record(model_path, texts, k=3):
             lps.extend(ex["log_probs"][:n].astype(np.float64).tolist())
         table[key] = {"top_k": {name: top[name].tolist() for name in ("words", "log_probs", "row_order", "row_log_probs")},
                       "rows_words": words, "rows_log_probs": lps}
-    return {"state_size": int(np.prod(p.state_shape)), "feeds": feeds, "states": table, "cases": cases}
+    return {"state_size": int(np.prod(p.state_shape)), "feeds": feeds, "states": table, "cases": cases,
+            "history": {"weight": HISTORY_WEIGHT, "words": HISTORY_WORDS, "cases": history}}
 
 
 def tokenizer_cases(model_path, texts):
@@ -109,7 +124,7 @@ def write_fixtures(out_dir) -> dict:
     model = os.path.join(out_dir, "tiny.tflite")
     export_run(run, model, quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
     texts = typed_prefixes(TINY_TEXT[:4] + ["Unknownword the c", "dogs and CATS d", "two lines.\nthe c"])
-    replay = record(model, texts)
+    replay = record(model, texts, history_texts=typed_prefixes(HISTORY_TEXTS))
     replay["tokenize"] = tokenizer_cases(model, TOKENIZER_TEXTS)
     replay["model"] = "tiny.tflite"
     with open(os.path.join(out_dir, "replay.json"), "w", encoding="utf-8") as f:

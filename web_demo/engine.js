@@ -11,6 +11,14 @@
 // Exactness (export/keyboard.py): a word's log-prob is its row's score plus a column log-prob <= 0,
 // so rows are expanded in decreasing row score and the loop stops when the k-th best candidate
 // reaches the score of the next unexpanded row that could hold an answer.
+//
+// Typed-word history (historyWeight lam > 0; export/keyboard.py): the last historyWords committed
+// tokens of the text form a unigram cache; score = (1 - lam) * p_model + lam * count / N, so a typed
+// word outside the vocabulary can be suggested. Candidates: the model's exact top k plus the
+// history's words with the prefix, a history word's row expanded only while its bound can win.
+
+export const HISTORY_WEIGHT = 0.0; // export/keyboard.py HISTORY_WEIGHT
+export const HISTORY_WORDS = 500; // export/keyboard.py HISTORY_WORDS
 
 // === Metadata: LIGHTRNN_METADATA in Model.metadata, vocab.txt in the appended zip ===
 
@@ -197,7 +205,7 @@ export class Keyboard {
    * @param runner the model (see the top of this file)
    * @param cacheSize contexts kept (each: a state, its top_k output and its expanded rows)
    */
-  constructor(meta, runner, cacheSize = 64) {
+  constructor(meta, runner, cacheSize = 64, { historyWeight = HISTORY_WEIGHT, historyWords = HISTORY_WORDS } = {}) {
     this.meta = meta;
     this.runner = runner;
     this.tokenizer = new Tokenizer(meta);
@@ -212,6 +220,25 @@ export class Keyboard {
     this.cache = new Map(); // key: committed ids joined by ',' -> context
     this.stats = { feed: 0, topK: 0, expand: 0 };
     this._matchCache = { prefix: null, ids: null };
+    if (!(historyWeight >= 0 && historyWeight < 1)) throw new Error(`historyWeight must be in [0, 1), got ${historyWeight}`);
+    if (!(historyWords >= 0)) throw new Error(`historyWords must be >= 0, got ${historyWords}`);
+    this.historyWeight = historyWeight;
+    this.historyWords = historyWords;
+  }
+
+  /** Typed-word history of the text before the cursor: {counts: Map word -> count, n}. */
+  history(text) {
+    text = text.replace(/\r\n?/g, '\n');
+    const lines = text.split('\n');
+    let tokens = lines.flatMap((ln) => this.tokenizer.tokenize(ln));
+    if (text && !/\s/u.test(text[text.length - 1]) && this.tokenizer.tokenize(lines[lines.length - 1]).length) {
+      tokens = tokens.slice(0, -1); // the word being typed is not committed yet
+    }
+    const kept = tokens.filter((t) => t !== '<unk>' && t !== '<eos>');
+    const counts = new Map();
+    const last = this.historyWords ? kept.slice(Math.max(0, kept.length - this.historyWords)) : [];
+    for (const t of last) counts.set(t, (counts.get(t) || 0) + 1);
+    return { counts, n: last.length };
   }
 
   /** Ids of the non-special words that start with `prefix`. */
@@ -263,7 +290,7 @@ export class Keyboard {
   }
 
   async _expand(ctx, rows) {
-    const todo = rows.filter((r) => !ctx.rows.has(r));
+    const todo = [...new Set(rows)].filter((r) => !ctx.rows.has(r));
     const m = this.expandRows, C = this.cols;
     for (let s = 0; s < todo.length; s += m) {
       const batch = todo.slice(s, s + m);
@@ -328,10 +355,56 @@ export class Keyboard {
     return best([...cand.keys()], [...cand.values()], k);
   }
 
-  /** Suggestions for the text before the cursor: {partial, items: [{id, word, logProb}]}. */
+  /**
+   * Exact k best words with `prefix` ('' = next words) under the model mixed with `history`:
+   * [{id (-1 outside the vocabulary), word, score}], best first (ties: vocabulary ids, then spelling).
+   */
+  async withHistory(ctx, prefix, history, k = 3) {
+    const lam = this.historyWeight, n = history.n;
+    const base = prefix ? await this.complete(ctx, prefix, k) : await this.nextWords(ctx, k);
+    if (lam === 0 || n === 0) return base.map((it) => ({ id: it.id, word: this.words[it.id], score: Math.exp(it.logProb) }));
+    const index = this.tokenizer.index, V = this.words.length;
+    const cand = new Map(); // word -> {score, key}
+    for (const it of base) {
+      const w = this.words[it.id];
+      cand.set(w, { score: (1 - lam) * Math.exp(it.logProb) + lam * (history.counts.get(w) || 0) / n, key: it.id });
+    }
+    const top = await this._top(ctx);
+    const rowScore = new Float64Array(this.rows);
+    top.rowOrder.forEach((r, i) => { rowScore[r] = top.rowLogProbs[i]; });
+    const pending = [];
+    for (const [w, c] of history.counts) {
+      if (cand.has(w) || !w.startsWith(prefix)) continue;
+      if (!index.has(w)) { cand.set(w, { score: lam * c / n, key: V }); continue; }
+      const i = index.get(w);
+      pending.push({ bound: (1 - lam) * Math.exp(rowScore[this.wordRow[i]]) + lam * c / n, w, i, c });
+    }
+    pending.sort((a, b) => (b.bound - a.bound) || (a.i - b.i));
+    const m = this.expandRows;
+    for (let pos = 0; pos < pending.length;) {
+      if (cand.size >= k && kthLargest([...cand.values()].map((v) => v.score), k) >= pending[pos].bound) break;
+      const batch = pending.slice(pos, pos + m);
+      await this._expand(ctx, batch.map((p) => this.wordRow[p.i]));
+      for (const p of batch) {
+        const row = ctx.rows.get(this.wordRow[p.i]);
+        const lp = row.logProbs[row.words.indexOf(p.i)];
+        cand.set(p.w, { score: (1 - lam) * Math.exp(lp) + lam * p.c / n, key: p.i });
+      }
+      pos += batch.length;
+    }
+    const out = [...cand.entries()].sort(([wa, a], [wb, b]) => (b.score - a.score) || (a.key - b.key) || (wa < wb ? -1 : wa > wb ? 1 : 0));
+    return out.slice(0, k).map(([w, v]) => ({ id: v.key < V ? v.key : -1, word: w, score: v.score }));
+  }
+
+  /**
+   * Suggestions for the text before the cursor: {partial, items: [{id, word, logProb}]}; with the
+   * typed-word history (historyWeight > 0) items are [{id, word, score}] (id -1: a typed word
+   * outside the vocabulary).
+   */
   async suggest(text, k = 3) {
     const [ids, partial] = this.tokenizer.splitTyped(text);
     const ctx = await this.context(ids);
+    if (this.historyWeight > 0) return { partial, items: await this.withHistory(ctx, partial, this.history(text), k) };
     const items = partial ? await this.complete(ctx, partial, k) : await this.nextWords(ctx, k);
     return { partial, items: items.map((it) => ({ ...it, word: this.words[it.id] })) };
   }

@@ -144,3 +144,29 @@ test('accept replaces the partial word and adds a space', { skip }, () => {
   assert.equal(kb.accept('The ', 'cat'), 'The cat ');
   assert.equal(kb.accept('', 'the'), 'the ');
 });
+
+test('typed-word history: suggestions equal the Python predictor', { skip }, async () => {
+  const { meta, replay } = load();
+  const h = replay.history;
+  const kb = new Keyboard(meta, replayRunner(replay, meta.table.cols), 64, { historyWeight: h.weight, historyWords: h.words });
+  let unknown = 0;
+  for (const c of h.cases) {
+    const got = await kb.suggest(c.text, 3);
+    assert.equal(got.partial, c.partial, c.text);
+    assert.deepEqual(got.items.map((it) => it.word), c.words, JSON.stringify(c.text));
+    got.items.forEach((it, i) => assert.ok(Math.abs(it.score - c.scores[i]) <= 1e-12 * c.scores[i], c.text));
+    unknown += got.items.some((it) => it.id === -1 && !meta.vocab.includes(it.word));
+  }
+  assert.ok(h.cases.length > 100 && unknown > 10);
+  const plain = new Keyboard(meta, replayRunner(replay, meta.table.cols));
+  assert.equal(plain.historyWeight, 0); // off by default, as in Python
+  assert.throws(() => new Keyboard(meta, null, 64, { historyWeight: 1 }), /historyWeight/);
+});
+
+test('typed-word history counts the last committed words only', { skip }, () => {
+  const { meta } = load();
+  const kb = new Keyboard(meta, null, 64, { historyWeight: 0.1, historyWords: 3 });
+  const h = kb.history('one two <unk> three four fi');
+  assert.deepEqual([...h.counts.entries()], [['two', 1], ['three', 1], ['four', 1]]);
+  assert.equal(h.n, 3);
+});

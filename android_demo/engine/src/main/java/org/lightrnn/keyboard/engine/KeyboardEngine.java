@@ -20,6 +20,12 @@ import java.util.Set;
  * <p>State cache: each committed context (its ids) keeps its state, its {@code top_k} output and its
  * expanded rows, so a keystroke inside a word re-uses them and a new word costs one {@code feed}.
  * Not thread-safe: call it from one thread (the app uses a single background executor).
+ *
+ * <p>Typed-word history ({@code historyWeight} lam {@code > 0}; export/keyboard.py): the last
+ * {@code historyWords} committed tokens of the text form a unigram cache, score = {@code (1 - lam)
+ * p_model + lam count / N}, so a typed word outside the vocabulary can be suggested. Candidates: the
+ * model's exact top k plus the history's words with the prefix; a history word's row is expanded
+ * only while its bound {@code (1 - lam) exp(row score) + lam count / N} can beat the k-th best.
  */
 public final class KeyboardEngine {
   private final ModelMetadata meta;
@@ -32,8 +38,24 @@ public final class KeyboardEngine {
   private int[] lastMatch;
   /** Calls made to the model: feed, topK, expand. */
   public final int[] calls = new int[3];
+  /** export/keyboard.py HISTORY_WEIGHT and HISTORY_WORDS. */
+  public static final double HISTORY_WEIGHT = 0.0;
+  public static final int HISTORY_WORDS = 500;
+  private final double historyWeight;
+  private final int historyWords;
 
   public KeyboardEngine(ModelMetadata meta, ModelInterpreter model, final int cacheSize) {
+    this(meta, model, cacheSize, HISTORY_WEIGHT, HISTORY_WORDS);
+  }
+
+  public KeyboardEngine(ModelMetadata meta, ModelInterpreter model, final int cacheSize,
+      double historyWeight, int historyWords) {
+    if (!(historyWeight >= 0 && historyWeight < 1)) {
+      throw new IllegalArgumentException("historyWeight must be in [0, 1), got " + historyWeight);
+    }
+    if (historyWords < 0) throw new IllegalArgumentException("historyWords must be >= 0, got " + historyWords);
+    this.historyWeight = historyWeight;
+    this.historyWords = historyWords;
     this.meta = meta;
     this.model = model;
     this.tokenizer = new Tokenizer(meta);
@@ -51,16 +73,23 @@ public final class KeyboardEngine {
     this(meta, model, 64);
   }
 
-  /** One suggestion. */
+  /** One suggestion: id -1 for a typed word outside the vocabulary (from the history). */
   public static final class Suggestion {
     public final int id;
     public final String word;
     public final float logProb;
+    /** The model's probability, or the history mixture's score when the history is on. */
+    public final double score;
 
     Suggestion(int id, String word, float logProb) {
+      this(id, word, logProb, Math.exp(logProb));
+    }
+
+    Suggestion(int id, String word, float logProb, double score) {
       this.id = id;
       this.word = word;
       this.logProb = logProb;
+      this.score = score;
     }
 
     @Override
@@ -115,7 +144,7 @@ public final class KeyboardEngine {
 
   private void expand(Context ctx, List<Integer> rows) {
     List<Integer> todo = new ArrayList<>();
-    for (int r : rows) if (!ctx.rowWords.containsKey(r)) todo.add(r);
+    for (int r : new java.util.LinkedHashSet<>(rows)) if (!ctx.rowWords.containsKey(r)) todo.add(r);
     int m = meta.expandRows, c = meta.cols;
     for (int s = 0; s < todo.size(); s += m) {
       List<Integer> batch = todo.subList(s, Math.min(todo.size(), s + m));
@@ -243,10 +272,98 @@ public final class KeyboardEngine {
     return best(new ArrayList<>(cand.keySet()), new ArrayList<>(cand.values()), k);
   }
 
-  /** The k suggestions for the text before the cursor. */
+  /** The typed-word history: counts of the last {@code historyWords} committed tokens, specials left out. */
+  public Map<String, Integer> history(String textBeforeCursor) {
+    String text = textBeforeCursor.replace("\r\n", "\n").replace('\r', '\n');
+    List<String> tokens = new ArrayList<>();
+    for (String line : text.split("\n", -1)) tokens.addAll(tokenizer.tokenize(line));
+    if (!tokenizer.splitTyped(text).partial.isEmpty()) tokens.remove(tokens.size() - 1);
+    List<String> kept = new ArrayList<>();
+    for (String t : tokens) if (!t.equals("<unk>") && !t.equals("<eos>")) kept.add(t);
+    Map<String, Integer> counts = new LinkedHashMap<>();
+    for (String t : kept.subList(Math.max(0, kept.size() - historyWords), kept.size())) counts.merge(t, 1, Integer::sum);
+    return counts;
+  }
+
+  /** Exact k best words with {@code prefix} ("" = next words) under the model mixed with {@code counts}. */
+  List<Suggestion> withHistory(Context ctx, String prefix, Map<String, Integer> counts, int k) {
+    double lam = historyWeight;
+    int n = 0;
+    for (int c : counts.values()) n += c;
+    List<Suggestion> base = prefix.isEmpty() ? nextWords(ctx, k) : complete(ctx, prefix, k);
+    if (lam == 0 || n == 0) return base;
+    final int vocab = meta.vocab.size();
+    Map<String, double[]> cand = new HashMap<>(); // word -> {score, tie key (id, or V outside the vocabulary)}
+    Map<String, Float> modelLp = new HashMap<>();
+    for (Suggestion s : base) {
+      cand.put(s.word, new double[] {(1 - lam) * Math.exp(s.logProb) + lam * counts.getOrDefault(s.word, 0) / n, s.id});
+      modelLp.put(s.word, s.logProb);
+    }
+    ModelInterpreter.TopK t = top(ctx);
+    double[] rowScore = new double[meta.rows];
+    for (int p = 0; p < t.rowOrder.length; p++) rowScore[t.rowOrder[p]] = t.rowLogProbs[p];
+    List<double[]> pending = new ArrayList<>(); // {bound, id, count}
+    for (Map.Entry<String, Integer> e : counts.entrySet()) {
+      String w = e.getKey();
+      int c = e.getValue();
+      if (cand.containsKey(w) || !w.startsWith(prefix)) continue;
+      int id = tokenizer.id(w);
+      if (id == tokenizer.unkId) {
+        cand.put(w, new double[] {lam * c / n, vocab});
+      } else {
+        pending.add(new double[] {(1 - lam) * Math.exp(rowScore[meta.wordRow[id]]) + lam * c / n, id, c});
+      }
+    }
+    pending.sort((a, b) -> a[0] != b[0] ? Double.compare(b[0], a[0]) : Double.compare(a[1], b[1]));
+    int m = meta.expandRows;
+    for (int pos = 0; pos < pending.size(); ) {
+      if (cand.size() >= k && kthScore(cand, k) >= pending.get(pos)[0]) break;
+      List<double[]> batch = pending.subList(pos, Math.min(pending.size(), pos + m));
+      List<Integer> rows = new ArrayList<>();
+      for (double[] p : batch) rows.add(meta.wordRow[(int) p[1]]);
+      expand(ctx, rows);
+      for (double[] p : batch) {
+        int id = (int) p[1];
+        int[] w = ctx.rowWords.get(meta.wordRow[id]);
+        float[] lp = ctx.rowLogProbs.get(meta.wordRow[id]);
+        for (int j = 0; j < w.length; j++) {
+          if (w[j] == id) {
+            String word = meta.vocab.get(id);
+            cand.put(word, new double[] {(1 - lam) * Math.exp(lp[j]) + lam * (int) p[2] / n, id});
+            modelLp.put(word, lp[j]);
+          }
+        }
+      }
+      pos += batch.size();
+    }
+    List<Map.Entry<String, double[]>> order = new ArrayList<>(cand.entrySet());
+    order.sort((a, b) -> {
+      int c = Double.compare(b.getValue()[0], a.getValue()[0]);
+      if (c == 0) c = Double.compare(a.getValue()[1], b.getValue()[1]);
+      return c != 0 ? c : a.getKey().compareTo(b.getKey());
+    });
+    List<Suggestion> out = new ArrayList<>();
+    for (Map.Entry<String, double[]> e : order.subList(0, Math.min(k, order.size()))) {
+      int id = (int) e.getValue()[1];
+      out.add(new Suggestion(id < vocab ? id : -1, e.getKey(),
+          modelLp.getOrDefault(e.getKey(), Float.NEGATIVE_INFINITY), e.getValue()[0]));
+    }
+    return out;
+  }
+
+  private static double kthScore(Map<String, double[]> cand, int k) {
+    double[] a = new double[cand.size()];
+    int i = 0;
+    for (double[] v : cand.values()) a[i++] = v[0];
+    Arrays.sort(a);
+    return a[a.length - k];
+  }
+
+  /** The k suggestions for the text before the cursor (with the typed-word history when it is on). */
   public List<Suggestion> suggest(String textBeforeCursor, int k) {
     Tokenizer.Typed typed = tokenizer.splitTyped(textBeforeCursor);
     Context ctx = context(typed.committed);
+    if (historyWeight > 0) return withHistory(ctx, typed.partial, history(textBeforeCursor), k);
     return typed.partial.isEmpty() ? nextWords(ctx, k) : complete(ctx, typed.partial, k);
   }
 

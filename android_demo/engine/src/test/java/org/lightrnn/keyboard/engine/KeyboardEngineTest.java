@@ -169,6 +169,45 @@ public class KeyboardEngineTest {
   }
 
   @Test
+  public void historySuggestionsEqualPythonPredictor() {
+    Map<String, Object> h = Json.obj(replay, "history");
+    double weight = ((Number) h.get("weight")).doubleValue();
+    int words = ((Number) h.get("words")).intValue();
+    KeyboardEngine engine = new KeyboardEngine(meta, new ReplayInterpreter(replay, meta.cols), 64, weight, words);
+    int unknown = 0, n = 0;
+    for (Object o : Json.list(h, "cases")) {
+      @SuppressWarnings("unchecked")
+      Map<String, Object> c = (Map<String, Object>) o;
+      String text = Json.string(c, "text");
+      List<KeyboardEngine.Suggestion> got = engine.suggest(text, 3);
+      List<Object> want = Json.list(c, "words");
+      List<Object> scores = Json.list(c, "scores");
+      assertEquals(text, want.size(), got.size());
+      for (int i = 0; i < got.size(); i++) {
+        assertEquals(text, want.get(i), got.get(i).word);
+        double s = ((Number) scores.get(i)).doubleValue();
+        assertEquals(text, s, got.get(i).score, 1e-12 * s);
+        if (got.get(i).id == -1) {
+          unknown++;
+          assertTrue(text, !meta.vocab.contains(got.get(i).word));
+        }
+      }
+      n++;
+    }
+    assertTrue(n > 100 && unknown > 10);
+    Map<String, Integer> counts = engine.history("one two <unk> three four five six seven eight nine ten eleven twelve thirteen fi");
+    assertEquals(12, words);
+    assertEquals(words, counts.size()); // the last 12 committed tokens: "two" .. "thirteen" (<unk> and "fi" not kept)
+    assertTrue(!counts.containsKey("one") && counts.containsKey("two") && !counts.containsKey("fi"));
+    try {
+      new KeyboardEngine(meta, null, 64, 1.0, 10);
+      fail("expected an error");
+    } catch (IllegalArgumentException e) {
+      assertTrue(e.getMessage().contains("historyWeight"));
+    }
+  }
+
+  @Test
   public void acceptReplacesThePartialWord() {
     KeyboardEngine engine = new KeyboardEngine(meta, new ReplayInterpreter(replay, meta.cols));
     assertEquals("The cat ", engine.accept("The ca", "cat"));
