@@ -28,10 +28,11 @@ space). Reports:
     latency p50/p99  per keystroke: the suggestions' computation, plus reading the word just
                      committed (one recurrent step) on the first keystroke of a word
 
-`--history-weight LAM` (0 = off, the default) gives every model, baselines included, the typed-word
-history of the keyboard (`export.keyboard`): the last `--history-words` words typed (across lines)
-form a unigram cache mixed in as `(1 - LAM) p_model + LAM count / N`, and a word outside the
-vocabulary becomes a hit once the history suggests it.
+Every model, baselines included, gets the keyboard's typed-word history (`export.keyboard`; the
+same defaults as the apps): the last `--history-words` words typed (across lines) form a unigram
+cache mixed in as `(1 - LAM) p_model + LAM count / N` with LAM = `--history-weight`, and a word
+outside the vocabulary becomes a hit once the history suggests it. `--history-weight 0` measures
+the models alone (the tables before the history existed).
 
 Expected failures (missing file, a file without LightRNN metadata, empty text) print one line to
 stderr and exit with status 2.
@@ -46,6 +47,7 @@ import time
 
 import numpy as np
 
+from export.keyboard import HISTORY_WEIGHT, HISTORY_WORDS
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
@@ -334,10 +336,10 @@ def build_parser():
     p.add_argument("--kn-discount", type=float, default=0.75, help="Kneser–Ney discount (default: %(default)s)")
     p.add_argument("--reset-each-line", action="store_true",
                    help="start every line from the start state instead of carrying the state across lines")
-    p.add_argument("--history-weight", type=float, default=0.0,
+    p.add_argument("--history-weight", type=float, default=HISTORY_WEIGHT,
                    help="weight of the typed-word history (the last --history-words words typed, mixed into "
-                        "every model's suggestions as the keyboard does); 0: off (default: %(default)s)")
-    p.add_argument("--history-words", type=int, default=500,
+                        "every model's suggestions as the keyboard does); 0: the models alone (default: %(default)s)")
+    p.add_argument("--history-words", type=int, default=HISTORY_WORDS,
                    help="words the typed-word history keeps (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="interpreter CPU threads (default: %(default)s)")
     p.add_argument("--json", default="", help="write the results here as JSON")

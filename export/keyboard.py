@@ -11,7 +11,8 @@ What the keyboard shows for a text before the cursor (`split_typed`):
   - otherwise the last token of the tokenizer (same lowercasing and punctuation rules as training,
     read from the model's metadata) is the word being typed: the three most probable vocabulary
     words that start with it (`complete`). The committed tokens before it give the state.
-`<unk>` and `<eos>` are never suggested; typed words outside the vocabulary are read as `<unk>`.
+`<unk>` and `<eos>` are never suggested; typed words outside the vocabulary are read as `<unk>`
+by the model (the typed-word history below can still suggest them).
 
 Exact completion (same bound argument as `NextWordPredictor.top_k`): a word's log-prob is its
 row's score plus a column log-prob <= 0. The rows that hold a word matching the prefix are visited
@@ -22,6 +23,17 @@ matching row (no word there can beat it), or when no matching row is left.
 State cache: a context (the committed ids, `<eos>` first) keeps its state, its `top_k` output
 (row order and scores) and every row expanded for it, so typing more letters of the same word
 re-uses them; a new committed word costs one `feed`.
+
+Typed-word history (`history_weight` lam, `HISTORY_WEIGHT` = 0.1 by default; 0 turns it off): the
+keyboard also learns from the text already in the field, as phone keyboards do. The last
+`history_words` committed tokens (specials left out, words outside the vocabulary kept) form a
+unigram cache (Kuhn & De Mori 1990), and a word's score is `(1 - lam) p_model(w) + lam count(w) / N`
+(with nothing typed yet: `p_model(w)`). A word the model cannot produce can then be suggested once
+it has been typed. Still exact: a word neither among the model's top k nor in the history scores at
+most the model's k-th candidate, so the candidates are those k plus the history's words with the
+prefix; a history word's row is expanded only while its bound `(1 - lam) exp(row score) + lam
+count / N` can beat the k-th best score. Ties: higher score first, then vocabulary words by id,
+then other words by spelling. The web and Android engines do the same.
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ from export.predictor import NextWordPredictor
 from lightrnn_tf.errors import LightRNNError
 
 _MAX_CHAR = chr(0x10FFFF)
-HISTORY_WEIGHT = 0.0  # lam of the typed-word history (module docstring); 0: off
+HISTORY_WEIGHT = 0.1  # lam of the typed-word history (module docstring); 0 turns it off
 HISTORY_WORDS = 500  # committed tokens the history keeps
 
 

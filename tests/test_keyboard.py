@@ -197,8 +197,9 @@ def test_history_suggestions_equal_brute_force(files, lam, size):
 def test_history_suggests_a_typed_unknown_word(files):
     from export.keyboard import KeyboardPredictor
 
-    plain = KeyboardPredictor(files["none"])
-    kb = KeyboardPredictor(files["none"], history_weight=0.1)
+    plain = KeyboardPredictor(files["none"], history_weight=0)
+    kb = KeyboardPredictor(files["none"])  # on by default
+    assert kb.history_weight == 0.1
     text = "Zorblat sat on the mat. The dog met zorb"
     assert "zorblat" not in plain.suggest(text) and plain.suggest(text) == []
     assert kb.suggest(text)[0] == "zorblat"  # lowercased, as the model's tokenizer does

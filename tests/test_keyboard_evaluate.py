@@ -116,17 +116,24 @@ def test_engines_agree_with_keyboard_predictor(files):
     from export.evaluate import LightRNNEngine, simulate
     from export.keyboard import KeyboardPredictor
 
+    from export.keyboard import HISTORY_WORDS, History
+
     eng = LightRNNEngine(files["dynamic"])
-    kb = KeyboardPredictor(files["dynamic"])
-    line = TINY_TEXT[0]
+    kb = KeyboardPredictor(files["dynamic"], history_weight=0)
+    kb_history = KeyboardPredictor(files["dynamic"])  # the default typed-word history
+    line = TINY_TEXT[0] + " the cat and zorblat sat on the zorblat"
     tokens = eng.text.tokenize(line)
     ctx = eng.begin()
     typed = ""
+    history = History(HISTORY_WORDS, {"<unk>", "<eos>"})
     for tok, wid in zip(tokens, eng.text.encode_tokens(tokens)):
         for j in range(len(tok) + 1):
             shown = eng.suggest(ctx, tok[:j])
             assert [kb.words[i] for i in shown] == kb.suggest(typed + tok[:j]), typed + tok[:j]
+            with_history = eng.suggest_words(ctx, tok[:j], 3, history, kb_history.history_weight)
+            assert with_history == kb_history.suggest(typed + tok[:j]), typed + tok[:j]
         ctx = eng.commit(ctx, wid)
+        history.add(tok)
         typed += tok + " "
     r = simulate(eng, TINY_TEXT[:3])
     assert 0 <= r["top1"] <= r["top3"] <= 1 and 0 <= r["keystroke_savings"] < 1

@@ -12,12 +12,12 @@
 // so rows are expanded in decreasing row score and the loop stops when the k-th best candidate
 // reaches the score of the next unexpanded row that could hold an answer.
 //
-// Typed-word history (historyWeight lam > 0; export/keyboard.py): the last historyWords committed
+// Typed-word history (historyWeight lam, 0.1 by default, 0 = off; export/keyboard.py): the last historyWords committed
 // tokens of the text form a unigram cache; score = (1 - lam) * p_model + lam * count / N, so a typed
 // word outside the vocabulary can be suggested. Candidates: the model's exact top k plus the
 // history's words with the prefix, a history word's row expanded only while its bound can win.
 
-export const HISTORY_WEIGHT = 0.0; // export/keyboard.py HISTORY_WEIGHT
+export const HISTORY_WEIGHT = 0.1; // export/keyboard.py HISTORY_WEIGHT
 export const HISTORY_WORDS = 500; // export/keyboard.py HISTORY_WORDS
 
 // === Metadata: LIGHTRNN_METADATA in Model.metadata, vocab.txt in the appended zip ===

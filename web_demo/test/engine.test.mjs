@@ -103,7 +103,7 @@ test('tokenizer equals the Python tokenizer on reference texts', { skip }, () =>
 test('suggestions equal the Python predictor (next words and completions)', { skip }, async () => {
   const { meta, replay } = load();
   const runner = replayRunner(replay, meta.table.cols);
-  const kb = new Keyboard(meta, runner);
+  const kb = new Keyboard(meta, runner, 64, { historyWeight: 0 }); // the model alone: Python's suggest_ids
   let completions = 0;
   for (const c of replay.cases) {
     const got = await kb.suggest(c.text, 3);
@@ -121,7 +121,7 @@ test('suggestions equal the Python predictor (next words and completions)', { sk
 
 test('brute force over the recorded full tables agrees with the engine', { skip }, async () => {
   const { meta, replay } = load();
-  const kb = new Keyboard(meta, replayRunner(replay, meta.table.cols));
+  const kb = new Keyboard(meta, replayRunner(replay, meta.table.cols), 64, { historyWeight: 0 });
   const special = new Set([meta.special_tokens['<unk>'], meta.special_tokens['<eos>']]);
   for (const c of replay.cases.filter((_, i) => i % 3 === 0)) {
     const [ids, partial] = kb.tokenizer.splitTyped(c.text);
@@ -159,7 +159,7 @@ test('typed-word history: suggestions equal the Python predictor', { skip }, asy
   }
   assert.ok(h.cases.length > 100 && unknown > 10);
   const plain = new Keyboard(meta, replayRunner(replay, meta.table.cols));
-  assert.equal(plain.historyWeight, 0); // off by default, as in Python
+  assert.equal(plain.historyWeight, 0.1); // on by default, as in Python
   assert.throws(() => new Keyboard(meta, null, 64, { historyWeight: 1 }), /historyWeight/);
 });
 

@@ -21,7 +21,7 @@ import java.util.Set;
  * expanded rows, so a keystroke inside a word re-uses them and a new word costs one {@code feed}.
  * Not thread-safe: call it from one thread (the app uses a single background executor).
  *
- * <p>Typed-word history ({@code historyWeight} lam {@code > 0}; export/keyboard.py): the last
+ * <p>Typed-word history ({@code historyWeight} lam, 0.1 by default, 0 = off; export/keyboard.py): the last
  * {@code historyWords} committed tokens of the text form a unigram cache, score = {@code (1 - lam)
  * p_model + lam count / N}, so a typed word outside the vocabulary can be suggested. Candidates: the
  * model's exact top k plus the history's words with the prefix; a history word's row is expanded
@@ -39,7 +39,7 @@ public final class KeyboardEngine {
   /** Calls made to the model: feed, topK, expand. */
   public final int[] calls = new int[3];
   /** export/keyboard.py HISTORY_WEIGHT and HISTORY_WORDS. */
-  public static final double HISTORY_WEIGHT = 0.0;
+  public static final double HISTORY_WEIGHT = 0.1;
   public static final int HISTORY_WORDS = 500;
   private final double historyWeight;
   private final int historyWords;

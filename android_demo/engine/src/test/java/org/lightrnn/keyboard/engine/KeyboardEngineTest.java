@@ -112,7 +112,7 @@ public class KeyboardEngineTest {
   @Test
   public void suggestionsEqualPythonPredictor() {
     ReplayInterpreter interp = new ReplayInterpreter(replay, meta.cols);
-    KeyboardEngine engine = new KeyboardEngine(meta, interp);
+    KeyboardEngine engine = new KeyboardEngine(meta, interp, 64, 0.0, 500); // the model alone: Python's suggest_ids
     int completions = 0;
     for (Map<String, Object> c : records("cases")) {
       String text = Json.string(c, "text");
@@ -135,7 +135,7 @@ public class KeyboardEngineTest {
   @Test
   @SuppressWarnings("unchecked")
   public void bruteForceOverRecordedTablesAgrees() {
-    KeyboardEngine engine = new KeyboardEngine(meta, new ReplayInterpreter(replay, meta.cols));
+    KeyboardEngine engine = new KeyboardEngine(meta, new ReplayInterpreter(replay, meta.cols), 64, 0.0, 500);
     Set<Integer> special = new HashSet<>(Arrays.asList(meta.unkId, meta.eosId));
     int n = 0;
     for (Map<String, Object> c : records("cases")) {
