@@ -161,6 +161,29 @@ def test_tap_chip_inserts_word(server, browser, kb, artifacts, data_dir):
     ctx.close()
 
 
+def test_learn_from_typed_words_toggle(server, browser, kb, ptb_model, artifacts, data_dir):
+    """On by default: a word typed earlier in the field is suggested even outside the vocabulary,
+    as the Python predictor does; unticking the box gives the model alone (Python, history off)."""
+    from export.keyboard import KeyboardPredictor
+
+    _, url = server
+    ctx, page, errors = open_page(browser, url)
+    assert page.is_checked("#learn")
+    text = "the zyxwidget deal and the zyxwidget z"
+    assert "zyxwidget" not in kb.words
+    shown = chips_for(page, text)
+    assert shown == kb.suggest(text) and shown[0] == "zyxwidget"
+    page.uncheck("#learn")
+    page.wait_for_function("document.querySelector('#chips').dataset.history === '0'")
+    alone = [w for w in page.eval_on_selector_all(".chip", "cs => cs.map(c => c.dataset.word || '')") if w]
+    assert alone == KeyboardPredictor(ptb_model, history_weight=0).suggest(text) and "zyxwidget" not in alone
+    page.check("#learn")
+    page.wait_for_function("document.querySelector('#chips').dataset.history !== '0'")
+    assert [w for w in page.eval_on_selector_all(".chip", "cs => cs.map(c => c.dataset.word || '')") if w] == shown
+    assert not errors, errors
+    ctx.close()
+
+
 def test_works_offline(ptb_model, browser, kb, artifacts, data_dir):
     """Loaded once online; then the server is stopped and the network cut; a reload still works."""
     from export.serve import serve_in_thread

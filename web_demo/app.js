@@ -1,5 +1,5 @@
 // The page: loads ./model.tflite (or a picked file), shows three suggestion chips per keystroke.
-import { Keyboard, readMetadata } from './engine.js';
+import { HISTORY_WEIGHT, Keyboard, readMetadata } from './engine.js';
 import { createRunner } from './litert_runner.js';
 
 const CACHE = 'lightrnn-kbd-v1';
@@ -7,6 +7,8 @@ const $ = (id) => document.getElementById(id);
 const text = $('text');
 const chips = [...document.querySelectorAll('.chip')];
 const status = $('status');
+const learn = $('learn');
+const historyWeight = () => (learn.checked ? HISTORY_WEIGHT : 0);
 
 // What the browser tests read: the keyboard, per-keystroke latencies (ms), readiness.
 const demo = { keyboard: null, latencies: [], ready: false, offlineReady: false };
@@ -30,7 +32,7 @@ async function loadModel(bytes, name) {
   const meta = readMetadata(bytes);
   if (demo.keyboard) demo.keyboard.runner.delete();
   const runner = await createRunner(bytes, meta);
-  demo.keyboard = new Keyboard(meta, runner);
+  demo.keyboard = new Keyboard(meta, runner, 64, { historyWeight: historyWeight() });
   demo.latencies = [];
   $('model-name').textContent = `${name} (${meta.export.quantization}, table ${meta.table.rows}×${meta.table.cols})`;
   $('model-size').textContent = `${(bytes.length / 1e6).toFixed(2)} MB`;
@@ -67,6 +69,7 @@ async function refresh() {
         c.dataset.word = it ? it.word : '';
       });
       $('chips').dataset.text = typed;
+      $('chips').dataset.history = String(demo.keyboard.historyWeight);
       $('chips').dataset.mode = res.partial ? 'complete' : 'next';
       $('latency').textContent = `${ms.toFixed(1)} ms`;
       $('latency-p50').textContent = `${median(demo.latencies).toFixed(1)} ms (${demo.latencies.length} keys)`;
@@ -79,6 +82,10 @@ async function refresh() {
 }
 
 text.addEventListener('input', refresh);
+learn.addEventListener('change', () => {
+  if (demo.keyboard) demo.keyboard.historyWeight = historyWeight();
+  refresh();
+});
 text.addEventListener('click', refresh);
 text.addEventListener('keyup', (e) => { if (e.key.startsWith('Arrow')) refresh(); });
 
