@@ -132,7 +132,7 @@ class KeyboardPredictor:
         self.words = p.words
         self.special = {p.text.unk_id, p.text.eos_id}
         self.index = WordIndex(self.words, self.special)
-        self.word_row, _ = decode_allocation(p.meta["table"])
+        self.word_row, self.word_col = decode_allocation(p.meta["table"])
         self.cache_size = int(cache_size)
         self._cache: OrderedDict = OrderedDict()
         self.stats = {"feed": 0, "top_k": 0, "expand": 0}
@@ -310,7 +310,8 @@ class KeyboardPredictor:
             self._expand(ctx, [int(self.word_row[i]) for _, _, i, _ in batch])
             for _, w, i, c in batch:
                 words, lps_row = ctx.rows[int(self.word_row[i])]
-                lp = float(lps_row[int(np.flatnonzero(words == i)[0])])
+                col = int(self.word_col[i])  # expand returns a row's cells in column order
+                lp = float(lps_row[col if words[col] == i else int(np.flatnonzero(words == i)[0])])
                 cand[w] = ((1 - lam) * math.exp(lp) + lam * c / n, int(i))
             pos += len(batch)
         best = sorted(cand.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0]))[:k]
@@ -327,7 +328,8 @@ class KeyboardPredictor:
         return ids[best], lps[best]
 
     def suggest_ids(self, text: str, k: int = 3) -> tuple[np.ndarray, np.ndarray, str]:
-        """`(ids, log_probs, partial)` of the k suggestions for the text before the cursor."""
+        """`(ids, log_probs, partial)` of the model's own k suggestions for the text before the cursor
+        (vocabulary words only, without the typed-word history; `suggest` adds it)."""
         ids, partial = self.split_typed(text)
         ctx = self.context(ids)
         if partial:
