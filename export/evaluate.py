@@ -107,8 +107,7 @@ class LightRNNEngine:
         return [int(i) for i in ids]
 
     def suggest_words(self, ctx, prefix, k, history, lam):
-        self.kb.history_weight = float(lam)
-        return [w for w, _ in self.kb.with_history(ctx, prefix, history, k)]
+        return [w for w, _ in self.kb.with_history(ctx, prefix, history, k, weight=lam)]
 
 
 class _Ranking:
@@ -161,15 +160,17 @@ class FullSoftmaxEngine(_FullDistribution):
     def end_line(self, ctx):
         return self.commit(ctx, self.text.eos_id)
 
-    def suggest(self, ctx, prefix, k=3):
+    def _log_probs_of(self, ctx):
+        """The context's (V,) log-probs, computed once per committed word."""
         if ctx[1] is None:
             ctx[1] = self._log_probs(state=ctx[0])["log_probs"]
-        return self.rank.top(ctx[1], prefix, k)
+        return ctx[1]
+
+    def suggest(self, ctx, prefix, k=3):
+        return self.rank.top(self._log_probs_of(ctx), prefix, k)
 
     def probs(self, ctx):
-        if ctx[1] is None:
-            ctx[1] = self._log_probs(state=ctx[0])["log_probs"]
-        return np.exp(np.asarray(ctx[1], np.float64))
+        return np.exp(np.asarray(self._log_probs_of(ctx), np.float64))
 
 
 class KneserNeyEngine(_FullDistribution):
@@ -194,7 +195,7 @@ class KneserNeyEngine(_FullDistribution):
         return self.kn.start()  # trained on padded sentences: a line starts from (<s>, <s>)
 
     def suggest(self, ctx, prefix, k=3):
-        return self.rank.top(self.kn.probs(ctx)[: len(self.text.words)], prefix, k)
+        return self.rank.top(self.probs(ctx), prefix, k)
 
     def probs(self, ctx):
         return self.kn.probs(ctx)[: len(self.text.words)]
@@ -242,12 +243,12 @@ def load_engine(path, num_threads=1):
 def simulate(engine, lines, k=3, reset_each_line=False, history_weight=0.0, history_words=None) -> dict:
     """Types `lines` with `engine`'s suggestions; returns the metrics (see the module docstring).
     With `history_weight` > 0 the suggestions mix in the last `history_words` typed words."""
-    from export.keyboard import HISTORY_WORDS, History
+    from export.keyboard import HISTORY_WORDS, SPECIAL_TOKENS, History
 
     text = engine.text
     lam = float(history_weight)
     history_words = HISTORY_WORDS if history_words is None else int(history_words)
-    history = History(history_words, {"<unk>", "<eos>"})
+    history = History(history_words)
     chars = keys = words = top1 = top3 = 0
     latency = []
     clock = time.perf_counter
@@ -257,7 +258,7 @@ def simulate(engine, lines, k=3, reset_each_line=False, history_weight=0.0, hist
         ids = text.encode_tokens(tokens)
         if n and reset_each_line:
             ctx = engine.begin()
-            history = History(history_words, {"<unk>", "<eos>"})
+            history = History(history_words)
         elif n:
             t0 = clock()
             ctx = engine.end_line(ctx)  # the Enter that ended the previous line (<eos>)
@@ -274,7 +275,7 @@ def simulate(engine, lines, k=3, reset_each_line=False, history_weight=0.0, hist
                 else:
                     shown = [text.words[i] for i in engine.suggest(ctx, tok[:j], k)]
                 latency.append(clock() - t0)
-                hit = tok not in ("<unk>", "<eos>") and tok in shown
+                hit = tok not in SPECIAL_TOKENS and tok in shown
                 if j == 0:
                     top1 += bool(shown) and shown[0] == tok and hit
                     top3 += hit

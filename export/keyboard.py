@@ -51,6 +51,7 @@ from lightrnn_tf.errors import LightRNNError
 _MAX_CHAR = chr(0x10FFFF)
 HISTORY_WEIGHT = 0.1  # lam of the typed-word history (module docstring); 0 turns it off
 HISTORY_WORDS = 500  # committed tokens the history keeps
+SPECIAL_TOKENS = frozenset({"<unk>", "<eos>"})  # never suggested, never kept in the history
 
 
 class WordIndex:
@@ -79,12 +80,12 @@ class History:
 
     Args:
         size: int, tokens kept (the oldest go first).
-        special: set of str never kept (e.g. `"<unk>"`, `"<eos>"`).
+        special: set of str never kept. Default: `SPECIAL_TOKENS`.
     """
 
-    def __init__(self, size: int, special=()):
+    def __init__(self, size: int, special=SPECIAL_TOKENS):
         self.size = int(size)
-        self.special = set(special)
+        self.special = frozenset(special)
         self._tokens: deque = deque()
         self.counts: Counter = Counter()
 
@@ -147,25 +148,27 @@ class KeyboardPredictor:
 
     def history(self, text: str) -> History:
         """The typed-word history of the text before the cursor (its committed tokens only)."""
-        hist = History(self.history_words, {"<unk>", "<eos>"})
-        lines = text.splitlines()
-        tokens = [t for ln in lines for t in self.text.tokenize(ln)]
-        if tokens and text and not text[-1].isspace() and self.text.tokenize(lines[-1]):
-            tokens = tokens[:-1]  # the word being typed is not committed yet
-        kept = [t for t in tokens if t not in hist.special]
-        for t in kept[max(0, len(kept) - self.history_words) :]:
+        hist = History(self.history_words)
+        tokens = [t for ln in text.splitlines() for t in self.text.tokenize(ln)]
+        if self._partial(text):
+            tokens.pop()  # the word being typed is not committed yet
+        for t in tokens:
             hist.add(t)
         return hist
+
+    def _partial(self, text: str) -> str:
+        """The word being typed: the last token of a text that ends inside a token, else `""`."""
+        if text and not text[-1].isspace():
+            tokens = self.text.tokenize(text.splitlines()[-1])
+            if tokens:
+                return tokens[-1]
+        return ""
 
     def split_typed(self, text: str) -> tuple[tuple, str]:
         """`(committed ids with <eos> first, partial word or "")` of the text before the cursor."""
         ids = self.text.encode_context(text)
-        if text and not text[-1].isspace():
-            last_line = text.splitlines()[-1]
-            tokens = self.text.tokenize(last_line)
-            if tokens:
-                return tuple(ids[:-1]), tokens[-1]
-        return tuple(ids), ""
+        partial = self._partial(text)
+        return (tuple(ids[:-1]), partial) if partial else (tuple(ids), "")
 
     # === States ===
 
@@ -274,10 +277,12 @@ class KeyboardPredictor:
             pos += len(batch)
         return self._best(list(cand), list(cand.values()), k)
 
-    def with_history(self, ctx, prefix: str, history: History, k: int = 3) -> list[tuple[str, float]]:
+    def with_history(self, ctx, prefix: str, history: History, k: int = 3,
+                     weight: float = None) -> list[tuple[str, float]]:
         """Exact k best words starting with `prefix` (`""`: next words) under the model mixed with
-        `history`: `[(word, score)]`, best first, score = `(1 - lam) p_model + lam count / N`."""
-        lam, n = self.history_weight, len(history)
+        `history`: `[(word, score)]`, best first, score = `(1 - lam) p_model + lam count / N`, lam =
+        `weight` (default: `history_weight`)."""
+        lam, n = self.history_weight if weight is None else float(weight), len(history)
         ids, lps = self.complete(ctx, prefix, k) if prefix else self.next_words(ctx, k)
         if lam == 0 or n == 0:
             return [(self.words[int(i)], math.exp(float(lp))) for i, lp in zip(ids, lps)]
@@ -287,10 +292,6 @@ class KeyboardPredictor:
             w = self.words[int(i)]
             cand[w] = ((1 - lam) * math.exp(float(lp)) + lam * history.counts.get(w, 0) / n, int(i))
         pending = []  # (bound, word, id, count) of history words the model has to score
-        top = self._top(ctx) if any(w in index for w in history.counts) else None
-        row_score = {}
-        if top is not None:
-            row_score = {int(r): float(s) for r, s in zip(top["row_order"], top["row_log_probs"])}
         for w, c in history.counts.items():
             if w in cand or not w.startswith(prefix):
                 continue
@@ -298,9 +299,13 @@ class KeyboardPredictor:
             if i is None:
                 cand[w] = (lam * c / n, len(self.words))
             else:
-                bound = (1 - lam) * math.exp(row_score[int(self.word_row[i])]) + lam * c / n
-                pending.append((bound, w, i, c))
-        pending.sort(key=lambda t: (-t[0], t[2]))
+                pending.append((None, w, i, c))
+        if pending:
+            top = self._top(ctx)
+            row_score = {int(r): float(s) for r, s in zip(top["row_order"], top["row_log_probs"])}
+            pending = [((1 - lam) * math.exp(row_score[int(self.word_row[i])]) + lam * c / n, w, i, c)
+                       for _, w, i, c in pending]
+            pending.sort(key=lambda t: (-t[0], t[2]))
         m = self.predictor.expand_rows
         pos = 0
         while pos < len(pending):

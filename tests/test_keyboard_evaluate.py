@@ -125,7 +125,7 @@ def test_engines_agree_with_keyboard_predictor(files):
     tokens = eng.text.tokenize(line)
     ctx = eng.begin()
     typed = ""
-    history = History(HISTORY_WORDS, {"<unk>", "<eos>"})
+    history = History(HISTORY_WORDS)
     for tok, wid in zip(tokens, eng.text.encode_tokens(tokens)):
         for j in range(len(tok) + 1):
             shown = eng.suggest(ctx, tok[:j])
