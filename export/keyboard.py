@@ -291,7 +291,7 @@ class KeyboardPredictor:
         for i, lp in zip(ids, lps):
             w = self.words[int(i)]
             cand[w] = ((1 - lam) * math.exp(float(lp)) + lam * history.counts.get(w, 0) / n, int(i))
-        pending = []  # (bound, word, id, count) of history words the model has to score
+        to_score = []  # (word, id, count) of vocabulary words in the history the model has to score
         for w, c in history.counts.items():
             if w in cand or not w.startswith(prefix):
                 continue
@@ -299,13 +299,13 @@ class KeyboardPredictor:
             if i is None:
                 cand[w] = (lam * c / n, len(self.words))
             else:
-                pending.append((None, w, i, c))
-        if pending:
+                to_score.append((w, i, c))
+        pending = []  # (bound, word, id, count), the highest bound first
+        if to_score:
             top = self._top(ctx)
             row_score = {int(r): float(s) for r, s in zip(top["row_order"], top["row_log_probs"])}
-            pending = [((1 - lam) * math.exp(row_score[int(self.word_row[i])]) + lam * c / n, w, i, c)
-                       for _, w, i, c in pending]
-            pending.sort(key=lambda t: (-t[0], t[2]))
+            pending = sorted((((1 - lam) * math.exp(row_score[int(self.word_row[i])]) + lam * c / n, w, i, c)
+                              for w, i, c in to_score), key=lambda t: (-t[0], t[2]))
         m = self.predictor.expand_rows
         pos = 0
         while pos < len(pending):
