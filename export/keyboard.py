@@ -14,6 +14,13 @@ What the keyboard shows for a text before the cursor (`split_typed`):
 `<unk>` and `<eos>` are never suggested; typed words outside the vocabulary are read as `<unk>`
 by the model (the typed-word history below can still suggest them).
 
+Capitals: with a model that lowercases (`--lowercase`), a tap keeps the capitals of the typed
+prefix (`cased`): "Ze" + "zebedee" inserts "Zebedee", "ZE" inserts "ZEBEDEE". A model that keeps
+capitals matches them exactly, as training did: "Th" completes to "The", not "the", and a word
+whose capitalised form it never saw reads as `<unk>`; `python -m export` says so when a vocabulary
+is (almost) all lowercase but its model keeps capitals. Lines end where Python's `str.splitlines` ends them
+(the web and Android engines map the same characters to line ends).
+
 Exact completion (same bound argument as `NextWordPredictor.top_k`): a word's log-prob is its
 row's score plus a column log-prob <= 0. The rows that hold a word matching the prefix are visited
 in decreasing row score; each batch of M of them is expanded with the `expand` signature, and the
@@ -135,6 +142,8 @@ class KeyboardPredictor:
         self.index = WordIndex(self.words, self.special)
         self.word_row, self.word_col = decode_allocation(p.meta["table"])
         self.cache_size = int(cache_size)
+        if self.cache_size < 1:
+            raise LightRNNError(f"cache_size must be >= 1, got {cache_size}")
         self._cache: OrderedDict = OrderedDict()
         self.stats = {"feed": 0, "top_k": 0, "expand": 0}
         self.history_weight = HISTORY_WEIGHT if history_weight is None else float(history_weight)
@@ -147,19 +156,45 @@ class KeyboardPredictor:
     # === Text -> (context, partial word) ===
 
     def history(self, text: str) -> History:
-        """The typed-word history of the text before the cursor (its committed tokens only)."""
+        """The typed-word history of the text before the cursor (its committed tokens only).
+
+        Reads lines from the end only until it has the last `history_words` tokens, so a keystroke
+        in a long text costs no more than one in a short one."""
         hist = History(self.history_words)
-        tokens = [t for ln in text.splitlines() for t in self.text.tokenize(ln)]
+        tail: list[list[str]] = []
+        kept = 0  # tokens read that the history would keep
+        for ln in reversed(text.splitlines()):
+            if kept > self.history_words:  # one spare: the word being typed is dropped below
+                break
+            tail.append(self._last_tokens(ln, self.history_words + 1 - kept, hist.special))
+            kept += sum(t not in hist.special for t in tail[-1])
+        tokens = [t for toks in reversed(tail) for t in toks]
         if self._partial(text):
             tokens.pop()  # the word being typed is not committed yet
-        for t in tokens:
+        tokens = [t for t in tokens if t not in hist.special]
+        for t in tokens[max(0, len(tokens) - self.history_words):]:
             hist.add(t)
         return hist
+
+    def _last_tokens(self, line: str, need: int, special) -> list[str]:
+        """The tokens of the end of `line`, with at least `need` not in `special` (all of the line's
+        tokens if it has fewer): tokenizes a growing tail cut at whitespace, where no token spans
+        (the tokenizer's tokens never hold whitespace), so a long line costs what its end does."""
+        span = 16 * (need + 1)
+        while span < len(line):
+            cut = len(line) - span
+            while cut > 0 and not line[cut - 1].isspace():
+                cut -= 1
+            tokens = self.text.tokenize(line[cut:])
+            if sum(t not in special for t in tokens) >= need:
+                return tokens
+            span *= 2
+        return self.text.tokenize(line)
 
     def _partial(self, text: str) -> str:
         """The word being typed: the last token of a text that ends inside a token, else `""`."""
         if text and not text[-1].isspace():
-            tokens = self.text.tokenize(text.splitlines()[-1])
+            tokens = self._last_tokens(text.splitlines()[-1], 1, ())
             if tokens:
                 return tokens[-1]
         return ""
@@ -218,8 +253,14 @@ class KeyboardPredictor:
 
     # === Suggestions ===
 
+    @staticmethod
+    def _check_k(k):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise LightRNNError(f"Received an invalid value for `k`, expected an integer >= 1, got {k!r}.")
+
     def next_words(self, ctx, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Exact k most probable next words, specials left out: `(ids (<=k,), log_probs)`, best first."""
+        self._check_k(k)
         top = self._top(ctx)
         order, row_scores = top["row_order"], top["row_log_probs"]
         m, rows = self.predictor.expand_rows, self.predictor.rows
@@ -250,6 +291,7 @@ class KeyboardPredictor:
 
     def complete(self, ctx, prefix: str, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Exact k most probable words starting with `prefix`: `(ids (<=k,), log_probs)`, best first."""
+        self._check_k(k)
         match = self.index.matching(prefix)
         if len(match) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
@@ -282,6 +324,7 @@ class KeyboardPredictor:
         """Exact k best words starting with `prefix` (`""`: next words) under the model mixed with
         `history`: `[(word, score)]`, best first, score = `(1 - lam) p_model + lam count / N`, lam =
         `weight` (default: `history_weight`)."""
+        self._check_k(k)
         lam, n = self.history_weight if weight is None else float(weight), len(history)
         ids, lps = self.complete(ctx, prefix, k) if prefix else self.next_words(ctx, k)
         if lam == 0 or n == 0:
@@ -344,16 +387,39 @@ class KeyboardPredictor:
     def suggest(self, text: str, k: int = 3) -> list[str]:
         """The k suggestions (words) for the text before the cursor, best first; with the typed-word
         history when `history_weight` > 0 (then a word outside the vocabulary can be suggested)."""
+        self._check_k(k)
         if self.history_weight == 0:
             ids, _, _ = self.suggest_ids(text, k)
             return [self.words[int(i)] for i in ids]
         ids, partial = self.split_typed(text)
         return [w for w, _ in self.with_history(self.context(ids), partial, self.history(text), k)]
 
-    def accept(self, text: str, word: str) -> str:
-        """The text after tapping the suggestion `word`: the partial word replaced, then a space."""
+    def cased(self, text: str, word: str) -> str:
+        """`word` as a tap inserts it after `text`: with a lowercasing model, in the capitals of the
+        typed prefix (`match_case`); otherwise as it is."""
         _, partial = self.split_typed(text)
+        if not partial or not self.text.lowercase:
+            return word
+        return match_case(text[len(text) - len(partial):], word)
+
+    def accept(self, text: str, word: str) -> str:
+        """The text after tapping the suggestion `word`: the partial word replaced (its capitals kept,
+        `cased`), then a space."""
+        _, partial = self.split_typed(text)
+        cased = self.cased(text, word)
         if partial:
             # the partial is the last token, possibly lowercased: cut as many characters
             text = text[: len(text) - len(partial)]
-        return text + word + " "
+        return text + cased + " "
+
+
+def match_case(typed: str, word: str) -> str:
+    """`word` in the capitals of the `typed` prefix it completes: all capitals if every letter typed
+    is one and there are two or more ("ZE" -> "ZEBEDEE"), a capital first letter if the typed one is
+    ("Ze" -> "Zebedee"), else `word` unchanged. The web and Android engines do the same."""
+    letters = [c for c in typed if c.isalpha()]
+    if len(letters) >= 2 and all(c.isupper() for c in letters):
+        return word.upper()
+    if typed[:1].isupper():
+        return word[:1].upper() + word[1:]
+    return word

@@ -14,7 +14,9 @@ Writes into OUT:
       cases   [{text, partial, ids, words, log_probs}]  the Python suggestions, k = 3
       history {weight, words, cases: [{text, partial, words, scores}]}  suggestions with the
               typed-word history (`KeyboardPredictor.with_history`), k = 3
-      tokenize [{text, tokens, context, committed, partial}]  tokenizer reference outputs.
+      tokenize [{text, tokens, context, committed, partial}]  tokenizer reference outputs;
+      accept  [{text, word, cased, accepted}]  taps (`KeyboardPredictor.cased`, `accept`);
+      history_tokens {words, cases: [{text, tokens}]}  the typed-word history of long texts.
 The engines must reproduce `cases` exactly, calling only what the replay holds.
 """
 
@@ -41,7 +43,23 @@ TOKENIZER_TEXTS = [
     "finished line\n",
     "The Cat,",
     "DOGS and CATS d",
+    # every line end of Python's str.splitlines, which the engines map to "\n"
+    "one\vtwo th", "one\ftwo th", "a\x1cb\x1dc\x1ed", "one\x85two", "one\u2028two\u2029th", "one\r\ntwo\rth",
 ]
+
+# (text, word) taps: the inserted word keeps the typed prefix's capitals (a lowercasing model)
+ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (Ca", "cat"), ("The ", "cat"),
+                ("", "the"), ("DOGS and CATS d", "dog"), ("x\u2028Ca", "cat"), ("Ünï", "ünïcödé"), ("Ü", "ünïcödé"),
+                ("dogs D", "dog"), ("A", "a"), ("I", "in")]
+
+
+def long_history_texts():
+    """Texts whose history the engines must read from the end only: a long single line, many lines, a
+    line of <unk>s, a long word with no space (cut points), and a partial word at the end."""
+    words = "the cat sat on the mat and the dog ate a log , then Zorblat met the Quux".split()
+    one_line = " ".join(words[i % len(words)] for i in range(400))
+    return [one_line + " th", one_line + " ", "\n".join(words * 3) + "\nZor", "<unk> " * 60 + "cat dog",
+            "x" * 500 + " the cat", one_line + "\u2028the c", "a,b.c;d " * 40 + "e"]
 
 
 def typed_prefixes(lines, step=1, limit=None):
@@ -115,6 +133,21 @@ def tokenizer_cases(model_path, texts):
     return out
 
 
+def accept_cases(model_path, cases):
+    from export.keyboard import KeyboardPredictor
+
+    kb = KeyboardPredictor(model_path)
+    return [{"text": t, "word": w, "cased": kb.cased(t, w), "accepted": kb.accept(t, w)} for t, w in cases]
+
+
+def history_tokens(model_path, texts, words):
+    """The typed-word history's tokens, oldest first, for each text (history_words = `words`)."""
+    from export.keyboard import KeyboardPredictor
+
+    kb = KeyboardPredictor(model_path, history_words=words)
+    return {"words": words, "cases": [{"text": t, "tokens": list(kb.history(t)._tokens)} for t in texts]}
+
+
 def write_fixtures(out_dir) -> dict:
     from export.convert import export_run
     from export_fixtures import TINY_TEXT, make_run
@@ -126,6 +159,8 @@ def write_fixtures(out_dir) -> dict:
     texts = typed_prefixes(TINY_TEXT[:4] + ["Unknownword the c", "dogs and CATS d", "two lines.\nthe c"])
     replay = record(model, texts, history_texts=typed_prefixes(HISTORY_TEXTS))
     replay["tokenize"] = tokenizer_cases(model, TOKENIZER_TEXTS)
+    replay["accept"] = accept_cases(model, ACCEPT_CASES)
+    replay["history_tokens"] = history_tokens(model, long_history_texts(), HISTORY_WORDS)
     replay["model"] = "tiny.tflite"
     with open(os.path.join(out_dir, "replay.json"), "w", encoding="utf-8") as f:
         json.dump(replay, f)

@@ -117,6 +117,67 @@ def test_accept_replaces_partial_word(files):
     assert kb.accept("", "the") == "the "
 
 
+def test_a_tap_keeps_the_typed_capitals(files):
+    import copy
+
+    from export.keyboard import KeyboardPredictor, match_case
+
+    kb = KeyboardPredictor(files["none"])  # lowercases: "Ca" completes to "cat" and inserts "Cat"
+    assert kb.text.lowercase and "cat" in kb.suggest("The Ca")
+    assert kb.accept("The Ca", "cat") == "The Cat " and kb.cased("The Ca", "cat") == "Cat"
+    assert kb.accept("THE CA", "cat") == "THE CAT "
+    assert kb.accept("the (Ca", "cat") == "the (Cat "
+    assert kb.accept("The ", "cat") == "The cat "  # a next word: nothing typed, nothing to copy
+    assert kb.accept("I", "in") == "In "  # one capital letter: the first letter only
+    assert [match_case(t, "über") for t in ("ü", "Ü", "ÜB", "Üb", "1A", "1")] == [
+        "über", "Über", "ÜBER", "Über", "über", "über"]  # "1A": one letter, not first
+    keeps = KeyboardPredictor(files["none"])  # a model that keeps capitals inserts the word as it is
+    keeps.text = copy.copy(keeps.text)
+    keeps.text.lowercase = False
+    assert keeps.cased("The ca", "cat") == "cat"
+
+
+def test_history_reads_long_texts_from_the_end_only(files):
+    """The history of the last N committed tokens equals the one from tokenizing the whole text, on
+    long single lines, many lines, special tokens and partial words; and costs less on long texts."""
+    from export.keyboard import History, KeyboardPredictor
+
+    def reference(kb, text):
+        hist = History(kb.history_words)
+        tokens = [t for ln in text.splitlines() for t in kb.text.tokenize(ln)]
+        if text and not text[-1].isspace() and text.splitlines() and kb.text.tokenize(text.splitlines()[-1]):
+            tokens.pop()
+        for t in tokens:
+            hist.add(t)
+        return hist
+
+    rng = np.random.default_rng(0)
+    words = "the cat sat on the mat , and Zorblat met the dog . <unk> quux".split()
+    for n in (0, 1, 3, 40):
+        kb = KeyboardPredictor(files["none"], history_words=n)
+        for _ in range(150):
+            seps = rng.choice([" ", "\n", "  ", "\u2028", " \t"], size=int(rng.integers(0, 300)))
+            text = "".join(str(rng.choice(words)) + s for s in seps) + str(rng.choice(["", "th", " ", "x" * 90]))
+            got, want = kb.history(text), reference(kb, text)
+            assert list(got._tokens) == list(want._tokens), repr(text[-60:])
+            last = kb.text.tokenize(text.splitlines()[-1]) if text and not text[-1].isspace() else []
+            assert kb._partial(text) == (last[-1] if last else "")
+        assert kb.history("").counts == {} and kb._partial("") == ""
+
+
+def test_bad_k_and_cache_size(files):
+    from export.keyboard import KeyboardPredictor
+    from lightrnn_tf.errors import LightRNNError
+
+    kb = KeyboardPredictor(files["none"])
+    for k in (0, -1, 2.5, True):
+        with pytest.raises(LightRNNError, match="`k`"):
+            kb.suggest("the ca", k=k)
+    assert len(kb.suggest("the ", k=kb.predictor.max_k + 2)) == kb.predictor.max_k + 2  # beyond top_k: expands
+    with pytest.raises(LightRNNError, match="cache_size"):
+        KeyboardPredictor(files["none"], cache_size=0)
+
+
 def test_unknown_prefix_gives_no_suggestion(files):
     from export.keyboard import KeyboardPredictor
 

@@ -65,7 +65,7 @@ async function refresh() {
       demo.latencies.push(ms);
       chips.forEach((c, i) => {
         const it = res.items[i];
-        c.textContent = it ? it.word : '';
+        c.textContent = it ? demo.keyboard.cased(typed, it.word) : ''; // what a tap inserts
         c.dataset.word = it ? it.word : '';
       });
       $('chips').dataset.text = typed;

@@ -147,6 +147,24 @@ export function pythonPattern(src) {
   return new RegExp(out, 'gu');
 }
 
+/** Python's str.splitlines() line ends (\r\n, \n, \r, \v, \f, \x1c-\x1e, \x85, \u2028, \u2029) -> '\n'. */
+const LINE_BREAKS = /\r\n|[\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029]/gu;
+export function normalizeLines(text) { return text.replace(LINE_BREAKS, '\n'); }
+
+/**
+ * `word` in the capitals of the typed prefix it completes (export/keyboard.py match_case): all
+ * capitals if every letter typed is one and there are two or more, a capital first letter if the
+ * typed one is, else unchanged.
+ */
+export function matchCase(typed, word) {
+  const isUpper = (c) => c === c.toUpperCase() && c !== c.toLowerCase();
+  const letters = [...typed].filter((c) => /\p{L}/u.test(c));
+  if (letters.length >= 2 && letters.every(isUpper)) return word.toUpperCase();
+  const first = [...typed][0];
+  if (first !== undefined && isUpper(first)) { const [w0, ...rest] = [...word]; return (w0 ?? '').toUpperCase() + rest.join(''); }
+  return word;
+}
+
 export class Tokenizer {
   constructor(meta) {
     const tok = meta.tokenizer;
@@ -166,10 +184,24 @@ export class Tokenizer {
 
   encodeTokens(tokens) { return tokens.map((t) => (this.index.has(t) ? this.index.get(t) : this.unkId)); }
 
+  /**
+   * The tokens of the end of `line`, with at least `need` not in `special` (all of the line's if it
+   * has fewer): a growing tail cut at whitespace, where no token spans (export/keyboard.py _last_tokens).
+   */
+  lastTokens(line, need, special = new Set()) {
+    for (let span = 16 * (need + 1); span < line.length; span *= 2) {
+      let cut = line.length - span;
+      while (cut > 0 && !/\s/u.test(line[cut - 1])) cut--;
+      const tokens = this.tokenize(line.slice(cut));
+      if (tokens.filter((t) => !special.has(t)).length >= need) return tokens;
+    }
+    return this.tokenize(line);
+  }
+
   /** Ids of the text before the cursor: <eos> first, <eos> after each finished non-blank line. */
   encodeContext(text) {
     const out = [this.eosId];
-    const lines = text.split('\n');
+    const lines = normalizeLines(text).split('\n');
     lines.forEach((line, i) => {
       out.push(...this.encodeTokens(this.tokenize(line)));
       if (i < lines.length - 1 && line.trim()) out.push(this.eosId);
@@ -179,11 +211,11 @@ export class Tokenizer {
 
   /** [committed ids, partial word or ''] (export/keyboard.py KeyboardPredictor.split_typed). */
   splitTyped(text) {
-    text = text.replace(/\r\n?/g, '\n');
+    text = normalizeLines(text);
     const ids = this.encodeContext(text);
     if (text && !/\s/u.test(text[text.length - 1])) {
       const lines = text.split('\n');
-      const tokens = this.tokenize(lines[lines.length - 1]);
+      const tokens = this.lastTokens(lines[lines.length - 1], 1);
       if (tokens.length) return [ids.slice(0, -1), tokens[tokens.length - 1]];
     }
     return [ids, ''];
@@ -226,15 +258,26 @@ export class Keyboard {
     this.historyWords = historyWords;
   }
 
-  /** Typed-word history of the text before the cursor: {counts: Map word -> count, n}. */
+  /**
+   * Typed-word history of the text before the cursor: {counts: Map word -> count, n}. Reads lines
+   * from the end only until it has the last historyWords tokens (a long text costs what its end does).
+   */
   history(text) {
-    text = text.replace(/\r\n?/g, '\n');
+    text = normalizeLines(text);
     const lines = text.split('\n');
-    let tokens = lines.flatMap((ln) => this.tokenizer.tokenize(ln));
-    if (text && !/\s/u.test(text[text.length - 1]) && this.tokenizer.tokenize(lines[lines.length - 1]).length) {
+    const special = new Set(['<unk>', '<eos>']);
+    const tail = [];
+    let have = 0;
+    for (let i = lines.length - 1; i >= 0 && have <= this.historyWords; i--) {
+      const toks = this.tokenizer.lastTokens(lines[i], this.historyWords + 1 - have, special);
+      tail.unshift(toks);
+      have += toks.filter((t) => !special.has(t)).length;
+    }
+    let tokens = tail.flat();
+    if (text && !/\s/u.test(text[text.length - 1]) && this.tokenizer.lastTokens(lines[lines.length - 1], 1).length) {
       tokens = tokens.slice(0, -1); // the word being typed is not committed yet
     }
-    const kept = tokens.filter((t) => t !== '<unk>' && t !== '<eos>');
+    const kept = tokens.filter((t) => !special.has(t));
     const counts = new Map();
     const last = this.historyWords ? kept.slice(Math.max(0, kept.length - this.historyWords)) : [];
     for (const t of last) counts.set(t, (counts.get(t) || 0) + 1);
@@ -409,10 +452,17 @@ export class Keyboard {
     return { partial, items: items.map((it) => ({ ...it, word: this.words[it.id] })) };
   }
 
-  /** The text after tapping `word`: the partial word replaced, then a space. */
+  /** `word` as a tap inserts it after `text`: in the typed prefix's capitals with a lowercasing model. */
+  cased(text, word) {
+    const [, partial] = this.tokenizer.splitTyped(text);
+    if (!partial || !this.tokenizer.lowercase) return word;
+    return matchCase(text.slice(text.length - partial.length), word);
+  }
+
+  /** The text after tapping `word`: the partial word replaced (its capitals kept, `cased`), then a space. */
   accept(text, word) {
     const [, partial] = this.tokenizer.splitTyped(text);
-    return (partial ? text.slice(0, text.length - partial.length) : text) + word + ' ';
+    return (partial ? text.slice(0, text.length - partial.length) : text) + this.cased(text, word) + ' ';
   }
 }
 

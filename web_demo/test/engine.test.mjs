@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { Keyboard, Tokenizer, decodeWordRows, pythonPattern, readMetadata } from '../engine.js';
+import { Keyboard, Tokenizer, decodeWordRows, matchCase, normalizeLines, pythonPattern, readMetadata } from '../engine.js';
 
 const DIR = process.env.KEYBOARD_FIXTURES || '';
 const HAVE = DIR && fs.existsSync(path.join(DIR, 'replay.json'));
@@ -91,7 +91,7 @@ test('tokenizer equals the Python tokenizer on reference texts', { skip }, () =>
   const { meta, replay } = load();
   const tok = new Tokenizer(meta);
   for (const c of replay.tokenize) {
-    const first = c.text.split('\n')[0];
+    const first = normalizeLines(c.text).split('\n')[0];
     assert.deepEqual(tok.tokenize(first), c.tokens, c.text);
     assert.deepEqual(tok.encodeContext(c.text), c.context, c.text);
     const [committed, partial] = tok.splitTyped(c.text);
@@ -161,6 +161,32 @@ test('typed-word history: suggestions equal the Python predictor', { skip }, asy
   const plain = new Keyboard(meta, replayRunner(replay, meta.table.cols));
   assert.equal(plain.historyWeight, 0.1); // on by default, as in Python
   assert.throws(() => new Keyboard(meta, null, 64, { historyWeight: 1 }), /historyWeight/);
+});
+
+test('a tap keeps the typed capitals, as the Python predictor does', { skip }, () => {
+  const { meta, replay } = load();
+  const kb = new Keyboard(meta, null);
+  assert.ok(replay.accept.some((c) => c.cased !== c.word)); // the cases do exercise capitals
+  for (const c of replay.accept) {
+    assert.equal(kb.cased(c.text, c.word), c.cased, JSON.stringify(c));
+    assert.equal(kb.accept(c.text, c.word), c.accepted, JSON.stringify(c));
+  }
+  assert.equal(matchCase('Ze', 'zebedee'), 'Zebedee');
+  assert.equal(matchCase('ZE', 'zebedee'), 'ZEBEDEE');
+  assert.equal(matchCase('z', 'zebedee'), 'zebedee');
+});
+
+test('typed-word history of long texts equals Python (read from the end only)', { skip }, () => {
+  const { meta, replay } = load();
+  const h = replay.history_tokens;
+  const kb = new Keyboard(meta, null, 64, { historyWeight: 0.1, historyWords: h.words });
+  for (const c of h.cases) {
+    const want = new Map();
+    for (const t of c.tokens) want.set(t, (want.get(t) || 0) + 1);
+    const got = kb.history(c.text);
+    assert.equal(got.n, c.tokens.length, c.text.slice(-40));
+    assert.deepEqual([...got.counts.entries()].sort(), [...want.entries()].sort(), c.text.slice(-40));
+  }
 });
 
 test('typed-word history counts the last committed words only', { skip }, () => {

@@ -39,7 +39,8 @@ class SuggestionHelper private constructor(context: Context) {
     fun suggest(textBeforeCursor: String, onResult: (Result) -> Unit) {
         executor.execute {
             val t0 = SystemClock.elapsedRealtimeNanos()
-            val words = engine.suggest(textBeforeCursor, 3).map { it.word }
+            // as a tap inserts them: "Ze" shows "Zebedee" with a lowercasing model
+            val words = engine.suggest(textBeforeCursor, 3).map { engine.cased(textBeforeCursor, it.word) }
             val ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
             main.post { onResult(Result(textBeforeCursor, words, ms)) }
         }

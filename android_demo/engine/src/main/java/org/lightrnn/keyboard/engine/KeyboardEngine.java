@@ -274,12 +274,21 @@ public final class KeyboardEngine {
 
   /** The typed-word history: counts of the last {@code historyWords} committed tokens, specials left out. */
   public Map<String, Integer> history(String textBeforeCursor) {
-    String text = textBeforeCursor.replace("\r\n", "\n").replace('\r', '\n');
+    String text = Tokenizer.normalizeLines(textBeforeCursor);
+    String[] lines = text.split("\n", -1);
+    Set<String> specials = new HashSet<>(Arrays.asList("<unk>", "<eos>"));
+    List<List<String>> tail = new ArrayList<>(); // lines from the end, until historyWords + 1 tokens are kept
+    int have = 0;
+    for (int i = lines.length - 1; i >= 0 && have <= historyWords; i--) {
+      List<String> toks = tokenizer.lastTokens(lines[i], historyWords + 1 - have, specials);
+      tail.add(toks);
+      for (String t : toks) if (!specials.contains(t)) have++;
+    }
     List<String> tokens = new ArrayList<>();
-    for (String line : text.split("\n", -1)) tokens.addAll(tokenizer.tokenize(line));
+    for (int i = tail.size() - 1; i >= 0; i--) tokens.addAll(tail.get(i));
     if (!tokenizer.splitTyped(text).partial.isEmpty()) tokens.remove(tokens.size() - 1);
     List<String> kept = new ArrayList<>();
-    for (String t : tokens) if (!t.equals("<unk>") && !t.equals("<eos>")) kept.add(t);
+    for (String t : tokens) if (!specials.contains(t)) kept.add(t);
     Map<String, Integer> counts = new LinkedHashMap<>();
     for (String t : kept.subList(Math.max(0, kept.size() - historyWords), kept.size())) counts.merge(t, 1, Integer::sum);
     return counts;
@@ -367,10 +376,41 @@ public final class KeyboardEngine {
     return typed.partial.isEmpty() ? nextWords(ctx, k) : complete(ctx, typed.partial, k);
   }
 
-  /** The text after tapping {@code word}: the partial word replaced, then a space. */
+  /** {@code word} as a tap inserts it: in the typed prefix's capitals with a lowercasing model. */
+  public String cased(String textBeforeCursor, String word) {
+    String partial = tokenizer.splitTyped(textBeforeCursor).partial;
+    if (partial.isEmpty() || !meta.lowercase) return word;
+    return matchCase(textBeforeCursor.substring(textBeforeCursor.length() - partial.length()), word);
+  }
+
+  /**
+   * {@code word} in the capitals of the typed prefix it completes (export/keyboard.py match_case):
+   * all capitals if every letter typed is one and there are two or more, a capital first letter if
+   * the typed one is, else unchanged.
+   */
+  public static String matchCase(String typed, String word) {
+    int letters = 0;
+    boolean allUpper = true;
+    for (int i = 0; i < typed.length(); ) {
+      int c = typed.codePointAt(i);
+      if (Character.isLetter(c)) {
+        letters++;
+        allUpper &= Character.isUpperCase(c);
+      }
+      i += Character.charCount(c);
+    }
+    if (letters >= 2 && allUpper) return word.toUpperCase(java.util.Locale.ROOT);
+    if (!typed.isEmpty() && Character.isUpperCase(typed.codePointAt(0)) && !word.isEmpty()) {
+      int n = Character.charCount(word.codePointAt(0));
+      return word.substring(0, n).toUpperCase(java.util.Locale.ROOT) + word.substring(n);
+    }
+    return word;
+  }
+
+  /** The text after tapping {@code word}: the partial word replaced (its capitals kept), then a space. */
   public String accept(String textBeforeCursor, String word) {
     String partial = tokenizer.splitTyped(textBeforeCursor).partial;
     String head = textBeforeCursor.substring(0, textBeforeCursor.length() - partial.length());
-    return head + word + " ";
+    return head + cased(textBeforeCursor, word) + " ";
   }
 }

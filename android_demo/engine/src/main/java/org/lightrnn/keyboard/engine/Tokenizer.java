@@ -52,6 +52,34 @@ public final class Tokenizer {
     return out.toString();
   }
 
+  /** Python's str.splitlines() line ends (\r\n, \n, \r, \u000B, \f, \u001C-\u001E, \u0085, \u2028, \u2029) -> '\n'. */
+  public static String normalizeLines(String text) {
+    return LINE_BREAKS.matcher(text).replaceAll("\n");
+  }
+
+  private static final Pattern LINE_BREAKS = Pattern.compile("\r\n|[\n\u000B\f\r\u001C\u001D\u001E\u0085\u2028\u2029]");
+
+  /**
+   * The tokens of the end of {@code line}, with at least {@code need} not in {@code special} (all of the
+   * line's if it has fewer): a growing tail cut at whitespace, where no token spans
+   * (export/keyboard.py _last_tokens), so a long line costs what its end does.
+   */
+  public List<String> lastTokens(String line, int need, java.util.Set<String> special) {
+    for (long span = 16L * (need + 1); span < line.length(); span *= 2) {
+      int cut = (int) (line.length() - span);
+      while (cut > 0 && !isSpace(line.charAt(cut - 1))) cut--;
+      List<String> tokens = tokenize(line.substring(cut));
+      int kept = 0;
+      for (String t : tokens) if (!special.contains(t)) kept++;
+      if (kept >= need) return tokens;
+    }
+    return tokenize(line);
+  }
+
+  private static boolean isSpace(char c) {
+    return Character.isWhitespace(c) || Character.isSpaceChar(c);
+  }
+
   public List<String> tokenize(String line) {
     if (lowercase) line = line.toLowerCase(Locale.ROOT);
     List<String> out = new ArrayList<>();
@@ -73,7 +101,7 @@ public final class Tokenizer {
   public List<Integer> encodeContext(String text) {
     List<Integer> out = new ArrayList<>();
     out.add(eosId);
-    String[] lines = text.split("\n", -1);
+    String[] lines = normalizeLines(text).split("\n", -1);
     for (int i = 0; i < lines.length; i++) {
       for (String t : tokenize(lines[i])) out.add(id(t));
       if (i < lines.length - 1 && !lines[i].trim().isEmpty()) out.add(eosId);
@@ -83,13 +111,13 @@ public final class Tokenizer {
 
   /** The committed ids and the word being typed ("" after whitespace), as KeyboardPredictor.split_typed. */
   public Typed splitTyped(String text) {
-    text = text.replace("\r\n", "\n").replace('\r', '\n');
+    text = normalizeLines(text);
     List<Integer> ids = encodeContext(text);
     if (!text.isEmpty()) {
       int last = text.codePointBefore(text.length());
       if (!Character.isWhitespace(last) && !Character.isSpaceChar(last)) {
         String[] lines = text.split("\n", -1);
-        List<String> tokens = tokenize(lines[lines.length - 1]);
+        List<String> tokens = lastTokens(lines[lines.length - 1], 1, java.util.Collections.<String>emptySet());
         if (!tokens.isEmpty()) {
           return new Typed(ids.subList(0, ids.size() - 1), tokens.get(tokens.size() - 1));
         }

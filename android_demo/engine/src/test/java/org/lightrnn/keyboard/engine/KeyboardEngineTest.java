@@ -100,7 +100,7 @@ public class KeyboardEngineTest {
     Tokenizer tok = new Tokenizer(meta);
     for (Map<String, Object> c : records("tokenize")) {
       String text = Json.string(c, "text");
-      String first = text.split("\n", -1)[0];
+      String first = Tokenizer.normalizeLines(text).split("\n", -1)[0];
       assertEquals(text, Json.list(c, "tokens"), new ArrayList<Object>(tok.tokenize(first)));
       assertEquals(text, intList(Json.list(c, "context")), tok.encodeContext(text));
       Tokenizer.Typed typed = tok.splitTyped(text);
@@ -213,6 +213,36 @@ public class KeyboardEngineTest {
     assertEquals("The cat ", engine.accept("The ca", "cat"));
     assertEquals("The cat ", engine.accept("The ", "cat"));
     assertEquals("the ", engine.accept("", "the"));
+  }
+
+  @Test
+  public void aTapKeepsTheTypedCapitalsAsPythonDoes() {
+    KeyboardEngine engine = new KeyboardEngine(meta, new ReplayInterpreter(replay, meta.cols));
+    int changed = 0;
+    for (Map<String, Object> c : records("accept")) {
+      String text = Json.string(c, "text"), word = Json.string(c, "word");
+      assertEquals(text, Json.string(c, "cased"), engine.cased(text, word));
+      assertEquals(text, Json.string(c, "accepted"), engine.accept(text, word));
+      if (!Json.string(c, "cased").equals(word)) changed++;
+    }
+    assertTrue(changed > 3);
+    assertEquals("Zebedee", KeyboardEngine.matchCase("Ze", "zebedee"));
+    assertEquals("ZEBEDEE", KeyboardEngine.matchCase("ZE", "zebedee"));
+  }
+
+  @Test
+  public void historyOfLongTextsEqualsPython() {
+    Map<String, Object> h = Json.obj(replay, "history_tokens");
+    int words = ((Number) h.get("words")).intValue();
+    KeyboardEngine engine = new KeyboardEngine(meta, new ReplayInterpreter(replay, meta.cols), 64, 0.1, words);
+    for (Object o : Json.list(h, "cases")) {
+      @SuppressWarnings("unchecked")
+      Map<String, Object> c = (Map<String, Object>) o;
+      String text = Json.string(c, "text");
+      Map<String, Integer> want = new java.util.TreeMap<>();
+      for (Object t : Json.list(c, "tokens")) want.merge((String) t, 1, Integer::sum);
+      assertEquals(text, want, new java.util.TreeMap<>(engine.history(text)));
+    }
   }
 
   @Test
