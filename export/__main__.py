@@ -20,7 +20,10 @@ from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="python -m export", description="Export a LightRNN run directory to TFLite.")
+    p = ArgumentParser(prog="python -m export",
+                       description="Export a run directory to TFLite: a LightRNN run for the apps and "
+                                   "export.evaluate, or a --model full_softmax / sampled_softmax baseline "
+                                   "run (the full-softmax LSTM, for export.evaluate only).")
     p.add_argument("--run", required=True, help="run directory written by python -m lightrnn_tf.train")
     p.add_argument("--out", required=True, help="output .tflite file")
     p.add_argument("--quantize", default="none",
@@ -30,6 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expand-rows", type=int, default=DEFAULT_EXPAND_ROWS,
                    help="table rows top_k/expand expand in one batched step (default: %(default)s)")
     return p
+
+
+def capitals_note(meta: dict) -> str:
+    """A warning for keyboards when the model keeps capitals but its vocabulary has (almost) none: there
+    a typed "The" reads as `<unk>` and "Th" completes nothing. `""` when that is not the case."""
+    if meta["tokenizer"]["lowercase"]:
+        return ""
+    vocab = meta["vocab"]
+    cased = [w for w in vocab if w != w.lower()]
+    if len(cased) > max(1, len(vocab) // 200):  # more than 0.5% capitalised: the corpus has capitals
+        return ""
+    which = f" (all but {', '.join(repr(w) for w in cased)})" if cased else ""
+    return (f"the vocabulary is lowercase{which} but the model keeps capitals, so on a keyboard a typed "
+            f"'The' reads as <unk> and 'Th' completes nothing; train with --lowercase for a keyboard model")
 
 
 def main(argv=None) -> int:
@@ -43,9 +60,13 @@ def main(argv=None) -> int:
     except LightRNNError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    note = capitals_note(meta)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     m = meta["model"]
+    shape = "full softmax" if meta.get("architecture") == "full_softmax_lstm" else f"table {m['rows']}x{m['cols']}"
     print(f"wrote {args.out}: {os.path.getsize(args.out)} bytes, {args.quantize} weights, |V| = {m['vocab_size']}, "
-          f"table {m['rows']}x{m['cols']}, signatures {', '.join(meta['export']['signatures'])}")
+          f"{shape}, signatures {', '.join(meta['export']['signatures'])}")
     return 0
 
 

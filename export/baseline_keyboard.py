@@ -48,6 +48,15 @@ class FullSoftmaxKeyboardSignatures(FullSoftmaxSignatures):
 
 def export_baseline(model, words, tokenizer: dict, out: str, quantize: str = "none", max_k: int = 10) -> dict:
     """Writes the baseline `model` (a `FullSoftmaxLSTM`) with its vocabulary to `out`; returns the metadata."""
+    data, meta = build_baseline(model, words, tokenizer, quantize, max_k)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "wb") as f:
+        f.write(data)
+    return meta
+
+
+def build_baseline(model, words, tokenizer: dict, quantize: str = "none", max_k: int = 10) -> tuple[bytes, dict]:
+    """The baseline `model` (a `FullSoftmaxLSTM`) as `.tflite` bytes with metadata: `(bytes, metadata)`."""
     from export.convert import convert_module
     from lightrnn_tf import __version__
     from lightrnn_tf.data import EOS, PUNCT_RE, UNK
@@ -68,8 +77,4 @@ def export_baseline(model, words, tokenizer: dict, out: str, quantize: str = "no
         "vocab_file": metadata_lib.VOCAB_FILE,
         "vocab": list(words),
     }
-    data = metadata_lib.write_metadata(flat, meta)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "wb") as f:
-        f.write(data)
-    return meta
+    return metadata_lib.write_metadata(flat, meta), meta

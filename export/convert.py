@@ -91,14 +91,29 @@ def convert_model(model, quantize: str = "none", max_k: int = DEFAULT_MAX_K,
 
 def export_run(run_dir: str, out: str, quantize: str = "none", max_k: int = DEFAULT_MAX_K,
                expand_rows: int = DEFAULT_EXPAND_ROWS, fold_inputs: bool | None = None) -> dict:
-    """Exports RUN/model.keras with its vocabulary and settings to `out`; returns the metadata."""
+    """Exports RUN/model.keras with its vocabulary and settings to `out`; returns the metadata.
+
+    A LightRNN run gives the signatures of `export.graph`. A run of a baseline (`--model
+    full_softmax` or `sampled_softmax`, both scored with the full softmax) gives the full-softmax
+    LSTM of `export.baseline_keyboard` (`expand_rows` and `fold_inputs` do not apply), which
+    `export.evaluate` runs beside LightRNN; the web and Android apps run LightRNN exports only.
+    """
+    from lightrnn_tf.baselines import FullSoftmaxLSTM
     from lightrnn_tf.rundir import load_run
 
     check_quantize(quantize)
     run = load_run(run_dir)
-    flatbuffer, settings = convert_model(run.model, quantize, max_k, expand_rows, fold_inputs)
-    meta = metadata_lib.build_metadata(run, settings)
-    data = metadata_lib.write_metadata(flatbuffer, meta)
+    if isinstance(run.model, FullSoftmaxLSTM):
+        from export.baseline_keyboard import build_baseline
+
+        if not isinstance(max_k, int) or not 1 <= max_k <= run.model.vocab_size:
+            raise LightRNNError(f"Received an invalid value for `max_k`, expected 1 <= max_k <= "
+                                f"{run.model.vocab_size} (the vocabulary size), got {max_k}.")
+        data, meta = build_baseline(run.model, run.vocab.words, run.tokenizer.to_dict(), quantize, max_k)
+    else:
+        flatbuffer, settings = convert_model(run.model, quantize, max_k, expand_rows, fold_inputs)
+        meta = metadata_lib.build_metadata(run, settings)
+        data = metadata_lib.write_metadata(flatbuffer, meta)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
     try:

@@ -356,8 +356,14 @@ def main(argv=None) -> int:
             raise LightRNNError(f"--history-weight must be in [0, 1), got {args.history_weight}")
         if args.history_words < 0:
             raise LightRNNError(f"--history-words must be >= 0, got {args.history_words}")
+        if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+            raise LightRNNError(f"--json: directory not found: {os.path.dirname(os.path.abspath(args.json))}")
         lines = read_text_lines(args.text, args.lines)
         engines = [load_engine(m, args.threads) for m in args.model]
+        names = [e.name for e in engines]
+        for e, path in zip(engines, args.model):
+            if names.count(e.name) > 1:  # two models of one kind: tell them apart by file
+                e.name = f"{e.name} {os.path.basename(path)}"
         if args.train:
             train = read_text_lines(args.train)
             enc = engines[0].text
@@ -376,8 +382,13 @@ def main(argv=None) -> int:
             r["file_bytes"] = os.path.getsize(path)
     print(table(results))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"text": args.text, "train": args.train, "results": results}, f, indent=2)
+        try:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump({"text": args.text, "train": args.train, "results": results}, f, indent=2)
+        except OSError as e:
+            print(f"error: could not write {args.json} ({e.strerror or e}); the table above has the results",
+                  file=sys.stderr)
+            return 2
     return 0
 
 

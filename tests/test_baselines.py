@@ -4,9 +4,13 @@ import json
 import math
 import os
 
+import sys
+
 import keras
 import numpy as np
 import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
 
 from lightrnn_tf import train as train_cli
 from lightrnn_tf.baselines import FullSoftmaxLSTM, SampledSoftmaxLSTM
@@ -43,6 +47,25 @@ def test_cli_trains_a_baseline_and_evaluate_reproduces_it(corpus, tmp_path, caps
     capsys.readouterr()
     assert evaluate.main(["--run", out, "--split", "test", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["perplexity"] == pytest.approx(m["test_ppl"], rel=1e-6)
+
+    # `python -m export` writes the full-softmax LSTM that export.evaluate runs beside LightRNN:
+    # its next-word log-probs equal the Keras model's along a sentence.
+    from export.__main__ import main as export_main
+    from export.evaluate import FullSoftmaxEngine, load_engine
+    from export_fixtures import keras_stream_log_probs
+
+    tflite = str(tmp_path / f"{kind}.tflite")
+    assert export_main(["--run", out, "--out", tflite]) == 0
+    assert "full softmax" in capsys.readouterr().out
+    engine = load_engine(tflite)
+    assert isinstance(engine, FullSoftmaxEngine)
+    ids = [engine.text.eos_id] + engine.text.encode_tokens("the cat 3 sat on mat 2 and dog 1".split())
+    got, ctx = [], engine.begin()
+    for i in ids[1:]:
+        got.append(float(np.log(engine.probs(ctx)[i])))
+        ctx = engine.commit(ctx, i)
+    want = keras_stream_log_probs(load_run(out).model, ids)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_sampled_softmax_evaluates_with_the_full_softmax_and_learns():

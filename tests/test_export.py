@@ -308,3 +308,17 @@ def test_baseline_export_matches_keras():
         ref.append(np.asarray(model.next_word_log_probs(state))[0, w])
         state = model.feed_word(np.array([w]), state)
     np.testing.assert_allclose(np.asarray(lp)[0], ref, atol=ATOL)
+
+
+def test_capitals_note_for_keyboards():
+    """`python -m export` warns when a model keeps capitals but its vocabulary has (almost) none."""
+    from export.__main__ import capitals_note
+
+    def meta(words, lowercase=False):
+        return {"tokenizer": {"lowercase": lowercase}, "vocab": ["<unk>", "<eos>"] + words}
+
+    lower = [f"w{i}" for i in range(400)]
+    assert "train with --lowercase" in capitals_note(meta(lower))
+    assert "(all but 'N')" in capitals_note(meta(lower + ["N"]))  # PTB's number token
+    assert capitals_note(meta(lower + ["The", "And", "God"])) == ""  # a corpus with capitals
+    assert capitals_note(meta(lower, lowercase=True)) == ""

@@ -168,6 +168,22 @@ def test_cli_table_and_json(files, tmp_path):
     assert len(res) == 3 and all(0 <= r["keystroke_savings"] < 1 for r in res)
 
 
+def test_cli_json_directory_checked_first_and_models_told_apart(files, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("\n".join(TINY_TEXT[:2]) + "\n")
+    proc = _cli("--model", files["dynamic"], "--text", str(text), "--json", str(tmp_path / "no" / "r.json"))
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: --json: directory not found: {tmp_path / 'no'}"]
+    assert "done" not in proc.stderr  # refused before typing anything
+    twin = tmp_path / "twin.tflite"  # two models of one kind: each row names its file
+    twin.write_bytes(open(files["dynamic"], "rb").read())
+    proc = _cli("--model", files["dynamic"], "--model", str(twin), "--text", str(text), "--history-weight", "0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| LightRNN")]
+    assert rows[0].startswith(f"| LightRNN (dynamic) {os.path.basename(files['dynamic'])} |")
+    assert rows[1].startswith("| LightRNN (dynamic) twin.tflite |")
+
+
 @pytest.mark.parametrize("case", ["missing", "no_metadata", "empty_text", "history_weight"])
 def test_cli_bad_input(files, tmp_path, case):
     text = tmp_path / "t.txt"
