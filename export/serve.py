@@ -5,10 +5,18 @@
     python -m export.serve --model m.tflite --host 0.0.0.0 --port 8080   # reachable from a phone on the LAN
 
 Serves `web_demo/` (the page, its service worker and manifest, `node_modules/@litertjs/...`) and
-the model at `/model.tflite`. Loopback only unless `--host` says otherwise. Nothing is fetched
-from the internet: the WASM runtime ships in the npm package. Expected failures (missing model,
-a file without LightRNN metadata, a full-softmax baseline, `npm ci` not run) print one line to
-stderr and exit with status 2.
+the model at `/model.tflite`; no directory listings. Loopback only unless `--host` says otherwise
+(an IPv6 address such as `::1` works too). Nothing is fetched from the internet: the WASM runtime
+ships in the npm package.
+
+Over the LAN (`--host 0.0.0.0`, then http://<this machine's address>:PORT/ on the phone) the page
+predicts, but browsers give service workers, and so offline use and installing, only to pages
+from https:// or from localhost. For those on a phone, serve the folder over HTTPS (any static
+server with a certificate; this one speaks plain HTTP) or forward the port to the phone's own
+localhost (Chrome's remote debugging port forwarding, `adb reverse tcp:8000 tcp:8000`).
+
+Expected failures (missing model, a file without LightRNN metadata, a full-softmax baseline, `npm
+ci` not run, a port out of range or taken) print one line to stderr and exit with status 2.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import argparse
 import functools
 import http.server
 import os
+import socket
 import sys
 import threading
 
@@ -45,6 +54,10 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
+    def list_directory(self, path):  # a folder is not a page of the demo
+        self.send_error(404, "Not found")
+        return None
+
     def log_message(self, fmt, *args):  # quiet: one line per request is noise for a demo
         if os.environ.get("LIGHTRNN_SERVE_LOG"):
             super().log_message(fmt, *args)
@@ -68,7 +81,24 @@ def check(model: str, demo_dir: str) -> dict:
 def make_server(model: str, host: str = "127.0.0.1", port: int = 8000, demo_dir: str = DEMO_DIR):
     """A `ThreadingHTTPServer` for the demo (not started); `server.server_address` has the port."""
     handler = functools.partial(DemoHandler, directory=demo_dir, model_path=os.path.abspath(model))
-    return http.server.ThreadingHTTPServer((host, port), handler)
+    if not 0 <= port <= 65535:
+        raise LightRNNError(f"Received an invalid value for `--port`, expected 0 <= port <= 65535, got {port}.")
+    server_class = _IPv6Server if ":" in host else http.server.ThreadingHTTPServer
+    return server_class((host, port), handler)
+
+
+class _IPv6Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def lan_address() -> str:
+    """This machine's address on its LAN (no packet is sent), or its host name."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            return s.getsockname()[0]
+    except OSError:
+        return socket.gethostname()
 
 
 def serve_in_thread(model: str, host: str = "127.0.0.1", port: int = 0, demo_dir: str = DEMO_DIR):
@@ -80,7 +110,10 @@ def serve_in_thread(model: str, host: str = "127.0.0.1", port: int = 0, demo_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="python -m export.serve", description="Serve the keyboard web demo.")
+    p = ArgumentParser(prog="python -m export.serve", description="Serve the keyboard web demo.",
+                       epilog="Over the LAN (--host 0.0.0.0) the page predicts, but browsers allow its service worker "
+                              "(offline use, installing) only on https:// or localhost: serve it over HTTPS or "
+                              "forward the port to the phone (adb reverse tcp:8000 tcp:8000).")
     p.add_argument("--model", required=True, help=".tflite written by python -m export")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, loopback only)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
@@ -100,8 +133,12 @@ def main(argv=None) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
         return 2
     port = server.server_address[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {args.model} (|V| = {meta['model']['vocab_size']}, {os.path.getsize(args.model)} bytes) "
-          f"at http://{args.host}:{port}/  (Ctrl-C stops)", flush=True)
+          f"at http://{host}:{port}/  (Ctrl-C stops)", flush=True)
+    if args.host in ("0.0.0.0", "::", ""):
+        print(f"on the LAN: http://{lan_address()}:{port}/ (it predicts there; offline use and installing need "
+              f"https:// or localhost, see python -m export.serve --help)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

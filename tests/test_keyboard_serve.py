@@ -40,6 +40,28 @@ def test_serves_page_model_and_wasm_on_loopback(files, tmp_path):
             assert r.headers["Content-Type"] == "application/wasm"
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(url + "../../etc/passwd")
+        for folder in ("node_modules/", "node_modules/@litertjs/core/wasm/"):  # no directory listings
+            with pytest.raises(urllib.error.HTTPError, match="404"):
+                urllib.request.urlopen(url + folder)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_ipv6_loopback(files, tmp_path):
+    import socket
+
+    from export.serve import serve_in_thread
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    try:
+        srv, url = serve_in_thread(files["dynamic"], host="::1", demo_dir=_fake_demo(tmp_path))
+    except OSError as e:
+        pytest.skip(f"IPv6 loopback unavailable: {e}")
+    try:
+        port = srv.server_address[1]
+        assert b"demo" in urllib.request.urlopen(f"http://[::1]:{port}/").read()
     finally:
         srv.shutdown()
         srv.server_close()
@@ -52,7 +74,7 @@ def test_default_host_is_loopback():
     assert args.host == "127.0.0.1" and args.port == 8000
 
 
-@pytest.mark.parametrize("case", ["missing", "not_tflite", "no_npm"])
+@pytest.mark.parametrize("case", ["missing", "not_tflite", "no_npm", "port"])
 def test_bad_input_one_line_exit_2(files, tmp_path, case):
     model, demo = files["dynamic"], _fake_demo(tmp_path)
     if case == "missing":
@@ -60,13 +82,15 @@ def test_bad_input_one_line_exit_2(files, tmp_path, case):
     elif case == "not_tflite":
         model = str(tmp_path / "x.tflite")
         open(model, "wb").write(b"hello world, not a model")
-    else:
+    elif case == "no_npm":
         demo = str(tmp_path / "empty_demo")
         os.makedirs(demo)
         open(os.path.join(demo, "index.html"), "w").write("x")
-    proc = _cli("--model", model, "--demo-dir", demo, "--port", "0")
+    proc = _cli("--model", model, "--demo-dir", demo, "--port", "70000" if case == "port" else "0")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     if case == "no_npm":
         assert "npm ci" in lines[0]
+    if case == "port":
+        assert "0 <= port <= 65535" in lines[0]
