@@ -16,12 +16,15 @@ then prints one table (params, model bytes, words/s, peak RSS, valid/test PPL, r
 softmax, and an interpolated Kneser–Ney trigram's test PPL beside them), and writes
 OUT/compare.json and OUT/valid_ppl.png (validation perplexity against training seconds).
 Any other flag is passed to `python -m lightrnn_tf.train` unchanged. Each run directory is
-OUT/<name>; a run that already finished is not trained again.
+OUT/<name>; running the same command again reuses a run that finished and resumes one that was
+interrupted, and a run trained with other settings is refused (one line naming the setting). The
+table goes to stdout, the training logs to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -52,14 +55,46 @@ def machine() -> dict:
     return info
 
 
+def existing_run(run_dir: str, argv: list[str]) -> str:
+    """`"new"`, `"finished"` or `"interrupted"`: what `run_dir` holds for the training flags `argv`.
+    Raises `LightRNNError` when it holds a run trained with other settings."""
+    from lightrnn_tf import config as config_lib
+    from lightrnn_tf.train import configs_from_argv
+
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        return "new"
+    want_model, want = configs_from_argv(argv)
+    try:
+        with open(path, encoding="utf-8") as f:
+            have_model, have = config_lib.from_json(f.read())
+    except (ValueError, KeyError, TypeError) as e:
+        raise LightRNNError(f"{path} is corrupt: {e}") from None
+    for a, b in ((want_model, have_model), (want, have)):
+        for fld in dataclasses.fields(a):
+            name, value = fld.name, getattr(a, fld.name)
+            if name in ("out", "resume", "vocab_size") or (name in ("rows", "cols") and value == 0):
+                continue  # not settings, or resolved from the data
+            if b is None or value != getattr(b, name):
+                saved = "nothing" if b is None else repr(getattr(b, name))
+                raise LightRNNError(f"{run_dir} holds a run trained with --{name.replace('_', '-')} {saved}, "
+                                    f"this comparison asks for {value!r}; give another --out or delete {run_dir}")
+    return "finished" if os.path.exists(os.path.join(run_dir, "metrics.json")) else "interrupted"
+
+
 def train_one(name: str, out: str, train_args: list[str]) -> dict:
-    """Runs `python -m lightrnn_tf.train` for one entry of RUNS in a fresh process; returns its metrics."""
+    """Runs `python -m lightrnn_tf.train` for one entry of RUNS in a fresh process (its logs on stderr)
+    and returns its metrics; reuses a finished run and resumes an interrupted one (`existing_run`)."""
     run_dir = os.path.join(out, name)
     metrics_path = os.path.join(run_dir, "metrics.json")
-    if not os.path.exists(metrics_path):
-        cmd = [sys.executable, "-m", "lightrnn_tf.train", *train_args, *RUNS[name], "--out", run_dir]
+    argv = [*train_args, *RUNS[name], "--out", run_dir]
+    state = existing_run(run_dir, argv)
+    if state == "finished":
+        print(f"== {name}: finished before, reusing {run_dir}", file=sys.stderr)
+    else:
+        cmd = [sys.executable, "-m", "lightrnn_tf.train", *argv] + (["--resume"] if state == "interrupted" else [])
         print(f"== {name}: {' '.join(cmd[1:])}", file=sys.stderr)
-        proc = subprocess.run(cmd)
+        proc = subprocess.run(cmd, stdout=2)  # its logs to stderr: stdout is for the table
         if proc.returncode:
             raise LightRNNError(f"training {name} failed with status {proc.returncode} (see above)")
     with open(metrics_path, encoding="utf-8") as f:

@@ -30,8 +30,19 @@ def test_compare_writes_table_json_and_plot(tmp_path, capsys):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     # A finished run is not trained again.
     mtime = os.path.getmtime(os.path.join(out, "lightrnn", "metrics.json"))
+    capsys.readouterr()
     assert compare.main(argv + ["--no-kn3"]) == 0
     assert os.path.getmtime(os.path.join(out, "lightrnn", "metrics.json")) == mtime
+    assert "reusing" in capsys.readouterr().err
+    # A run trained with other settings is refused, not reported as if it were the one asked for.
+    assert compare.main([a if a != "16" else "32" for a in argv] + ["--no-kn3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--embedding-dim 16" in err[0] and "asks for 32" in err[0], err
+    # An interrupted run (no metrics.json yet, as a kill leaves it) is resumed by the same command.
+    os.remove(os.path.join(out, "full_softmax", "metrics.json"))
+    assert compare.main(argv + ["--no-kn3"]) == 0
+    assert "--resume" in capsys.readouterr().err
+    assert os.path.exists(os.path.join(out, "full_softmax", "metrics.json"))
 
 
 def test_compare_refuses_resume(tmp_path, capsys):
