@@ -313,7 +313,7 @@ def table(results) -> str:
 
 def read_text_lines(path, n=0):
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             lines = [ln for ln in f.read().splitlines() if ln.strip()]
     except FileNotFoundError:
         raise LightRNNError(f"text file not found: {path}") from None

@@ -30,7 +30,8 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
     last of the group in which the loss went bad.
 
     Args:
-        hint: str, appended to the message (e.g. where the last good checkpoint is).
+        hint: str, or a callable returning one when the loss goes bad, appended to the message
+            (e.g. where the last good checkpoint is).
     """
 
     def __init__(self, hint: str = ""):
@@ -44,8 +45,9 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
+            hint = self.hint() if callable(self.hint) else self.hint
             raise NaNLossError(f"loss became {float(loss)} at epoch {self._epoch + 1}, by batch {batch + 1}"
-                               + (f"; {self.hint}" if self.hint else ""))
+                               + (f"; {hint}" if hint else ""))
 
 
 class EpochStats(keras.callbacks.Callback):

@@ -122,12 +122,47 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             **groups,
         )
         os.makedirs(self.directory, exist_ok=True)
+        self._tf_checkpoint = ckpt
+        self._repair_index()
         self._manager = tf.train.CheckpointManager(ckpt, self.directory, max_to_keep=self.max_to_keep)
 
     @property
     def latest(self) -> str | None:
         """Path of the newest checkpoint, or None."""
-        return tf.train.latest_checkpoint(self.directory) if os.path.isdir(self.directory) else None
+        if not os.path.isdir(self.directory):
+            return None
+        self._repair_index()
+        return tf.train.latest_checkpoint(self.directory)
+
+    def _on_disk(self) -> list[str]:
+        """`ckpt-N` prefixes with an index file in the directory, oldest first."""
+        numbers = []
+        for name in os.listdir(self.directory):
+            stem, _, rest = name.partition(".")
+            if rest == "index" and stem.startswith("ckpt-") and stem[5:].isdigit():
+                numbers.append(int(stem[5:]))
+        return [os.path.join(self.directory, f"ckpt-{n}") for n in sorted(numbers)]
+
+    def _repair_index(self) -> None:
+        """Rewrites a lost `checkpoint` index file from the `ckpt-N` files on disk, so that a resume
+        finds them instead of training from the start over them."""
+        if tf.train.latest_checkpoint(self.directory) is not None:
+            return
+        found = self._on_disk()
+        if found:
+            logger, level = tf.get_logger(), tf.get_logger().level
+            logger.setLevel("ERROR")  # its deprecation notice is noise here: this is what it is for
+            try:  # with timestamps, or CheckpointManager ignores the list
+                tf.compat.v1.train.update_checkpoint_state(
+                    self.directory, found[-1], all_model_checkpoint_paths=found,
+                    all_model_checkpoint_timestamps=[os.path.getmtime(p + ".index") for p in found])
+            finally:
+                logger.setLevel(level)
+            if self._manager is not None:  # it read the (missing) index when it was made: read it again
+                self._manager = tf.train.CheckpointManager(self._tf_checkpoint, self.directory,
+                                                           max_to_keep=self.max_to_keep)
+            print(f"warning: the checkpoint index of {self.directory} was missing; rebuilt it from "
+                  f"{', '.join(os.path.basename(p) for p in found)}", file=sys.stderr)
 
     # === Save ===
 

@@ -59,7 +59,7 @@ def existing_run(run_dir: str, argv: list[str]) -> str:
     """`"new"`, `"finished"` or `"interrupted"`: what `run_dir` holds for the training flags `argv`.
     Raises `LightRNNError` when it holds a run trained with other settings."""
     from lightrnn_tf import config as config_lib
-    from lightrnn_tf.train import configs_from_argv
+    from lightrnn_tf.train import PATH_FLAGS, _absolute, configs_from_argv
 
     path = os.path.join(run_dir, "config.json")
     if not os.path.exists(path):
@@ -75,6 +75,8 @@ def existing_run(run_dir: str, argv: list[str]) -> str:
             name, value = fld.name, getattr(a, fld.name)
             if name in ("out", "resume", "vocab_size") or (name in ("rows", "cols") and value == 0):
                 continue  # not settings, or resolved from the data
+            if b is not None and name in PATH_FLAGS and _absolute(value) == _absolute(getattr(b, name)):
+                continue  # the same file, named relative to another directory
             if b is None or value != getattr(b, name):
                 saved = "nothing" if b is None else repr(getattr(b, name))
                 raise LightRNNError(f"{run_dir} holds a run trained with --{name.replace('_', '-')} {saved}, "

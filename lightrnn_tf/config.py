@@ -48,6 +48,10 @@ class ModelConfig:
         """Returns a copy with `rows`/`cols` filled in from `vocab_size`, validated."""
         c = dataclasses.replace(self)
         _positive(c.vocab_size, "vocab_size")
+        for name in ("rows", "cols"):
+            if getattr(c, name) < 0:
+                raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0 (0: chosen from |V|), "
+                                    f"got {getattr(c, name)}.")
         if c.vocab_size < 2:
             raise LightRNNError(f"vocabulary has {c.vocab_size} word(s); LightRNN needs at least 2")
         if c.rows <= 0:
@@ -168,16 +172,25 @@ class TrainConfig:
                              "extend it, and --strategy, to continue it on other devices)")
 
     def validate(self) -> "TrainConfig":
+        sources = [flag for flag, given in (("--corpus", self.corpus), ("--train/--valid/--test",
+                   self.train or self.valid or self.test), ("--tfds", self.tfds), ("--ptb", self.ptb)) if given]
+        if len(sources) > 1:
+            raise LightRNNError(f"{' and '.join(sources)} name different data; give one of them")
+        if self.data_dir and not self.tfds:
+            raise LightRNNError("--data-dir is the TFDS data directory; it goes with --tfds")
         for name in ("batch_size", "bptt", "epochs", "steps_per_execution"):
             _positive(getattr(self, name), name)
-        if self.learning_rate <= 0:
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise LightRNNError(f"Received an invalid value for `learning_rate`, expected > 0, got {self.learning_rate}.")
+        if not (math.isfinite(self.clip_norm) and self.clip_norm >= 0):
+            raise LightRNNError(f"Received an invalid value for `clip_norm`, expected >= 0 (0 disables), "
+                                f"got {self.clip_norm}.")
         if not 0 < self.lr_decay <= 1:
             raise LightRNNError(f"Received an invalid value for `lr_decay`, expected 0 < lr_decay <= 1, got {self.lr_decay}.")
-        if self.checkpoint_minutes < 0:
+        if not self.checkpoint_minutes >= 0:
             raise LightRNNError(f"Received an invalid value for `checkpoint_minutes`, expected >= 0, "
                                 f"got {self.checkpoint_minutes}.")
-        if self.time_budget < 0:
+        if not self.time_budget >= 0:
             raise LightRNNError(f"Received an invalid value for `time_budget`, expected >= 0, got {self.time_budget}.")
         if not 0 <= self.lr_cooldown <= 1:
             raise LightRNNError(f"Received an invalid value for `lr_cooldown`, expected 0 <= lr_cooldown <= 1, "

@@ -171,7 +171,8 @@ class Corpus:
 
 
 def read_lines(path: str) -> list[str]:
-    """Reads a UTF-8 text file; one-line errors for missing, empty or undecodable files."""
+    """Reads a UTF-8 text file (a leading byte-order mark is dropped, not read as a word); one-line
+    errors for missing, empty or undecodable files."""
     if not path:
         raise LightRNNError("no file given")
     if not os.path.exists(path):
@@ -185,7 +186,7 @@ def read_lines(path: str) -> list[str]:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise LightRNNError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in text.removeprefix("\ufeff").splitlines() if ln.strip()]
     if not lines:
         raise LightRNNError(f"file is empty: {path}")
     return lines
@@ -276,7 +277,8 @@ def load_tfds(name: str, data_dir: str | None) -> Corpus:
     except Exception as e:
         raise LightRNNError(
             f"TFDS dataset {name!r} is not prepared in {data_dir or '~/tensorflow_datasets'} and could not be "
-            f"downloaded ({type(e).__name__}); prepare it there or pass local files"
+            f"downloaded ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); prepare it there or pass "
+            f"local files"
         ) from None
     splits = set(builder.info.splits.keys())
     if "validation" in splits:

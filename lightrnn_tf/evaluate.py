@@ -30,6 +30,10 @@ def evaluate(run_dir: str, text: str = "", split: str = "", batch_size: int = 0,
 
     if bool(text) == bool(split):
         raise LightRNNError("give exactly one of --text FILE and --split valid|test")
+    for name, value in (("batch_size", batch_size), ("bptt", bptt)):
+        if value < 0:
+            raise LightRNNError(f"Received an invalid value for `{name}`, expected a positive integer "
+                                f"(0: the run's own), got {value}.")
     run = load_run(run_dir)
     cfg = run.train_config or TrainConfig()
     if text:

@@ -31,6 +31,7 @@ METRICS = "metrics.json"
 ALLOCATION = "allocation.tsv"
 ALLOCATION_PREVIEW = "allocation_preview.txt"
 LOGS = "logs"
+RUN_FILES = (CONFIG, VOCAB, MODEL, CHECKPOINTS, METRICS)  # any of them: the directory holds a run
 
 
 @dataclass
@@ -111,9 +112,11 @@ def save_run(path: str, *, model_config=None, train_config=None, vocab: Vocabula
         for name in os.listdir(path) if os.path.isdir(path) else ():
             if ".tmp" in name:
                 os.remove(os.path.join(path, name))
-        reason = "disk full" if disk_full(e) else (e.strerror or str(e).splitlines()[0])
+        full = disk_full(e)
+        reason = "disk full" if full else (e.strerror or str(e).splitlines()[0])
+        advice = " (free space, then --resume writes them again)" if full else ""
         raise LightRNNError(f"could not write the run files in {path} ({reason}); the files already there and "
-                            f"the checkpoints are kept (free space, then --resume writes them again)") from None
+                            f"the checkpoints are kept{advice}") from None
 
 
 def _save_run(path, *, model_config, train_config, vocab, model, metrics, tokenizer) -> str:

@@ -404,4 +404,7 @@ def stream_perplexity(model: StreamLanguageModel, ids, batch_size: int = 10, bpt
         model.compile()
     logs = model.evaluate(stream_dataset(ids, batch_size, bptt), verbose=verbose, return_dict=True)
     targets = batch_size * (len(ids) // batch_size - 1)
-    return math.exp(logs["loss"]), targets
+    try:
+        return math.exp(logs["loss"]), targets
+    except OverflowError:  # a diverged model (loss > 709 nats a word): infinite, not a crash
+        return math.inf, targets

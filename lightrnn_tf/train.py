@@ -123,6 +123,17 @@ def build_model(model_cfg: ModelConfig, cfg: TrainConfig):
     return model
 
 
+def _nan_hint(out: str, ckpt_dir: str) -> str:
+    """What is left and what to do after the loss went bad (`--resume` cannot change the rate)."""
+    import tensorflow as tf
+
+    if tf.train.latest_checkpoint(ckpt_dir):
+        return (f"the last good checkpoint is kept in {ckpt_dir}; for a lower --learning-rate start a new run "
+                f"(another --out)")
+    return (f"nothing was saved yet (no epoch had ended); with a lower --learning-rate, train again into another "
+            f"--out or after deleting {out}")
+
+
 def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: int, steps_per_epoch: int = 0,
                     reallocate: bool = True, valid_ids: np.ndarray | None = None) -> dict:
     """The callbacks of a training run, by role, in the order `fit` must call them (no reallocation
@@ -143,7 +154,7 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
     # First: the averaged weights are in the model for validation and the epoch-end callbacks after it.
     cbs = {"averaging": WeightAveraging()} if cfg.ema_momentum else {}
     cbs |= {
-        "nan": StopOnNaN(hint=f"the last good checkpoint is kept in {ckpt_dir}; try a lower --learning-rate"),
+        "nan": StopOnNaN(hint=lambda: _nan_hint(cfg.out, ckpt_dir)),
         "stats": EpochStats(tokens_per_epoch, steps_per_epoch),
         # Before ReduceLROnPlateau: at an epoch's end it puts back the rate that one decays.
         "cooldown": BudgetCooldown(time_budget, cooldown),
@@ -213,8 +224,12 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     from lightrnn_tf.model import count_params
     from lightrnn_tf.stream_model import stream_perplexity
 
-    if not cfg.resume and os.path.isdir(os.path.join(cfg.out, rundir.CHECKPOINTS)):
-        raise LightRNNError(f"{cfg.out} already holds a run; pass --resume to continue it or choose another --out")
+    if os.path.exists(cfg.out) and not os.path.isdir(cfg.out):
+        raise LightRNNError(f"--out {cfg.out} is a file; the run directory must be a directory")
+    held = [name for name in rundir.RUN_FILES if os.path.exists(os.path.join(cfg.out, name))]
+    if not cfg.resume and held:
+        raise LightRNNError(f"{cfg.out} already holds a run ({', '.join(held)}); pass --resume to continue it or "
+                            f"choose another --out")
     cfg.validate()
     strategy = make_strategy(cfg.strategy)  # before any other TensorFlow work
     replicas = strategy.num_replicas_in_sync
@@ -228,7 +243,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         cfg = without_averaging_if_too_short(cfg, len(ids["train"]))  # before config.json records it
         rundir.save_run(cfg.out, model_config=model_cfg, train_config=cfg, vocab=vocab)
     print(f"data {source}: {len(ids['train'])} train / {len(ids['valid'])} valid / {len(ids['test'])} test tokens, "
-          f"|V| = {len(vocab)}, table {model_cfg.rows}x{model_cfg.cols}", file=sys.stderr)
+          f"|V| = {len(vocab)}" + (f", table {model_cfg.rows}x{model_cfg.cols}" if model_cfg.model == "lightrnn"
+                                    else f", {model_cfg.model}"), file=sys.stderr)
     build_cfg = cfg
     if replicas > 1:
         print(f"strategy {cfg.strategy}: {replicas} replicas, {cfg.batch_size // replicas} of the {cfg.batch_size} "
@@ -350,13 +366,20 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+PATH_FLAGS = ("train", "valid", "test", "corpus", "data_dir")  # TrainConfig fields that name files or folders
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
 def configs_from_argv(argv=None) -> tuple[ModelConfig, TrainConfig]:
     """The run's settings: from the flags, or on --resume from OUT/config.json (see `EXTENDABLE`)."""
     args = build_parser().parse_args(argv)
     model_cfg, cfg = config_lib.from_args(ModelConfig, args), config_lib.from_args(TrainConfig, args)
     cfg = dataclasses.replace(cfg, out=run_directory(cfg.out, cfg.strategy))
-    if not cfg.resume:
-        return model_cfg, cfg
+    if not cfg.resume:  # data paths made absolute: config.json then works from any directory (--resume, evaluate)
+        return model_cfg, dataclasses.replace(cfg, **{n: _absolute(getattr(cfg, n)) for n in PATH_FLAGS})
     path = os.path.join(cfg.out, rundir.CONFIG)
     if not os.path.exists(path):
         raise LightRNNError(f"--resume: no checkpoint in {cfg.out} (no {rundir.CONFIG})")
@@ -372,7 +395,7 @@ def configs_from_argv(argv=None) -> tuple[ModelConfig, TrainConfig]:
         if name in ("out", "resume") or name in EXTENDABLE:
             continue
         current = getattr(saved_model, name) if hasattr(saved_model, name) else getattr(saved, name)
-        if value != current:
+        if value != current and not (name in PATH_FLAGS and _absolute(value) == _absolute(current)):
             flag = "--" + name.replace("_", "-")
             raise LightRNNError(f"{flag} {value} differs from the run's {current!r} in {path}; --resume continues "
                                 f"the run as it was configured (only {', '.join('--' + e.replace('_', '-') for e in EXTENDABLE)} "

@@ -172,7 +172,96 @@ def test_resume_when_the_newest_checkpoint_is_corrupt_uses_the_one_before(capsys
     assert "warning: checkpoint " in err and "ckpt-2 is corrupt" in err and "(epoch 1)" in err
 
 
+@pytest.mark.parametrize("argv, expected", [
+    (["--corpus", "c.txt", "--ptb"], "--corpus and --ptb name different data; give one of them"),
+    (["--corpus", "c.txt", "--tfds", "lm1b"], "--corpus and --tfds name different data"),
+    (["--data-dir", "d"], "--data-dir is the TFDS data directory; it goes with --tfds"),
+    (["--rows", "-1"], "`rows`, expected >= 0"),
+    (["--cols", "-4"], "`cols`, expected >= 0"),
+    (["--clip-norm", "-1"], "`clip_norm`, expected >= 0"),
+    (["--learning-rate", "nan"], "`learning_rate`, expected > 0, got nan"),
+    (["--time-budget", "nan"], "`time_budget`, expected >= 0, got nan"),
+])
+def test_conflicting_or_invalid_settings(capsys, tmp_path, argv, expected):
+    from lightrnn_tf import train
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(TINY_TEXT * 3) + "\n", encoding="utf-8")
+    argv = [str(corpus) if a == "c.txt" else a for a in argv]
+    if "--corpus" not in argv:
+        argv += ["--corpus", str(corpus)]
+    line = _one_error_line(capsys, train.main, argv + ["--out", str(tmp_path / "o")] + SMALL)
+    assert expected in line, line
+    assert not os.path.exists(tmp_path / "o")
+
+
+def test_out_holding_run_files_without_checkpoints_is_refused(capsys, trained, tmp_path):
+    """A folder with a config.json and metrics.json (a user's, or a run whose checkpoints were
+    deleted to save space) is not overwritten; a file as --out is named as such."""
+    from lightrnn_tf import train
+
+    _, corpus = trained
+    out = tmp_path / "proj"
+    out.mkdir()
+    (out / "config.json").write_text('{"mine": 1}')
+    (out / "metrics.json").write_text('{"mine": 2}')
+    before = _snapshot(str(out))
+    line = _one_error_line(capsys, train.main, ["--corpus", corpus, "--out", str(out)] + SMALL)
+    assert "already holds a run (config.json, metrics.json); pass --resume" in line
+    assert _snapshot(str(out)) == before
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    line = _one_error_line(capsys, train.main, ["--corpus", corpus, "--out", str(afile)] + SMALL)
+    assert line == f"error: --out {afile} is a file; the run directory must be a directory"
+
+
+def test_resume_from_another_directory(capsys, tmp_path, monkeypatch):
+    """config.json keeps the data paths absolute: a run started with a relative --corpus resumes
+    (and evaluates its splits) from anywhere, and naming the same file again, relative to the new
+    directory, is accepted."""
+    from lightrnn_tf import evaluate, train
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "corpus.txt").write_text("\n".join(TINY_TEXT * 10) + "\n", encoding="utf-8")
+    monkeypatch.chdir(work)
+    assert train.main(["--corpus", "corpus.txt", "--out", "run", "--lowercase"] + SMALL[:-1] + ["1"]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert train.main(["--out", "work/run", "--resume", "--epochs", "2", "--corpus", "work/corpus.txt"]) == 0
+    capsys.readouterr()
+    assert evaluate.main(["--run", "work/run", "--split", "test", "--json"]) == 0
+    assert '"perplexity"' in capsys.readouterr().out
+
+
+def test_resume_after_the_checkpoint_index_was_deleted(capsys, run_copy):
+    """The `checkpoint` index lost, the ckpt-N files kept: the index is rebuilt from them and the run
+    continues from its newest epoch instead of training from the start over them."""
+    import json
+
+    from lightrnn_tf import train
+
+    run, _ = run_copy
+    os.remove(os.path.join(run, "checkpoints", "checkpoint"))
+    ckpt1 = _snapshot(*[os.path.join(run, "checkpoints", f) for f in os.listdir(os.path.join(run, "checkpoints"))
+                        if f.startswith("ckpt-1")])
+    assert train.main(["--out", run, "--resume", "--epochs", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "the checkpoint index of" in err and "rebuilt it from ckpt-1, ckpt-2" in err
+    with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
+        assert [h["epoch"] for h in json.load(f)["history"]] == [1, 2, 3]
+    assert all(_snapshot(p) == {p: h} for p, h in ckpt1.items() if os.path.exists(p))
+
+
 # === A saved run: python -m lightrnn_tf.evaluate and python -m export ===
+
+def test_evaluate_refuses_negative_sizes(capsys, run_copy):
+    from lightrnn_tf.evaluate import main as evaluate_main
+
+    run, _ = run_copy
+    for flag in ("--bptt", "--batch-size"):
+        line = _one_error_line(capsys, evaluate_main, ["--run", run, "--split", "test", flag, "-3"])
+        assert "expected a positive integer (0: the run's own), got -3" in line
+
 
 @pytest.mark.parametrize("damage, expected", [
     ("delete_model", "is incomplete: no model.keras"),

@@ -144,3 +144,11 @@ def test_unigram_perplexity_matches_counts():
     ev = np.array([2, 1, 2], np.int32)
     p = (np.bincount(train, minlength=4) + 1) / (6 + 4)
     assert np.isclose(unigram_perplexity(train, ev, 4), np.exp(-np.mean(np.log(p[[1, 2]]))))
+
+
+def test_read_lines_drops_a_byte_order_mark(tmp_path):
+    from lightrnn_tf.data import read_lines
+
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffIn the beginning\nGod created\n".encode("utf-8"))
+    assert read_lines(str(path)) == ["In the beginning", "God created"]

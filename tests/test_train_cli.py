@@ -302,6 +302,35 @@ def test_nan_loss_stops_with_one_line_and_keeps_the_last_checkpoint(toy_corpus, 
     assert [h["epoch"] for h in _metrics(out)["history"]] == [1, 2, 3]
 
 
+def test_nan_loss_in_the_first_epoch_says_nothing_was_saved(toy_corpus, tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / "run")
+    poison = Poison(epoch=1)
+    build = train_cli.build_callbacks
+
+    def patched(*args, **kwargs):
+        cbs = build(*args, **kwargs)
+        first = {name: cbs.pop(name) for name in ("averaging",) if name in cbs}
+        return {**first, "poison": poison, **cbs}
+
+    monkeypatch.setattr(train_cli, "build_callbacks", patched)
+    code, line = _error_line(capsys, ["--corpus", toy_corpus, "--epochs", "2", "--out", out] + SMALL)
+    assert code == 2 and "at epoch 1" in line
+    assert "nothing was saved yet" in line and "last good checkpoint" not in line
+
+
+def test_a_diverged_loss_gives_infinite_perplexity_not_a_crash(monkeypatch):
+    """A finite loss above 709 nats a word overflows exp(): the perplexity is inf, not an OverflowError."""
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.stream_model import stream_perplexity
+
+    model = LightRNNModel(30, embedding_dim=4, hidden_dim=4)
+    model.compile()
+    monkeypatch.setattr(model, "evaluate", lambda *a, **k: {"loss": 1000.0})
+    assert stream_perplexity(model, np.arange(40) % 30, 2, 5) == (float("inf"), 38)
+    monkeypatch.setattr(model, "evaluate", lambda *a, **k: {"loss": 2.0})
+    assert stream_perplexity(model, np.arange(40) % 30, 2, 5)[0] == pytest.approx(np.exp(2.0))
+
+
 def test_cli_reallocates_and_the_best_weights_keep_their_table(tmp_path):
     """Validation text unlike the training text: the best epoch comes early and reallocations follow
     it. model.keras must still score the best epoch's validation perplexity, which it only does with
