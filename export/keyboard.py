@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections import Counter, OrderedDict, deque
 
 import numpy as np
@@ -411,6 +412,22 @@ class KeyboardPredictor:
             # the partial is the last token, possibly lowercased: cut as many characters
             text = text[: len(text) - len(partial)]
         return text + cased + " "
+
+    def accept_at(self, before: str, after: str, word: str) -> tuple[str, str]:
+        """The text around the caret after tapping `word` with the caret between `before` and
+        `after`: `(before', after')`, the caret at `len(before')`. The word being typed is replaced
+        whole: its part before the caret (`accept`) and the rest of it after the caret, letters,
+        digits, `_` and inner apostrophes ("com|pany, said" + company -> "company |, said"). One space follows the word: a space or tab
+        right after it is re-used, and before a line end none is added."""
+        _, partial = self.split_typed(before)
+        head = self.accept(before, word)
+        if partial:  # the rest of the word: letters, digits, _ and inner apostrophes (not punctuation)
+            after = after[re.match(r"(?:\w|'(?=\w))*", after).end():]
+        if after[:1] in (" ", "\t"):
+            after = after[1:]
+        elif after[:1] and after[:1].splitlines() == [""]:  # a line end: no space before it
+            head = head[:-1]
+        return head, after
 
 
 def match_case(typed: str, word: str) -> str:

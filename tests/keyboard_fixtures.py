@@ -6,6 +6,7 @@ Writes into OUT:
   - `tiny.tflite`: a tiny LightRNN trained on `export_fixtures.TINY_TEXT` (lowercase, split_punct,
     a 7x7 table with empty cells), exported with `max_k` 4 and `expand_rows` 1 so the engines'
     loops must call `expand` (a real exported model: metadata flatbuffer + appended vocab.txt);
+  - `full_softmax.tflite`: a full-softmax LSTM export (`export.baseline_keyboard`), which the apps refuse;
   - `replay.json`: every model call the Python `KeyboardPredictor` made, keyed by its inputs, so a
     replaying interpreter can answer the engines' calls without LiteRT:
       feeds   {"<word>:<state hex>": "<state hex>"}     (state: float32 little-endian bytes)
@@ -16,6 +17,7 @@ Writes into OUT:
               typed-word history (`KeyboardPredictor.with_history`), k = 3
       tokenize [{text, tokens, context, committed, partial}]  tokenizer reference outputs;
       accept  [{text, word, cased, accepted}]  taps (`KeyboardPredictor.cased`, `accept`);
+      accept_at [{before, after, word, result}]  taps with the caret inside the text (`accept_at`);
       history_tokens {words, cases: [{text, tokens}]}  the typed-word history of long texts.
 The engines must reproduce `cases` exactly, calling only what the replay holds.
 """
@@ -51,6 +53,12 @@ TOKENIZER_TEXTS = [
 ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (Ca", "cat"), ("The ", "cat"),
                 ("", "the"), ("DOGS and CATS d", "dog"), ("x\u2028Ca", "cat"), ("Ünï", "ünïcödé"), ("Ü", "ünïcödé"),
                 ("dogs D", "dog"), ("A", "a"), ("I", "in")]
+
+# (before, after, word) taps with the caret inside the text (`KeyboardPredictor.accept_at`)
+ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("the ", "cat sat", "dog"),
+                   ("the ca", " sat", "cat"), ("the ca", "\tsat", "cat"), ("the ca", "\nsat", "cat"),
+                   ("the ca", "\u2028sat", "cat"), ("the ", "", "cat"), ("do", "n't go", "dog"),
+                   ("the ca", "t's mat", "cat"), ("the ca", "t'", "cat"), ("the ca", "tü2_x y", "cat"), ("", "", "the")]
 
 
 def long_history_texts():
@@ -140,12 +148,32 @@ def accept_cases(model_path, cases):
     return [{"text": t, "word": w, "cased": kb.cased(t, w), "accepted": kb.accept(t, w)} for t, w in cases]
 
 
+def accept_at_cases(model_path, cases):
+    from export.keyboard import KeyboardPredictor
+
+    kb = KeyboardPredictor(model_path)
+    return [{"before": b, "after": a, "word": w, "result": list(kb.accept_at(b, a, w))} for b, a, w in cases]
+
+
 def history_tokens(model_path, texts, words):
     """The typed-word history's tokens, oldest first, for each text (history_words = `words`)."""
     from export.keyboard import KeyboardPredictor
 
     kb = KeyboardPredictor(model_path, history_words=words)
     return {"words": words, "cases": [{"text": t, "tokens": list(kb.history(t)._tokens)} for t in texts]}
+
+
+def write_baseline(lightrnn_path, out) -> str:
+    """An (untrained) full-softmax LSTM export with the tiny model's vocabulary: a file the apps refuse."""
+    from export.baseline_keyboard import export_baseline
+    from export.metadata import read_metadata
+    from lightrnn_tf.baselines import FullSoftmaxLSTM
+
+    meta = read_metadata(lightrnn_path)
+    lstm = FullSoftmaxLSTM(len(meta["vocab"]), embedding_dim=4, hidden_dim=4)
+    lstm((np.zeros((1, 3), np.int32),) * 2)
+    export_baseline(lstm, meta["vocab"], {k: meta["tokenizer"][k] for k in ("lowercase", "split_punct")}, out)
+    return os.path.basename(out)
 
 
 def write_fixtures(out_dir) -> dict:
@@ -160,8 +188,10 @@ def write_fixtures(out_dir) -> dict:
     replay = record(model, texts, history_texts=typed_prefixes(HISTORY_TEXTS))
     replay["tokenize"] = tokenizer_cases(model, TOKENIZER_TEXTS)
     replay["accept"] = accept_cases(model, ACCEPT_CASES)
+    replay["accept_at"] = accept_at_cases(model, ACCEPT_AT_CASES)
     replay["history_tokens"] = history_tokens(model, long_history_texts(), HISTORY_WORDS)
     replay["model"] = "tiny.tflite"
+    replay["baseline_model"] = write_baseline(model, os.path.join(out_dir, "full_softmax.tflite"))
     with open(os.path.join(out_dir, "replay.json"), "w", encoding="utf-8") as f:
         json.dump(replay, f)
     return replay

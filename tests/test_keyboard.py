@@ -131,6 +131,12 @@ def test_a_tap_keeps_the_typed_capitals(files):
     assert kb.accept("I", "in") == "In "  # one capital letter: the first letter only
     assert [match_case(t, "über") for t in ("ü", "Ü", "ÜB", "Üb", "1A", "1")] == [
         "über", "Über", "ÜBER", "Über", "über", "über"]  # "1A": one letter, not first
+    # the caret inside the text: the whole word under it is replaced, one space after it
+    assert kb.accept_at("the com", "pany, said", "cat") == ("the cat ", ", said")
+    assert kb.accept_at("the Ca", "t sat", "cat") == ("the Cat ", "sat")
+    assert kb.accept_at("the ", "cat sat", "dog") == ("the dog ", "cat sat")
+    assert kb.accept_at("the ca", "\nnext", "cat") == ("the cat", "\nnext")
+    assert kb.accept_at("do", "n't go", "dog") == ("dog ", "go")
     keeps = KeyboardPredictor(files["none"])  # a model that keeps capitals inserts the word as it is
     keeps.text = copy.copy(keeps.text)
     keeps.text.lowercase = False

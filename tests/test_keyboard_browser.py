@@ -236,6 +236,45 @@ def test_model_file_picker(server, browser, files, artifacts):
     page.set_input_files("#model-file", bad)
     page.wait_for_function("document.querySelector('#status').classList.contains('error')")
     assert "not a TFLite model" in page.inner_text("#status")
+    # the model already loaded stays in use: the text field is not left disabled
+    assert not page.is_disabled("#text")
+    assert chips_for(page, "the dog ") == tiny.suggest("the dog ")
+    # a full-softmax baseline export is refused by name, before the loaded model is let go
+    import numpy as np
+
+    from export.baseline_keyboard import export_baseline
+    from lightrnn_tf.baselines import FullSoftmaxLSTM
+
+    lstm = FullSoftmaxLSTM(len(tiny.words), embedding_dim=8, hidden_dim=8)
+    lstm((np.zeros((1, 3), np.int32),) * 2)
+    baseline = os.path.join(artifacts, "full_softmax.tflite")
+    export_baseline(lstm, tiny.words, {"lowercase": True, "split_punct": True}, baseline)
+    page.set_input_files("#model-file", baseline)
+    page.wait_for_function("document.querySelector('#status').textContent.includes('full_softmax_lstm')")
+    assert "the keyboard runs LightRNN exports" in page.inner_text("#status")
+    assert not page.is_disabled("#text")
+    assert chips_for(page, "A red c") == tiny.suggest("A red c")
+    ctx.close()
+
+
+def test_tap_with_the_caret_inside_a_word_and_undo(server, browser, kb, artifacts):
+    """The caret moved into a word (no click, no arrow key): the chips follow it, a tap replaces the
+    whole word, and Ctrl+Z undoes the tap."""
+    _, url = server
+    ctx, page, errors = open_page(browser, url)
+    full = "the company said it"
+    chips_for(page, full)
+    page.evaluate("() => { const t = document.querySelector('#text'); t.focus(); t.setSelectionRange(7, 7); }")
+    page.wait_for_function("document.querySelector('#chips').dataset.text === 'the com'", timeout=30_000)
+    shown = [w for w in page.eval_on_selector_all(".chip", "cs => cs.map(c => c.dataset.word || '')") if w]
+    assert shown == kb.suggest("the com")
+    page.click(".chip:nth-child(1)")
+    head, tail = kb.accept_at("the com", "pany said it", shown[0])
+    page.wait_for_function("v => document.querySelector('#text').value === v", arg=head + tail)
+    assert page.evaluate("document.querySelector('#text').selectionStart") == len(head)
+    page.keyboard.press("Control+z")
+    page.wait_for_function("v => document.querySelector('#text').value === v", arg=full, timeout=10_000)
+    assert not errors, errors
     ctx.close()
 
 

@@ -1,6 +1,5 @@
 // The page: loads ./model.tflite (or a picked file), shows three suggestion chips per keystroke.
 import { HISTORY_WEIGHT, Keyboard, readMetadata } from './engine.js';
-import { createRunner } from './litert_runner.js';
 
 const CACHE = 'lightrnn-kbd-v1';
 const $ = (id) => document.getElementById(id);
@@ -24,14 +23,41 @@ function median(xs) {
   return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
 }
 
+// LiteRT.js is imported when first needed, so that a runtime that cannot load is reported as such.
+let runtime = null;
+async function liteRt() {
+  if (!runtime) {
+    runtime = import('./litert_runner.js').catch((e) => {
+      runtime = null;
+      throw new Error(`the LiteRT.js runtime could not be loaded (${e.message}); run npm ci in web_demo`);
+    });
+  }
+  return runtime;
+}
+
+/** Loads a model; the current one stays in use until the new one is ready, and on any error. */
 async function loadModel(bytes, name) {
   status.dataset.ready = '0';
   demo.ready = false;
   text.disabled = true;
   setStatus(`Loading ${name}…`);
-  const meta = readMetadata(bytes);
+  let meta, runner;
+  try {
+    meta = readMetadata(bytes);
+    const { createRunner } = await liteRt();
+    try {
+      runner = await createRunner(bytes, meta);
+    } catch (e) {
+      throw new Error(`the LiteRT.js runtime could not run it (${e.message})`);
+    }
+  } finally {
+    if (!runner && demo.keyboard) { // keep typing with the model already loaded
+      text.disabled = false;
+      demo.ready = true;
+      status.dataset.ready = '1';
+    }
+  }
   if (demo.keyboard) demo.keyboard.runner.delete();
-  const runner = await createRunner(bytes, meta);
   demo.keyboard = new Keyboard(meta, runner, 64, { historyWeight: historyWeight() });
   demo.latencies = [];
   $('model-name').textContent = `${name} (${meta.export.quantization}, table ${meta.table.rows}×${meta.table.cols})`;
@@ -41,7 +67,7 @@ async function loadModel(bytes, name) {
   demo.ready = true;
   status.dataset.ready = '1';
   setStatus('Ready: type, or tap a suggestion.');
-  await refresh();
+  await refresh(true);
 }
 
 // === Suggestions: one computation at a time, always for the latest text ===
@@ -51,8 +77,9 @@ let pending = false;
 
 function before() { return text.value.slice(0, text.selectionStart ?? text.value.length); }
 
-async function refresh() {
+async function refresh(force = false) {
   if (!demo.keyboard) return;
+  if (!force && before() === $('chips').dataset.text && !pending) return; // e.g. a selectionchange after the input event
   if (busy) { pending = true; return; }
   busy = true;
   try {
@@ -73,6 +100,7 @@ async function refresh() {
       $('chips').dataset.mode = res.partial ? 'complete' : 'next';
       $('latency').textContent = `${ms.toFixed(1)} ms`;
       $('latency-p50').textContent = `${median(demo.latencies).toFixed(1)} ms (${demo.latencies.length} keys)`;
+      if (status.classList.contains('error')) setStatus('Ready: type, or tap a suggestion.');
     } while (pending);
   } catch (e) {
     setStatus(`Error: ${e.message}`, true);
@@ -81,24 +109,34 @@ async function refresh() {
   }
 }
 
-text.addEventListener('input', refresh);
+text.addEventListener('input', () => refresh());
 learn.addEventListener('change', () => {
   if (demo.keyboard) demo.keyboard.historyWeight = historyWeight();
-  refresh();
+  refresh(true);
 });
-text.addEventListener('click', refresh);
-text.addEventListener('keyup', (e) => { if (e.key.startsWith('Arrow')) refresh(); });
+// The caret moved (click, arrows, Home/End, touch handles, a selection): suggest for the new place.
+document.addEventListener('selectionchange', () => { if (document.activeElement === text) refresh(); });
 
 for (const chip of chips) {
   chip.addEventListener('mousedown', (e) => e.preventDefault()); // keep the text field's focus and caret
   chip.addEventListener('click', () => {
     const word = chip.dataset.word;
     if (!word || !demo.keyboard) return;
-    const head = demo.keyboard.accept(before(), word);
-    const tail = text.value.slice(text.selectionEnd ?? text.value.length);
-    text.value = head + tail;
-    text.setSelectionRange(head.length, head.length);
+    const value = text.value;
+    const start = text.selectionStart ?? value.length;
+    const [head, tail] = demo.keyboard.acceptAt(value.slice(0, start), value.slice(text.selectionEnd ?? value.length), word);
+    // Replace only what changed, as typing would, so that Ctrl+Z undoes the tap.
+    let p = 0;
+    while (p < head.length && p < start && head[p] === value[p]) p++;
+    let q = 0;
+    while (q < tail.length && q < value.length - p && tail[tail.length - 1 - q] === value[value.length - 1 - q]) q++;
     text.focus();
+    text.setSelectionRange(p, value.length - q);
+    const inserted = (head + tail).slice(p, head.length + tail.length - q);
+    if (!document.execCommand('insertText', false, inserted)) { // no execCommand: set the value (no undo)
+      text.value = head + tail;
+    }
+    text.setSelectionRange(head.length, head.length);
     refresh();
   });
 }
@@ -139,7 +177,8 @@ async function main() {
     if (!resp.ok) throw new Error(`model.tflite: HTTP ${resp.status}`);
     await loadModel(new Uint8Array(await resp.arrayBuffer()), 'model.tflite');
   } catch (e) {
-    setStatus(`Error: ${e.message}. Pick a .tflite file written by python -m export.`, true);
+    const hint = /LiteRT\.js/.test(e.message) ? '' : ' Pick a .tflite file written by python -m export.';
+    setStatus(`Error: ${e.message}.${hint}`, true);
     return;
   }
   try {

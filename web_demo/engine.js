@@ -115,6 +115,9 @@ export function readMetadata(bytes) {
   if (!raw) throw new Error('this .tflite has no LightRNN metadata (was it written by `python -m export`?)');
   const meta = JSON.parse(new TextDecoder().decode(raw));
   if (meta.format !== 'lightrnn_tf.export') throw new Error(`unsupported metadata format ${meta.format}`);
+  if ((meta.architecture || 'lightrnn') !== 'lightrnn') {
+    throw new Error(`a ${meta.architecture} model; the keyboard runs LightRNN exports (python -m export of a LightRNN run)`);
+  }
   const file = appendedFiles(bytes)[meta.vocab_file || 'vocab.txt'];
   if (!file) throw new Error('the vocabulary (vocab.txt appended to the model) is missing');
   meta.vocab = new TextDecoder().decode(file).split('\n').slice(0, -1);
@@ -127,6 +130,7 @@ export function readMetadata(bytes) {
 // === Tokenizer (lightrnn_tf.data.Tokenizer, from the rules in the metadata) ===
 
 const WORD = '\\p{L}\\p{N}_'; // Python's str \w: isalnum() or '_'
+const REST_OF_WORD = new RegExp(`^(?:[${WORD}]|'(?=[${WORD}]))*`, 'u'); // Python (?:\\w|'(?=\\w))*
 
 /** A Python `re` pattern using \w / \s -> a JS RegExp with the same meaning (flags gu). */
 export function pythonPattern(src) {
@@ -457,6 +461,21 @@ export class Keyboard {
     const [, partial] = this.tokenizer.splitTyped(text);
     if (!partial || !this.tokenizer.lowercase) return word;
     return matchCase(text.slice(text.length - partial.length), word);
+  }
+
+  /**
+   * The text around the caret after tapping `word` (export/keyboard.py accept_at): [before', after'],
+   * the caret at before'.length. The word being typed is replaced whole, its rest after the caret too
+   * (letters, digits, _ and inner apostrophes); a space or tab right after it is re-used, and before a
+   * line end no space is added.
+   */
+  acceptAt(before, after, word) {
+    const [, partial] = this.tokenizer.splitTyped(before);
+    let head = this.accept(before, word);
+    if (partial) after = after.slice(after.match(REST_OF_WORD)[0].length);
+    if (after[0] === ' ' || after[0] === '\t') after = after.slice(1);
+    else if (after && normalizeLines(after[0]) === '\n') head = head.slice(0, -1);
+    return [head, after];
   }
 
   /** The text after tapping `word`: the partial word replaced (its capitals kept, `cased`), then a space. */

@@ -9,7 +9,7 @@ android {
 
     defaultConfig {
         applicationId = "org.lightrnn.keyboard"
-        minSdk = 23
+        minSdk = 26  // the engine uses java.util.Base64 (API 26) and Java 8 streams and Map defaults (API 24)
         targetSdk = 35
         versionCode = 1
         versionName = "0.1.0"
@@ -28,7 +28,7 @@ android {
         jvmTarget = "17"
     }
     androidResources {
-        noCompress += "tflite"  // the model is memory-mapped from the APK's assets
+        noCompress += "tflite"  // stored uncompressed; SuggestionHelper copies it into a direct buffer
     }
 }
 

@@ -85,6 +85,9 @@ test('metadata and vocabulary are read from the exported .tflite', { skip }, () 
 
 test('a file without LightRNN metadata is refused with one clear message', { skip }, () => {
   assert.throws(() => readMetadata(new Uint8Array(64)), /not a TFLite model/);
+  const { replay } = load();
+  const baseline = new Uint8Array(fs.readFileSync(path.join(DIR, replay.baseline_model)));
+  assert.throws(() => readMetadata(baseline), /full_softmax_lstm model; the keyboard runs LightRNN exports/);
 });
 
 test('tokenizer equals the Python tokenizer on reference texts', { skip }, () => {
@@ -171,6 +174,8 @@ test('a tap keeps the typed capitals, as the Python predictor does', { skip }, (
     assert.equal(kb.cased(c.text, c.word), c.cased, JSON.stringify(c));
     assert.equal(kb.accept(c.text, c.word), c.accepted, JSON.stringify(c));
   }
+  for (const c of replay.accept_at) assert.deepEqual(kb.acceptAt(c.before, c.after, c.word), c.result, JSON.stringify(c));
+  assert.deepEqual(kb.acceptAt('the ca', 't sat', 'cat'), ['the cat ', 'sat']);
   assert.equal(matchCase('Ze', 'zebedee'), 'Zebedee');
   assert.equal(matchCase('ZE', 'zebedee'), 'ZEBEDEE');
   assert.equal(matchCase('z', 'zebedee'), 'zebedee');

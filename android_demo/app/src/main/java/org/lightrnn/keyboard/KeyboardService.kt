@@ -1,6 +1,7 @@
 package org.lightrnn.keyboard
 
 import android.inputmethodservice.InputMethodService
+import android.text.InputType
 import android.view.KeyEvent
 import android.view.View
 import android.view.inputmethod.EditorInfo
@@ -14,6 +15,7 @@ import android.widget.LinearLayout
 class KeyboardService : InputMethodService() {
     private lateinit var helper: SuggestionHelper
     private lateinit var chips: List<Button>
+    private var suggestionsOff = false  // a password or no-suggestions field: read nothing, suggest nothing
 
     override fun onCreate() {
         super.onCreate()
@@ -41,6 +43,14 @@ class KeyboardService : InputMethodService() {
 
     override fun onStartInputView(info: EditorInfo?, restarting: Boolean) {
         super.onStartInputView(info, restarting)
+        suggestionsOff = noSuggestions(info?.inputType ?: 0)
+        refresh()
+    }
+
+    /** The cursor moved, or the app changed the text: suggest for the new place. */
+    override fun onUpdateSelection(oldSelStart: Int, oldSelEnd: Int, newSelStart: Int, newSelEnd: Int,
+                                   candidatesStart: Int, candidatesEnd: Int) {
+        super.onUpdateSelection(oldSelStart, oldSelEnd, newSelStart, newSelEnd, candidatesStart, candidatesEnd)
         refresh()
     }
 
@@ -50,24 +60,44 @@ class KeyboardService : InputMethodService() {
     private fun press(key: String) {
         val ic = currentInputConnection ?: return
         when (key) {
-            DEL -> ic.deleteSurroundingText(1, 0)
-            ENTER -> ic.sendKeyEvent(KeyEvent(KeyEvent.ACTION_DOWN, KeyEvent.KEYCODE_ENTER))
-                .also { ic.sendKeyEvent(KeyEvent(KeyEvent.ACTION_UP, KeyEvent.KEYCODE_ENTER)) }
+            DEL -> sendDownUpKeyEvents(KeyEvent.KEYCODE_DEL)  // deletes a selection, or a whole emoji
+            ENTER -> enter()
             else -> ic.commitText(key, 1)
         }
         refresh()
     }
 
+    /** The field's own action (send, search, go...) when it asks for one, else a new line. */
+    private fun enter() {
+        val options = currentInputEditorInfo?.imeOptions ?: 0
+        val action = options and EditorInfo.IME_MASK_ACTION
+        val noAction = options and EditorInfo.IME_FLAG_NO_ENTER_ACTION != 0
+        if (!noAction && action != EditorInfo.IME_ACTION_NONE && action != EditorInfo.IME_ACTION_UNSPECIFIED) {
+            currentInputConnection?.performEditorAction(action)
+        } else {
+            sendDownUpKeyEvents(KeyEvent.KEYCODE_ENTER)
+        }
+    }
+
     private fun tap(word: String) {
         val ic = currentInputConnection ?: return
         if (word.isEmpty()) return
-        val partial = helper.partial(before())
-        ic.deleteSurroundingText(partial.length, 0)
-        ic.commitText("$word ", 1)
+        val before = before()
+        val after = ic.getTextAfterCursor(MAX_CONTEXT, 0)?.toString() ?: ""
+        val (head, tail) = helper.acceptAt(before, after, word)  // tail is always a suffix of after
+        val keep = before.commonPrefixWith(head).length
+        ic.beginBatchEdit()
+        ic.deleteSurroundingText(before.length - keep, after.length - tail.length)
+        ic.commitText(head.substring(keep), 1)
+        ic.endBatchEdit()
         refresh()
     }
 
     private fun refresh() {
+        if (suggestionsOff) {
+            chips.forEach { it.text = "" }
+            return
+        }
         val typed = before()
         helper.suggest(typed) { r ->
             if (r.text != before()) return@suggest
@@ -75,8 +105,22 @@ class KeyboardService : InputMethodService() {
         }
     }
 
+    /** Password fields and fields that ask for no suggestions. */
+    private fun noSuggestions(inputType: Int): Boolean {
+        val cls = inputType and InputType.TYPE_MASK_CLASS
+        val variation = inputType and InputType.TYPE_MASK_VARIATION
+        return when (cls) {
+            InputType.TYPE_CLASS_TEXT -> variation == InputType.TYPE_TEXT_VARIATION_PASSWORD ||
+                variation == InputType.TYPE_TEXT_VARIATION_VISIBLE_PASSWORD ||
+                variation == InputType.TYPE_TEXT_VARIATION_WEB_PASSWORD ||
+                inputType and InputType.TYPE_TEXT_FLAG_NO_SUGGESTIONS != 0
+            InputType.TYPE_CLASS_NUMBER -> variation == InputType.TYPE_NUMBER_VARIATION_PASSWORD
+            else -> true  // phone numbers, dates: nothing to predict
+        }
+    }
+
     companion object {
-        private const val MAX_CONTEXT = 500
+        private const val MAX_CONTEXT = 4000  // characters before the cursor: the history's last ~500 words
         private const val DEL = "⌫"
         private const val ENTER = "⏎"
         private val LABELS = mapOf(" " to "space")

@@ -22,9 +22,9 @@ class MainActivity : AppCompatActivity() {
         chips = listOf(R.id.chip0, R.id.chip1, R.id.chip2).map { findViewById(it) }
         helper = SuggestionHelper.get(this)
         helper.whenReady {
-            findViewById<TextView>(R.id.status).text =
-                "Model: %.2f MB, |V| = %d, %s weights".format(
-                    helper.modelBytes / 1e6, helper.meta.vocab.size, helper.meta.quantization)
+            val meta = helper.meta
+            findViewById<TextView>(R.id.status).text = if (meta == null) helper.loadError ?: "no model" else
+                "Model: %.2f MB, |V| = %d, %s weights".format(helper.modelBytes / 1e6, meta.vocab.size, meta.quantization)
             refresh()
         }
         text.addTextChangedListener(object : TextWatcher {
@@ -37,9 +37,12 @@ class MainActivity : AppCompatActivity() {
                 val word = chip.text.toString()
                 if (word.isEmpty()) return@setOnClickListener
                 val cursor = text.selectionStart.coerceAtLeast(0)
-                val head = helper.accept(text.text.substring(0, cursor), word)
-                text.setText(head + text.text.substring(cursor))
+                val end = text.selectionEnd.coerceAtLeast(cursor)
+                val all = text.text.toString()
+                val (head, tail) = helper.acceptAt(all.substring(0, cursor), all.substring(end), word)
+                text.setText(head + tail)  // its own refresh sees the cursor at 0 and is dropped as stale
                 text.setSelection(head.length)
+                refresh()
             }
         }
     }

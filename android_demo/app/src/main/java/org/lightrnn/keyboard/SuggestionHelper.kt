@@ -6,6 +6,7 @@ import android.os.Looper
 import android.os.SystemClock
 import java.nio.ByteBuffer
 import java.util.concurrent.Executors
+import java.util.concurrent.atomic.AtomicReference
 import org.lightrnn.keyboard.engine.KeyboardEngine
 import org.lightrnn.keyboard.engine.ModelMetadata
 
@@ -19,40 +20,63 @@ class SuggestionHelper private constructor(context: Context) {
 
     private val executor = Executors.newSingleThreadExecutor()
     private val main = Handler(Looper.getMainLooper())
-    private lateinit var engine: KeyboardEngine
-    lateinit var meta: ModelMetadata
+    private val latest = AtomicReference<String?>(null)
+    @Volatile private var engine: KeyboardEngine? = null
+    @Volatile var meta: ModelMetadata? = null
         private set
-    var modelBytes = 0
+    @Volatile var modelBytes = 0
+        private set
+    /** Why the model could not be loaded (shown instead of suggestions), or null. */
+    @Volatile var loadError: String? = null
         private set
 
     init {
         executor.execute {
-            val bytes = context.assets.open(MODEL).use { it.readBytes() }
-            modelBytes = bytes.size
-            meta = ModelMetadata.read(bytes)  // vocabulary, tokenizer, table, shapes: all from the file
-            val buffer = ByteBuffer.allocateDirect(bytes.size).put(bytes).apply { rewind() }
-            engine = KeyboardEngine(meta, LiteRtInterpreter(buffer))
+            try {
+                val bytes = context.assets.open(MODEL).use { it.readBytes() }
+                modelBytes = bytes.size
+                val m = ModelMetadata.read(bytes)  // vocabulary, tokenizer, table, shapes: all from the file
+                val buffer = ByteBuffer.allocateDirect(bytes.size).put(bytes).apply { rewind() }
+                engine = KeyboardEngine(m, LiteRtInterpreter(buffer))
+                meta = m
+            } catch (e: Exception) {  // a missing or wrong model must not take the app or the keyboard down
+                loadError = "cannot load assets/$MODEL: ${e.message}"
+            }
         }
     }
 
-    /** Suggestions for the text before the cursor; `onResult` runs on the main thread. */
+    /**
+     * Suggestions for the text before the cursor; `onResult` runs on the main thread. A request
+     * that a newer one has replaced before it started is dropped, so fast typing does not queue up.
+     */
     fun suggest(textBeforeCursor: String, onResult: (Result) -> Unit) {
+        latest.set(textBeforeCursor)
         executor.execute {
+            if (latest.get() != textBeforeCursor) return@execute
+            val e = engine ?: return@execute
             val t0 = SystemClock.elapsedRealtimeNanos()
             // as a tap inserts them: "Ze" shows "Zebedee" with a lowercasing model
-            val words = engine.suggest(textBeforeCursor, 3).map { engine.cased(textBeforeCursor, it.word) }
+            val words = try {
+                e.suggest(textBeforeCursor, 3).map { e.cased(textBeforeCursor, it.word) }
+            } catch (ex: RuntimeException) {
+                emptyList()
+            }
             val ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
             main.post { onResult(Result(textBeforeCursor, words, ms)) }
         }
     }
 
-    /** Runs `block` on the main thread once the model is loaded. */
+    /** Runs `block` on the main thread once the model is loaded (or failed to: see [loadError]). */
     fun whenReady(block: () -> Unit) = executor.execute { main.post(block) }
 
-    fun accept(textBeforeCursor: String, word: String): String = engine.accept(textBeforeCursor, word)
-
-    /** The typed partial word (to delete before inserting a tapped suggestion). */
-    fun partial(textBeforeCursor: String): String = engine.tokenizer.splitTyped(textBeforeCursor).partial
+    /**
+     * The text around the cursor after tapping `word`: (before, after), the cursor between them
+     * (KeyboardEngine.acceptAt: the whole word under the cursor is replaced, one space after it).
+     */
+    fun acceptAt(before: String, after: String, word: String): Pair<String, String> {
+        val r = engine?.acceptAt(before, after, word) ?: return Pair(before, after)
+        return Pair(r[0], r[1])
+    }
 
     companion object {
         const val MODEL = "model.tflite"

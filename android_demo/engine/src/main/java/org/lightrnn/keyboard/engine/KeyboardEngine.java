@@ -407,6 +407,30 @@ public final class KeyboardEngine {
     return word;
   }
 
+  private static final java.util.regex.Pattern REST_OF_WORD =
+      java.util.regex.Pattern.compile("^(?:[\\p{L}\\p{N}_]|'(?=[\\p{L}\\p{N}_]))*"); // Python (?:\\w|'(?=\\w))*
+
+  /**
+   * The text around the caret after tapping {@code word} (export/keyboard.py accept_at): {before',
+   * after'}, the caret at before'.length(). The word being typed is replaced whole, its rest after the
+   * caret too (letters, digits, _ and inner apostrophes); a space or tab right after it is re-used,
+   * and before a line end no space is added.
+   */
+  public String[] acceptAt(String before, String after, String word) {
+    String partial = tokenizer.splitTyped(before).partial;
+    String head = accept(before, word);
+    if (!partial.isEmpty()) {
+      java.util.regex.Matcher m = REST_OF_WORD.matcher(after);
+      if (m.lookingAt()) after = after.substring(m.end());
+    }
+    if (after.startsWith(" ") || after.startsWith("\t")) {
+      after = after.substring(1);
+    } else if (!after.isEmpty() && Tokenizer.normalizeLines(after.substring(0, 1)).equals("\n")) {
+      head = head.substring(0, head.length() - 1);
+    }
+    return new String[] {head, after};
+  }
+
   /** The text after tapping {@code word}: the partial word replaced (its capitals kept), then a space. */
   public String accept(String textBeforeCursor, String word) {
     String partial = tokenizer.splitTyped(textBeforeCursor).partial;

@@ -31,8 +31,14 @@ public final class ModelMetadata {
   /** Row of every word's cell. */
   public final int[] wordRow;
 
+  @SuppressWarnings("unchecked")
   private ModelMetadata(Object json, List<String> vocab) {
     this.vocab = vocab;
+    Object architecture = ((Map<String, Object>) json).get("architecture");
+    if (architecture != null && !"lightrnn".equals(architecture)) {
+      throw new IllegalArgumentException("a " + architecture + " model; the keyboard runs LightRNN exports "
+          + "(python -m export of a LightRNN run)");
+    }
     Map<String, Object> tok = Json.obj(json, "tokenizer");
     lowercase = Json.bool(tok, "lowercase");
     splitPunct = Json.bool(tok, "split_punct");

@@ -74,12 +74,19 @@ public class KeyboardEngineTest {
   }
 
   @Test
-  public void filesWithoutLightRnnMetadataAreRefused() {
+  public void filesWithoutLightRnnMetadataAreRefused() throws IOException {
     try {
       ModelMetadata.read(new byte[64]);
       fail("expected an error");
     } catch (IllegalArgumentException e) {
       assertTrue(e.getMessage(), e.getMessage().contains("not a TFLite model"));
+    }
+    String dir = System.getProperty("keyboard.fixtures", System.getenv().getOrDefault("KEYBOARD_FIXTURES", ""));
+    try {
+      ModelMetadata.read(Files.readAllBytes(Paths.get(dir, Json.string(replay, "baseline_model"))));
+      fail("expected an error");
+    } catch (IllegalArgumentException e) {
+      assertTrue(e.getMessage(), e.getMessage().contains("full_softmax_lstm model; the keyboard runs LightRNN exports"));
     }
     byte[] noZip = Arrays.copyOf(model, model.length);
     int eocd = -1;
@@ -226,6 +233,10 @@ public class KeyboardEngineTest {
       if (!Json.string(c, "cased").equals(word)) changed++;
     }
     assertTrue(changed > 3);
+    for (Map<String, Object> c : records("accept_at")) {
+      String[] got = engine.acceptAt(Json.string(c, "before"), Json.string(c, "after"), Json.string(c, "word"));
+      assertEquals(c.toString(), Json.list(c, "result"), Arrays.asList((Object[]) got));
+    }
     assertEquals("Zebedee", KeyboardEngine.matchCase("Ze", "zebedee"));
     assertEquals("ZEBEDEE", KeyboardEngine.matchCase("ZE", "zebedee"));
   }
