@@ -236,6 +236,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models-dir", default="", help="keep the .tflite files here (default: a temp dir)")
     ap.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "export.json"))
     args = ap.parse_args(argv)
+    if not os.path.exists(PTB_TEST):
+        ap.error(f"{PTB_TEST} not found: set LIGHTRNN_DATA to the folder holding ptb/ (the shared data)")
     if args.make_run:
         make_run(args.make_run, args.vocab_size, args.epochs)
         return 0

@@ -94,6 +94,11 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default="runs/realloc_schedule")
     p.add_argument("--out", default=os.path.join(HERE, "results", "realloc_schedule.json"))
     args = p.parse_args(argv)
+    for s in args.schedules:
+        if "QUARTER" in SCHEDULES[s] and ("every1x3_greedy" not in args.schedules
+                                          or args.schedules.index("every1x3_greedy") > args.schedules.index(s)):
+            p.error(f"schedule {s} samples a quarter of every1x3_greedy's statistics tokens: "
+                    f"list every1x3_greedy before it in --schedules")
     data = os.environ.get("LIGHTRNN_DATA", os.path.join(os.path.dirname(HERE), "..", "shared", "data"))
     rows = []
     for corpus in args.corpora:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -47,7 +48,7 @@ def build_model(vocab, out_dir):
     return path
 
 
-def browser_latency(model, lines, chromium="/usr/bin/chromium"):
+def browser_latency(model, lines, chromium=None):
     from playwright.sync_api import sync_playwright
 
     from export.serve import serve_in_thread
@@ -55,7 +56,7 @@ def browser_latency(model, lines, chromium="/usr/bin/chromium"):
     srv, url = serve_in_thread(model)
     try:
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
+            b = p.chromium.launch(executable_path=chromium or os.environ.get("CHROMIUM") or shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu",
                                                                   "--disable-background-networking",
                                                                   "--disable-component-update"])
             page = b.new_page()
@@ -106,6 +107,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lines", type=int, default=20)
     ap.add_argument("--out", default="", help="JSON output file")
     args = ap.parse_args(argv)
+    if not os.path.exists(PTB_TEST):
+        ap.error(f"{PTB_TEST} not found: set LIGHTRNN_DATA to the folder holding ptb/ (the shared data)")
     model = args.model or build_model(args.vocab, args.work)
     with open(PTB_TEST, encoding="utf-8") as f:
         lines = [ln.strip() for ln in f if ln.strip()][: args.lines]

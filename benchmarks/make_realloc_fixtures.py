@@ -30,7 +30,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(os.path.dirname(HERE), "tests", "fixtures")
-SHARED = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "data")
+SHARED = os.environ.get("LIGHTRNN_DATA", os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "data"))
 CORPORA = {
     "kjv": dict(path="kjv/kjv.txt", lines=8000, lowercase=True, split_punct=True),
     "ptb": dict(path="ptb/ptb.valid.txt", lines=0, lowercase=False, split_punct=False),
@@ -79,7 +79,7 @@ def make(corpus: str, shared: str, out_dir: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", nargs="+", default=list(CORPORA), choices=list(CORPORA))
-    p.add_argument("--shared", default=SHARED, help="folder holding kjv/ and ptb/ (default: ../shared/data)")
+    p.add_argument("--shared", default=SHARED, help="folder holding kjv/ and ptb/ (default: $LIGHTRNN_DATA, else ../shared/data)")
     p.add_argument("--out", default=FIXTURES)
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
