@@ -53,6 +53,8 @@ class FullSoftmaxLSTM(StreamLanguageModel):
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"Received an invalid value for `num_layers`, expected a positive integer, got {num_layers}.")
         self.num_layers = num_layers
         self.dropout_rate = dropout
         # === Layers ===

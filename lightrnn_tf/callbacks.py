@@ -191,6 +191,12 @@ class BudgetCooldown(keras.callbacks.Callback):
     def _set_lr(self, value: float) -> None:
         self.model.optimizer.learning_rate = value
 
+    def on_train_begin(self, logs=None):
+        if self.active and isinstance(getattr(self.model.optimizer, "_learning_rate", None),
+                                      keras.optimizers.schedules.LearningRateSchedule):
+            raise LightRNNError("BudgetCooldown sets the optimizer's learning rate, which a LearningRateSchedule "
+                                "owns: give the optimizer a float rate, or leave the cooldown out (fraction 0)")
+
     def on_epoch_begin(self, epoch, logs=None):
         if self.active and self.base_lr is None:
             self.base_lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))

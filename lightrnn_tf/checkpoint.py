@@ -95,6 +95,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self._resumed_metrics = None  # metric variable values to put back at the resumed epoch's start
         self._last_save_windows, self._last_save_time = 0, time.monotonic()
         self._warned_replicas = False
+        self._resume_prepared = False  # `resume_dataset` was called for the next fit
 
     # === What a checkpoint holds ===
 
@@ -225,7 +226,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     # === Resuming inside an epoch ===
 
     def resume_dataset(self, dataset):
-        """`dataset` without the windows the restored epoch already trained (`step` of them)."""
+        """`dataset` without the windows the restored epoch already trained (`step` of them).
+        Fit it with `stop_after_epoch()` to finish that epoch, then fit the whole dataset."""
+        self._resume_prepared = True
         return dataset.skip(self.step)
 
     def stop_after_epoch(self) -> keras.callbacks.Callback:
@@ -258,8 +261,15 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self._build()
         if self._manager.latest_checkpoint:
             self.restore()
+            if self.step and not self._resume_prepared:
+                raise LightRNNError(
+                    f"{self.restored_from} was saved {self.step} windows into epoch {self.epoch + 1}: this fit would "
+                    f"train those windows again, from the wrong state. Finish that epoch first: "
+                    f"fit(checkpoint.resume_dataset(dataset), callbacks=[..., checkpoint, checkpoint.stop_after_epoch()]), "
+                    f"then fit as before (docs/training.md)")
 
     def on_train_end(self, logs=None):
+        self._resume_prepared = False
         self.model._initial_epoch = None  # the next `fit` starts where it is told
 
     def restore(self, path: str | None = None) -> None:

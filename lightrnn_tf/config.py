@@ -33,7 +33,7 @@ class ModelConfig:
                                 "sampled_softmax (the same, trained with a sampled softmax, evaluated with the full one)",
                     choices=("lightrnn", "full_softmax", "sampled_softmax"))
     vocab_size: int = _f(0, "number of words, including <unk> and <eos> (set from the data)", cli=False)
-    rows: int = _f(0, "table rows R; 0 means ceil(sqrt(|V|))")
+    rows: int = _f(0, "table rows R; 0 means ceil(sqrt(|V|)), or ceil(|V| / C) when --cols is given")
     cols: int = _f(0, "table columns C; 0 means ceil(|V| / R)")
     embedding_dim: int = _f(256, "size E of the row and column vectors")
     hidden_dim: int = _f(256, "LSTM units H per layer")
@@ -54,8 +54,8 @@ class ModelConfig:
                                     f"got {getattr(c, name)}.")
         if c.vocab_size < 2:
             raise LightRNNError(f"vocabulary has {c.vocab_size} word(s); LightRNN needs at least 2")
-        if c.rows <= 0:
-            c.rows = math.ceil(math.sqrt(c.vocab_size))
+        if c.rows <= 0:  # from the columns when only they are given
+            c.rows = math.ceil(c.vocab_size / c.cols) if c.cols > 0 else math.ceil(math.sqrt(c.vocab_size))
         if c.cols <= 0:
             c.cols = math.ceil(c.vocab_size / c.rows)
         if c.rows * c.cols < c.vocab_size:

@@ -432,7 +432,14 @@ def stream_target_counts(ids: np.ndarray, batch_size: int, vocab_size: int) -> n
 
 def _rows(ids: np.ndarray, batch_size: int) -> np.ndarray:
     """`ids` cut into `batch_size` contiguous int32 rows `(B, len(ids) // B)`, the tail dropped."""
-    ids = np.asarray(ids, dtype=np.int32)
+    raw = np.asarray(ids)
+    if raw.ndim != 1 or not (np.issubdtype(raw.dtype, np.integer) or raw.size == 0):
+        raise LightRNNError(f"ids: expected a 1-D array of integer word ids, got shape {raw.shape} and dtype {raw.dtype}")
+    if raw.size and raw.min() < 0:  # a gather would read -1 as the last word, silently
+        raise LightRNNError(f"ids: word ids are >= 0, got {raw.min()} at position {int(np.argmin(raw))}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise LightRNNError(f"Received an invalid value for `batch_size`, expected a positive integer, got {batch_size}.")
+    ids = raw.astype(np.int32)
     row_len = len(ids) // batch_size
     if row_len < 2:
         raise LightRNNError(
@@ -442,6 +449,8 @@ def _rows(ids: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 def _stream_rows(ids: np.ndarray, batch_size: int, bptt: int):
+    if isinstance(bptt, bool) or not isinstance(bptt, (int, np.integer)) or bptt < 1:
+        raise LightRNNError(f"Received an invalid value for `bptt`, expected a positive integer, got {bptt}.")
     data = _rows(ids, batch_size)
     return -(-(data.shape[1] - 1) // bptt), data  # (number of windows, rows)
 

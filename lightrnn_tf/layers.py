@@ -75,8 +75,8 @@ class TwoComponentEmbedding(keras.layers.Layer):
             name="word_col", shape=(self.vocab_size,), dtype="int32", trainable=False,
             initializer=keras.initializers.Constant(table.word_col),
         )
-        self.cell_occupied = self.add_weight(
-            name="cell_occupied", shape=(self.rows, self.cols), dtype="float32", trainable=False,
+        self.cell_occupied = self.add_weight(  # never autocast: in float16, EMPTY_CELL_LOGIT is -inf and 0 * -inf NaN
+            name="cell_occupied", shape=(self.rows, self.cols), dtype="float32", trainable=False, autocast=False,
             initializer=keras.initializers.Constant(table.occupied.astype(np.float32)),
         )
         self.built = True
@@ -214,13 +214,13 @@ class TwoStageSoftmax(keras.layers.Layer):
     def row_log_probs(self, row_hidden, row_mask=None):
         logits = self.row_head(ops.cast(row_hidden, "float32"))
         if row_mask is not None:
-            logits = logits + row_mask
+            logits = logits + ops.cast(row_mask, "float32")
         return ops.log_softmax(logits, axis=-1)
 
     def col_log_probs(self, col_hidden, column_mask=None):
         logits = self.col_head(ops.cast(col_hidden, "float32"))
         if column_mask is not None:
-            logits = logits + column_mask
+            logits = logits + ops.cast(column_mask, "float32")
         return ops.log_softmax(logits, axis=-1)
 
     def compute_output_shape(self, row_hidden_shape, col_hidden_shape=None, column_mask_shape=None,

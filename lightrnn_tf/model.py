@@ -70,7 +70,12 @@ class LightRNNModel(StreamLanguageModel):
                  dropout=0.3, table_seed=0, weight_drop=0.0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
-        self.rows = int(rows) if rows else math.ceil(math.sqrt(vocab_size))
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"Received an invalid value for `num_layers`, expected a positive integer, got {num_layers}.")
+        if rows:
+            self.rows = int(rows)
+        else:  # chosen from the columns when only they are given
+            self.rows = math.ceil(vocab_size / int(cols)) if cols else math.ceil(math.sqrt(vocab_size))
         self.cols = int(cols) if cols else math.ceil(vocab_size / self.rows)
         rows, cols = self.rows, self.cols
         self.embedding_dim = embedding_dim

@@ -531,7 +531,8 @@ class ReallocationCallback(keras.callbacks.Callback):
     >>> model.fit(stream_dataset(train_ids, 20, 35), epochs=8, callbacks=[cb])
 
     By default no reallocation follows the last epoch of `fit` (nothing would train on the new
-    table; pass `after_last_epoch=True` when you call `fit` one epoch at a time), nor an epoch
+    table; pass `after_last_epoch=True` when you call `fit` one epoch at a time, with
+    `initial_epoch=e, epochs=e + 1`: `every` counts the epochs Keras numbers), nor an epoch
     after which another callback (e.g. `EarlyStopping`) stopped training, nor an epoch whose loss
     is not finite; and a reallocation after the first needs `recovery_epochs` epochs of the `fit`
     left after it. Put it after `EarlyStopping(restore_best_weights=True)`: the best weights
@@ -602,6 +603,12 @@ class ReallocationCallback(keras.callbacks.Callback):
             raise LightRNNError(f"Received an invalid value for `tokens_per_word`, expected >= 0, got {tokens_per_word}.")
         self.tokens_per_word = tokens_per_word
         _check_choice("source", source, SOURCES)
+        if isinstance(ids, tf.data.Dataset) or np.ndim(ids) != 1:
+            raise LightRNNError("ReallocationCallback(ids): the training stream as a 1-D array of word ids (what "
+                                "stream_dataset was given), not a dataset")
+        if source == "pass" and every and len(ids) // batch_size < 2:  # the statistics pass reads them in streams
+            raise LightRNNError(f"ReallocationCallback: {len(ids)} ids are too few for batch size {batch_size} "
+                                "(each stream needs at least 2)")
         self.ids, self.every, self.rounds = ids, every, rounds
         self.kwargs = dict(batch_size=batch_size, bptt=bptt, solver=solver, k=k, max_tokens=max_tokens,
                            statistics=statistics, min_gain=min_gain, vectors=vectors, source=source,
@@ -651,6 +658,9 @@ class ReallocationCallback(keras.callbacks.Callback):
         return 1 if not self.reports else self.recovery_epochs
 
     def set_model(self, model):
+        if self.every and not hasattr(model, "get_table"):
+            raise LightRNNError(f"ReallocationCallback moves the words of a LightRNN word table; a "
+                                f"{type(model).__name__} has none (leave the callback out for it)")
         super().set_model(model)
         self.checkpoint_variables(model)
 

@@ -168,8 +168,18 @@ class StreamLanguageModel(keras.Model):
     def metrics(self):
         return [self.loss_tracker]
 
+    @staticmethod
+    def _windows(data):
+        """`(x, y)` of a batch: `stream_dataset`'s `(x, y)`, or `((x, y),)` from `fit(x=(x, y))`."""
+        if isinstance(data, (tuple, list)) and len(data) == 1 and isinstance(data[0], (tuple, list)):
+            data = data[0]
+        if not isinstance(data, (tuple, list)) or len(data) < 2:
+            raise ValueError("a stream language model reads windows (x, y) of int word ids (B, T), y the next "
+                             "words: give it stream_dataset(ids, batch_size, bptt) (lightrnn_tf.data)")
+        return data[0], data[1]
+
     def train_step(self, data):
-        x, y = data[0], data[1]
+        x, y = self._windows(data)
         with tf.GradientTape() as tape:
             state = self._train_stream.read(lambda: self.start_state(x[:, 0], training=True))
             loss, new_state = self.window_loss(y, state, training=True)
@@ -182,11 +192,21 @@ class StreamLanguageModel(keras.Model):
         return self._update_metrics(loss, y)
 
     def test_step(self, data):
-        x, y = data[0], data[1]
+        x, y = self._windows(data)
         state = self._eval_stream.read(lambda: self.start_state(x[:, 0]))
         loss, new_state = self.window_loss(y, state)
         self._eval_stream.write(new_state)
         return self._update_metrics(loss, y)
+
+    def predict_step(self, data):
+        """A window `(x, y)` -> `(B, T)` log-probs of its targets `y`, the state carried from the
+        window before (as `evaluate`); `predict` over `stream_dataset(ids, B, bptt)` returns them
+        window after window, `(windows * B, T)`."""
+        x, y = self._windows(data)
+        state = self._eval_stream.read(lambda: self.start_state(x[:, 0]))
+        log_probs, new_state = self.target_log_probs(y, state)
+        self._eval_stream.write(new_state)
+        return log_probs
 
     def _update_metrics(self, loss, y):
         self.loss_tracker.update_state(loss, sample_weight=ops.cast(ops.size(y), "float32"))
@@ -249,6 +269,11 @@ class StreamLanguageModel(keras.Model):
         if self.steps_per_execution != steps:
             self.steps_per_execution = steps
             self.train_function = self.test_function = self.predict_function = None
+
+    def predict(self, *args, **kwargs):
+        """`keras.Model.predict` over a stream (`predict_step`), from `start_state` of its first window."""
+        self._eval_stream.reset()
+        return super().predict(*args, **kwargs)
 
     def evaluate(self, *args, **kwargs):
         """`keras.Model.evaluate` over a stream, starting from `start_state` of its first window."""

@@ -179,3 +179,30 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
     ckpt.set_model(other)
     with pytest.raises(LightRNNError, match="does not match this model"):
         ckpt.restore()
+
+
+def test_a_plain_fit_after_a_mid_epoch_checkpoint_is_refused(tmp_path):
+    """A mid-epoch checkpoint restored by a plain `fit` would train its windows again from the wrong
+    state: refused with the way to resume; `resume_dataset` + `stop_after_epoch` is accepted."""
+    from lightrnn_tf.errors import LightRNNError
+
+    def setup():
+        keras.utils.set_random_seed(0)
+        model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, dropout=0.0)
+        model.compile(optimizer="adam", steps_per_execution=1)
+        return model, TrainingCheckpoint(str(tmp_path / "ckpt"), [], verbose=0, save_every_windows=4)
+
+    ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
+    model, ckpt = setup()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(stream_dataset(ids, 4, 5), epochs=2, callbacks=[ckpt, InterruptAtBatch(10)], verbose=0)
+    model, ckpt = setup()
+    with pytest.raises(LightRNNError, match="8 windows into epoch 1: this fit would train those windows again"):
+        model.fit(stream_dataset(ids, 4, 5), epochs=2, callbacks=[ckpt], verbose=0)
+    model, ckpt = setup()
+    ckpt.set_model(model)
+    ckpt.restore()
+    model.fit(ckpt.resume_dataset(stream_dataset(ids, 4, 5)), epochs=2,
+              callbacks=[ckpt, ckpt.stop_after_epoch()], verbose=0)
+    model.fit(stream_dataset(ids, 4, 5), epochs=2, callbacks=[ckpt], verbose=0)
+    assert [h["epoch"] for h in ckpt.history] == [1, 2]

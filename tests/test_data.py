@@ -1,4 +1,5 @@
 import os
+import re
 
 import numpy as np
 import pytest
@@ -152,3 +153,18 @@ def test_read_lines_drops_a_byte_order_mark(tmp_path):
     path = tmp_path / "bom.txt"
     path.write_bytes("\ufeffIn the beginning\nGod created\n".encode("utf-8"))
     assert read_lines(str(path)) == ["In the beginning", "God created"]
+
+
+@pytest.mark.parametrize("ids, batch_size, bptt, expected", [
+    (np.array([3, -1, 4, 5] * 5), 2, 5, "word ids are >= 0, got -1 at position 1"),
+    (np.arange(20) * 1.5, 2, 5, "integer word ids, got shape (20,) and dtype float64"),
+    (np.arange(20), 0, 5, "`batch_size`, expected a positive integer, got 0"),
+    (np.arange(20), 2, 0, "`bptt`, expected a positive integer, got 0"),
+    (np.arange(20), 2, -1, "`bptt`, expected a positive integer, got -1"),
+])
+def test_stream_dataset_refuses_bad_ids_and_sizes(ids, batch_size, bptt, expected):
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.errors import LightRNNError
+
+    with pytest.raises(LightRNNError, match=re.escape(expected)):
+        stream_dataset(ids, batch_size, bptt)

@@ -150,3 +150,15 @@ def test_a_mid_epoch_checkpoint_resumes_the_cooldown_where_it_was(tmp_path):
     rest = whole.rates[2 * WINDOWS + 4:]
     assert [clock for clock, _ in resumed.rates] == [clock for clock, _ in rest]
     assert [rate for _, rate in resumed.rates] == pytest.approx([rate for _, rate in rest], rel=1e-6)
+
+
+def test_a_learning_rate_schedule_is_refused_up_front():
+    """The cooldown sets the rate, which a LearningRateSchedule owns: one clear error before training."""
+    from lightrnn_tf.errors import LightRNNError
+
+    model = LightRNNModel(12, 4, 4, embedding_dim=4, hidden_dim=4)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(1e-2, 10, 0.9)))
+    ids = np.arange(200) % 12
+    cooldown = BudgetCooldown(TimeBudget(60), 0.2)
+    with pytest.raises(LightRNNError, match="LearningRateSchedule"):
+        model.fit(stream_dataset(ids, 2, 5), epochs=1, callbacks=[cooldown], verbose=0)

@@ -77,6 +77,34 @@ def test_keras_save_load_round_trip(tiny_model, rng, tmp_path):
 def test_table_shape_defaults_to_square_root():
     model = LightRNNModel(30, embedding_dim=4, hidden_dim=4)
     assert (model.rows, model.cols) == (6, 5)
+    assert (LightRNNModel(771, cols=20).rows, LightRNNModel(771, rows=20).cols) == (39, 39)  # one side given
+    for make in (lambda: LightRNNModel(30, num_layers=0), lambda: FullSoftmaxLSTM(30, num_layers=0)):
+        with pytest.raises(ValueError, match="num_layers"):
+            make()
+
+
+def test_predict_gives_the_stream_log_probs(tiny_model, rng):
+    """`predict` over a stream: each window's (B, T) target log-probs with the state carried, as
+    NumPy's straight read of the rows; and what is not a stream of windows gets a message saying so."""
+    model = tiny_model(layers=1)
+    ids = rng.integers(0, 10, 41).astype(np.int32)
+    got = model.predict(stream_dataset(ids, 2, 6), verbose=0)  # windows of 6, 6, 6, 1: (4 * 2, 6)
+    data = ids[:40].reshape(2, 20)
+    want = NumpyLightRNN(model).stream_log_probs(data[:, 0], data[:, 1:])  # (2, 19)
+    rows = [np.concatenate([got[2 * w + b] for w in range(4)])[:19] for b in range(2)]
+    np.testing.assert_allclose(np.stack(rows), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="reads windows"):
+        model.predict(ids[None, :40], verbose=0)
+
+
+def test_mixed_float16_call_is_finite():
+    """Under mixed_float16, Keras' autocast in `__call__` must not turn the empty-cell mask into
+    -inf (0 * -inf = NaN): `model((x, y))` equals `model.call((x, y))`."""
+    model = LightRNNModel(30, embedding_dim=8, hidden_dim=8, dtype="mixed_float16")
+    x = np.random.default_rng(0).integers(0, 30, (2, 6)).astype(np.int32)
+    via_call = np.asarray(model((x, x)))
+    assert np.isfinite(via_call).all()
+    np.testing.assert_allclose(via_call, np.asarray(model.call((x, x))), rtol=1e-6)
 
 
 def test_fit_carries_the_state_across_windows(tiny_model, rng):

@@ -913,3 +913,22 @@ def test_min_count_errors_are_one_line(tiny):
         TrainConfig(realloc_min_count=-2).validate()
     with pytest.raises(LightRNNError, match=r"counts must have shape \(2,\)"):
         RareWordCosts(DenseCosts(np.zeros((2, 2)), np.zeros((2, 1))), np.zeros(3), 2)
+
+
+def test_the_callback_checks_its_model_and_ids_before_training():
+    """A model without a word table, a dataset instead of ids, or too few ids: refused when the
+    callback is made or given the model, not after an epoch of training."""
+    from lightrnn_tf.baselines import FullSoftmaxLSTM
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    ids = np.arange(200) % 12
+    with pytest.raises(LightRNNError, match="not a dataset"):
+        ReallocationCallback(stream_dataset(ids, 2, 5), batch_size=2, bptt=5)
+    with pytest.raises(LightRNNError, match="too few for batch size 20"):
+        ReallocationCallback(ids[:30], batch_size=20, bptt=5)
+    lstm = FullSoftmaxLSTM(12, embedding_dim=4, hidden_dim=4)
+    lstm.compile()
+    with pytest.raises(LightRNNError, match="a FullSoftmaxLSTM has none"):
+        lstm.fit(stream_dataset(ids, 2, 5), epochs=1, verbose=0,
+                 callbacks=[ReallocationCallback(ids, batch_size=2, bptt=5, verbose=0)])
