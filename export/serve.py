@@ -52,6 +52,8 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-cache")
+        if self.path.split("?", 1)[0].split("#", 1)[0] == "/model.tflite":  # the page shows which model it runs
+            self.send_header("X-Model-Name", os.path.basename(self.model_path).encode("ascii", "replace").decode())
         super().end_headers()
 
     def list_directory(self, path):  # a folder is not a page of the demo

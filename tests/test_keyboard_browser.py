@@ -127,6 +127,7 @@ def sentence_prefixes(n_sentences=24):
 def test_chips_equal_python_predictor(server, browser, kb, artifacts, data_dir):
     _, url = server
     ctx, page, errors = open_page(browser, url)
+    assert page.inner_text("#model-name").startswith(os.path.basename(server_model(server)) + " (")  # which model
     prefixes = sentence_prefixes(24)
     kinds = {"next": 0, "complete": 0}
     for text in prefixes:

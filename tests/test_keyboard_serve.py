@@ -36,6 +36,7 @@ def test_serves_page_model_and_wasm_on_loopback(files, tmp_path):
         assert b"demo" in urllib.request.urlopen(url).read()
         with urllib.request.urlopen(url + "model.tflite?v=1") as r:
             assert r.read() == open(files["dynamic"], "rb").read()
+            assert r.headers["X-Model-Name"] == os.path.basename(files["dynamic"])  # shown by the page
         with urllib.request.urlopen(url + "node_modules/@litertjs/core/wasm/x.wasm") as r:
             assert r.headers["Content-Type"] == "application/wasm"
         with pytest.raises(urllib.error.HTTPError):
