@@ -114,6 +114,8 @@ def main(argv=None) -> int:
                     cmd = [sys.executable, "-m", "lightrnn_tf.train", *corpus_args(corpus, data, args.runs, args.kjv_lines),
                            "--embedding-dim", str(args.dim), "--hidden-dim", str(args.dim), "--epochs", str(args.epochs),
                            "--seed", str(seed), *flags, "--out", out]
+                    if os.path.exists(os.path.join(out, "config.json")):  # killed before: continue it
+                        cmd.append("--resume")
                     print("==", " ".join(cmd[1:]), file=sys.stderr, flush=True)
                     if subprocess.run(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).returncode:
                         return 1

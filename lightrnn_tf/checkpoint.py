@@ -136,13 +136,15 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         return tf.train.latest_checkpoint(self.directory)
 
     def _on_disk(self) -> list[str]:
-        """`ckpt-N` prefixes with an index file in the directory, oldest first."""
-        numbers = []
+        """`ckpt-N` prefixes with an index file in the directory, oldest first: by the time their index
+        was written (a mid-epoch checkpoint's number, E * 1000000 + S, is larger than the next epoch's)."""
+        found = []
         for name in os.listdir(self.directory):
             stem, _, rest = name.partition(".")
             if rest == "index" and stem.startswith("ckpt-") and stem[5:].isdigit():
-                numbers.append(int(stem[5:]))
-        return [os.path.join(self.directory, f"ckpt-{n}") for n in sorted(numbers)]
+                path = os.path.join(self.directory, stem)
+                found.append((os.path.getmtime(path + ".index"), int(stem[5:]), path))
+        return [path for _, _, path in sorted(found)]
 
     def _repair_index(self) -> None:
         """Rewrites a lost `checkpoint` index file from the `ckpt-N` files on disk, so that a resume
@@ -261,7 +263,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self._build()
         if self._manager.latest_checkpoint:
             self.restore()
-            if self.step and not self._resume_prepared:
+            if self.step and not self._resume_prepared and self.epoch < (self.params or {}).get("epochs", math.inf):
                 raise LightRNNError(
                     f"{self.restored_from} was saved {self.step} windows into epoch {self.epoch + 1}: this fit would "
                     f"train those windows again, from the wrong state. Finish that epoch first: "

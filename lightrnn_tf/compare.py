@@ -24,7 +24,6 @@ table goes to stdout, the training logs to stderr.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -59,28 +58,29 @@ def existing_run(run_dir: str, argv: list[str]) -> str:
     """`"new"`, `"finished"` or `"interrupted"`: what `run_dir` holds for the training flags `argv`.
     Raises `LightRNNError` when it holds a run trained with other settings."""
     from lightrnn_tf import config as config_lib
-    from lightrnn_tf.train import PATH_FLAGS, _absolute, configs_from_argv
+    from lightrnn_tf.train import PATH_FLAGS, _absolute, build_parser
 
     path = os.path.join(run_dir, "config.json")
     if not os.path.exists(path):
         return "new"
-    want_model, want = configs_from_argv(argv)
     try:
         with open(path, encoding="utf-8") as f:
             have_model, have = config_lib.from_json(f.read())
     except (ValueError, KeyError, TypeError) as e:
         raise LightRNNError(f"{path} is corrupt: {e}") from None
-    for a, b in ((want_model, have_model), (want, have)):
-        for fld in dataclasses.fields(a):
-            name, value = fld.name, getattr(a, fld.name)
-            if name in ("out", "resume", "vocab_size") or (name in ("rows", "cols") and value == 0):
-                continue  # not settings, or resolved from the data
-            if b is not None and name in PATH_FLAGS and _absolute(value) == _absolute(getattr(b, name)):
-                continue  # the same file, named relative to another directory
-            if b is None or value != getattr(b, name):
-                saved = "nothing" if b is None else repr(getattr(b, name))
-                raise LightRNNError(f"{run_dir} holds a run trained with --{name.replace('_', '-')} {saved}, "
-                                    f"this comparison asks for {value!r}; give another --out or delete {run_dir}")
+    # The flags given, against the run's settings, as `train --resume` checks them (what a flag left
+    # out means is the run's own; train may also resolve a setting, e.g. averaging off for a short run).
+    given = vars(build_parser(suppress_defaults=True).parse_args(argv))
+    for name, value in given.items():
+        if name in ("out", "resume"):
+            continue
+        saved = getattr(have_model, name) if hasattr(have_model, name) else getattr(have, name, None)
+        if value == saved or (name in PATH_FLAGS and _absolute(value) == _absolute(saved)):
+            continue
+        if name == "ema_momentum" and saved == 0.0:
+            continue  # train turns averaging off for a run too short for it (config.json records 0)
+        raise LightRNNError(f"{run_dir} holds a run trained with --{name.replace('_', '-')} {saved!r}, "
+                            f"this comparison asks for {value!r}; give another --out or delete {run_dir}")
     return "finished" if os.path.exists(os.path.join(run_dir, "metrics.json")) else "interrupted"
 
 

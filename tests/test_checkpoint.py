@@ -206,3 +206,45 @@ def test_a_plain_fit_after_a_mid_epoch_checkpoint_is_refused(tmp_path):
               callbacks=[ckpt, ckpt.stop_after_epoch()], verbose=0)
     model.fit(stream_dataset(ids, 4, 5), epochs=2, callbacks=[ckpt], verbose=0)
     assert [h["epoch"] for h in ckpt.history] == [1, 2]
+
+
+def test_a_fit_with_nothing_left_to_train_is_not_refused(tmp_path):
+    """Killed inside epoch 2 of 2, resumed with `epochs=1` (the training command's "nothing to
+    train", e.g. a spent budget): the mid-epoch checkpoint is restored and nothing is trained."""
+    class InterruptInEpoch2(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch + 1 == 10:
+                raise KeyboardInterrupt
+
+    def setup():
+        keras.utils.set_random_seed(0)
+        model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, dropout=0.0)
+        model.compile(optimizer="adam", steps_per_execution=1)
+        return model, TrainingCheckpoint(str(tmp_path / "ckpt"), [], verbose=0, save_every_windows=4)
+
+    ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
+    model, ckpt = setup()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(stream_dataset(ids, 4, 5), epochs=2, callbacks=[ckpt, InterruptInEpoch2()], verbose=0)
+    model, ckpt = setup()
+    model.fit(stream_dataset(ids, 4, 5), initial_epoch=1, epochs=1, callbacks=[ckpt], verbose=0)
+    assert (ckpt.epoch, ckpt.step) == (1, 8) and len(ckpt.history) == 1
+
+
+def test_a_lost_index_is_rebuilt_in_the_order_the_checkpoints_were_written(tmp_path):
+    """ckpt-1000120 (120 windows into epoch 2) was written before ckpt-2 (the end of epoch 2), though
+    its number is larger: the rebuilt index names ckpt-2 as the latest."""
+    import os
+
+    d = tmp_path / "ckpt"
+    d.mkdir()
+    for name, when in (("ckpt-1000120", 100.0), ("ckpt-2", 200.0)):
+        for ext in (".index", ".data-00000-of-00001"):
+            (d / (name + ext)).write_bytes(b"x")
+            os.utime(d / (name + ext), (when, when))
+    ckpt = TrainingCheckpoint(str(d), [], verbose=0)
+    assert [os.path.basename(p) for p in ckpt._on_disk()] == ["ckpt-1000120", "ckpt-2"]
+    assert ckpt.latest == str(d / "ckpt-2")

@@ -79,8 +79,8 @@ function before() { return text.value.slice(0, text.selectionStart ?? text.value
 
 async function refresh(force = false) {
   if (!demo.keyboard) return;
-  if (!force && before() === $('chips').dataset.text && !pending) return; // e.g. a selectionchange after the input event
-  if (busy) { pending = true; return; }
+  if (busy) { pending = true; return; } // the loop below computes again for the latest text
+  if (!force && before() === $('chips').dataset.text) return; // e.g. a selectionchange after the input event
   busy = true;
   try {
     do {
@@ -92,7 +92,7 @@ async function refresh(force = false) {
       demo.latencies.push(ms);
       chips.forEach((c, i) => {
         const it = res.items[i];
-        c.textContent = it ? demo.keyboard.cased(typed, it.word) : ''; // what a tap inserts
+        c.textContent = it ? demo.keyboard.cased(typed, it.word, res.partial) : ''; // what a tap inserts
         c.dataset.word = it ? it.word : '';
       });
       $('chips').dataset.text = typed;
@@ -130,6 +130,9 @@ for (const chip of chips) {
     while (p < head.length && p < start && head[p] === value[p]) p++;
     let q = 0;
     while (q < tail.length && q < value.length - p && tail[tail.length - 1 - q] === value[value.length - 1 - q]) q++;
+    const isLow = (c) => c >= 0xdc00 && c <= 0xdfff; // never cut a surrogate pair
+    if (p > 0 && p < value.length && isLow(value.charCodeAt(p))) p--;
+    if (q > 0 && isLow(value.charCodeAt(value.length - q))) q--;
     text.focus();
     text.setSelectionRange(p, value.length - q);
     const inserted = (head + tail).slice(p, head.length + tail.length - q);
@@ -177,7 +180,7 @@ async function main() {
     if (!resp.ok) throw new Error(`model.tflite: HTTP ${resp.status}`);
     await loadModel(new Uint8Array(await resp.arrayBuffer()), resp.headers.get('X-Model-Name') || 'model.tflite');
   } catch (e) {
-    const hint = /LiteRT\.js/.test(e.message) ? '' : ' Pick a .tflite file written by python -m export.';
+    const hint = /runtime could not be loaded/.test(e.message) ? '' : ' Pick a .tflite file written by python -m export.';
     setStatus(`Error: ${e.message}.${hint}`, true);
     return;
   }

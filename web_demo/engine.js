@@ -456,9 +456,11 @@ export class Keyboard {
     return { partial, items: items.map((it) => ({ ...it, word: this.words[it.id] })) };
   }
 
-  /** `word` as a tap inserts it after `text`: in the typed prefix's capitals with a lowercasing model. */
-  cased(text, word) {
-    const [, partial] = this.tokenizer.splitTyped(text);
+  /**
+   * `word` as a tap inserts it after `text`: in the typed prefix's capitals with a lowercasing model.
+   * `partial`: the word being typed, when the caller has it (`suggest`'s), to save reading the text again.
+   */
+  cased(text, word, partial = this.tokenizer.splitTyped(text)[1]) {
     if (!partial || !this.tokenizer.lowercase) return word;
     return matchCase(text.slice(text.length - partial.length), word);
   }

@@ -174,6 +174,7 @@ test('a tap keeps the typed capitals, as the Python predictor does', { skip }, (
     assert.equal(kb.cased(c.text, c.word), c.cased, JSON.stringify(c));
     assert.equal(kb.accept(c.text, c.word), c.accepted, JSON.stringify(c));
   }
+  for (const c of replay.accept) assert.equal(kb.cased(c.text, c.word, kb.tokenizer.splitTyped(c.text)[1]), c.cased);
   for (const c of replay.accept_at) assert.deepEqual(kb.acceptAt(c.before, c.after, c.word), c.result, JSON.stringify(c));
   assert.deepEqual(kb.acceptAt('the ca', 't sat', 'cat'), ['the cat ', 'sat']);
   assert.equal(matchCase('Ze', 'zebedee'), 'Zebedee');

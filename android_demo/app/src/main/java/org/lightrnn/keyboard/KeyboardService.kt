@@ -41,6 +41,12 @@ class KeyboardService : InputMethodService() {
         return root
     }
 
+    /** Every field this keyboard is bound to, shown or not: a password field is never read. */
+    override fun onStartInput(attribute: EditorInfo?, restarting: Boolean) {
+        super.onStartInput(attribute, restarting)
+        suggestionsOff = noSuggestions(attribute?.inputType ?: 0)
+    }
+
     override fun onStartInputView(info: EditorInfo?, restarting: Boolean) {
         super.onStartInputView(info, restarting)
         suggestionsOff = noSuggestions(info?.inputType ?: 0)
@@ -94,12 +100,13 @@ class KeyboardService : InputMethodService() {
     }
 
     private fun refresh() {
+        if (!::chips.isInitialized) return  // selection updates come before the keyboard is first shown
         if (suggestionsOff) {
             chips.forEach { it.text = "" }
             return
         }
         val typed = before()
-        helper.suggest(typed) { r ->
+        helper.suggest("keyboard", typed) { r ->
             if (r.text != before()) return@suggest
             chips.forEachIndexed { i, c -> c.text = r.words.getOrElse(i) { "" } }
         }

@@ -50,7 +50,7 @@ class MainActivity : AppCompatActivity() {
     private fun before(): String = text.text.substring(0, text.selectionStart.coerceAtLeast(0))
 
     private fun refresh() {
-        helper.suggest(before()) { r ->
+        helper.suggest("activity", before()) { r ->
             if (r.text != before()) return@suggest  // stale: a newer keystroke is on its way
             chips.forEachIndexed { i, c -> c.text = r.words.getOrElse(i) { "" } }
             latencies.add(r.millis)

@@ -5,8 +5,8 @@ import android.os.Handler
 import android.os.Looper
 import android.os.SystemClock
 import java.nio.ByteBuffer
+import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.Executors
-import java.util.concurrent.atomic.AtomicReference
 import org.lightrnn.keyboard.engine.KeyboardEngine
 import org.lightrnn.keyboard.engine.ModelMetadata
 
@@ -20,7 +20,7 @@ class SuggestionHelper private constructor(context: Context) {
 
     private val executor = Executors.newSingleThreadExecutor()
     private val main = Handler(Looper.getMainLooper())
-    private val latest = AtomicReference<String?>(null)
+    private val latest = ConcurrentHashMap<String, String>()  // per client: the Activity's and the keyboard's
     @Volatile private var engine: KeyboardEngine? = null
     @Volatile var meta: ModelMetadata? = null
         private set
@@ -47,12 +47,13 @@ class SuggestionHelper private constructor(context: Context) {
 
     /**
      * Suggestions for the text before the cursor; `onResult` runs on the main thread. A request
-     * that a newer one has replaced before it started is dropped, so fast typing does not queue up.
+     * that a newer one of the same `client` has replaced before it started is dropped, so fast typing
+     * does not queue up.
      */
-    fun suggest(textBeforeCursor: String, onResult: (Result) -> Unit) {
-        latest.set(textBeforeCursor)
+    fun suggest(client: String, textBeforeCursor: String, onResult: (Result) -> Unit) {
+        latest[client] = textBeforeCursor
         executor.execute {
-            if (latest.get() != textBeforeCursor) return@execute
+            if (latest[client] != textBeforeCursor) return@execute
             val e = engine ?: return@execute
             val t0 = SystemClock.elapsedRealtimeNanos()
             // as a tap inserts them: "Ze" shows "Zebedee" with a lowercasing model

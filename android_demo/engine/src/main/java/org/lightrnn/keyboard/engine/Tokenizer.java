@@ -76,8 +76,11 @@ public final class Tokenizer {
     return tokenize(line);
   }
 
+  private static final Pattern ONE_SPACE = Pattern.compile(SPACE);
+
+  /** Whitespace as the tokenizer splits on it ({@code \p{IsWhite_Space}}; not U+001F, unlike isWhitespace). */
   private static boolean isSpace(char c) {
-    return Character.isWhitespace(c) || Character.isSpaceChar(c);
+    return ONE_SPACE.matcher(String.valueOf(c)).matches();
   }
 
   public List<String> tokenize(String line) {
