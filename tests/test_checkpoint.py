@@ -181,16 +181,21 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
         ckpt.restore()
 
 
+def _small_model_saving_every_4_windows(tmp_path):
+    """A fresh V = 12 model (as in a new process) and a `TrainingCheckpoint` in `tmp_path/ckpt`
+    that also saves every 4 windows."""
+    keras.utils.set_random_seed(0)
+    model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, dropout=0.0)
+    model.compile(optimizer="adam", steps_per_execution=1)
+    return model, TrainingCheckpoint(str(tmp_path / "ckpt"), [], verbose=0, save_every_windows=4)
+
+
 def test_a_plain_fit_after_a_mid_epoch_checkpoint_is_refused(tmp_path):
     """A mid-epoch checkpoint restored by a plain `fit` would train its windows again from the wrong
     state: refused with the way to resume; `resume_dataset` + `stop_after_epoch` is accepted."""
     from lightrnn_tf.errors import LightRNNError
 
-    def setup():
-        keras.utils.set_random_seed(0)
-        model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, dropout=0.0)
-        model.compile(optimizer="adam", steps_per_execution=1)
-        return model, TrainingCheckpoint(str(tmp_path / "ckpt"), [], verbose=0, save_every_windows=4)
+    setup = lambda: _small_model_saving_every_4_windows(tmp_path)  # noqa: E731
 
     ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
     model, ckpt = setup()
@@ -219,11 +224,7 @@ def test_a_fit_with_nothing_left_to_train_is_not_refused(tmp_path):
             if self.epoch == 1 and batch + 1 == 10:
                 raise KeyboardInterrupt
 
-    def setup():
-        keras.utils.set_random_seed(0)
-        model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, dropout=0.0)
-        model.compile(optimizer="adam", steps_per_execution=1)
-        return model, TrainingCheckpoint(str(tmp_path / "ckpt"), [], verbose=0, save_every_windows=4)
+    setup = lambda: _small_model_saving_every_4_windows(tmp_path)  # noqa: E731
 
     ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
     model, ckpt = setup()
