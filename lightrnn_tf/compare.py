@@ -57,26 +57,14 @@ def machine() -> dict:
 def existing_run(run_dir: str, argv: list[str]) -> str:
     """`"new"`, `"finished"` or `"interrupted"`: what `run_dir` holds for the training flags `argv`.
     Raises `LightRNNError` when it holds a run trained with other settings."""
-    from lightrnn_tf import config as config_lib
-    from lightrnn_tf.train import PATH_FLAGS, _absolute, build_parser
+    from lightrnn_tf.train import differing_flags, given_flags, saved_settings
 
     path = os.path.join(run_dir, "config.json")
     if not os.path.exists(path):
         return "new"
-    try:
-        with open(path, encoding="utf-8") as f:
-            have_model, have = config_lib.from_json(f.read())
-    except (ValueError, KeyError, TypeError) as e:
-        raise LightRNNError(f"{path} is corrupt: {e}") from None
     # The flags given, against the run's settings, as `train --resume` checks them (what a flag left
     # out means is the run's own; train may also resolve a setting, e.g. averaging off for a short run).
-    given = vars(build_parser(suppress_defaults=True).parse_args(argv))
-    for name, value in given.items():
-        if name in ("out", "resume"):
-            continue
-        saved = getattr(have_model, name) if hasattr(have_model, name) else getattr(have, name, None)
-        if value == saved or (name in PATH_FLAGS and _absolute(value) == _absolute(saved)):
-            continue
+    for name, value, saved in differing_flags(given_flags(argv), *saved_settings(path)):
         if name == "ema_momentum" and saved == 0.0:
             continue  # train turns averaging off for a run too short for it (config.json records 0)
         raise LightRNNError(f"{run_dir} holds a run trained with --{name.replace('_', '-')} {saved!r}, "

@@ -373,6 +373,37 @@ def _absolute(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path)) if path else path
 
 
+def saved_settings(path: str) -> tuple[ModelConfig, TrainConfig]:
+    """A run's `config.json`: its model and training settings; one-line errors if it is corrupt."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved_model, saved = config_lib.from_json(f.read())
+    except (ValueError, KeyError, TypeError) as e:
+        raise LightRNNError(f"{path} is corrupt: {e}") from None
+    if saved is None:
+        raise LightRNNError(f"{path} has no training settings; it was not written by this command")
+    return saved_model, saved
+
+
+def given_flags(argv) -> dict:
+    """The settings the command line names explicitly (defaults left out), by field name."""
+    return vars(build_parser(suppress_defaults=True).parse_args(argv))
+
+
+def differing_flags(given: dict, saved_model: ModelConfig, saved: TrainConfig, skip=()) -> list[tuple]:
+    """`(name, given value, saved value)` of every given flag (but `--out`, `--resume` and `skip`)
+    whose value differs from the run's; a data path equal to the saved one once both are absolute
+    is the same file."""
+    out = []
+    for name, value in given.items():
+        if name in ("out", "resume") or name in skip:
+            continue
+        current = getattr(saved_model, name) if hasattr(saved_model, name) else getattr(saved, name)
+        if value != current and not (name in PATH_FLAGS and _absolute(value) == _absolute(current)):
+            out.append((name, value, current))
+    return out
+
+
 def configs_from_argv(argv=None) -> tuple[ModelConfig, TrainConfig]:
     """The run's settings: from the flags, or on --resume from OUT/config.json (see `EXTENDABLE`)."""
     args = build_parser().parse_args(argv)
@@ -383,23 +414,13 @@ def configs_from_argv(argv=None) -> tuple[ModelConfig, TrainConfig]:
     path = os.path.join(cfg.out, rundir.CONFIG)
     if not os.path.exists(path):
         raise LightRNNError(f"--resume: no checkpoint in {cfg.out} (no {rundir.CONFIG})")
-    try:
-        with open(path, encoding="utf-8") as f:
-            saved_model, saved = config_lib.from_json(f.read())
-    except (ValueError, KeyError, TypeError) as e:
-        raise LightRNNError(f"{path} is corrupt: {e}") from None
-    if saved is None:
-        raise LightRNNError(f"{path} has no training settings; it was not written by this command")
-    given = vars(build_parser(suppress_defaults=True).parse_args(argv))
-    for name, value in given.items():
-        if name in ("out", "resume") or name in EXTENDABLE:
-            continue
-        current = getattr(saved_model, name) if hasattr(saved_model, name) else getattr(saved, name)
-        if value != current and not (name in PATH_FLAGS and _absolute(value) == _absolute(current)):
-            flag = "--" + name.replace("_", "-")
-            raise LightRNNError(f"{flag} {value} differs from the run's {current!r} in {path}; --resume continues "
-                                f"the run as it was configured (only {', '.join('--' + e.replace('_', '-') for e in EXTENDABLE)} "
-                                f"may change)")
+    saved_model, saved = saved_settings(path)
+    given = given_flags(argv)
+    for name, value, current in differing_flags(given, saved_model, saved, skip=EXTENDABLE)[:1]:
+        flag = "--" + name.replace("_", "-")
+        raise LightRNNError(f"{flag} {value} differs from the run's {current!r} in {path}; --resume continues "
+                            f"the run as it was configured (only {', '.join('--' + e.replace('_', '-') for e in EXTENDABLE)} "
+                            f"may change)")
     if saved.strategy == "multiworker" and "strategy" not in given:
         raise LightRNNError("--resume of a --strategy multiworker run: give --strategy multiworker again, on every "
                             "worker (each resumes its own run directory)")
