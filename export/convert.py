@@ -34,6 +34,13 @@ def check_quantize(mode: str) -> str:
     return mode
 
 
+def check_max_k(max_k, vocab_size: int) -> int:
+    if not isinstance(max_k, int) or not 1 <= max_k <= vocab_size:
+        raise LightRNNError(f"Received an invalid value for `max_k`, expected 1 <= max_k <= {vocab_size} "
+                            f"(the vocabulary size), got {max_k}.")
+    return max_k
+
+
 def convert_module(module, signature_keys, quantize: str = "none") -> bytes:
     """SavedModel round trip of a `tf.Module` with `signatures()` -> TFLite flatbuffer bytes."""
     import tensorflow as tf
@@ -70,9 +77,7 @@ def convert_model(model, quantize: str = "none", max_k: int = DEFAULT_MAX_K,
     from export.graph import SIGNATURES, LightRNNSignatures
 
     check_quantize(quantize)
-    if not isinstance(max_k, int) or not 1 <= max_k <= model.vocab_size:
-        raise LightRNNError(f"Received an invalid value for `max_k`, expected 1 <= max_k <= {model.vocab_size} "
-                            f"(the vocabulary size), got {max_k}.")
+    check_max_k(max_k, model.vocab_size)
     if not isinstance(expand_rows, int) or expand_rows < 1:
         raise LightRNNError(
             f"Received an invalid value for `expand_rows`, expected a positive integer, got {expand_rows}.")
@@ -106,9 +111,7 @@ def export_run(run_dir: str, out: str, quantize: str = "none", max_k: int = DEFA
     if isinstance(run.model, FullSoftmaxLSTM):
         from export.baseline_keyboard import build_baseline
 
-        if not isinstance(max_k, int) or not 1 <= max_k <= run.model.vocab_size:
-            raise LightRNNError(f"Received an invalid value for `max_k`, expected 1 <= max_k <= "
-                                f"{run.model.vocab_size} (the vocabulary size), got {max_k}.")
+        check_max_k(max_k, run.model.vocab_size)
         data, meta = build_baseline(run.model, run.vocab.words, run.tokenizer.to_dict(), quantize, max_k)
     else:
         flatbuffer, settings = convert_model(run.model, quantize, max_k, expand_rows, fold_inputs)
