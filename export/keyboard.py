@@ -54,7 +54,7 @@ import numpy as np
 
 from export.metadata import decode_allocation
 from export.predictor import NextWordPredictor
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import LightRNNError, positive_int
 
 _MAX_CHAR = chr(0x10FFFF)
 HISTORY_WEIGHT = 0.1  # lam of the typed-word history (module docstring); 0 turns it off
@@ -256,8 +256,7 @@ class KeyboardPredictor:
 
     @staticmethod
     def _check_k(k):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise LightRNNError(f"Received an invalid value for `k`, expected an integer >= 1, got {k!r}.")
+        positive_int(k, "k")
 
     def next_words(self, ctx, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Exact k most probable next words, specials left out: `(ids (<=k,), log_probs)`, best first."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from lightrnn_tf.errors import positive_int
 from lightrnn_tf.layers import ReplicaDropout
 from lightrnn_tf.model import make_weight_dropout, run_lstm_stack
 from lightrnn_tf.stream_model import StreamLanguageModel
@@ -53,8 +54,7 @@ class FullSoftmaxLSTM(StreamLanguageModel):
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"Received an invalid value for `num_layers`, expected a positive integer, got {num_layers}.")
+        positive_int(num_layers, "num_layers", ValueError)
         self.num_layers = num_layers
         self.dropout_rate = dropout
         # === Layers ===

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import LightRNNError, positive_int
 
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
@@ -47,7 +47,7 @@ class ModelConfig:
     def resolved(self) -> "ModelConfig":
         """Returns a copy with `rows`/`cols` filled in from `vocab_size`, validated."""
         c = dataclasses.replace(self)
-        _positive(c.vocab_size, "vocab_size")
+        positive_int(c.vocab_size, "vocab_size")
         for name in ("rows", "cols"):
             if getattr(c, name) < 0:
                 raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0 (0: chosen from |V|), "
@@ -63,7 +63,7 @@ class ModelConfig:
                 f"table {c.rows}x{c.cols} has {c.rows * c.cols} cells, fewer than the {c.vocab_size} words"
             )
         for name in ("embedding_dim", "hidden_dim", "num_layers", "num_sampled"):
-            _positive(getattr(c, name), name)
+            positive_int(getattr(c, name), name)
         if not 0.0 <= c.dropout < 1.0:
             raise LightRNNError(f"Received an invalid value for `dropout`, expected 0 <= dropout < 1, got {c.dropout}.")
         if not 0.0 <= c.weight_drop < 1.0:
@@ -179,7 +179,7 @@ class TrainConfig:
         if self.data_dir and not self.tfds:
             raise LightRNNError("--data-dir is the TFDS data directory; it goes with --tfds")
         for name in ("batch_size", "bptt", "epochs", "steps_per_execution"):
-            _positive(getattr(self, name), name)
+            positive_int(getattr(self, name), name)
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise LightRNNError(f"Received an invalid value for `learning_rate`, expected > 0, got {self.learning_rate}.")
         if not (math.isfinite(self.clip_norm) and self.clip_norm >= 0):
@@ -199,8 +199,8 @@ class TrainConfig:
                      "realloc_min_count", "steps_per_epoch", "checkpoint_windows"):
             if getattr(self, name) < 0:
                 raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0, got {getattr(self, name)}.")
-        _positive(self.realloc_k, "realloc_k")
-        _positive(self.realloc_recovery_epochs, "realloc_recovery_epochs")
+        positive_int(self.realloc_k, "realloc_k")
+        positive_int(self.realloc_recovery_epochs, "realloc_recovery_epochs")
         if not self.realloc_tokens_per_word >= 0:
             raise LightRNNError(f"Received an invalid value for `realloc_tokens_per_word`, expected >= 0, "
                                 f"got {self.realloc_tokens_per_word}.")
@@ -223,11 +223,6 @@ class TrainConfig:
             raise LightRNNError(f"Received an invalid value for `strategy`, expected one of {STRATEGIES}, "
                                 f"got {self.strategy!r}.")
         return self
-
-
-def _positive(value, name):
-    if not isinstance(value, int) or value <= 0:
-        raise LightRNNError(f"Received an invalid value for `{name}`, expected a positive integer, got {value}.")
 
 
 # === JSON round trip ===

@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import LightRNNError, positive_int
 
 UNK = "<unk>"
 EOS = "<eos>"
@@ -437,8 +437,7 @@ def _rows(ids: np.ndarray, batch_size: int) -> np.ndarray:
         raise LightRNNError(f"ids: expected a 1-D array of integer word ids, got shape {raw.shape} and dtype {raw.dtype}")
     if raw.size and raw.min() < 0:  # a gather would read -1 as the last word, silently
         raise LightRNNError(f"ids: word ids are >= 0, got {raw.min()} at position {int(np.argmin(raw))}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise LightRNNError(f"Received an invalid value for `batch_size`, expected a positive integer, got {batch_size}.")
+    positive_int(batch_size, "batch_size")
     ids = raw.astype(np.int32)
     row_len = len(ids) // batch_size
     if row_len < 2:
@@ -449,8 +448,7 @@ def _rows(ids: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 def _stream_rows(ids: np.ndarray, batch_size: int, bptt: int):
-    if isinstance(bptt, bool) or not isinstance(bptt, (int, np.integer)) or bptt < 1:
-        raise LightRNNError(f"Received an invalid value for `bptt`, expected a positive integer, got {bptt}.")
+    positive_int(bptt, "bptt")
     data = _rows(ids, batch_size)
     return -(-(data.shape[1] - 1) // bptt), data  # (number of windows, rows)
 

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from lightrnn_tf.errors import positive_int
 from lightrnn_tf.layers import ReplicaDropout, TwoComponentEmbedding, TwoStageSoftmax
 from lightrnn_tf.stream_model import StreamLanguageModel
 from lightrnn_tf.table import WordTable
@@ -70,8 +71,7 @@ class LightRNNModel(StreamLanguageModel):
                  dropout=0.3, table_seed=0, weight_drop=0.0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"Received an invalid value for `num_layers`, expected a positive integer, got {num_layers}.")
+        positive_int(num_layers, "num_layers", ValueError)
         if rows:
             self.rows = int(rows)
         else:  # chosen from the columns when only they are given

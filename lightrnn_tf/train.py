@@ -45,7 +45,7 @@ from lightrnn_tf.config import ModelConfig, TrainConfig
 from lightrnn_tf.data import (Tokenizer, Vocabulary, evaluation_batch_size, load_corpus, num_windows,
                               unigram_perplexity)
 from lightrnn_tf.distribute import make_strategy, run_directory
-from lightrnn_tf.errors import ArgumentParser, LightRNNError
+from lightrnn_tf.errors import ArgumentParser, LightRNNError, positive_int
 
 # Flags that may be given again with --resume: they extend the run without changing its data or model
 # (--strategy: the same global batch on other devices).
@@ -62,7 +62,7 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
     """
     cfg.validate()
     for name in ("embedding_dim", "hidden_dim", "num_layers"):
-        config_lib._positive(getattr(model_cfg, name), name)
+        positive_int(getattr(model_cfg, name), name)
     corpus = load_corpus(cfg)
     tokenizer = Tokenizer(lowercase=cfg.lowercase, split_punct=cfg.split_punct)
     vocab = Vocabulary.build(tokenizer, corpus.train, max_size=cfg.max_vocab, min_count=cfg.min_count)
