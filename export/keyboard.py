@@ -394,19 +394,22 @@ class KeyboardPredictor:
         ids, partial = self.split_typed(text)
         return [w for w, _ in self.with_history(self.context(ids), partial, self.history(text), k)]
 
-    def cased(self, text: str, word: str) -> str:
+    def cased(self, text: str, word: str, partial: str | None = None) -> str:
         """`word` as a tap inserts it after `text`: with a lowercasing model, in the capitals of the
-        typed prefix (`match_case`); otherwise as it is."""
-        _, partial = self.split_typed(text)
+        typed prefix (`match_case`); otherwise as it is. `partial`: the word being typed, when the
+        caller has it (`split_typed`'s), to save reading the text again."""
+        if partial is None:
+            _, partial = self.split_typed(text)
         if not partial or not self.text.lowercase:
             return word
         return match_case(text[len(text) - len(partial):], word)
 
-    def accept(self, text: str, word: str) -> str:
+    def accept(self, text: str, word: str, partial: str | None = None) -> str:
         """The text after tapping the suggestion `word`: the partial word replaced (its capitals kept,
-        `cased`), then a space."""
-        _, partial = self.split_typed(text)
-        cased = self.cased(text, word)
+        `cased`), then a space. `partial` as in `cased`."""
+        if partial is None:
+            _, partial = self.split_typed(text)
+        cased = self.cased(text, word, partial)
         if partial:
             # the partial is the last token, possibly lowercased: cut as many characters
             text = text[: len(text) - len(partial)]
@@ -419,7 +422,7 @@ class KeyboardPredictor:
         digits, `_` and inner apostrophes ("com|pany, said" + company -> "company |, said"). One space follows the word: a space or tab
         right after it is re-used, and before a line end none is added."""
         _, partial = self.split_typed(before)
-        head = self.accept(before, word)
+        head = self.accept(before, word, partial)
         if partial:  # the rest of the word: letters, digits, _ and inner apostrophes (not punctuation)
             after = after[re.match(r"(?:\w|'(?=\w))*", after).end():]
         if after[:1] in (" ", "\t"):

@@ -473,7 +473,7 @@ export class Keyboard {
    */
   acceptAt(before, after, word) {
     const [, partial] = this.tokenizer.splitTyped(before);
-    let head = this.accept(before, word);
+    let head = this.accept(before, word, partial);
     if (partial) after = after.slice(after.match(REST_OF_WORD)[0].length);
     if (after[0] === ' ' || after[0] === '\t') after = after.slice(1);
     else if (after && normalizeLines(after[0]) === '\n') head = head.slice(0, -1);
@@ -481,9 +481,8 @@ export class Keyboard {
   }
 
   /** The text after tapping `word`: the partial word replaced (its capitals kept, `cased`), then a space. */
-  accept(text, word) {
-    const [, partial] = this.tokenizer.splitTyped(text);
-    return (partial ? text.slice(0, text.length - partial.length) : text) + this.cased(text, word) + ' ';
+  accept(text, word, partial = this.tokenizer.splitTyped(text)[1]) {
+    return (partial ? text.slice(0, text.length - partial.length) : text) + this.cased(text, word, partial) + ' ';
   }
 }
 

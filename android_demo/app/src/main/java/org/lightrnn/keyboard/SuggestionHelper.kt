@@ -58,7 +58,8 @@ class SuggestionHelper private constructor(context: Context) {
             val t0 = SystemClock.elapsedRealtimeNanos()
             // as a tap inserts them: "Ze" shows "Zebedee" with a lowercasing model
             val words = try {
-                e.suggest(textBeforeCursor, 3).map { e.cased(textBeforeCursor, it.word) }
+                val partial = e.tokenizer.splitTyped(textBeforeCursor).partial
+                e.suggest(textBeforeCursor, 3).map { e.cased(textBeforeCursor, it.word, partial) }
             } catch (ex: RuntimeException) {
                 emptyList()
             }

@@ -378,7 +378,11 @@ public final class KeyboardEngine {
 
   /** {@code word} as a tap inserts it: in the typed prefix's capitals with a lowercasing model. */
   public String cased(String textBeforeCursor, String word) {
-    String partial = tokenizer.splitTyped(textBeforeCursor).partial;
+    return cased(textBeforeCursor, word, tokenizer.splitTyped(textBeforeCursor).partial);
+  }
+
+  /** {@link #cased(String, String)} with the word being typed already known (one read of the text for several words). */
+  public String cased(String textBeforeCursor, String word, String partial) {
     if (partial.isEmpty() || !meta.lowercase) return word;
     return matchCase(textBeforeCursor.substring(textBeforeCursor.length() - partial.length()), word);
   }
@@ -418,7 +422,7 @@ public final class KeyboardEngine {
    */
   public String[] acceptAt(String before, String after, String word) {
     String partial = tokenizer.splitTyped(before).partial;
-    String head = accept(before, word);
+    String head = accept(before, word, partial);
     if (!partial.isEmpty()) {
       java.util.regex.Matcher m = REST_OF_WORD.matcher(after);
       if (m.lookingAt()) after = after.substring(m.end());
@@ -433,8 +437,11 @@ public final class KeyboardEngine {
 
   /** The text after tapping {@code word}: the partial word replaced (its capitals kept), then a space. */
   public String accept(String textBeforeCursor, String word) {
-    String partial = tokenizer.splitTyped(textBeforeCursor).partial;
+    return accept(textBeforeCursor, word, tokenizer.splitTyped(textBeforeCursor).partial);
+  }
+
+  private String accept(String textBeforeCursor, String word, String partial) {
     String head = textBeforeCursor.substring(0, textBeforeCursor.length() - partial.length());
-    return head + cased(textBeforeCursor, word) + " ";
+    return head + cased(textBeforeCursor, word, partial) + " ";
   }
 }
