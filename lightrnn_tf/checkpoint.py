@@ -132,8 +132,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         """Path of the newest checkpoint, or None."""
         if not os.path.isdir(self.directory):
             return None
-        self._repair_index()
-        return tf.train.latest_checkpoint(self.directory)
+        return self._repair_index()
 
     def _on_disk(self) -> list[str]:
         """`ckpt-N` prefixes with an index file in the directory, oldest first: by the time their index
@@ -146,12 +145,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                 found.append((os.path.getmtime(path + ".index"), int(stem[5:]), path))
         return [path for _, _, path in sorted(found)]
 
-    def _repair_index(self) -> None:
-        """Rewrites a lost `checkpoint` index file from the `ckpt-N` files on disk, so that a resume
-        finds them instead of training from the start over them."""
-        if tf.train.latest_checkpoint(self.directory) is not None:
-            return
-        found = self._on_disk()
+    def _repair_index(self) -> str | None:
+        """The newest checkpoint, or None; rewrites a lost `checkpoint` index file from the `ckpt-N`
+        files on disk first, so that a resume finds them instead of training from the start over them."""
+        latest = tf.train.latest_checkpoint(self.directory)
+        found = [] if latest else self._on_disk()
         if found:
             logger, level = tf.get_logger(), tf.get_logger().level
             logger.setLevel("ERROR")  # its deprecation notice is noise here: this is what it is for
@@ -166,6 +164,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                                                            max_to_keep=self.max_to_keep)
             print(f"warning: the checkpoint index of {self.directory} was missing; rebuilt it from "
                   f"{', '.join(os.path.basename(p) for p in found)}", file=sys.stderr)
+            latest = found[-1]
+        return latest
 
     # === Save ===
 
