@@ -203,9 +203,10 @@ export class Tokenizer {
   }
 
   /** Ids of the text before the cursor: <eos> first, <eos> after each finished non-blank line. */
-  encodeContext(text) {
+  encodeContext(text) { return this._encodeLines(normalizeLines(text).split('\n')); }
+
+  _encodeLines(lines) { // encodeContext of text already split at its line ends
     const out = [this.eosId];
-    const lines = normalizeLines(text).split('\n');
     lines.forEach((line, i) => {
       out.push(...this.encodeTokens(this.tokenize(line)));
       if (i < lines.length - 1 && line.trim()) out.push(this.eosId);
@@ -216,9 +217,9 @@ export class Tokenizer {
   /** [committed ids, partial word or ''] (export/keyboard.py KeyboardPredictor.split_typed). */
   splitTyped(text) {
     text = normalizeLines(text);
-    const ids = this.encodeContext(text);
+    const lines = text.split('\n');
+    const ids = this._encodeLines(lines);
     if (text && !/\s/u.test(text[text.length - 1])) {
-      const lines = text.split('\n');
       const tokens = this.lastTokens(lines[lines.length - 1], 1);
       if (tokens.length) return [ids.slice(0, -1), tokens[tokens.length - 1]];
     }

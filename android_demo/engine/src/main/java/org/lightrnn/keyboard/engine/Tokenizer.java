@@ -102,9 +102,13 @@ public final class Tokenizer {
 
   /** Ids of the text before the cursor: {@code <eos>} first and after every finished non-blank line. */
   public List<Integer> encodeContext(String text) {
+    return encodeLines(normalizeLines(text).split("\n", -1));
+  }
+
+  /** {@link #encodeContext} of text already split at its line ends. */
+  private List<Integer> encodeLines(String[] lines) {
     List<Integer> out = new ArrayList<>();
     out.add(eosId);
-    String[] lines = normalizeLines(text).split("\n", -1);
     for (int i = 0; i < lines.length; i++) {
       for (String t : tokenize(lines[i])) out.add(id(t));
       if (i < lines.length - 1 && !lines[i].trim().isEmpty()) out.add(eosId);
@@ -115,11 +119,11 @@ public final class Tokenizer {
   /** The committed ids and the word being typed ("" after whitespace), as KeyboardPredictor.split_typed. */
   public Typed splitTyped(String text) {
     text = normalizeLines(text);
-    List<Integer> ids = encodeContext(text);
+    String[] lines = text.split("\n", -1);
+    List<Integer> ids = encodeLines(lines);
     if (!text.isEmpty()) {
       int last = text.codePointBefore(text.length());
       if (!Character.isWhitespace(last) && !Character.isSpaceChar(last)) {
-        String[] lines = text.split("\n", -1);
         List<String> tokens = lastTokens(lines[lines.length - 1], 1, java.util.Collections.<String>emptySet());
         if (!tokens.isEmpty()) {
           return new Typed(ids.subList(0, ids.size() - 1), tokens.get(tokens.size() - 1));
