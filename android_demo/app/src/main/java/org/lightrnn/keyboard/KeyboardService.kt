@@ -48,8 +48,7 @@ class KeyboardService : InputMethodService() {
     }
 
     override fun onStartInputView(info: EditorInfo?, restarting: Boolean) {
-        super.onStartInputView(info, restarting)
-        suggestionsOff = noSuggestions(info?.inputType ?: 0)
+        super.onStartInputView(info, restarting)  // onStartInput has already read the field type
         refresh()
     }
 
