@@ -164,7 +164,8 @@ def history_tokens(model_path, texts, words):
 
 
 def write_baseline(lightrnn_path, out) -> str:
-    """An (untrained) full-softmax LSTM export with the tiny model's vocabulary: a file the apps refuse."""
+    """An (untrained) full-softmax LSTM export with the vocabulary and tokenizer of the LightRNN export
+    `lightrnn_path`, written to `out`: a file the apps refuse. Returns its file name."""
     from export.baseline_keyboard import export_baseline
     from export.metadata import read_metadata
     from lightrnn_tf.baselines import FullSoftmaxLSTM
