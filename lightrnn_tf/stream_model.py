@@ -239,6 +239,8 @@ class StreamLanguageModel(keras.Model):
         callbacks = kwargs.get("callbacks")
         if len(args) > 5:  # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
             raise TypeError("pass `callbacks` and the arguments after it to `fit` by keyword")
+        self._check_compiled_for_streams()
+        _check_backup_callbacks(callbacks)
         if isinstance(callbacks, keras.callbacks.CallbackList):
             callbacks.append(ResetStreamState())
         else:
@@ -264,6 +266,16 @@ class StreamLanguageModel(keras.Model):
         finally:
             self._set_steps_per_execution(configured)
 
+    def _check_compiled_for_streams(self) -> None:
+        """Refuses a `compile(loss=..., metrics=...)`: `train_step` computes the model's own loss
+        (the NLL of its target words) and reports `loss` and `perplexity`, so Keras would ignore them."""
+        given = [name for name, value in (("loss", getattr(self, "_compile_loss", None)),
+                                          ("metrics", getattr(self, "_compile_metrics", None))) if value is not None]
+        if given:
+            raise LightRNNError(f"{type(self).__name__} computes its own loss (the NLL of the next words) and reports "
+                                f"`loss` and `perplexity`, so it takes no {' or '.join(given)}: compile it with "
+                                "`compile(optimizer=...)` only")
+
     def _set_steps_per_execution(self, steps: int) -> None:
         """Changes `steps_per_execution`; the compiled functions loop over the old count, so they go."""
         if self.steps_per_execution != steps:
@@ -277,9 +289,40 @@ class StreamLanguageModel(keras.Model):
 
     def evaluate(self, *args, **kwargs):
         """`keras.Model.evaluate` over a stream, starting from `start_state` of its first window."""
+        self._check_compiled_for_streams()
         self._eval_stream.reset()
         args, kwargs = self._distribute_windows(args, kwargs, "steps")
         return super().evaluate(*args, **kwargs)
+
+    # === Saving ===
+
+    def rng_state_variables(self) -> list:
+        """The state variables of the model's Keras `SeedGenerator`s (dropout masks, sampled
+        classes), in a fixed order."""
+        return [sg.state for layer in self._flatten_layers(include_self=True)
+                for sg in getattr(layer, "_seed_generators", [])]
+
+    def save_own_variables(self, store):
+        """Keras' saving, plus the RNG state: `save_weights`, `save` and so `BackupAndRestore` keep
+        where the dropout masks' random stream is (Keras leaves `SeedGenerator`s out), so that
+        training resumed from the file draws the masks an uninterrupted run draws."""
+        super().save_own_variables(store)
+        for i, variable in enumerate(self.rng_state_variables()):
+            store[f"rng_{i}"] = variable
+
+    def load_own_variables(self, store):
+        """Loads what `save_own_variables` wrote; a file without the RNG state (older, or written
+        by another model) leaves it as it is."""
+        own = self._trainable_variables + self._non_trainable_variables
+        keys = set(store.keys())
+        rng = self.rng_state_variables()
+        if len(keys - {f"rng_{i}" for i in range(len(rng))}) != len(own):
+            return super().load_own_variables(store)  # Keras' own check and message
+        for i, variable in enumerate(own):
+            variable.assign(store[f"{i}"])
+        if all(f"rng_{i}" in keys for i in range(len(rng))) and len(keys) == len(own) + len(rng):
+            for i, variable in enumerate(rng):
+                variable.assign(store[f"rng_{i}"])
 
     # === Several replicas ===
 
@@ -325,6 +368,21 @@ class StreamLanguageModel(keras.Model):
         if args:
             return (x,) + tuple(args[1:]), kwargs
         return args, {**kwargs, "x": x}
+
+
+def _check_backup_callbacks(callbacks) -> None:
+    """Refuses Keras' `BackupAndRestore` beside a callback with state of its own (`get_state`:
+    `ReallocationCallback`, `TimeBudget`, `WeightAveraging`...): it restores the weights and the
+    epoch but not that state, so a resumed run would differ from an uninterrupted one (reallocate
+    again, restart the time budget). `TrainingCheckpoint` keeps both."""
+    callbacks = callbacks.callbacks if isinstance(callbacks, keras.callbacks.CallbackList) else list(callbacks or [])
+    backups = [cb for cb in callbacks if isinstance(cb, keras.callbacks.BackupAndRestore)]
+    stateful = sorted({type(cb).__name__ for cb in callbacks if hasattr(cb, "get_state")})
+    if backups and stateful:
+        raise LightRNNError(f"keras.callbacks.BackupAndRestore restores the weights and the epoch but not the state "
+                            f"of {', '.join(stateful)}, so a resumed run would not continue this one: use "
+                            "lightrnn_tf.checkpoint.TrainingCheckpoint(directory, callbacks=[...]) instead, which "
+                            "keeps both")
 
 
 def apply_gradients(optimizer, grads, variables) -> None:

@@ -249,3 +249,77 @@ def test_a_lost_index_is_rebuilt_in_the_order_the_checkpoints_were_written(tmp_p
     ckpt = TrainingCheckpoint(str(d), [], verbose=0)
     assert [os.path.basename(p) for p in ckpt._on_disk()] == ["ckpt-1000120", "ckpt-2"]
     assert ckpt.latest == str(d / "ckpt-2")
+
+
+def test_keras_backup_and_restore_resumes_a_run_without_stateful_callbacks(tmp_path):
+    """Keras' own `BackupAndRestore` keeps what a run without reallocation needs (weights, the
+    table, the RNG, the optimizer): interrupted after epoch 2 and run again, it ends where an
+    uninterrupted run ends."""
+    def run(path, interrupt_after=None):
+        def fresh(seed):
+            keras.utils.set_random_seed(seed)
+            model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, dropout=0.3, table_seed=seed)
+            model.compile(optimizer=keras.optimizers.Adam(0.01))
+            return model
+        ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
+        fit = lambda model, cbs: model.fit(stream_dataset(ids, 4, 5), epochs=4, verbose=0,
+                                           callbacks=[keras.callbacks.BackupAndRestore(str(path))] + cbs)
+        model = fresh(0)
+        if interrupt_after:
+            with pytest.raises(KeyboardInterrupt):
+                fit(model, [Interrupt(interrupt_after)])
+            model = fresh(5)  # everything from the backup
+        history = fit(model, [])
+        return model, history.epoch
+
+    a, epochs_a = run(tmp_path / "a")
+    b, epochs_b = run(tmp_path / "b", interrupt_after=2)
+    assert epochs_a == [0, 1, 2, 3] and epochs_b == [2, 3]
+    for va, vb in zip(list(a.variables) + list(a.optimizer.variables), list(b.variables) + list(b.optimizer.variables)):
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-6, atol=1e-7, err_msg=va.path)
+
+
+def test_keras_backup_and_restore_beside_a_stateful_callback_is_refused(tmp_path):
+    """It would restore the weights but not the reallocations done, so the resumed run would
+    reallocate again; refused before training, pointing to `TrainingCheckpoint`."""
+    model, ids, callbacks = _setup(tmp_path)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(LightRNNError, match=r"BackupAndRestore .* ReallocationCallback.*TrainingCheckpoint"):
+        model.fit(stream_dataset(ids, 4, 5), epochs=1, callbacks=callbacks[:-1] + [backup], verbose=0)
+    for b, v in zip(before, model.trainable_variables):
+        np.testing.assert_array_equal(b, v.numpy())
+    assert not os.path.exists(tmp_path / "backup")
+
+
+def test_save_weights_keeps_the_dropout_rng_and_reads_files_without_it(tmp_path, monkeypatch):
+    """Keras leaves `SeedGenerator` states out of `save_weights`; the model adds them, so a
+    perturbed RNG comes back. A file written without them (before, or by Keras' own method)
+    still loads, and leaves the RNG as it is."""
+    from lightrnn_tf.stream_model import StreamLanguageModel
+
+    model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, dropout=0.3, weight_drop=0.5)
+    model.compile(optimizer="adam")
+    ids = np.random.default_rng(0).integers(0, 12, 200).astype(np.int32)
+    model.fit(stream_dataset(ids, 4, 5), epochs=1, verbose=0)
+    rng = model.rng_state_variables()
+    assert len(rng) >= 2 and {v.path for v in rng} == {v.path for v in model.variables if "seed_generator" in v.path}
+    saved = [v.numpy().copy() for v in rng]
+    model.save_weights(str(tmp_path / "with.weights.h5"))
+    for v in rng:
+        v.assign(v.numpy() + 7)
+    model.load_weights(str(tmp_path / "with.weights.h5"))
+    for s, v in zip(saved, rng):
+        np.testing.assert_array_equal(s, v.numpy())
+
+    monkeypatch.setattr(StreamLanguageModel, "save_own_variables", keras.Model.save_own_variables)
+    model.save_weights(str(tmp_path / "without.weights.h5"))
+    monkeypatch.undo()
+    weights = [v.numpy().copy() for v in model.trainable_variables]
+    for v in rng:
+        v.assign(v.numpy() + 7)
+    model.load_weights(str(tmp_path / "without.weights.h5"))
+    for s, v in zip(saved, rng):
+        np.testing.assert_array_equal(s + 7, v.numpy())
+    for w, v in zip(weights, model.trainable_variables):
+        np.testing.assert_array_equal(w, v.numpy())

@@ -8,6 +8,7 @@ import pytest
 
 from lightrnn_tf.baselines import FullSoftmaxLSTM
 from lightrnn_tf.data import stream_dataset
+from lightrnn_tf.errors import LightRNNError
 from lightrnn_tf.model import LightRNNModel
 from lightrnn_tf.stream_model import stream_perplexity
 from lightrnn_tf.table import WordTable
@@ -201,3 +202,16 @@ def test_progress_bar_never_passes_the_window_count(tiny_model, capsys, monkeypa
     assert "10/10" in capsys.readouterr().out
     model.fit(ds, epochs=1, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("compile_kwargs, named", [({"loss": "sparse_categorical_crossentropy"}, "loss"),
+                                                   ({"metrics": ["accuracy"]}, "metrics")])
+def test_a_loss_or_metrics_given_to_compile_is_refused_not_ignored(compile_kwargs, named):
+    """`train_step` computes the model's own loss and reports `loss` and `perplexity`; Keras would
+    silently ignore a `loss` or `metrics` given to `compile`, so `fit` and `evaluate` refuse them."""
+    model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8)
+    model.compile(optimizer="adam", **compile_kwargs)
+    ds = stream_dataset(np.arange(200, dtype=np.int32) % 12, 4, 5)
+    for run in (lambda: model.fit(ds, epochs=1, verbose=0), lambda: model.evaluate(ds, verbose=0)):
+        with pytest.raises(LightRNNError, match=rf"takes no {named}: compile it with `compile\(optimizer=...\)` only"):
+            run()
