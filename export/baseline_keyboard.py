@@ -59,7 +59,7 @@ def build_baseline(model, words, tokenizer: dict, quantize: str = "none", max_k:
     """The baseline `model` (a `FullSoftmaxLSTM`) as `.tflite` bytes with metadata: `(bytes, metadata)`."""
     from export.convert import convert_module
     from lightrnn_tf import __version__
-    from lightrnn_tf.data import EOS, PUNCT_RE, UNK
+    from lightrnn_tf.data import EOS, NORMALIZATION, PUNCT_RE, UNK
 
     flat = convert_module(FullSoftmaxKeyboardSignatures(model, max_k), KEYBOARD_BASELINE_SIGNATURES, quantize)
     v = len(words)
@@ -68,7 +68,7 @@ def build_baseline(model, words, tokenizer: dict, quantize: str = "none", max_k:
         "architecture": ARCHITECTURE, "library": "lightrnn_tf", "library_version": __version__,
         "model": {"vocab_size": v, "rows": 1, "cols": v, "embedding_dim": model.embedding_dim,
                   "hidden_dim": model.hidden_dim, "num_layers": model.num_layers},
-        "tokenizer": {**tokenizer, "split_punct_pattern": PUNCT_RE.pattern},
+        "tokenizer": {**tokenizer, "split_punct_pattern": PUNCT_RE.pattern, "normalization": NORMALIZATION},
         "special_tokens": {UNK: list(words).index(UNK), EOS: list(words).index(EOS)},
         "table": metadata_lib.encode_allocation(np.zeros(v, np.int64), np.arange(v), 1, v),
         "export": {"quantization": quantize, "max_k": max_k, "expand_rows": 1,

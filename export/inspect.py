@@ -18,6 +18,12 @@ from export import metadata as metadata_lib
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
+def _short_pattern(pattern: str | None, width: int = 60) -> str:
+    """The split_punct regex for a report line: its list of 2,000+ combining marks is cut."""
+    text = repr(pattern)
+    return text if len(text) <= width else f"{text[:width]}... ({len(pattern)} characters)"
+
+
 def describe(path: str, show_vocab: bool = False) -> str:
     """The report `python -m export.inspect` prints."""
     meta = metadata_lib.read_metadata(path)
@@ -35,7 +41,7 @@ def describe(path: str, show_vocab: bool = False) -> str:
         + ", ".join(f"{w} = {i}" for w, i in meta["special_tokens"].items()),
         f"first words     {' '.join(vocab[:12])}{' ...' if len(vocab) > 12 else ''}",
         f"tokenizer       lowercase={tok['lowercase']} split_punct={tok['split_punct']} "
-        f"pattern={tok['split_punct_pattern']!r}",
+        f"normalization={tok.get('normalization')} pattern={_short_pattern(tok['split_punct_pattern'])}",
         f"table           {table['rows']} x {table['cols']} ({table['rows'] * table['cols'] - m['vocab_size']} empty "
         f"cells); allocation: {table['encoding']}",
         f"network         embedding {m['embedding_dim']}, {m['num_layers']} LSTM layer(s) x {m['hidden_dim']}, "

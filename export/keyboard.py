@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import bisect
 import math
-import re
+import unicodedata
 from collections import Counter, OrderedDict, deque
 
 import numpy as np
@@ -402,7 +402,7 @@ class KeyboardPredictor:
             _, partial = self.split_typed(text)
         if not partial or not self.text.lowercase:
             return word
-        return match_case(text[len(text) - len(partial):], word)
+        return match_case(text[len(text) - self.text.typed_length(text, partial):], word)
 
     def accept(self, text: str, word: str, partial: str | None = None) -> str:
         """The text after tapping the suggestion `word`: the partial word replaced (its capitals kept,
@@ -411,25 +411,38 @@ class KeyboardPredictor:
             _, partial = self.split_typed(text)
         cased = self.cased(text, word, partial)
         if partial:
-            # the partial is the last token, possibly lowercased: cut as many characters
-            text = text[: len(text) - len(partial)]
+            # the partial is the last token, lowercased and normalized: cut the characters it was typed as
+            text = text[: len(text) - self.text.typed_length(text, partial)]
         return text + cased + " "
 
     def accept_at(self, before: str, after: str, word: str) -> tuple[str, str]:
         """The text around the caret after tapping `word` with the caret between `before` and
         `after`: `(before', after')`, the caret at `len(before')`. The word being typed is replaced
-        whole: its part before the caret (`accept`) and the rest of it after the caret, letters,
-        digits, `_` and inner apostrophes ("com|pany, said" + company -> "company |, said"). One space follows the word: a space or tab
+        whole: its part before the caret (`accept`) and the rest of it after the caret
+        (`word_prefix_length`: "com|pany, said" + company -> "company |, said"). One space follows the word: a space or tab
         right after it is re-used, and before a line end none is added."""
         _, partial = self.split_typed(before)
         head = self.accept(before, word, partial)
-        if partial:  # the rest of the word: letters, digits, _ and inner apostrophes (not punctuation)
-            after = after[re.match(r"(?:\w|'(?=\w))*", after).end():]
+        if partial:  # the rest of the word: letters, digits, _, combining marks and inner apostrophes
+            after = after[word_prefix_length(after):]
         if after[:1] in (" ", "\t"):
             after = after[1:]
         elif after[:1] and after[:1].splitlines() == [""]:  # a line end: no space before it
             head = head[:-1]
         return head, after
+
+
+def word_prefix_length(text: str) -> int:
+    """How many characters `text` starts with that continue a word: word characters (letters,
+    digits, `_`: Python's `\w`; and combining marks, which the tokenizer keeps in words) and
+    apostrophes followed by one. The web and Android engines do the same."""
+    def word_char(c):
+        return c.isalnum() or c == "_" or unicodedata.category(c)[0] == "M"
+
+    n = 0
+    while n < len(text) and (word_char(text[n]) or (text[n] == "'" and n + 1 < len(text) and word_char(text[n + 1]))):
+        n += 1
+    return n
 
 
 def match_case(typed: str, word: str) -> str:

@@ -67,7 +67,8 @@ def build_metadata(run, export_settings: dict) -> dict:
             **run.tokenizer.to_dict(),
             "split_punct_pattern": PUNCT_RE.pattern,
             "rules": "lowercase (if set), then: split_punct ? re.findall(split_punct_pattern) : str.split(); "
-                     "unknown words -> <unk>; <eos> after every line",
+                     "each token in Unicode normal form `normalization`; unknown words -> <unk>; "
+                     "<eos> after every line",
         },
         "special_tokens": {UNK: run.vocab.unk_id, EOS: run.vocab.eos_id},
         "table": encode_allocation(table.word_row, table.word_col, table.rows, table.cols),

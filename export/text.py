@@ -3,13 +3,15 @@
 This re-implements `lightrnn_tf.data.Tokenizer` and `Vocabulary.encode_lines` without importing
 them (the predictor must run without the training code): lowercase if the model was trained so,
 then either `str.split()` or, with `split_punct`, `re.findall(split_punct_pattern)` (the pattern is
-read from the metadata, so it cannot drift); unknown words map to `<unk>`; a line ends with
-`<eos>`.
+read from the metadata, so it cannot drift); each token in the Unicode normal form the metadata
+names (`normalization`: NFC; files exported before it was recorded have none); unknown words map
+to `<unk>`; a line ends with `<eos>`.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from lightrnn_tf.errors import LightRNNError
 
@@ -26,6 +28,10 @@ class TextEncoder:
         self.lowercase = bool(tok["lowercase"])
         self.split_punct = bool(tok["split_punct"])
         self._pattern = re.compile(tok["split_punct_pattern"]) if self.split_punct else None
+        self.normalization = tok.get("normalization")
+        if self.normalization not in (None, "NFC"):
+            raise LightRNNError(f"metadata: unknown tokenizer normalization {self.normalization!r} (this "
+                                "predictor knows NFC)")
         self.words = list(meta["vocab"])
         self.index = {w: i for i, w in enumerate(self.words)}
         special = meta["special_tokens"]
@@ -37,9 +43,22 @@ class TextEncoder:
         """One line -> tokens (same as `lightrnn_tf.data.Tokenizer.__call__`)."""
         if self.lowercase:
             line = line.lower()
-        if self._pattern is not None:
-            return self._pattern.findall(line)
-        return line.split()
+        tokens = self._pattern.findall(line) if self._pattern is not None else line.split()
+        if self.normalization is None or line.isascii():
+            return tokens
+        return [unicodedata.normalize(self.normalization, t) for t in tokens]
+
+    def typed_length(self, text: str, token: str) -> int:
+        """How many characters at the end of `text` make its last token `token`: lowercasing and
+        the normal form can change a word's length ("cafe" + U+0301 is "café"; "İ" lowercases to
+        two characters), so it is the shortest end of `text` that becomes `token`, else `len(token)`."""
+        for n in range(1, min(len(text), 4 * len(token) + 4) + 1):
+            end = text[-n:].lower() if self.lowercase else text[-n:]
+            if self.normalization is not None and not end.isascii():
+                end = unicodedata.normalize(self.normalization, end)
+            if end == token:
+                return n
+        return len(token)
 
     def encode_tokens(self, tokens) -> list[int]:
         get = self.index.get

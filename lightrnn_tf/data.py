@@ -18,6 +18,8 @@ from __future__ import annotations
 import collections
 import os
 import re
+import sys
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -42,15 +44,35 @@ PTB_MD5 = {  # Mikolov's preprocessed PTB, as redistributed with Zaremba et al. 
 
 # === Tokenizer ===
 
-# Shared with the exported model's metadata, so apps tokenize exactly like training.
-PUNCT_RE = re.compile(r"<[^<>\s]+>|\w+(?:'\w+)*|[^\w\s]")
+def _combining_marks() -> str:
+    """Every combining mark (Unicode categories Mn, Mc, Me: accents, Devanagari vowel signs,
+    Arabic harakat...) as the body of a regex class of literal ranges. Python's `\w` leaves them
+    out, so without them "हिन्दी" and a decomposed "café" would split into pieces."""
+    marks = [cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] == "M"]
+    ranges, start = [], marks[0]
+    for prev, cp in zip(marks, marks[1:] + [-1]):
+        if cp != prev + 1:
+            ranges.append(chr(start) if start == prev else f"{chr(start)}-{chr(prev)}")
+            start = cp
+    return "".join(ranges)
+
+
+# A word character: Python's `\w` (letters, digits, `_`) or a combining mark. The apps' engines
+# read the pattern below from the model's metadata, so they split words where training did.
+WORD_CHARS = r"\w" + _combining_marks()
+PUNCT_RE = re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:'[{WORD_CHARS}]+)*|[^\w\s]")
+# Every token is put in this Unicode normal form: the same word typed precomposed ("é") or
+# decomposed ("e" + U+0301), as macOS file names and some keyboards write it, is one word.
+NORMALIZATION = "NFC"
 
 
 @dataclass(frozen=True)
 class Tokenizer:
-    """Whitespace tokenizer with optional lowercasing and punctuation splitting.
+    """Whitespace tokenizer with optional lowercasing and punctuation splitting; every token is
+    then put in Unicode NFC (`NORMALIZATION`).
 
-    Special tokens written as `<word>` (e.g. PTB's `<unk>`) are kept whole.
+    Special tokens written as `<word>` (e.g. PTB's `<unk>`) are kept whole. A word's combining
+    marks belong to it (`WORD_CHARS`).
 
     Args:
         lowercase: bool, lowercase before splitting. Default: `False`.
@@ -63,12 +85,13 @@ class Tokenizer:
     def __call__(self, line: str) -> list[str]:
         if self.lowercase:
             line = line.lower()
-        if self.split_punct:
-            return PUNCT_RE.findall(line)
-        return line.split()
+        tokens = PUNCT_RE.findall(line) if self.split_punct else line.split()
+        if line.isascii():
+            return tokens
+        return [unicodedata.normalize(NORMALIZATION, t) for t in tokens]
 
     def to_dict(self) -> dict:
-        return {"lowercase": self.lowercase, "split_punct": self.split_punct}
+        return {"lowercase": self.lowercase, "split_punct": self.split_punct, "normalization": NORMALIZATION}
 
 
 # === Vocabulary ===

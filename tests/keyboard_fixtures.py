@@ -47,18 +47,24 @@ TOKENIZER_TEXTS = [
     "DOGS and CATS d",
     # every line end of Python's str.splitlines, which the engines map to "\n"
     "one\vtwo th", "one\ftwo th", "a\x1cb\x1dc\x1ed", "one\x85two", "one\u2028two\u2029th", "one\r\ntwo\rth",
+    # combining marks stay in their word, and every token is NFC: decomposed input, Devanagari,
+    # Arabic harakat, a mark after a space or punctuation, "İ" (lowercases to two characters)
+    "Nai\u0308ve cafe\u0301 au lai", "हिन्दी भाषा, ठीक है", "مَرْحَبًا بِكَ", "a \u0301b (\u0301) x\u20dd", "İstanbul İs",
+    "the cafe\u0301",
 ]
 
 # (text, word) taps: the inserted word keeps the typed prefix's capitals (a lowercasing model)
 ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (Ca", "cat"), ("The ", "cat"),
                 ("", "the"), ("DOGS and CATS d", "dog"), ("x\u2028Ca", "cat"), ("Ünï", "ünïcödé"), ("Ü", "ünïcödé"),
-                ("dogs D", "dog"), ("A", "a"), ("I", "in")]
+                ("dogs D", "dog"), ("A", "a"), ("I", "in"), ("the Cafe\u0301", "café"), ("the cafe\u0301", "café"),
+                ("İs", "is"), ("हिन्", "हिन्दी")]
 
 # (before, after, word) taps with the caret inside the text (`KeyboardPredictor.accept_at`)
 ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("the ", "cat sat", "dog"),
                    ("the ca", " sat", "cat"), ("the ca", "\tsat", "cat"), ("the ca", "\nsat", "cat"),
                    ("the ca", "\u2028sat", "cat"), ("the ", "", "cat"), ("do", "n't go", "dog"),
-                   ("the ca", "t's mat", "cat"), ("the ca", "t'", "cat"), ("the ca", "tü2_x y", "cat"), ("", "", "the")]
+                   ("the ca", "t's mat", "cat"), ("the ca", "t'", "cat"), ("the ca", "tü2_x y", "cat"), ("", "", "the"),
+                   ("the cafe", "\u0301 au lait", "café"), ("हि", "न्दी है", "हिन्दी")]
 
 
 def long_history_texts():

@@ -18,6 +18,47 @@ def test_tokenizer_options():
     assert Tokenizer(split_punct=True)("don't stop") == ["don't", "stop"]
 
 
+def _reference_split_punct(line):
+    """The `--split-punct` rule written out by hand, character by character: a word is a run of
+    letters, digits, `_` and combining marks (with apostrophes between two such characters),
+    any other non-space character is a token of its own; then every token in NFC."""
+    import unicodedata
+
+    word = lambda c: c.isalnum() or c == "_" or unicodedata.category(c)[0] == "M"  # noqa: E731
+    tokens, i = [], 0
+    while i < len(line):
+        c = line[i]
+        if c.isspace():
+            i += 1
+        elif word(c):
+            j = i + 1
+            while j < len(line) and (word(line[j]) or (line[j] == "'" and j + 1 < len(line) and word(line[j + 1]))):
+                j += 1
+            tokens.append(line[i:j])
+            i = j
+        else:
+            tokens.append(c)
+            i += 1
+    return [unicodedata.normalize("NFC", t) for t in tokens]
+
+
+def test_words_keep_their_combining_marks_and_tokens_are_nfc():
+    """Random text of letters, combining marks (accents, Devanagari vowel signs, Arabic harakat),
+    digits, apostrophes, punctuation and spaces, precomposed and decomposed, against the rule
+    written out by hand; a decomposed word is the precomposed one."""
+    import unicodedata
+
+    assert Tokenizer(split_punct=True)("हिन्दी भाषा,") == ["हिन्दी", "भाषा", ","]
+    for tok in (Tokenizer(), Tokenizer(split_punct=True)):
+        assert tok(unicodedata.normalize("NFD", "naïve Café")) == tok("naïve Café") == ["naïve", "Café"]
+    alphabet = list("abcé'-,. 1_") + ["e\u0301", "\u0301", "\u093f", "\u094d", "ह", "न", "\u064e", "ر", "\u20dd"]
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        line = "".join(rng.choice(alphabet, size=rng.integers(1, 25)))
+        assert Tokenizer(split_punct=True)(line) == _reference_split_punct(line), repr(line)
+        assert Tokenizer()(line) == [unicodedata.normalize("NFC", t) for t in line.split()], repr(line)
+
+
 def test_vocabulary_counts_order_and_unk(tmp_path):
     tok = Tokenizer()
     vocab = Vocabulary.build(tok, ["a b a c", "a b d"], min_count=2)

@@ -284,3 +284,31 @@ def test_history_window_and_bad_arguments(files):
     for bad in ({"history_weight": 1.0}, {"history_weight": -0.1}, {"history_words": -1}):
         with pytest.raises(LightRNNError, match="history_"):
             KeyboardPredictor(files["none"], **bad)
+
+
+def test_decomposed_and_combining_mark_text_is_read_as_training_read_it(tmp_path):
+    """Words with combining marks stay whole (Devanagari vowel signs, a decomposed "é"), and text
+    typed decomposed ("e" + U+0301, as macOS and some keyboards write it) finds the precomposed
+    words the model was trained on: tokens, completion, taps and the rest of the word."""
+    import unicodedata
+
+    from export.convert import export_run
+    from export.keyboard import KeyboardPredictor
+    from export_fixtures import make_run
+
+    nfd = lambda s: unicodedata.normalize("NFD", s)  # noqa: E731
+    lines = ["the café is open", "a naïve café", "हिन्दी भाषा है", "the café and the naïve cat"] * 2
+    run = make_run(tmp_path / "run", [nfd(line) if i % 2 else line for i, line in enumerate(lines)], train_steps=0)
+    path = str(tmp_path / "m.tflite")
+    export_run(run, path, quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
+    kb = KeyboardPredictor(path)
+    assert {"café", "naïve", "हिन्दी", "भाषा"} <= set(kb.words)  # NFC, whole, whichever form was trained
+    assert nfd("café") not in kb.words
+    enc = kb.text
+    assert enc.tokenize("हिन्दी भाषा, the Café") == ["हिन्दी", "भाषा", ",", "the", "café"]
+    assert enc.encode_context(nfd("the café is ")) == enc.encode_context("the café is ")
+    assert kb.split_typed(nfd("the café"))[1] == "café"
+    assert "café" in kb.suggest(nfd("the cafe\u0301")) and "café" in kb.suggest("the caf")
+    assert kb.accept(nfd("the Café"), "café") == nfd("the ") + "Café "
+    assert kb.accept_at("the cafe", "\u0301 is open", "café") == ("the café ", "is open")
+    assert kb.accept("the İs", "is") == "the Is "  # "İ" lowercases to two characters: both replaced

@@ -130,7 +130,9 @@ export function readMetadata(bytes) {
 // === Tokenizer (lightrnn_tf.data.Tokenizer, from the rules in the metadata) ===
 
 const WORD = '\\p{L}\\p{N}_'; // Python's str \w: isalnum() or '_'
-const REST_OF_WORD = new RegExp(`^(?:[${WORD}]|'(?=[${WORD}]))*`, 'u'); // Python (?:\\w|'(?=\\w))*
+// The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
+// words) and inner apostrophes (export/keyboard.py word_prefix_length).
+const REST_OF_WORD = new RegExp(`^(?:[${WORD}\\p{M}]|'(?=[${WORD}\\p{M}]))*`, 'u');
 
 /** A Python `re` pattern using \w / \s -> a JS RegExp with the same meaning (flags gu). */
 export function pythonPattern(src) {
@@ -174,6 +176,10 @@ export class Tokenizer {
     const tok = meta.tokenizer;
     this.lowercase = !!tok.lowercase;
     this.pattern = tok.split_punct ? pythonPattern(tok.split_punct_pattern) : null;
+    this.normalization = tok.normalization ?? null; // files exported before it was recorded have none
+    if (this.normalization !== null && this.normalization !== 'NFC') {
+      throw new Error(`unknown tokenizer normalization ${this.normalization} (this engine knows NFC)`);
+    }
     this.words = meta.vocab;
     this.index = new Map(this.words.map((w, i) => [w, i]));
     this.unkId = meta.special_tokens['<unk>'];
@@ -182,8 +188,23 @@ export class Tokenizer {
 
   tokenize(line) {
     if (this.lowercase) line = line.toLowerCase();
-    if (this.pattern) return line.match(this.pattern) || [];
-    return line.split(/\s+/u).filter((t) => t.length > 0);
+    const tokens = this.pattern ? line.match(this.pattern) || [] : line.split(/\s+/u).filter((t) => t.length > 0);
+    if (this.normalization === null || !/[^\x00-\x7f]/.test(line)) return tokens;
+    return tokens.map((t) => t.normalize(this.normalization));
+  }
+
+  /**
+   * How many code units at the end of `text` make its last token `token`: the shortest end that
+   * lowercases and normalizes to it (export/text.py typed_length), else token.length.
+   */
+  typedLength(text, token) {
+    for (let n = 1; n <= Math.min(text.length, 4 * token.length + 4); n++) {
+      let end = text.slice(text.length - n);
+      if (this.lowercase) end = end.toLowerCase();
+      if (this.normalization !== null) end = end.normalize(this.normalization);
+      if (end === token) return n;
+    }
+    return token.length;
   }
 
   encodeTokens(tokens) { return tokens.map((t) => (this.index.has(t) ? this.index.get(t) : this.unkId)); }
@@ -463,13 +484,13 @@ export class Keyboard {
    */
   cased(text, word, partial = this.tokenizer.splitTyped(text)[1]) {
     if (!partial || !this.tokenizer.lowercase) return word;
-    return matchCase(text.slice(text.length - partial.length), word);
+    return matchCase(text.slice(text.length - this.tokenizer.typedLength(text, partial)), word);
   }
 
   /**
    * The text around the caret after tapping `word` (export/keyboard.py accept_at): [before', after'],
    * the caret at before'.length. The word being typed is replaced whole, its rest after the caret too
-   * (letters, digits, _ and inner apostrophes); a space or tab right after it is re-used, and before a
+   * (letters, digits, _, combining marks and inner apostrophes); a space or tab right after it is re-used, and before a
    * line end no space is added.
    */
   acceptAt(before, after, word) {
@@ -483,7 +504,8 @@ export class Keyboard {
 
   /** The text after tapping `word`: the partial word replaced (its capitals kept, `cased`), then a space. */
   accept(text, word, partial = this.tokenizer.splitTyped(text)[1]) {
-    return (partial ? text.slice(0, text.length - partial.length) : text) + this.cased(text, word, partial) + ' ';
+    const typed = partial ? this.tokenizer.typedLength(text, partial) : 0;
+    return text.slice(0, text.length - typed) + this.cased(text, word, partial) + ' ';
   }
 }
 

@@ -384,7 +384,8 @@ public final class KeyboardEngine {
   /** {@link #cased(String, String)} with the word being typed already known (one read of the text for several words). */
   public String cased(String textBeforeCursor, String word, String partial) {
     if (partial.isEmpty() || !meta.lowercase) return word;
-    return matchCase(textBeforeCursor.substring(textBeforeCursor.length() - partial.length()), word);
+    return matchCase(textBeforeCursor.substring(textBeforeCursor.length() - tokenizer.typedLength(textBeforeCursor, partial)),
+        word);
   }
 
   /**
@@ -411,13 +412,15 @@ public final class KeyboardEngine {
     return word;
   }
 
+  // The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
+  // words) and inner apostrophes (export/keyboard.py word_prefix_length).
   private static final java.util.regex.Pattern REST_OF_WORD =
-      java.util.regex.Pattern.compile("^(?:[\\p{L}\\p{N}_]|'(?=[\\p{L}\\p{N}_]))*"); // Python (?:\\w|'(?=\\w))*
+      java.util.regex.Pattern.compile("^(?:[\\p{L}\\p{N}_\\p{M}]|'(?=[\\p{L}\\p{N}_\\p{M}]))*");
 
   /**
    * The text around the caret after tapping {@code word} (export/keyboard.py accept_at): {before',
    * after'}, the caret at before'.length(). The word being typed is replaced whole, its rest after the
-   * caret too (letters, digits, _ and inner apostrophes); a space or tab right after it is re-used,
+   * caret too (letters, digits, _, combining marks and inner apostrophes); a space or tab right after it is re-used,
    * and before a line end no space is added.
    */
   public String[] acceptAt(String before, String after, String word) {
@@ -441,7 +444,8 @@ public final class KeyboardEngine {
   }
 
   private String accept(String textBeforeCursor, String word, String partial) {
-    String head = textBeforeCursor.substring(0, textBeforeCursor.length() - partial.length());
+    int typed = partial.isEmpty() ? 0 : tokenizer.typedLength(textBeforeCursor, partial);
+    String head = textBeforeCursor.substring(0, textBeforeCursor.length() - typed);
     return head + cased(textBeforeCursor, word, partial) + " ";
   }
 }

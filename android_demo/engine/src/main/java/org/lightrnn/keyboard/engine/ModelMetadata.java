@@ -20,6 +20,8 @@ public final class ModelMetadata {
   public final boolean lowercase;
   public final boolean splitPunct;
   public final String splitPunctPattern;
+  /** The Unicode normal form of every token ("NFC"), or null in files exported before it was recorded. */
+  public final String normalization;
   public final int unkId;
   public final int eosId;
   public final int rows;
@@ -43,6 +45,10 @@ public final class ModelMetadata {
     lowercase = Json.bool(tok, "lowercase");
     splitPunct = Json.bool(tok, "split_punct");
     splitPunctPattern = splitPunct ? Json.string(tok, "split_punct_pattern") : null;
+    normalization = tok.get("normalization") == null ? null : Json.string(tok, "normalization");
+    if (normalization != null && !normalization.equals("NFC")) {
+      throw new IllegalArgumentException("unknown tokenizer normalization " + normalization + " (this engine knows NFC)");
+    }
     Map<String, Object> special = Json.obj(json, "special_tokens");
     unkId = Json.integer(special, "<unk>");
     eosId = Json.integer(special, "<eos>");

@@ -1,5 +1,6 @@
 package org.lightrnn.keyboard.engine;
 
+import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -20,6 +21,7 @@ public final class Tokenizer {
 
   private final boolean lowercase;
   private final Pattern pattern;
+  private final boolean nfc;
   private final Map<String, Integer> index = new HashMap<>();
   public final int unkId;
   public final int eosId;
@@ -27,6 +29,7 @@ public final class Tokenizer {
   public Tokenizer(ModelMetadata meta) {
     lowercase = meta.lowercase;
     pattern = meta.splitPunct ? Pattern.compile(pythonPattern(meta.splitPunctPattern)) : null;
+    nfc = "NFC".equals(meta.normalization);
     for (int i = 0; i < meta.vocab.size(); i++) index.put(meta.vocab.get(i), i);
     unkId = meta.unkId;
     eosId = meta.eosId;
@@ -92,7 +95,27 @@ public final class Tokenizer {
     } else {
       for (String t : WHITESPACE.split(line)) if (!t.isEmpty()) out.add(t);
     }
+    if (nfc && !isAscii(line)) out.replaceAll(t -> Normalizer.normalize(t, Normalizer.Form.NFC));
     return out;
+  }
+
+  private static boolean isAscii(String s) {
+    for (int i = 0; i < s.length(); i++) if (s.charAt(i) > 0x7f) return false;
+    return true;
+  }
+
+  /**
+   * How many chars at the end of {@code text} make its last token {@code token}: the shortest end
+   * that lowercases and normalizes to it (export/text.py typed_length), else token.length().
+   */
+  public int typedLength(String text, String token) {
+    for (int n = 1; n <= Math.min(text.length(), 4 * token.length() + 4); n++) {
+      String end = text.substring(text.length() - n);
+      if (lowercase) end = end.toLowerCase(Locale.ROOT);
+      if (nfc) end = Normalizer.normalize(end, Normalizer.Form.NFC);
+      if (end.equals(token)) return n;
+    }
+    return token.length();
   }
 
   public int id(String token) {
