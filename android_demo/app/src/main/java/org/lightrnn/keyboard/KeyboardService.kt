@@ -7,14 +7,19 @@ import android.view.View
 import android.view.inputmethod.EditorInfo
 import android.widget.Button
 import android.widget.LinearLayout
+import org.lightrnn.keyboard.engine.KeyLayout
 
 /**
- * An input method: a minimal QWERTY under the same suggestion strip as the Activity, fed by the
- * same engine. Suggestions follow the text before the cursor of whatever field is being edited.
+ * An input method: a QWERTY with Shift and a digits-and-symbols page (the engine's `KeyLayout`)
+ * under the same suggestion strip as the Activity, fed by the same engine. Suggestions follow the
+ * text before the cursor of whatever field is being edited.
  */
 class KeyboardService : InputMethodService() {
     private lateinit var helper: SuggestionHelper
     private lateinit var chips: List<Button>
+    private lateinit var keys: LinearLayout
+    private val layout = KeyLayout()
+    private val buttons = mutableListOf<Pair<String, Button>>()  // the keys shown, for relabelling
     private var suggestionsOff = false  // a password or no-suggestions field: read nothing, suggest nothing
 
     override fun onCreate() {
@@ -26,29 +31,51 @@ class KeyboardService : InputMethodService() {
         val root = layoutInflater.inflate(R.layout.keyboard_view, null)
         chips = listOf(R.id.chip0, R.id.chip1, R.id.chip2).map { root.findViewById(it) }
         chips.forEach { chip -> chip.setOnClickListener { tap(chip.text.toString()) } }
-        val keys = root.findViewById<LinearLayout>(R.id.keys)
-        for (row in ROWS) {
+        keys = root.findViewById(R.id.keys)
+        drawKeys()
+        return root
+    }
+
+    /** The keys of the page shown (`KeyLayout.rows`), built again when the page changes. */
+    private fun drawKeys() {
+        if (!::keys.isInitialized) return
+        keys.removeAllViews()
+        buttons.clear()
+        for (row in layout.rows()) {
             val line = LinearLayout(this).apply { orientation = LinearLayout.HORIZONTAL }
             for (key in row) {
-                line.addView(Button(this).apply {
-                    text = LABELS[key] ?: key
+                val button = Button(this).apply {
+                    text = layout.label(key)
                     isAllCaps = false
                     setOnClickListener { press(key) }
-                }, LinearLayout.LayoutParams(0, LinearLayout.LayoutParams.WRAP_CONTENT, if (key == " ") 5f else 1f))
+                }
+                buttons.add(key to button)
+                val weight = if (key == KeyLayout.SPACE) 5f else 1f
+                line.addView(button, LinearLayout.LayoutParams(0, LinearLayout.LayoutParams.WRAP_CONTENT, weight))
             }
             keys.addView(line)
         }
-        return root
     }
+
+    /** Shift changed: the letters show it. */
+    private fun relabel() = buttons.forEach { (key, button) -> button.text = layout.label(key) }
 
     /** Every field this keyboard is bound to, shown or not: a password field is never read. */
     override fun onStartInput(attribute: EditorInfo?, restarting: Boolean) {
         super.onStartInput(attribute, restarting)
-        suggestionsOff = noSuggestions(attribute?.inputType ?: 0)
+        val type = attribute?.inputType ?: 0
+        suggestionsOff = noSuggestions(type)
+        val cls = type and InputType.TYPE_MASK_CLASS
+        layout.startInput(
+            cls == InputType.TYPE_CLASS_NUMBER || cls == InputType.TYPE_CLASS_PHONE || cls == InputType.TYPE_CLASS_DATETIME,
+            cls == InputType.TYPE_CLASS_TEXT && type and InputType.TYPE_TEXT_FLAG_CAP_SENTENCES != 0,
+        )
     }
 
     override fun onStartInputView(info: EditorInfo?, restarting: Boolean) {
         super.onStartInputView(info, restarting)  // onStartInput has already read the field type
+        if (!suggestionsOff) layout.textChanged(before())
+        drawKeys()  // the page this field opens on, Shift as its text needs
         refresh()
     }
 
@@ -64,11 +91,14 @@ class KeyboardService : InputMethodService() {
 
     private fun press(key: String) {
         val ic = currentInputConnection ?: return
-        when (key) {
-            DEL -> sendDownUpKeyEvents(KeyEvent.KEYCODE_DEL)  // deletes a selection, or a whole emoji
-            ENTER -> enter()
-            else -> ic.commitText(key, 1)
+        val action = layout.press(key)
+        when (action.kind) {
+            KeyLayout.Action.Kind.COMMIT -> ic.commitText(action.text, 1)
+            KeyLayout.Action.Kind.DELETE -> sendDownUpKeyEvents(KeyEvent.KEYCODE_DEL)  // a selection, or a whole emoji
+            KeyLayout.Action.Kind.ENTER -> enter()
+            KeyLayout.Action.Kind.REDRAW -> {}
         }
+        if (action.kind == KeyLayout.Action.Kind.REDRAW) drawKeys() else relabel()
         refresh()
     }
 
@@ -100,41 +130,29 @@ class KeyboardService : InputMethodService() {
 
     private fun refresh() {
         if (!::chips.isInitialized) return  // selection updates come before the keyboard is first shown
-        if (suggestionsOff) {
+        if (suggestionsOff) {  // never read: no suggestions, no automatic capitals
             chips.forEach { it.text = "" }
             return
         }
         val typed = before()
+        if (layout.textChanged(typed)) relabel()  // a sentence start: Shift on by itself, or off again
         helper.suggest("keyboard", typed) { r ->
             if (r.text != before()) return@suggest
             chips.forEachIndexed { i, c -> c.text = r.words.getOrElse(i) { "" } }
         }
     }
 
-    /** Password fields and fields that ask for no suggestions. */
+    /** Password fields, fields that ask for no suggestions, and fields of numbers, phone numbers or dates (no words to predict). */
     private fun noSuggestions(inputType: Int): Boolean {
-        val cls = inputType and InputType.TYPE_MASK_CLASS
         val variation = inputType and InputType.TYPE_MASK_VARIATION
-        return when (cls) {
-            InputType.TYPE_CLASS_TEXT -> variation == InputType.TYPE_TEXT_VARIATION_PASSWORD ||
-                variation == InputType.TYPE_TEXT_VARIATION_VISIBLE_PASSWORD ||
-                variation == InputType.TYPE_TEXT_VARIATION_WEB_PASSWORD ||
-                inputType and InputType.TYPE_TEXT_FLAG_NO_SUGGESTIONS != 0
-            InputType.TYPE_CLASS_NUMBER -> variation == InputType.TYPE_NUMBER_VARIATION_PASSWORD
-            else -> true  // phone numbers, dates: nothing to predict
-        }
+        return inputType and InputType.TYPE_MASK_CLASS != InputType.TYPE_CLASS_TEXT ||
+            variation == InputType.TYPE_TEXT_VARIATION_PASSWORD ||
+            variation == InputType.TYPE_TEXT_VARIATION_VISIBLE_PASSWORD ||
+            variation == InputType.TYPE_TEXT_VARIATION_WEB_PASSWORD ||
+            inputType and InputType.TYPE_TEXT_FLAG_NO_SUGGESTIONS != 0
     }
 
     companion object {
         private const val MAX_CONTEXT = 4000  // characters before the cursor: the history's last ~500 words
-        private const val DEL = "⌫"
-        private const val ENTER = "⏎"
-        private val LABELS = mapOf(" " to "space")
-        private val ROWS = listOf(
-            "qwertyuiop".map { it.toString() },
-            "asdfghjkl'".map { it.toString() },
-            "zxcvbnm,.".map { it.toString() } + DEL,
-            listOf(" ", ENTER),
-        )
     }
 }

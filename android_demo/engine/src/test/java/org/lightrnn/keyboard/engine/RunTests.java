@@ -7,7 +7,7 @@ import org.junit.runner.notification.Failure;
 /** Runs the engine's JUnit 4 tests and prints a closing "N passed, N failed" line (exit 1 on failure). */
 public final class RunTests {
   public static void main(String[] args) {
-    Result r = JUnitCore.runClasses(KeyboardEngineTest.class);
+    Result r = JUnitCore.runClasses(KeyboardEngineTest.class, KeyLayoutTest.class);
     for (Failure f : r.getFailures()) {
       System.out.println("FAILED " + f.getTestHeader() + ": " + f.getMessage());
       System.out.println(f.getTrace());
