@@ -59,6 +59,22 @@ def test_words_keep_their_combining_marks_and_tokens_are_nfc():
         assert Tokenizer()(line) == [unicodedata.normalize("NFC", t) for t in line.split()], repr(line)
 
 
+def test_word_characters_are_letters_digits_underscore_and_combining_marks():
+    """The class in the tokenizer's pattern (ranges joined over unassigned code points) against
+    every assigned code point's Unicode category."""
+    import sys
+    import unicodedata
+
+    from lightrnn_tf.data import WORD_CHARS
+
+    word = re.compile(f"[{WORD_CHARS}]")
+    for cp in range(sys.maxunicode + 1):
+        c = chr(cp)
+        category = unicodedata.category(c)
+        if category != "Cn":
+            assert bool(word.match(c)) == (c.isalnum() or c == "_" or category[0] == "M"), hex(cp)
+
+
 def test_vocabulary_counts_order_and_unk(tmp_path):
     tok = Tokenizer()
     vocab = Vocabulary.build(tok, ["a b a c", "a b d"], min_count=2)
