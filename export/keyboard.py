@@ -433,7 +433,7 @@ class KeyboardPredictor:
 
 
 def word_prefix_length(text: str) -> int:
-    """How many characters `text` starts with that continue a word: word characters (letters,
+    r"""How many characters `text` starts with that continue a word: word characters (letters,
     digits, `_`: Python's `\w`; and combining marks, which the tokenizer keeps in words) and
     apostrophes followed by one. The web and Android engines do the same."""
     def word_char(c):

@@ -52,13 +52,16 @@ class TextEncoder:
         """How many characters at the end of `text` make its last token `token`: lowercasing and
         the normal form can change a word's length ("cafe" + U+0301 is "café"; "İ" lowercases to
         two characters), so it is the shortest end of `text` that becomes `token`, else `len(token)`."""
-        for n in range(1, min(len(text), 4 * len(token) + 4) + 1):
+        def becomes(n):
             end = text[-n:].lower() if self.lowercase else text[-n:]
             if self.normalization is not None and not end.isascii():
                 end = unicodedata.normalize(self.normalization, end)
-            if end == token:
-                return n
-        return len(token)
+            return end == token
+
+        # At most one length can work (neither rule removes a character); the token's own is the usual one.
+        if 0 < len(token) <= len(text) and becomes(len(token)):
+            return len(token)
+        return next((n for n in range(1, min(len(text), 4 * len(token) + 4) + 1) if becomes(n)), len(token))
 
     def encode_tokens(self, tokens) -> list[int]:
         get = self.index.get

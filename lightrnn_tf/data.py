@@ -45,7 +45,7 @@ PTB_MD5 = {  # Mikolov's preprocessed PTB, as redistributed with Zaremba et al. 
 # === Tokenizer ===
 
 def _combining_marks() -> str:
-    """Every combining mark (Unicode categories Mn, Mc, Me: accents, Devanagari vowel signs,
+    r"""Every combining mark (Unicode categories Mn, Mc, Me: accents, Devanagari vowel signs,
     Arabic harakat...) as the body of a regex class of literal ranges. Python's `\w` leaves them
     out, so without them "हिन्दी" and a decomposed "café" would split into pieces.
 

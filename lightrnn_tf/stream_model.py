@@ -269,8 +269,8 @@ class StreamLanguageModel(keras.Model):
     def _check_compiled_for_streams(self) -> None:
         """Refuses a `compile(loss=..., metrics=...)`: `train_step` computes the model's own loss
         (the NLL of its target words) and reports `loss` and `perplexity`, so Keras would ignore them."""
-        given = [name for name, value in (("loss", getattr(self, "_compile_loss", None)),
-                                          ("metrics", getattr(self, "_compile_metrics", None))) if value is not None]
+        config = getattr(getattr(self, "_compile_config", None), "config", {})  # the last `compile` call's
+        given = [name for name in ("loss", "metrics", "weighted_metrics") if config.get(name)]
         if given:
             raise LightRNNError(f"{type(self).__name__} computes its own loss (the NLL of the next words) and reports "
                                 f"`loss` and `perplexity`, so it takes no {' or '.join(given)}: compile it with "
@@ -311,16 +311,18 @@ class StreamLanguageModel(keras.Model):
             store[f"rng_{i}"] = variable
 
     def load_own_variables(self, store):
-        """Loads what `save_own_variables` wrote; a file without the RNG state (older, or written
-        by another model) leaves it as it is."""
+        """Loads what `save_own_variables` wrote. A file without the RNG state (older), or with
+        another model's (other dropout settings, a sampled-softmax model's sampler), loads the
+        weights and leaves the RNG as it is."""
         own = self._trainable_variables + self._non_trainable_variables
         keys = set(store.keys())
-        rng = self.rng_state_variables()
-        if len(keys - {f"rng_{i}" for i in range(len(rng))}) != len(own):
+        saved_rng = {key for key in keys if key.startswith("rng_")}
+        if len(keys - saved_rng) != len(own):
             return super().load_own_variables(store)  # Keras' own check and message
         for i, variable in enumerate(own):
             variable.assign(store[f"{i}"])
-        if all(f"rng_{i}" in keys for i in range(len(rng))) and len(keys) == len(own) + len(rng):
+        rng = self.rng_state_variables()
+        if saved_rng == {f"rng_{i}" for i in range(len(rng))}:  # else another model's (dropout on/off...)
             for i, variable in enumerate(rng):
                 variable.assign(store[f"rng_{i}"])
 
@@ -371,12 +373,18 @@ class StreamLanguageModel(keras.Model):
 
 
 def _check_backup_callbacks(callbacks) -> None:
-    """Refuses Keras' `BackupAndRestore` beside a callback with state of its own (`get_state`:
+    """Refuses Keras' `BackupAndRestore` saving inside epochs (`save_freq=N`: it restores the
+    epoch, not the window), and beside a callback with state of its own (`get_state`:
     `ReallocationCallback`, `TimeBudget`, `WeightAveraging`...): it restores the weights and the
     epoch but not that state, so a resumed run would differ from an uninterrupted one (reallocate
     again, restart the time budget). `TrainingCheckpoint` keeps both."""
     callbacks = callbacks.callbacks if isinstance(callbacks, keras.callbacks.CallbackList) else list(callbacks or [])
     backups = [cb for cb in callbacks if isinstance(cb, keras.callbacks.BackupAndRestore)]
+    if any(cb.save_freq != "epoch" for cb in backups):
+        raise LightRNNError("keras.callbacks.BackupAndRestore with save_freq=N restores the epoch but not the "
+                            "window inside it, so a resumed run would train the epoch's first windows again from "
+                            "mid-epoch weights: use save_freq='epoch', or lightrnn_tf.checkpoint.TrainingCheckpoint"
+                            "(directory, save_every_windows=N) and its resume_dataset")
     stateful = sorted({type(cb).__name__ for cb in callbacks if hasattr(cb, "get_state")})
     if backups and stateful:
         raise LightRNNError(f"keras.callbacks.BackupAndRestore restores the weights and the epoch but not the state "

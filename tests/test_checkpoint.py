@@ -290,6 +290,10 @@ def test_keras_backup_and_restore_beside_a_stateful_callback_is_refused(tmp_path
     for b, v in zip(before, model.trainable_variables):
         np.testing.assert_array_equal(b, v.numpy())
     assert not os.path.exists(tmp_path / "backup")
+    # saving inside epochs: Keras restores the epoch, not the window, so it is refused alone too
+    inside = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"), save_freq=5)
+    with pytest.raises(LightRNNError, match=r"save_freq=N restores the epoch but not the window"):
+        model.fit(stream_dataset(ids, 4, 5), epochs=1, callbacks=[inside], verbose=0)
 
 
 def test_save_weights_keeps_the_dropout_rng_and_reads_files_without_it(tmp_path, monkeypatch):
@@ -322,4 +326,11 @@ def test_save_weights_keeps_the_dropout_rng_and_reads_files_without_it(tmp_path,
     for s, v in zip(saved, rng):
         np.testing.assert_array_equal(s + 7, v.numpy())
     for w, v in zip(weights, model.trainable_variables):
+        np.testing.assert_array_equal(w, v.numpy())
+
+    # into a model with other dropout settings (another number of RNG states): the weights load
+    other = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8, dropout=0.0)
+    other((np.zeros((1, 3), np.int32),) * 2)
+    other.load_weights(str(tmp_path / "with.weights.h5"))
+    for w, v in zip(weights, other.trainable_variables):
         np.testing.assert_array_equal(w, v.numpy())

@@ -215,3 +215,5 @@ def test_a_loss_or_metrics_given_to_compile_is_refused_not_ignored(compile_kwarg
     for run in (lambda: model.fit(ds, epochs=1, verbose=0), lambda: model.evaluate(ds, verbose=0)):
         with pytest.raises(LightRNNError, match=rf"takes no {named}: compile it with `compile\(optimizer=...\)` only"):
             run()
+    model.compile(optimizer="adam", metrics=[])  # compiled again as advised (an empty list is no metric)
+    assert np.isfinite(model.evaluate(ds, verbose=0, return_dict=True)["perplexity"])

@@ -198,12 +198,15 @@ export class Tokenizer {
    * lowercases and normalizes to it (export/text.py typed_length), else token.length.
    */
   typedLength(text, token) {
-    for (let n = 1; n <= Math.min(text.length, 4 * token.length + 4); n++) {
+    const becomes = (n) => {
       let end = text.slice(text.length - n);
       if (this.lowercase) end = end.toLowerCase();
       if (this.normalization !== null) end = end.normalize(this.normalization);
-      if (end === token) return n;
-    }
+      return end === token;
+    };
+    // At most one length can work (neither rule removes a character); the token's own is the usual one.
+    if (token.length > 0 && token.length <= text.length && becomes(token.length)) return token.length;
+    for (let n = 1; n <= Math.min(text.length, 4 * token.length + 4); n++) if (becomes(n)) return n;
     return token.length;
   }
 

@@ -18,7 +18,7 @@ class KeyboardService : InputMethodService() {
     private lateinit var helper: SuggestionHelper
     private lateinit var chips: List<Button>
     private lateinit var keys: LinearLayout
-    private val layout = KeyLayout()
+    private val keyLayout = KeyLayout()  // not `layout`: inside a Button's `apply` that is its text layout
     private val buttons = mutableListOf<Pair<String, Button>>()  // the keys shown, for relabelling
     private var suggestionsOff = false  // a password or no-suggestions field: read nothing, suggest nothing
 
@@ -41,11 +41,11 @@ class KeyboardService : InputMethodService() {
         if (!::keys.isInitialized) return
         keys.removeAllViews()
         buttons.clear()
-        for (row in layout.rows()) {
+        for (row in keyLayout.rows()) {
             val line = LinearLayout(this).apply { orientation = LinearLayout.HORIZONTAL }
             for (key in row) {
                 val button = Button(this).apply {
-                    text = layout.label(key)
+                    text = keyLayout.label(key)
                     isAllCaps = false
                     setOnClickListener { press(key) }
                 }
@@ -58,7 +58,7 @@ class KeyboardService : InputMethodService() {
     }
 
     /** Shift changed: the letters show it. */
-    private fun relabel() = buttons.forEach { (key, button) -> button.text = layout.label(key) }
+    private fun relabel() = buttons.forEach { (key, button) -> button.text = keyLayout.label(key) }
 
     /** Every field this keyboard is bound to, shown or not: a password field is never read. */
     override fun onStartInput(attribute: EditorInfo?, restarting: Boolean) {
@@ -66,7 +66,8 @@ class KeyboardService : InputMethodService() {
         val type = attribute?.inputType ?: 0
         suggestionsOff = noSuggestions(type)
         val cls = type and InputType.TYPE_MASK_CLASS
-        layout.startInput(
+        if (restarting) return  // the same field again: keep the page and caps lock
+        keyLayout.startInput(
             cls == InputType.TYPE_CLASS_NUMBER || cls == InputType.TYPE_CLASS_PHONE || cls == InputType.TYPE_CLASS_DATETIME,
             cls == InputType.TYPE_CLASS_TEXT && type and InputType.TYPE_TEXT_FLAG_CAP_SENTENCES != 0,
         )
@@ -74,7 +75,7 @@ class KeyboardService : InputMethodService() {
 
     override fun onStartInputView(info: EditorInfo?, restarting: Boolean) {
         super.onStartInputView(info, restarting)  // onStartInput has already read the field type
-        if (!suggestionsOff) layout.textChanged(before())
+        if (!suggestionsOff) keyLayout.textChanged(before())
         drawKeys()  // the page this field opens on, Shift as its text needs
         refresh()
     }
@@ -91,14 +92,14 @@ class KeyboardService : InputMethodService() {
 
     private fun press(key: String) {
         val ic = currentInputConnection ?: return
-        val action = layout.press(key)
+        val action = keyLayout.press(key)
         when (action.kind) {
             KeyLayout.Action.Kind.COMMIT -> ic.commitText(action.text, 1)
             KeyLayout.Action.Kind.DELETE -> sendDownUpKeyEvents(KeyEvent.KEYCODE_DEL)  // a selection, or a whole emoji
             KeyLayout.Action.Kind.ENTER -> enter()
             KeyLayout.Action.Kind.REDRAW -> {}
         }
-        if (action.kind == KeyLayout.Action.Kind.REDRAW) drawKeys() else relabel()
+        if (key == KeyLayout.TO_SYMBOLS || key == KeyLayout.TO_LETTERS) drawKeys() else relabel()
         refresh()
     }
 
@@ -120,6 +121,8 @@ class KeyboardService : InputMethodService() {
         val before = before()
         val after = ic.getTextAfterCursor(MAX_CONTEXT, 0)?.toString() ?: ""
         val (head, tail) = helper.acceptAt(before, after, word)  // tail is always a suffix of after
+        keyLayout.suggestionTapped()  // the chip showed the word as Shift makes it
+        relabel()
         val keep = before.commonPrefixWith(head).length
         ic.beginBatchEdit()
         ic.deleteSurroundingText(before.length - keep, after.length - tail.length)
@@ -135,10 +138,10 @@ class KeyboardService : InputMethodService() {
             return
         }
         val typed = before()
-        if (layout.textChanged(typed)) relabel()  // a sentence start: Shift on by itself, or off again
+        if (keyLayout.textChanged(typed)) relabel()  // a sentence start: Shift on by itself, or off again
         helper.suggest("keyboard", typed) { r ->
             if (r.text != before()) return@suggest
-            chips.forEachIndexed { i, c -> c.text = r.words.getOrElse(i) { "" } }
+            chips.forEachIndexed { i, c -> c.text = keyLayout.applyShift(r.words.getOrElse(i) { "" }) }
         }
     }
 

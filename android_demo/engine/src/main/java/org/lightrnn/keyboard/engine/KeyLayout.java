@@ -132,6 +132,25 @@ public final class KeyLayout {
   }
 
   /**
+   * A suggestion as a tap inserts it while Shift is on: a capital first letter (Shift once, or a
+   * sentence start), all capitals (caps lock); else as it is. Show the chips this way too.
+   */
+  public String applyShift(String word) {
+    if (shift == Shift.OFF || word.isEmpty()) return word;
+    if (shift == Shift.LOCKED) return word.toUpperCase(Locale.ROOT);
+    int n = Character.charCount(word.codePointAt(0));
+    return word.substring(0, n).toUpperCase(Locale.ROOT) + word.substring(n);
+  }
+
+  /** A suggestion was tapped: a Shift for one letter is used up, as by a letter. */
+  public void suggestionTapped() {
+    if (shift == Shift.ONCE) {
+      shift = Shift.OFF;
+      autoShift = false;
+    }
+  }
+
+  /**
    * The text before the cursor, after anything may have changed it: at a sentence start Shift goes
    * on by itself (in a field that asks for it), and off again once the text is no longer at one.
    * Returns whether the labels changed. The same text twice changes nothing, so Shift pressed to
@@ -141,7 +160,7 @@ public final class KeyLayout {
     if (before.equals(lastText)) return false;
     lastText = before;
     Shift old = shift;
-    boolean start = capSentences && !symbols && sentenceStart(before);
+    boolean start = capSentences && sentenceStart(before); // on the symbols page too: "?" and "!" are there
     if (start && shift == Shift.OFF) {
       shift = Shift.ONCE;
       autoShift = true;
@@ -158,14 +177,18 @@ public final class KeyLayout {
    */
   public static boolean sentenceStart(String before) {
     int i = before.length();
-    if (i > 0 && !Character.isWhitespace(before.charAt(i - 1))) return false;
-    while (i > 0 && Character.isWhitespace(before.charAt(i - 1))) {
+    if (i > 0 && !isSpace(before.charAt(i - 1))) return false;
+    while (i > 0 && isSpace(before.charAt(i - 1))) {
       if (Tokenizer.normalizeLines(before.substring(i - 1, i)).equals("\n")) return true;
       i--;
     }
     if (i == 0) return true;
     while (i > 0 && "\"')]”’»".indexOf(before.charAt(i - 1)) >= 0) i--;
     return i > 0 && ".!?".indexOf(before.charAt(i - 1)) >= 0;
+  }
+
+  private static boolean isSpace(char c) { // Unicode whitespace: no-break spaces and U+0085 too
+    return Character.isWhitespace(c) || Character.isSpaceChar(c) || c == '\u0085';
   }
 
   private static boolean isLetter(String key) {

@@ -65,8 +65,34 @@ public class KeyLayoutTest {
   }
 
   @Test
+  public void aQuestionTypedOnTheSymbolsPageStartsASentenceToo() {
+    KeyLayout k = new KeyLayout();
+    k.startInput(false, true);
+    assertEquals("Hi? So", type(k, "", "h", "i", KeyLayout.TO_SYMBOLS, "?", KeyLayout.SPACE, KeyLayout.TO_LETTERS, "s",
+        "o"));
+  }
+
+  @Test
+  public void aTappedSuggestionTakesTheShift() {
+    KeyLayout k = new KeyLayout();
+    k.startInput(false, true);
+    k.textChanged("");
+    assertEquals("The", k.applyShift("the"));  // a sentence start
+    k.suggestionTapped();
+    assertEquals(KeyLayout.Shift.OFF, k.shift());
+    k.textChanged("The ");
+    assertEquals("cat", k.applyShift("cat"));
+    k.press(KeyLayout.SHIFT);
+    k.press(KeyLayout.SHIFT);
+    assertEquals("CAT", k.applyShift("cat"));
+    k.suggestionTapped();
+    assertEquals(KeyLayout.Shift.LOCKED, k.shift());  // caps lock stays
+  }
+
+  @Test
   public void sentenceStarts() {
-    for (String t : new String[] {"", "  ", "Done. ", "Why? ", "He said \"go.\" ", "(so!) ", "one\n", "one\u2028"}) {
+    for (String t : new String[] {"", "  ", "Done. ", "Why? ", "He said \"go.\" ", "(so!) ", "one\n", "one\u2028",
+        "Done.\u00a0", "Done.\u0085"}) {
       assertTrue(t, KeyLayout.sentenceStart(t));
     }
     for (String t : new String[] {"Done.", "Mr", "a, ", "the ", "3.5"}) {

@@ -117,6 +117,27 @@ public class KeyboardEngineTest {
   }
 
   @Test
+  public void marksAsOnePropertySplitEveryCharacterAsTheListedMarks() {
+    java.util.regex.Pattern fast = java.util.regex.Pattern.compile(Tokenizer.pythonPattern(meta.splitPunctPattern));
+    java.util.regex.Pattern listed =
+        java.util.regex.Pattern.compile(Tokenizer.pythonPattern(meta.splitPunctPattern, false));
+    assertTrue(fast.pattern().contains("\\p{M}") && fast.pattern().length() < listed.pattern().length() / 4);
+    for (int cp = 0; cp <= Character.MAX_CODE_POINT; cp++) {
+      int type = Character.getType(cp);
+      if (type == Character.UNASSIGNED || type == Character.SURROGATE) continue;
+      String s = "a" + new String(Character.toChars(cp)) + "b c";
+      assertEquals(Integer.toHexString(cp), tokens(listed, s), tokens(fast, s));
+    }
+  }
+
+  private static List<String> tokens(java.util.regex.Pattern p, String s) {
+    List<String> out = new ArrayList<>();
+    java.util.regex.Matcher m = p.matcher(s);
+    while (m.find()) out.add(m.group());
+    return out;
+  }
+
+  @Test
   public void suggestionsEqualPythonPredictor() {
     ReplayInterpreter interp = new ReplayInterpreter(replay, meta.cols);
     KeyboardEngine engine = new KeyboardEngine(meta, interp, 64, 0.0, 500); // the model alone: Python's suggest_ids
