@@ -29,7 +29,7 @@ class KeyboardService : InputMethodService() {
 
     override fun onCreateInputView(): View {
         val root = layoutInflater.inflate(R.layout.keyboard_view, null)
-        chips = listOf(R.id.chip0, R.id.chip1, R.id.chip2).map { root.findViewById(it) }
+        chips = listOf(R.id.chip0, R.id.chip1, R.id.chip2).map { root.findViewById<Button>(it) }
         chips.forEach { chip -> chip.setOnClickListener { tap(chip.text.toString()) } }
         keys = root.findViewById(R.id.keys)
         drawKeys()
@@ -69,7 +69,7 @@ class KeyboardService : InputMethodService() {
         if (restarting) return  // the same field again: keep the page and caps lock
         keyLayout.startInput(
             cls == InputType.TYPE_CLASS_NUMBER || cls == InputType.TYPE_CLASS_PHONE || cls == InputType.TYPE_CLASS_DATETIME,
-            cls == InputType.TYPE_CLASS_TEXT && type and InputType.TYPE_TEXT_FLAG_CAP_SENTENCES != 0,
+            cls == InputType.TYPE_CLASS_TEXT && type and InputType.TYPE_TEXT_FLAG_CAP_SENTENCES != 0
         )
     }
 

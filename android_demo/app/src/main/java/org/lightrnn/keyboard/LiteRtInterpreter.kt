@@ -49,7 +49,7 @@ class LiteRtInterpreter(model: ByteBuffer, threads: Int = 1) : ModelInterpreter,
         val o = run("top_k", mapOf("state" to floats(state)), listOf("words", "log_probs", "row_order", "row_log_probs"))
         return ModelInterpreter.TopK(
             o.getValue("words").toInts(), o.getValue("log_probs").toFloats(),
-            o.getValue("row_order").toInts(), o.getValue("row_log_probs").toFloats(),
+            o.getValue("row_order").toInts(), o.getValue("row_log_probs").toFloats()
         )
     }
 

@@ -19,7 +19,7 @@ class MainActivity : AppCompatActivity() {
         super.onCreate(savedInstanceState)
         setContentView(R.layout.activity_main)
         text = findViewById(R.id.text)
-        chips = listOf(R.id.chip0, R.id.chip1, R.id.chip2).map { findViewById(it) }
+        chips = listOf(R.id.chip0, R.id.chip1, R.id.chip2).map { findViewById<Button>(it) }
         helper = SuggestionHelper.get(this)
         helper.whenReady {
             val meta = helper.meta

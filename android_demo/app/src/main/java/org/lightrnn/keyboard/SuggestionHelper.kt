@@ -61,7 +61,7 @@ class SuggestionHelper private constructor(context: Context) {
                 val partial = e.tokenizer.splitTyped(textBeforeCursor).partial
                 e.suggest(textBeforeCursor, 3).map { e.cased(textBeforeCursor, it.word, partial) }
             } catch (ex: RuntimeException) {
-                emptyList()
+                emptyList<String>()
             }
             val ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6
             main.post { onResult(Result(textBeforeCursor, words, ms)) }

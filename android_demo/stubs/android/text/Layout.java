@@ -1,0 +1,2 @@
+package android.text;
+public class Layout {}

@@ -1,0 +1,2 @@
+package android.view;
+public class KeyEvent { public static final int KEYCODE_DEL = 67, KEYCODE_ENTER = 66; }
