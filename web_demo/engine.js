@@ -163,7 +163,7 @@ export function normalizeLines(text) { return text.replace(LINE_BREAKS, '\n'); }
  * typed one is, else unchanged.
  */
 export function matchCase(typed, word) {
-  const isUpper = (c) => c === c.toUpperCase() && c !== c.toLowerCase();
+  const isUpper = (c) => /\p{Uppercase}/u.test(c); // Python's str.isupper of one character ("𝐀" too)
   const letters = [...typed].filter((c) => /\p{L}/u.test(c));
   if (letters.length >= 2 && letters.every(isUpper)) return word.toUpperCase();
   const first = [...typed][0];
