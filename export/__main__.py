@@ -49,6 +49,19 @@ def capitals_note(meta: dict) -> str:
             f"'The' reads as <unk> and 'Th' completes nothing; train with --lowercase for a keyboard model")
 
 
+def unicode_note(meta: dict) -> str:
+    """A warning when the vocabulary holds a word that today's tokenizer cannot produce (not NFC):
+    the run was trained before tokens were put in NFC (2026-12-06), and the file's rules would not
+    read the text as training did. `""` when every word is NFC."""
+    import unicodedata
+
+    odd = [w for w in meta["vocab"] if not unicodedata.is_normalized("NFC", w)]
+    if not odd:
+        return ""
+    return (f"{len(odd)} vocabulary word(s) are not in Unicode NFC (e.g. {odd[0]!r}): the run was trained before "
+            "tokens were normalized, and the exported rules read text differently; retrain it for a keyboard model")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -60,9 +73,9 @@ def main(argv=None) -> int:
     except LightRNNError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    note = capitals_note(meta)
-    if note:
-        print(f"note: {note}", file=sys.stderr)
+    for note in (capitals_note(meta), unicode_note(meta)):
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     m = meta["model"]
     shape = "full softmax" if meta.get("architecture") == "full_softmax_lstm" else f"table {m['rows']}x{m['cols']}"
     print(f"wrote {args.out}: {os.path.getsize(args.out)} bytes, {args.quantize} weights, |V| = {m['vocab_size']}, "

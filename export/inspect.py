@@ -20,7 +20,7 @@ from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 def _short_pattern(pattern: str | None, width: int = 60) -> str:
     """The split_punct regex for a report line: its list of 2,000+ combining marks is cut."""
-    text = repr(pattern)
+    text = ascii(pattern)  # combining marks printed raw would stack on their neighbours
     return text if len(text) <= width else f"{text[:width]}... ({len(pattern)} characters)"
 
 

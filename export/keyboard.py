@@ -402,7 +402,9 @@ class KeyboardPredictor:
             _, partial = self.split_typed(text)
         if not partial or not self.text.lowercase:
             return word
-        return match_case(text[len(text) - self.text.typed_length(text, partial):], word)
+        cased = match_case(text[len(text) - self.text.typed_length(text, partial):], word)
+        # "İst" + "i̇stanbul" gives "İstanbul", not "I" + U+0307 + "stanbul"
+        return unicodedata.normalize(self.text.normalization, cased) if self.text.normalization else cased
 
     def accept(self, text: str, word: str, partial: str | None = None) -> str:
         """The text after tapping the suggestion `word`: the partial word replaced (its capitals kept,
@@ -435,14 +437,18 @@ class KeyboardPredictor:
 def word_prefix_length(text: str) -> int:
     r"""How many characters `text` starts with that continue a word: word characters (letters,
     digits, `_`: Python's `\w`; and combining marks, which the tokenizer keeps in words) and
-    apostrophes followed by one. The web and Android engines do the same."""
+    apostrophes or zero-width joiners followed by one (`lightrnn_tf.data.WORD_JOINERS`). The web
+    and Android engines do the same."""
     def word_char(c):
         return c.isalnum() or c == "_" or unicodedata.category(c)[0] == "M"
 
     n = 0
-    while n < len(text) and (word_char(text[n]) or (text[n] == "'" and n + 1 < len(text) and word_char(text[n + 1]))):
+    while n < len(text) and (word_char(text[n]) or (text[n] in _JOINERS and n + 1 < len(text) and word_char(text[n + 1]))):
         n += 1
     return n
+
+
+_JOINERS = "'\u2019\u200c\u200d"  # lightrnn_tf.data.WORD_JOINERS (not imported: no training code here)
 
 
 def match_case(typed: str, word: str) -> str:

@@ -44,6 +44,20 @@ PTB_MD5 = {  # Mikolov's preprocessed PTB, as redistributed with Zaremba et al. 
 
 # === Tokenizer ===
 
+def _class_ranges(categories, joinable=lambda ch: False) -> str:
+    """The code points of the Unicode `categories` as the body of a regex class of literal ranges;
+    two ranges are joined when every code point between them is `joinable`."""
+    members = [cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) in categories]
+    ranges, start, prev = [], members[0], members[0]
+    for cp in members[1:]:
+        if not all(joinable(chr(gap)) for gap in range(prev + 1, cp)):
+            ranges.append((start, prev))
+            start = cp
+        prev = cp
+    ranges.append((start, prev))
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
 def _combining_marks() -> str:
     r"""Every combining mark (Unicode categories Mn, Mc, Me: accents, Devanagari vowel signs,
     Arabic harakat...) as the body of a regex class of literal ranges. Python's `\w` leaves them
@@ -52,25 +66,21 @@ def _combining_marks() -> str:
     Two ranges are joined when only word characters and unassigned code points lie between them
     (the class is used beside `\w`, and unassigned code points do not occur in text): 128 ranges
     instead of 299, which keeps the pattern's matching about as fast as `\w` alone."""
-    def joinable(cp):
-        ch = chr(cp)
-        return ch.isalnum() or ch == "_" or unicodedata.category(ch) in ("Cn", "Mn", "Mc", "Me")
-
-    marks = [cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] == "M"]
-    ranges, start, prev = [], marks[0], marks[0]
-    for cp in marks[1:]:
-        if not all(joinable(gap) for gap in range(prev + 1, cp)):
-            ranges.append((start, prev))
-            start = cp
-        prev = cp
-    ranges.append((start, prev))
-    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+    marks = ("Mn", "Mc", "Me")
+    return _class_ranges(marks, lambda ch: ch.isalnum() or ch == "_" or unicodedata.category(ch) in ("Cn",) + marks)
 
 
 # A word character: Python's `\w` (letters, digits, `_`) or a combining mark. The apps' engines
 # read the pattern below from the model's metadata, so they split words where training did.
 WORD_CHARS = r"\w" + _combining_marks()
-PUNCT_RE = re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:'[{WORD_CHARS}]+)*|[^\w\s]")
+# Between two word characters these keep one word: apostrophes, ASCII and typographic ("don't",
+# "l’homme", as phones type it), and the zero-width non-joiner and joiner (Persian "می‌خواهم",
+# Sinhala "ශ්‍රී", Indic half-forms).
+WORD_JOINERS = "'\u2019\u200c\u200d"
+# Invisible format characters (category Cf: a stray zero-width joiner, a byte-order mark, bidi
+# marks) are no token of their own: they would be suggested as blank chips.
+FORMAT_CHARS = _class_ranges(("Cf",))
+PUNCT_RE = re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:[{WORD_JOINERS}][{WORD_CHARS}]+)*|[^\w\s{FORMAT_CHARS}]")
 # Every token is put in this Unicode normal form: the same word typed precomposed ("é") or
 # decomposed ("e" + U+0301), as macOS file names and some keyboards write it, is one word.
 NORMALIZATION = "NFC"
@@ -82,7 +92,8 @@ class Tokenizer:
     then put in Unicode NFC (`NORMALIZATION`).
 
     Special tokens written as `<word>` (e.g. PTB's `<unk>`) are kept whole. A word's combining
-    marks belong to it (`WORD_CHARS`).
+    marks belong to it (`WORD_CHARS`), and so do apostrophes and zero-width joiners between two
+    of its characters (`WORD_JOINERS`).
 
     Args:
         lowercase: bool, lowercase before splitting. Default: `False`.

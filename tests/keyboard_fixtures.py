@@ -51,20 +51,25 @@ TOKENIZER_TEXTS = [
     # Arabic harakat, a mark after a space or punctuation, "İ" (lowercases to two characters)
     "Nai\u0308ve cafe\u0301 au lai", "हिन्दी भाषा, ठीक है", "مَرْحَبًا بِكَ", "a \u0301b (\u0301) x\u20dd", "İstanbul İs",
     "the cafe\u0301",
+    # apostrophes and zero-width joiners inside words; invisible format characters are no tokens;
+    # whitespace as Python's str.isspace (U+001F is, U+FEFF is not)
+    "می\u200cخواهم کتاب\u200cها را", "ශ්\u200dරී ලංකා", "l’homme d’affaires, l’h", "a\u200c b \ufeffx \u200e!",
+    "Die\x1fStraße", "\ufeffDie Straße", "x\u3000y\u00a0z\u2007w",
 ]
 
 # (text, word) taps: the inserted word keeps the typed prefix's capitals (a lowercasing model)
 ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (Ca", "cat"), ("The ", "cat"),
                 ("", "the"), ("DOGS and CATS d", "dog"), ("x\u2028Ca", "cat"), ("Ünï", "ünïcödé"), ("Ü", "ünïcödé"),
                 ("dogs D", "dog"), ("A", "a"), ("I", "in"), ("the Cafe\u0301", "café"), ("the cafe\u0301", "café"),
-                ("İs", "is"), ("हिन्", "हिन्दी"), ("𝐀𝐁", "ab"), ("Ⓐb", "ab")]
+                ("İs", "is"), ("हिन्", "हिन्दी"), ("𝐀𝐁", "ab"), ("Ⓐb", "ab"), ("İst", "i\u0307stanbul")]
 
 # (before, after, word) taps with the caret inside the text (`KeyboardPredictor.accept_at`)
 ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("the ", "cat sat", "dog"),
                    ("the ca", " sat", "cat"), ("the ca", "\tsat", "cat"), ("the ca", "\nsat", "cat"),
                    ("the ca", "\u2028sat", "cat"), ("the ", "", "cat"), ("do", "n't go", "dog"),
                    ("the ca", "t's mat", "cat"), ("the ca", "t'", "cat"), ("the ca", "tü2_x y", "cat"), ("", "", "the"),
-                   ("the cafe", "\u0301 au lait", "café"), ("हि", "न्दी है", "हिन्दी")]
+                   ("the cafe", "\u0301 au lait", "café"), ("हि", "न्दी है", "हिन्दी"), ("l’ho", "mme est", "l’homme"),
+                   ("می", "\u200cخواهم را", "می\u200cخواهم")]
 
 
 def long_history_texts():

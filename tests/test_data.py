@@ -20,19 +20,21 @@ def test_tokenizer_options():
 
 def _reference_split_punct(line):
     """The `--split-punct` rule written out by hand, character by character: a word is a run of
-    letters, digits, `_` and combining marks (with apostrophes between two such characters),
-    any other non-space character is a token of its own; then every token in NFC."""
+    letters, digits, `_` and combining marks (with apostrophes or zero-width joiners between two
+    such characters), an invisible format character (Cf) is skipped, any other non-space character
+    is a token of its own; then every token in NFC."""
     import unicodedata
 
     word = lambda c: c.isalnum() or c == "_" or unicodedata.category(c)[0] == "M"  # noqa: E731
+    joiners = "'\u2019\u200c\u200d"
     tokens, i = [], 0
     while i < len(line):
         c = line[i]
-        if c.isspace():
+        if c.isspace() or unicodedata.category(c) == "Cf" and not word(c):
             i += 1
         elif word(c):
             j = i + 1
-            while j < len(line) and (word(line[j]) or (line[j] == "'" and j + 1 < len(line) and word(line[j + 1]))):
+            while j < len(line) and (word(line[j]) or (line[j] in joiners and j + 1 < len(line) and word(line[j + 1]))):
                 j += 1
             tokens.append(line[i:j])
             i = j
@@ -49,9 +51,11 @@ def test_words_keep_their_combining_marks_and_tokens_are_nfc():
     import unicodedata
 
     assert Tokenizer(split_punct=True)("हिन्दी भाषा,") == ["हिन्दी", "भाषा", ","]
+    assert Tokenizer(split_punct=True)("می\u200cخواهم l’homme \ufeff\u200c.") == ["می\u200cخواهم", "l’homme", "."]
     for tok in (Tokenizer(), Tokenizer(split_punct=True)):
         assert tok(unicodedata.normalize("NFD", "naïve Café")) == tok("naïve Café") == ["naïve", "Café"]
-    alphabet = list("abcé'-,. 1_") + ["e\u0301", "\u0301", "\u093f", "\u094d", "ह", "न", "\u064e", "ر", "\u20dd"]
+    alphabet = list("abcé'-,. 1_") + ["e\u0301", "\u0301", "\u093f", "\u094d", "ह", "न", "\u064e", "ر", "\u20dd",
+                                      "\u2019", "\u200c", "\u200d", "\ufeff", "\u200e", "\x1f"]
     rng = np.random.default_rng(0)
     for _ in range(500):
         line = "".join(rng.choice(alphabet, size=rng.integers(1, 25)))

@@ -310,6 +310,17 @@ def test_baseline_export_matches_keras():
     np.testing.assert_allclose(np.asarray(lp)[0], ref, atol=ATOL)
 
 
+def test_unicode_note_for_runs_trained_before_nfc():
+    """A vocabulary word that is not NFC (a run trained before tokens were normalized) is noted."""
+    import unicodedata
+
+    from export.__main__ import unicode_note
+
+    assert unicode_note({"vocab": ["<unk>", "<eos>", "café", "the"]}) == ""
+    note = unicode_note({"vocab": ["<unk>", "<eos>", unicodedata.normalize("NFD", "café"), "the"]})
+    assert note.startswith("1 vocabulary word(s) are not in Unicode NFC") and "retrain" in note
+
+
 def test_capitals_note_for_keyboards():
     """`python -m export` warns when a model keeps capitals but its vocabulary has (almost) none."""
     from export.__main__ import capitals_note

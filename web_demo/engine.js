@@ -130,9 +130,16 @@ export function readMetadata(bytes) {
 // === Tokenizer (lightrnn_tf.data.Tokenizer, from the rules in the metadata) ===
 
 const WORD = '\\p{L}\\p{N}_'; // Python's str \w: isalnum() or '_'
+// Python's str \s (str.isspace): JS's \s lacks U+001C-U+001F and U+0085 and adds U+FEFF
+const SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const IS_SPACE = new RegExp(`[${SPACE}]`, 'u');
+const SPACES = new RegExp(`[${SPACE}]+`, 'u');
+// Between two word characters these keep one word: apostrophes (ASCII and typographic) and the
+// zero-width (non-)joiners of Persian, Sinhala, Indic half-forms (lightrnn_tf.data WORD_JOINERS).
+const JOINERS = "'\u2019\u200c\u200d";
 // The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
 // words) and inner apostrophes (export/keyboard.py word_prefix_length).
-const REST_OF_WORD = new RegExp(`^(?:[${WORD}\\p{M}]|'(?=[${WORD}\\p{M}]))*`, 'u');
+const REST_OF_WORD = new RegExp(`^(?:[${WORD}\\p{M}]|[${JOINERS}](?=[${WORD}\\p{M}]))*`, 'u');
 
 /** A Python `re` pattern using \w / \s -> a JS RegExp with the same meaning (flags gu). */
 export function pythonPattern(src) {
@@ -142,6 +149,7 @@ export function pythonPattern(src) {
     if (c === '\\' && i + 1 < src.length) {
       const n = src[++i];
       if (n === 'w') out += inClass ? WORD : `[${WORD}]`;
+      else if (n === 's') out += inClass ? SPACE : `[${SPACE}]`;
       else if (n === 'W') out += inClass ? '' : `[^${WORD}]`; // not used by the tokenizer
       else out += '\\' + n;
       continue;
@@ -188,7 +196,7 @@ export class Tokenizer {
 
   tokenize(line) {
     if (this.lowercase) line = line.toLowerCase();
-    const tokens = this.pattern ? line.match(this.pattern) || [] : line.split(/\s+/u).filter((t) => t.length > 0);
+    const tokens = this.pattern ? line.match(this.pattern) || [] : line.split(SPACES).filter((t) => t.length > 0);
     if (this.normalization === null || !/[^\x00-\x7f]/.test(line)) return tokens;
     return tokens.map((t) => t.normalize(this.normalization));
   }
@@ -219,7 +227,7 @@ export class Tokenizer {
   lastTokens(line, need, special = new Set()) {
     for (let span = 16 * (need + 1); span < line.length; span *= 2) {
       let cut = line.length - span;
-      while (cut > 0 && !/\s/u.test(line[cut - 1])) cut--;
+      while (cut > 0 && !IS_SPACE.test(line[cut - 1])) cut--;
       const tokens = this.tokenize(line.slice(cut));
       if (tokens.filter((t) => !special.has(t)).length >= need) return tokens;
     }
@@ -243,7 +251,7 @@ export class Tokenizer {
     text = normalizeLines(text);
     const lines = text.split('\n');
     const ids = this._encodeLines(lines);
-    if (text && !/\s/u.test(text[text.length - 1])) {
+    if (text && !IS_SPACE.test(text[text.length - 1])) {
       const tokens = this.lastTokens(lines[lines.length - 1], 1);
       if (tokens.length) return [ids.slice(0, -1), tokens[tokens.length - 1]];
     }
@@ -303,7 +311,7 @@ export class Keyboard {
       have += toks.filter((t) => !special.has(t)).length;
     }
     let tokens = tail.flat();
-    if (text && !/\s/u.test(text[text.length - 1]) && this.tokenizer.lastTokens(lines[lines.length - 1], 1).length) {
+    if (text && !IS_SPACE.test(text[text.length - 1]) && this.tokenizer.lastTokens(lines[lines.length - 1], 1).length) {
       tokens = tokens.slice(0, -1); // the word being typed is not committed yet
     }
     const kept = tokens.filter((t) => !special.has(t));
@@ -487,13 +495,14 @@ export class Keyboard {
    */
   cased(text, word, partial = this.tokenizer.splitTyped(text)[1]) {
     if (!partial || !this.tokenizer.lowercase) return word;
-    return matchCase(text.slice(text.length - this.tokenizer.typedLength(text, partial)), word);
+    const cased = matchCase(text.slice(text.length - this.tokenizer.typedLength(text, partial)), word);
+    return this.tokenizer.normalization === null ? cased : cased.normalize(this.tokenizer.normalization); // "İstanbul"
   }
 
   /**
    * The text around the caret after tapping `word` (export/keyboard.py accept_at): [before', after'],
    * the caret at before'.length. The word being typed is replaced whole, its rest after the caret too
-   * (letters, digits, _, combining marks and inner apostrophes); a space or tab right after it is re-used, and before a
+   * (letters, digits, _, combining marks, and inner apostrophes and joiners); a space or tab right after it is re-used, and before a
    * line end no space is added.
    */
   acceptAt(before, after, word) {

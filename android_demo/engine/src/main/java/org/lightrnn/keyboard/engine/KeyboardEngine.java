@@ -384,8 +384,10 @@ public final class KeyboardEngine {
   /** {@link #cased(String, String)} with the word being typed already known (one read of the text for several words). */
   public String cased(String textBeforeCursor, String word, String partial) {
     if (partial.isEmpty() || !meta.lowercase) return word;
-    return matchCase(textBeforeCursor.substring(textBeforeCursor.length() - tokenizer.typedLength(textBeforeCursor, partial)),
-        word);
+    String cased =
+        matchCase(textBeforeCursor.substring(textBeforeCursor.length() - tokenizer.typedLength(textBeforeCursor, partial)), word);
+    // "İst" + "i̇stanbul" gives "İstanbul", not "I" + U+0307 + "stanbul"
+    return "NFC".equals(meta.normalization) ? java.text.Normalizer.normalize(cased, java.text.Normalizer.Form.NFC) : cased;
   }
 
   /**
@@ -413,14 +415,14 @@ public final class KeyboardEngine {
   }
 
   // The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
-  // words) and inner apostrophes (export/keyboard.py word_prefix_length).
+  // words), and inner apostrophes and zero-width joiners (export/keyboard.py word_prefix_length).
   private static final java.util.regex.Pattern REST_OF_WORD =
-      java.util.regex.Pattern.compile("^(?:[\\p{L}\\p{N}_\\p{M}]|'(?=[\\p{L}\\p{N}_\\p{M}]))*");
+      java.util.regex.Pattern.compile("^(?:[\\p{L}\\p{N}_\\p{M}]|['\u2019\u200C\u200D](?=[\\p{L}\\p{N}_\\p{M}]))*");
 
   /**
    * The text around the caret after tapping {@code word} (export/keyboard.py accept_at): {before',
    * after'}, the caret at before'.length(). The word being typed is replaced whole, its rest after the
-   * caret too (letters, digits, _, combining marks and inner apostrophes); a space or tab right after it is re-used,
+   * caret too (letters, digits, _, combining marks, and inner apostrophes and joiners); a space or tab right after it is re-used,
    * and before a line end no space is added.
    */
   public String[] acceptAt(String before, String after, String word) {

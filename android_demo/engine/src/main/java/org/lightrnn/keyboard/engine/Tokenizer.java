@@ -16,8 +16,10 @@ import java.util.regex.Pattern;
  */
 public final class Tokenizer {
   private static final String WORD = "\\p{L}\\p{N}_"; // Python's str \w: isalnum() or '_'
-  private static final String SPACE = "\\p{IsWhite_Space}"; // Python's str \s (Unicode whitespace)
-  private static final Pattern WHITESPACE = Pattern.compile(SPACE + "+");
+  // Python's str \s (str.isspace), a class body: \p{IsWhite_Space} lacks U+001C-U+001F
+  private static final String SPACE =
+      "\\t\\n\\u000B\\f\\r\\u001C-\\u001F \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
+  private static final Pattern WHITESPACE = Pattern.compile("[" + SPACE + "]+");
 
   private final boolean lowercase;
   private final Pattern pattern;
@@ -115,11 +117,11 @@ public final class Tokenizer {
     return tokenize(line);
   }
 
-  private static final Pattern ONE_SPACE = Pattern.compile(SPACE);
 
   /** Whitespace as the tokenizer splits on it ({@code \p{IsWhite_Space}}; not U+001F, unlike isWhitespace). */
-  private static boolean isSpace(char c) {
-    return ONE_SPACE.matcher(String.valueOf(c)).matches();
+  private static boolean isSpace(char c) { // the SPACE class above
+    return (c >= '\t' && c <= '\r') || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680
+        || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
   }
 
   public List<String> tokenize(String line) {
@@ -189,8 +191,7 @@ public final class Tokenizer {
     String[] lines = text.split("\n", -1);
     List<Integer> ids = encodeLines(lines);
     if (!text.isEmpty()) {
-      int last = text.codePointBefore(text.length());
-      if (!Character.isWhitespace(last) && !Character.isSpaceChar(last)) {
+      if (!isSpace(text.charAt(text.length() - 1))) {
         List<String> tokens = lastTokens(lines[lines.length - 1], 1, java.util.Collections.<String>emptySet());
         if (!tokens.isEmpty()) {
           return new Typed(ids.subList(0, ids.size() - 1), tokens.get(tokens.size() - 1));
