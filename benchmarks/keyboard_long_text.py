@@ -30,8 +30,7 @@ class WholeTextHistory(KeyboardPredictor):
     def history(self, text):
         hist = History(self.history_words)
         tokens = [t for ln in text.splitlines() for t in self.text.tokenize(ln)]
-        if self._partial(text):
-            tokens.pop()
+        del tokens[len(tokens) - self.text.typed_word(text)[1]:]  # the word being typed
         for t in tokens:
             hist.add(t)
         return hist

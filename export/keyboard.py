@@ -54,6 +54,7 @@ import numpy as np
 
 from export.metadata import decode_allocation
 from export.predictor import NextWordPredictor
+from export.text import WORD_JOINERS, word_char
 from lightrnn_tf.errors import LightRNNError, positive_int
 
 _MAX_CHAR = chr(0x10FFFF)
@@ -170,8 +171,7 @@ class KeyboardPredictor:
             tail.append(self._last_tokens(ln, self.history_words + 1 - kept, hist.special))
             kept += sum(t not in hist.special for t in tail[-1])
         tokens = [t for toks in reversed(tail) for t in toks]
-        if self._partial(text):
-            tokens.pop()  # the word being typed is not committed yet
+        del tokens[len(tokens) - self.text.typed_word(text)[1]:]  # the word being typed is not committed yet
         tokens = [t for t in tokens if t not in hist.special]
         for t in tokens[max(0, len(tokens) - self.history_words):]:
             hist.add(t)
@@ -192,19 +192,12 @@ class KeyboardPredictor:
             span *= 2
         return self.text.tokenize(line)
 
-    def _partial(self, text: str) -> str:
-        """The word being typed: the last token of a text that ends inside a token, else `""`."""
-        if text and not text[-1].isspace():
-            tokens = self._last_tokens(text.splitlines()[-1], 1, ())
-            if tokens:
-                return tokens[-1]
-        return ""
-
     def split_typed(self, text: str) -> tuple[tuple, str]:
-        """`(committed ids with <eos> first, partial word or "")` of the text before the cursor."""
+        """`(committed ids with <eos> first, partial word or "")` of the text before the cursor
+        (`TextEncoder.typed_word`: "l’" is the partial word, not a committed "l" and "’")."""
         ids = self.text.encode_context(text)
-        partial = self._partial(text)
-        return (tuple(ids[:-1]), partial) if partial else (tuple(ids), "")
+        partial, covered = self.text.typed_word(text)
+        return tuple(ids[: len(ids) - covered]), partial
 
     # === States ===
 
@@ -437,18 +430,13 @@ class KeyboardPredictor:
 def word_prefix_length(text: str) -> int:
     r"""How many characters `text` starts with that continue a word: word characters (letters,
     digits, `_`: Python's `\w`; and combining marks, which the tokenizer keeps in words) and
-    apostrophes or zero-width joiners followed by one (`lightrnn_tf.data.WORD_JOINERS`). The web
-    and Android engines do the same."""
-    def word_char(c):
-        return c.isalnum() or c == "_" or unicodedata.category(c)[0] == "M"
-
+    apostrophes or zero-width joiners followed by one (`export.text.WORD_JOINERS`). The web and
+    Android engines do the same."""
     n = 0
-    while n < len(text) and (word_char(text[n]) or (text[n] in _JOINERS and n + 1 < len(text) and word_char(text[n + 1]))):
+    while n < len(text) and (word_char(text[n]) or (text[n] in WORD_JOINERS and n + 1 < len(text)
+                                                     and word_char(text[n + 1]))):
         n += 1
     return n
-
-
-_JOINERS = "'\u2019\u200c\u200d"  # lightrnn_tf.data.WORD_JOINERS (not imported: no training code here)
 
 
 def match_case(typed: str, word: str) -> str:

@@ -16,6 +16,22 @@ import unicodedata
 from lightrnn_tf.errors import LightRNNError
 
 
+# Between two word characters these keep one word (lightrnn_tf.data.WORD_JOINERS; not imported: the
+# predictor runs without the training code): apostrophes, ASCII and typographic, and the zero-width
+# non-joiner and joiner.
+WORD_JOINERS = "'\u2019\u200c\u200d"
+
+
+def word_char(c: str) -> bool:
+    """A character words are made of: Python's `\w` (letters, digits, `_`) or a combining mark."""
+    return c.isalnum() or c == "_" or unicodedata.category(c)[0] == "M"
+
+
+def invisible(c: str) -> bool:
+    """An invisible format character that is no part of a word (a bidi mark, a byte-order mark)."""
+    return unicodedata.category(c) == "Cf" and c not in WORD_JOINERS
+
+
 class TextEncoder:
     """Tokenizer and vocabulary of an exported model.
 
@@ -48,10 +64,40 @@ class TextEncoder:
             return tokens
         return [unicodedata.normalize(self.normalization, t) for t in tokens]
 
+    def typed_word(self, text: str) -> tuple[str, int]:
+        """The word being typed at the end of `text` and how many of the text's last tokens it
+        covers: `("", 0)` after whitespace. A joiner typed right after a word ("l’", "don'", Persian
+        "می" + U+200C) is part of it, as it will be once the next letter comes, though alone it is a
+        token of its own (an apostrophe) or none (a zero-width joiner). Invisible format characters
+        at the end are skipped."""
+        if not text or text[-1].isspace():
+            return "", 0
+        end = len(text)
+        while end > 0 and invisible(text[end - 1]):
+            end -= 1
+        start = end
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        chunk = text[start:end]  # no token spans whitespace
+        tokens = self.tokenize(chunk)
+        if not tokens:
+            return "", 0
+        if len(chunk) > 1 and chunk[-1] in WORD_JOINERS and word_char(chunk[-2]):
+            before = self.tokenize(chunk[:-1])
+            return before[-1] + chunk[-1], len(tokens) - len(before) + 1
+        return tokens[-1], 1
+
     def typed_length(self, text: str, token: str) -> int:
         """How many characters at the end of `text` make its last token `token`: lowercasing and
         the normal form can change a word's length ("cafe" + U+0301 is "café"; "İ" lowercases to
-        two characters), so it is the shortest end of `text` that becomes `token`, else `len(token)`."""
+        two characters), so it is the shortest end of `text` that becomes `token`, else `len(token)`;
+        invisible format characters after it (`typed_word` skips them) are counted in."""
+        trail = 0
+        while trail < len(text) and invisible(text[len(text) - 1 - trail]):
+            trail += 1
+        return trail + self._typed_length(text[: len(text) - trail], token)
+
+    def _typed_length(self, text: str, token: str) -> int:
         def becomes(n):
             end = text[-n:].lower() if self.lowercase else text[-n:]
             if self.normalization is not None and not end.isascii():

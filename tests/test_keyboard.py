@@ -167,8 +167,8 @@ def test_history_reads_long_texts_from_the_end_only(files):
             got, want = kb.history(text), reference(kb, text)
             assert list(got._tokens) == list(want._tokens), repr(text[-60:])
             last = kb.text.tokenize(text.splitlines()[-1]) if text and not text[-1].isspace() else []
-            assert kb._partial(text) == (last[-1] if last else "")
-        assert kb.history("").counts == {} and kb._partial("") == ""
+            assert kb.text.typed_word(text) == ((last[-1], 1) if last else ("", 0))
+        assert kb.history("").counts == {} and kb.text.typed_word("") == ("", 0)
 
 
 def test_bad_k_and_cache_size(files):
@@ -312,3 +312,28 @@ def test_decomposed_and_combining_mark_text_is_read_as_training_read_it(tmp_path
     assert kb.accept(nfd("the Café"), "café") == nfd("the ") + "Café "
     assert kb.accept_at("the cafe", "\u0301 is open", "café") == ("the café ", "is open")
     assert kb.accept("the İs", "is") == "the Is "  # "İ" lowercases to two characters: both replaced
+
+
+def test_a_joiner_typed_after_a_word_is_part_of_the_word_being_typed(tmp_path):
+    """"l’", "don'" and Persian "می" + U+200C are words being typed (completed by "l’homme",
+    "don't", "می‌خواهم"), not a committed word and a separate apostrophe (or nothing, for the
+    zero-width non-joiner, which alone is no token); an invisible mark at the end is skipped and
+    replaced with the word."""
+    from export.convert import export_run
+    from export.keyboard import KeyboardPredictor
+    from export_fixtures import make_run
+
+    lines = ["l’homme don't می\u200cخواهم words"] * 4
+    path = str(tmp_path / "m.tflite")
+    export_run(make_run(tmp_path / "run", lines, train_steps=0), path, quantize="none", max_k=4, expand_rows=1,
+               fold_inputs=True)
+    kb = KeyboardPredictor(path, history_weight=0)
+    enc = kb.text
+    for before, typed, word in [("the ", "l’", "l’homme"), ("the ", "don'", "don't"), ("", "می\u200c", "می\u200cخواهم")]:
+        ids, partial = kb.split_typed(before + typed)
+        assert partial == typed and list(ids) == enc.encode_context(before), typed
+        assert kb.suggest(before + typed) == [word]
+        assert kb.accept(before + typed, word) == before + word + " "
+        assert kb.history(before + typed + "")._tokens == kb.history(before)._tokens
+    assert kb.split_typed("the word\u200e")[1] == "word" and kb.accept("the word\u200e", "words") == "the words "
+    assert kb.split_typed("a '")[1] == "'" and kb.split_typed("\u200e")[1] == ""

@@ -137,6 +137,12 @@ const SPACES = new RegExp(`[${SPACE}]+`, 'u');
 // Between two word characters these keep one word: apostrophes (ASCII and typographic) and the
 // zero-width (non-)joiners of Persian, Sinhala, Indic half-forms (lightrnn_tf.data WORD_JOINERS).
 const JOINERS = "'\u2019\u200c\u200d";
+const WORD_CHAR = new RegExp(`^[${WORD}\\p{M}]$`, 'u');
+const FORMAT_CHAR = /^\p{Cf}$/u;
+/** The code point of `text` that ends at code unit `end`, as a string (export/text.py). */
+function charBefore(text, end) { return String.fromCodePoint(text.codePointAt(end - 1 - (end >= 2 && /[\udc00-\udfff]/.test(text[end - 1]) ? 1 : 0))); }
+/** An invisible format character that is no part of a word (export/text.py invisible). */
+function isInvisible(c) { return FORMAT_CHAR.test(c) && !JOINERS.includes(c); }
 // The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
 // words) and inner apostrophes (export/keyboard.py word_prefix_length).
 const REST_OF_WORD = new RegExp(`^(?:[${WORD}\\p{M}]|[${JOINERS}](?=[${WORD}\\p{M}]))*`, 'u');
@@ -205,7 +211,35 @@ export class Tokenizer {
    * How many code units at the end of `text` make its last token `token`: the shortest end that
    * lowercases and normalizes to it (export/text.py typed_length), else token.length.
    */
-  typedLength(text, token) {
+  /**
+   * [the word being typed at the end of `text`, how many of the text's last tokens it covers]
+   * (export/text.py typed_word): ['', 0] after whitespace; a joiner right after a word ("l’",
+   * "don'", Persian "می" + U+200C) belongs to it; invisible format characters at the end are skipped.
+   */
+  typedWord(text) {
+    if (!text || IS_SPACE.test(text[text.length - 1])) return ['', 0];
+    let end = text.length;
+    for (let c; end > 0 && isInvisible(c = charBefore(text, end));) end -= c.length;
+    let start = end;
+    while (start > 0 && !IS_SPACE.test(text[start - 1])) start--;
+    const chunk = text.slice(start, end); // no token spans whitespace
+    const tokens = this.tokenize(chunk);
+    if (!tokens.length) return ['', 0];
+    const last = chunk[chunk.length - 1];
+    if (chunk.length > 1 && JOINERS.includes(last) && WORD_CHAR.test(charBefore(chunk, chunk.length - 1))) {
+      const before = this.tokenize(chunk.slice(0, -1));
+      return [before[before.length - 1] + last, tokens.length - before.length + 1];
+    }
+    return [tokens[tokens.length - 1], 1];
+  }
+
+  typedLength(text, token) { // invisible format characters after the word are counted in
+    let trail = 0;
+    for (let c; trail < text.length && isInvisible(c = charBefore(text, text.length - trail));) trail += c.length;
+    return trail + this._typedLength(text.slice(0, text.length - trail), token);
+  }
+
+  _typedLength(text, token) {
     const becomes = (n) => {
       let end = text.slice(text.length - n);
       if (this.lowercase) end = end.toLowerCase();
@@ -251,11 +285,8 @@ export class Tokenizer {
     text = normalizeLines(text);
     const lines = text.split('\n');
     const ids = this._encodeLines(lines);
-    if (text && !IS_SPACE.test(text[text.length - 1])) {
-      const tokens = this.lastTokens(lines[lines.length - 1], 1);
-      if (tokens.length) return [ids.slice(0, -1), tokens[tokens.length - 1]];
-    }
-    return [ids, ''];
+    const [partial, covered] = this.typedWord(text);
+    return [ids.slice(0, ids.length - covered), partial];
   }
 }
 
@@ -311,9 +342,7 @@ export class Keyboard {
       have += toks.filter((t) => !special.has(t)).length;
     }
     let tokens = tail.flat();
-    if (text && !IS_SPACE.test(text[text.length - 1]) && this.tokenizer.lastTokens(lines[lines.length - 1], 1).length) {
-      tokens = tokens.slice(0, -1); // the word being typed is not committed yet
-    }
+    tokens = tokens.slice(0, tokens.length - this.tokenizer.typedWord(text)[1]); // the word being typed: not committed yet
     const kept = tokens.filter((t) => !special.has(t));
     const counts = new Map();
     const last = this.historyWords ? kept.slice(Math.max(0, kept.length - this.historyWords)) : [];

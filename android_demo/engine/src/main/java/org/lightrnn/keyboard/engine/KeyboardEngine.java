@@ -286,7 +286,7 @@ public final class KeyboardEngine {
     }
     List<String> tokens = new ArrayList<>();
     for (int i = tail.size() - 1; i >= 0; i--) tokens.addAll(tail.get(i));
-    if (!tokenizer.splitTyped(text).partial.isEmpty()) tokens.remove(tokens.size() - 1);
+    tokens.subList(tokens.size() - tokenizer.typedWord(text).covered, tokens.size()).clear(); // the word being typed
     List<String> kept = new ArrayList<>();
     for (String t : tokens) if (!specials.contains(t)) kept.add(t);
     Map<String, Integer> counts = new LinkedHashMap<>();

@@ -146,7 +146,15 @@ public final class Tokenizer {
    * How many chars at the end of {@code text} make its last token {@code token}: the shortest end
    * that lowercases and normalizes to it (export/text.py typed_length), else token.length().
    */
-  public int typedLength(String text, String token) {
+  public int typedLength(String text, String token) { // invisible format characters after the word count in
+    int trail = 0;
+    while (trail < text.length() && isInvisible(text.codePointBefore(text.length() - trail))) {
+      trail += Character.charCount(text.codePointBefore(text.length() - trail));
+    }
+    return trail + typedLengthOf(text.substring(0, text.length() - trail), token);
+  }
+
+  private int typedLengthOf(String text, String token) {
     // At most one length can work (neither rule removes a character); the token's own is the usual one.
     if (!token.isEmpty() && token.length() <= text.length() && becomes(text, token.length(), token)) {
       return token.length();
@@ -190,15 +198,56 @@ public final class Tokenizer {
     text = normalizeLines(text);
     String[] lines = text.split("\n", -1);
     List<Integer> ids = encodeLines(lines);
-    if (!text.isEmpty()) {
-      if (!isSpace(text.charAt(text.length() - 1))) {
-        List<String> tokens = lastTokens(lines[lines.length - 1], 1, java.util.Collections.<String>emptySet());
-        if (!tokens.isEmpty()) {
-          return new Typed(ids.subList(0, ids.size() - 1), tokens.get(tokens.size() - 1));
-        }
-      }
+    TypedWord w = typedWord(text);
+    return new Typed(ids.subList(0, ids.size() - w.covered), w.word);
+  }
+
+  /** Between two word characters these keep one word (lightrnn_tf.data.WORD_JOINERS). */
+  static final String JOINERS = "'\u2019\u200C\u200D";
+
+  /** The word being typed and how many of the text's last tokens it covers. */
+  public static final class TypedWord {
+    public final String word;
+    public final int covered;
+
+    TypedWord(String word, int covered) {
+      this.word = word;
+      this.covered = covered;
     }
-    return new Typed(ids, "");
+  }
+
+  /**
+   * The word being typed at the end of {@code text} (export/text.py typed_word): "" after
+   * whitespace; a joiner right after a word ("l’", "don'", Persian "می" + U+200C) belongs to it;
+   * invisible format characters at the end are skipped.
+   */
+  public TypedWord typedWord(String text) {
+    if (text.isEmpty() || isSpace(text.charAt(text.length() - 1))) return new TypedWord("", 0);
+    int end = text.length();
+    while (end > 0 && isInvisible(text.codePointBefore(end))) end -= Character.charCount(text.codePointBefore(end));
+    int start = end;
+    while (start > 0 && !isSpace(text.charAt(start - 1))) start--;
+    String chunk = text.substring(start, end); // no token spans whitespace
+    List<String> tokens = tokenize(chunk);
+    if (tokens.isEmpty()) return new TypedWord("", 0);
+    char last = chunk.charAt(chunk.length() - 1);
+    if (chunk.length() > 1 && JOINERS.indexOf(last) >= 0 && isWordChar(chunk.codePointBefore(chunk.length() - 1))) {
+      List<String> before = tokenize(chunk.substring(0, chunk.length() - 1));
+      return new TypedWord(before.get(before.size() - 1) + last, tokens.size() - before.size() + 1);
+    }
+    return new TypedWord(tokens.get(tokens.size() - 1), 1);
+  }
+
+  static boolean isWordChar(int c) {
+    int t = Character.getType(c);
+    return Character.isLetter(c) || Character.isDigit(c) || t == Character.LETTER_NUMBER || t == Character.OTHER_NUMBER
+        || c == '_' || t == Character.NON_SPACING_MARK || t == Character.COMBINING_SPACING_MARK
+        || t == Character.ENCLOSING_MARK;
+  }
+
+  /** An invisible format character that is no part of a word (export/text.py invisible). */
+  static boolean isInvisible(int c) {
+    return Character.getType(c) == Character.FORMAT && (c > 0xFFFF || JOINERS.indexOf((char) c) < 0);
   }
 
   /** Committed ids ({@code <eos>} first) and the partial word. */
