@@ -90,7 +90,7 @@ class TextEncoder:
     def typed_length(self, text: str, token: str) -> int:
         """How many characters at the end of `text` make its last token `token`: lowercasing and
         the normal form can change a word's length ("cafe" + U+0301 is "café"; "İ" lowercases to
-        two characters), so it is the shortest end of `text` that becomes `token`, else `len(token)`;
+        two characters), so it is the shortest end of `text` that becomes `token`, else 0;
         invisible format characters after it (`typed_word` skips them) are counted in."""
         trail = 0
         while trail < len(text) and invisible(text[len(text) - 1 - trail]):
@@ -107,7 +107,8 @@ class TextEncoder:
         # At most one length can work (neither rule removes a character); the token's own is the usual one.
         if 0 < len(token) <= len(text) and becomes(len(token)):
             return len(token)
-        return next((n for n in range(1, min(len(text), 4 * len(token) + 4) + 1) if becomes(n)), len(token))
+        # else 0: no end of the text is the token, so cut nothing rather than the user's letters
+        return next((n for n in range(1, min(len(text), 4 * len(token) + 4) + 1) if becomes(n)), 0)
 
     def encode_tokens(self, tokens) -> list[int]:
         get = self.index.get

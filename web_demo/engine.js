@@ -134,6 +134,7 @@ const WORD = '\\p{L}\\p{N}_'; // Python's str \w: isalnum() or '_'
 const SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 const IS_SPACE = new RegExp(`[${SPACE}]`, 'u');
 const SPACES = new RegExp(`[${SPACE}]+`, 'u');
+const NOT_SPACE = new RegExp(`[^${SPACE}]`, 'u');
 // Between two word characters these keep one word: apostrophes (ASCII and typographic) and the
 // zero-width (non-)joiners of Persian, Sinhala, Indic half-forms (lightrnn_tf.data WORD_JOINERS).
 const JOINERS = "'\u2019\u200c\u200d";
@@ -144,7 +145,7 @@ function charBefore(text, end) { return String.fromCodePoint(text.codePointAt(en
 /** An invisible format character that is no part of a word (export/text.py invisible). */
 function isInvisible(c) { return FORMAT_CHAR.test(c) && !JOINERS.includes(c); }
 // The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
-// words) and inner apostrophes (export/keyboard.py word_prefix_length).
+// words), and inner apostrophes and joiners (export/keyboard.py word_prefix_length).
 const REST_OF_WORD = new RegExp(`^(?:[${WORD}\\p{M}]|[${JOINERS}](?=[${WORD}\\p{M}]))*`, 'u');
 
 /** A Python `re` pattern using \w / \s -> a JS RegExp with the same meaning (flags gu). */
@@ -209,7 +210,7 @@ export class Tokenizer {
 
   /**
    * How many code units at the end of `text` make its last token `token`: the shortest end that
-   * lowercases and normalizes to it (export/text.py typed_length), else token.length.
+   * lowercases and normalizes to it (export/text.py typed_length), else 0.
    */
   /**
    * [the word being typed at the end of `text`, how many of the text's last tokens it covers]
@@ -249,7 +250,7 @@ export class Tokenizer {
     // At most one length can work (neither rule removes a character); the token's own is the usual one.
     if (token.length > 0 && token.length <= text.length && becomes(token.length)) return token.length;
     for (let n = 1; n <= Math.min(text.length, 4 * token.length + 4); n++) if (becomes(n)) return n;
-    return token.length;
+    return 0; // no end of the text is the token: cut nothing rather than the user's letters
   }
 
   encodeTokens(tokens) { return tokens.map((t) => (this.index.has(t) ? this.index.get(t) : this.unkId)); }
@@ -275,7 +276,7 @@ export class Tokenizer {
     const out = [this.eosId];
     lines.forEach((line, i) => {
       out.push(...this.encodeTokens(this.tokenize(line)));
-      if (i < lines.length - 1 && line.trim()) out.push(this.eosId);
+      if (i < lines.length - 1 && NOT_SPACE.test(line)) out.push(this.eosId); // Python's line.strip()
     });
     return out;
   }

@@ -117,9 +117,14 @@ public final class Tokenizer {
     return tokenize(line);
   }
 
+  /** Python's {@code not line.strip()}: only whitespace (String.trim strips U+0000-U+0020 instead). */
+  private static boolean isBlank(String line) {
+    for (int i = 0; i < line.length(); i++) if (!isSpace(line.charAt(i))) return false;
+    return true;
+  }
 
-  /** Whitespace as the tokenizer splits on it ({@code \p{IsWhite_Space}}; not U+001F, unlike isWhitespace). */
-  private static boolean isSpace(char c) { // the SPACE class above
+  /** Whitespace as the tokenizer splits on it: Python's str.isspace (the SPACE class). */
+  private static boolean isSpace(char c) {
     return (c >= '\t' && c <= '\r') || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680
         || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
   }
@@ -144,7 +149,7 @@ public final class Tokenizer {
 
   /**
    * How many chars at the end of {@code text} make its last token {@code token}: the shortest end
-   * that lowercases and normalizes to it (export/text.py typed_length), else token.length().
+   * that lowercases and normalizes to it (export/text.py typed_length), else 0.
    */
   public int typedLength(String text, String token) { // invisible format characters after the word count in
     int trail = 0;
@@ -162,7 +167,7 @@ public final class Tokenizer {
     for (int n = 1; n <= Math.min(text.length(), 4 * token.length() + 4); n++) {
       if (becomes(text, n, token)) return n;
     }
-    return token.length();
+    return 0; // no end of the text is the token: cut nothing rather than the user's letters
   }
 
   private boolean becomes(String text, int n, String token) {
@@ -188,7 +193,7 @@ public final class Tokenizer {
     out.add(eosId);
     for (int i = 0; i < lines.length; i++) {
       for (String t : tokenize(lines[i])) out.add(id(t));
-      if (i < lines.length - 1 && !lines[i].trim().isEmpty()) out.add(eosId);
+      if (i < lines.length - 1 && !isBlank(lines[i])) out.add(eosId);
     }
     return out;
   }
