@@ -50,16 +50,14 @@ def capitals_note(meta: dict) -> str:
 
 
 def unicode_note(meta: dict) -> str:
-    """A warning when the vocabulary holds a word that today's tokenizer cannot produce (not NFC):
-    the run was trained before tokens were put in NFC (2026-12-06), and the file's rules would not
-    read the text as training did. `""` when every word is NFC."""
-    import unicodedata
-
-    odd = [w for w in meta["vocab"] if not unicodedata.is_normalized("NFC", w)]
-    if not odd:
+    """A note when the run was trained with the tokenizer rules of before 2026-12-06 (no
+    `normalization` in the metadata) on text that is not all ASCII: the file keeps those rules, so
+    it reads text as training did, but words with combining marks or joiners are split and a
+    decomposed "é" is another word. `""` otherwise."""
+    if meta["tokenizer"].get("normalization") or all(w.isascii() for w in meta["vocab"]):
         return ""
-    return (f"{len(odd)} vocabulary word(s) are not in Unicode NFC (e.g. {odd[0]!r}): the run was trained before "
-            "tokens were normalized, and the exported rules read text differently; retrain it for a keyboard model")
+    return ("the run was trained with the tokenizer rules of before 2026-12-06, which the file keeps: words are "
+            "split at combining marks and joiners, and text is not put in Unicode NFC; retrain it for today's rules")
 
 
 def main(argv=None) -> int:

@@ -68,7 +68,8 @@ def build_baseline(model, words, tokenizer: dict, quantize: str = "none", max_k:
         "architecture": ARCHITECTURE, "library": "lightrnn_tf", "library_version": __version__,
         "model": {"vocab_size": v, "rows": 1, "cols": v, "embedding_dim": model.embedding_dim,
                   "hidden_dim": model.hidden_dim, "num_layers": model.num_layers},
-        "tokenizer": {**tokenizer, "split_punct_pattern": PUNCT_RE.pattern, "normalization": NORMALIZATION},
+        # a tokenizer dict without the pattern (or normalization) means today's rules
+        "tokenizer": {"split_punct_pattern": PUNCT_RE.pattern, "normalization": NORMALIZATION, **tokenizer},
         "special_tokens": {UNK: list(words).index(UNK), EOS: list(words).index(EOS)},
         "table": metadata_lib.encode_allocation(np.zeros(v, np.int64), np.arange(v), 1, v),
         "export": {"quantization": quantize, "max_k": max_k, "expand_rows": 1,

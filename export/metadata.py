@@ -52,7 +52,7 @@ def build_metadata(run, export_settings: dict) -> dict:
     import dataclasses
 
     from lightrnn_tf import __version__
-    from lightrnn_tf.data import PUNCT_RE, EOS, UNK
+    from lightrnn_tf.data import EOS, UNK
 
     table = run.model.get_table()
     model_cfg = dataclasses.asdict(run.model_config)
@@ -64,8 +64,7 @@ def build_metadata(run, export_settings: dict) -> dict:
         "library_version": __version__,
         "model": model_cfg,
         "tokenizer": {
-            **run.tokenizer.to_dict(),
-            "split_punct_pattern": PUNCT_RE.pattern,
+            **run.tokenizer.to_dict(),  # the rules the run was trained with
             "rules": "lowercase (if set), then: split_punct ? re.findall(split_punct_pattern) : str.split(); "
                      "each token in Unicode normal form `normalization`; unknown words -> <unk>; "
                      "<eos> after every line",

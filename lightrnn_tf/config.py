@@ -91,6 +91,8 @@ class TrainConfig:
                           "built-in King James Bible is used)")
     lowercase: bool = _f(False, "lowercase the text before tokenizing")
     split_punct: bool = _f(False, "split punctuation from words (\"earth.\" -> \"earth\" \".\")")
+    tokenizer_rules: int = _f(2, "version of the tokenizer's rules the run was trained with (lightrnn_tf.data."
+                                 "TOKENIZER_RULES; 1 in runs written before 2026-12-06)", cli=False)
     max_vocab: int = _f(0, "keep at most this many words (by training frequency); 0 keeps all")
     min_count: int = _f(1, "drop words seen fewer times than this in training (they become <unk>)")
     # === Optimisation ===
@@ -237,7 +239,7 @@ def to_json(model: ModelConfig, train: TrainConfig | None = None) -> str:
 # Settings whose default changed, with the value a config.json written before they existed meant,
 # so that `--resume` of an older run goes on as it started.
 _BEFORE_THEY_EXISTED = {"realloc_tokens_per_word": 0.0, "realloc_min_count": 0, "realloc_recovery_epochs": 1,
-                        "ema_momentum": 0.0}
+                        "ema_momentum": 0.0, "tokenizer_rules": 1}
 
 
 def from_json(text: str) -> tuple[ModelConfig, TrainConfig | None]:

@@ -84,6 +84,11 @@ PUNCT_RE = re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:[{WORD_JOINERS}][{WORD_CHA
 # Every token is put in this Unicode normal form: the same word typed precomposed ("é") or
 # decomposed ("e" + U+0301), as macOS file names and some keyboards write it, is one word.
 NORMALIZATION = "NFC"
+# The tokenizer's rules by version, recorded in every run's config.json (`tokenizer_rules`), so a
+# run keeps the rules it was trained with: 1, before 2026-12-06: Python's `\w` words (combining
+# marks and joiners split them off), no normalization; 2: the rules above.
+TOKENIZER_RULES = 2
+_LEGACY_PUNCT_RE = re.compile(r"<[^<>\s]+>|\w+(?:'\w+)*|[^\w\s]")
 
 
 @dataclass(frozen=True)
@@ -102,17 +107,33 @@ class Tokenizer:
 
     lowercase: bool = False
     split_punct: bool = False
+    rules: int = TOKENIZER_RULES
+
+    def __post_init__(self):
+        if self.rules not in (1, 2):
+            raise LightRNNError(f"unknown tokenizer rules {self.rules!r} (this version knows 1 and 2)")
+
+    @property
+    def pattern(self) -> re.Pattern:
+        """The `split_punct` regex of these rules."""
+        return PUNCT_RE if self.rules >= 2 else _LEGACY_PUNCT_RE
+
+    @property
+    def normalization(self) -> str | None:
+        return NORMALIZATION if self.rules >= 2 else None
 
     def __call__(self, line: str) -> list[str]:
         if self.lowercase:
             line = line.lower()
-        tokens = PUNCT_RE.findall(line) if self.split_punct else line.split()
-        if line.isascii():
+        tokens = self.pattern.findall(line) if self.split_punct else line.split()
+        if self.normalization is None or line.isascii():
             return tokens
-        return [unicodedata.normalize(NORMALIZATION, t) for t in tokens]
+        return [unicodedata.normalize(self.normalization, t) for t in tokens]
 
     def to_dict(self) -> dict:
-        return {"lowercase": self.lowercase, "split_punct": self.split_punct, "normalization": NORMALIZATION}
+        """The rules as an exported model's metadata states them for the apps."""
+        return {"lowercase": self.lowercase, "split_punct": self.split_punct,
+                "split_punct_pattern": self.pattern.pattern, "normalization": self.normalization}
 
 
 # === Vocabulary ===

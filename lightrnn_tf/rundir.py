@@ -49,7 +49,7 @@ class Run:
 def tokenizer_of(train_cfg) -> Tokenizer:
     if train_cfg is None:
         return Tokenizer()
-    return Tokenizer(lowercase=train_cfg.lowercase, split_punct=train_cfg.split_punct)
+    return Tokenizer(lowercase=train_cfg.lowercase, split_punct=train_cfg.split_punct, rules=train_cfg.tokenizer_rules)
 
 
 def load_run(path: str) -> Run:
@@ -127,7 +127,7 @@ def _save_run(path, *, model_config, train_config, vocab, model, metrics, tokeni
             dropout=model.dropout_rate)
         if train_config is None and tokenizer is not None:
             train_config = config_lib.TrainConfig(lowercase=tokenizer.lowercase, split_punct=tokenizer.split_punct,
-                                                  out=path)
+                                                  tokenizer_rules=tokenizer.rules, out=path)
     if model_config is not None:
         _write_text(os.path.join(path, CONFIG), config_lib.to_json(model_config, train_config))
     if vocab is not None:

@@ -64,7 +64,7 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
     for name in ("embedding_dim", "hidden_dim", "num_layers"):
         positive_int(getattr(model_cfg, name), name)
     corpus = load_corpus(cfg)
-    tokenizer = Tokenizer(lowercase=cfg.lowercase, split_punct=cfg.split_punct)
+    tokenizer = Tokenizer(lowercase=cfg.lowercase, split_punct=cfg.split_punct, rules=cfg.tokenizer_rules)
     vocab = Vocabulary.build(tokenizer, corpus.train, max_size=cfg.max_vocab, min_count=cfg.min_count)
     if cfg.resume:
         vocab_path = os.path.join(cfg.out, rundir.VOCAB)

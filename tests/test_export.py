@@ -310,15 +310,41 @@ def test_baseline_export_matches_keras():
     np.testing.assert_allclose(np.asarray(lp)[0], ref, atol=ATOL)
 
 
-def test_unicode_note_for_runs_trained_before_nfc():
-    """A vocabulary word that is not NFC (a run trained before tokens were normalized) is noted."""
+def test_a_run_trained_before_the_unicode_rules_keeps_its_tokenizer(tmp_path):
+    """A config.json without `tokenizer_rules` (written before 2026-12-06) loads with the rules the
+    run was trained with (rules 1: Python's \\w words, no NFC), and its export states them, so the
+    apps read text as its training did; a new run records rules 2."""
+    import json
     import unicodedata
 
+    from export.convert import export_run
+    from export.keyboard import KeyboardPredictor
+    from export_fixtures import make_run
+    from lightrnn_tf.rundir import load_run
+
+    run = make_run(tmp_path / "run", train_steps=0)
+    cfg_path = tmp_path / "run" / "config.json"
+    doc = json.loads(cfg_path.read_text())
+    assert doc["train"]["tokenizer_rules"] == 2 and load_run(run).tokenizer.rules == 2
+    del doc["train"]["tokenizer_rules"]
+    cfg_path.write_text(json.dumps(doc))
+    old = load_run(run).tokenizer
+    assert old.rules == 1 and old("हिन्दी") == ["ह", "ि", "न", "्", "द", "ी"]
+    assert old(unicodedata.normalize("NFD", "é")) == ["e", "\u0301"]
+    meta = export_run(run, str(tmp_path / "old.tflite"), quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
+    assert meta["tokenizer"]["split_punct_pattern"] == old.pattern.pattern and meta["tokenizer"]["normalization"] is None
+    kb = KeyboardPredictor(str(tmp_path / "old.tflite"))
+    assert kb.text.tokenize("हिन्दी") == old("हिन्दी")
+
+
+def test_unicode_note_for_runs_trained_before_the_unicode_rules():
+    """A file exported with the old rules (no normalization) from non-ASCII text is noted."""
     from export.__main__ import unicode_note
 
-    assert unicode_note({"vocab": ["<unk>", "<eos>", "café", "the"]}) == ""
-    note = unicode_note({"vocab": ["<unk>", "<eos>", unicodedata.normalize("NFD", "café"), "the"]})
-    assert note.startswith("1 vocabulary word(s) are not in Unicode NFC") and "retrain" in note
+    old = {"lowercase": True, "split_punct": True, "normalization": None}
+    assert unicode_note({"tokenizer": old, "vocab": ["<unk>", "<eos>", "the"]}) == ""
+    assert unicode_note({"tokenizer": {**old, "normalization": "NFC"}, "vocab": ["<unk>", "<eos>", "café"]}) == ""
+    assert "retrain it for today's rules" in unicode_note({"tokenizer": old, "vocab": ["<unk>", "<eos>", "café"]})
 
 
 def test_capitals_note_for_keyboards():
