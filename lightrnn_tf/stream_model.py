@@ -380,7 +380,7 @@ def _check_backup_callbacks(callbacks) -> None:
     again, restart the time budget). `TrainingCheckpoint` keeps both."""
     callbacks = callbacks.callbacks if isinstance(callbacks, keras.callbacks.CallbackList) else list(callbacks or [])
     backups = [cb for cb in callbacks if isinstance(cb, keras.callbacks.BackupAndRestore)]
-    if any(cb.save_freq != "epoch" for cb in backups):
+    if any(cb.save_freq not in ("epoch", False) for cb in backups):  # False: on preemption only
         raise LightRNNError("keras.callbacks.BackupAndRestore with save_freq=N restores the epoch but not the "
                             "window inside it, so a resumed run would train the epoch's first windows again from "
                             "mid-epoch weights: use save_freq='epoch', or lightrnn_tf.checkpoint.TrainingCheckpoint"

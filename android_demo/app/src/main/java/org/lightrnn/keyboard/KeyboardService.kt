@@ -21,6 +21,7 @@ class KeyboardService : InputMethodService() {
     private val keyLayout = KeyLayout()  // not `layout`: inside a Button's `apply` that is its text layout
     private val buttons = mutableListOf<Pair<String, Button>>()  // the keys shown, for relabelling
     private var suggestionsOff = false  // a password or no-suggestions field: read nothing, suggest nothing
+    private var inputType = -1  // the field's, when the keys were set up for it
 
     override fun onCreate() {
         super.onCreate()
@@ -66,7 +67,8 @@ class KeyboardService : InputMethodService() {
         val type = attribute?.inputType ?: 0
         suggestionsOff = noSuggestions(type)
         val cls = type and InputType.TYPE_MASK_CLASS
-        if (restarting) return  // the same field again: keep the page and caps lock
+        if (restarting && type == inputType) return  // the same field again: keep the page and caps lock
+        inputType = type
         keyLayout.startInput(
             cls == InputType.TYPE_CLASS_NUMBER || cls == InputType.TYPE_CLASS_PHONE || cls == InputType.TYPE_CLASS_DATETIME,
             cls == InputType.TYPE_CLASS_TEXT && type and InputType.TYPE_TEXT_FLAG_CAP_SENTENCES != 0
