@@ -61,6 +61,20 @@ TOKENIZER_TEXTS = [
     "\u00a0\nb", "\u2007\nb", "\x1f\nb", "\ufeff\nb", "\x01\nb",
 ]
 
+# Random texts over characters chosen to stress the rules the three engines share: combining marks,
+# joiners and other format characters, exotic whitespace and line ends, case mappings that change
+# lengths ("İ", "ß"), titlecase, characters outside the BMP. Left out: what the runtimes' Unicode
+# versions or casing rules disagree on (the Greek final sigma; marks newer than Java 17's Unicode 13).
+FUZZ_ALPHABET = list("aZé _'’,.-1") + [
+    "e\u0301", "\u0301", "ह", "\u093f", "\u094d", "ر", "\u064e", "\u200c", "\u200d", "\u200b", "\u200e", "\ufeff",
+    "\x1f", "\u00a0", "\u3000", "\t", "\n", "\u2028", "İ", "ß", "ǅ", "𝐀", "\U0001F600", "\U000E0041", "<unk>"]
+
+
+def fuzz_texts(n: int = 300, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(FUZZ_ALPHABET, size=int(rng.integers(1, 16)))) for _ in range(n)]
+
+
 # (text, word) taps: the inserted word keeps the typed prefix's capitals (a lowercasing model)
 ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (Ca", "cat"), ("The ", "cat"),
                 ("", "the"), ("DOGS and CATS d", "dog"), ("x\u2028Ca", "cat"), ("Ünï", "ünïcödé"), ("Ü", "ünïcödé"),
@@ -202,9 +216,11 @@ def write_fixtures(out_dir) -> dict:
     export_run(run, model, quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
     texts = typed_prefixes(TINY_TEXT[:4] + ["Unknownword the c", "dogs and CATS d", "two lines.\nthe c"])
     replay = record(model, texts, history_texts=typed_prefixes(HISTORY_TEXTS))
-    replay["tokenize"] = tokenizer_cases(model, TOKENIZER_TEXTS)
-    replay["accept"] = accept_cases(model, ACCEPT_CASES)
-    replay["accept_at"] = accept_at_cases(model, ACCEPT_AT_CASES)
+    fuzz = fuzz_texts()
+    replay["tokenize"] = tokenizer_cases(model, TOKENIZER_TEXTS + fuzz)
+    replay["accept"] = accept_cases(model, ACCEPT_CASES + [(t, "éab") for t in fuzz])
+    replay["accept_at"] = accept_at_cases(model, ACCEPT_AT_CASES + [(t[: len(t) // 2], t[len(t) // 2:], "ab")
+                                                                   for t in fuzz_texts(200, seed=1)])
     replay["history_tokens"] = history_tokens(model, long_history_texts(), HISTORY_WORDS)
     replay["model"] = "tiny.tflite"
     replay["baseline_model"] = write_baseline(model, os.path.join(out_dir, "full_softmax.tflite"))
