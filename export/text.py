@@ -84,8 +84,15 @@ class TextEncoder:
             return "", 0
         if len(chunk) > 1 and chunk[-1] in WORD_JOINERS and word_char(chunk[-2]):
             before = self.tokenize(chunk[:-1])
-            return before[-1] + chunk[-1], len(tokens) - len(before) + 1
-        return tokens[-1], 1
+            return self._unfinished(chunk[:-1], before[-1]) + chunk[-1], len(tokens) - len(before) + 1
+        return self._unfinished(chunk, tokens[-1]), 1
+
+    def _unfinished(self, typed: str, word: str) -> str:
+        """`word`, the lowercased end of `typed`, as the prefix of a word still being typed: a capital
+        sigma typed last is "σ", not the final "ς" lowercasing gives it ("ΜΙΣ" completes to "μισθός")."""
+        if self.lowercase and typed.endswith("Σ") and word.endswith("ς"):
+            return word[:-1] + "σ"
+        return word
 
     def typed_length(self, text: str, token: str) -> int:
         """How many characters at the end of `text` make its last token `token`: lowercasing and
@@ -102,7 +109,7 @@ class TextEncoder:
             end = text[-n:].lower() if self.lowercase else text[-n:]
             if self.normalization is not None and not end.isascii():
                 end = unicodedata.normalize(self.normalization, end)
-            return end == token
+            return self._unfinished(text[-n:], end) == token
 
         # At most one length can work (neither rule removes a character); the token's own is the usual one.
         if 0 < len(token) <= len(text) and becomes(len(token)):

@@ -337,3 +337,19 @@ def test_a_joiner_typed_after_a_word_is_part_of_the_word_being_typed(tmp_path):
         assert kb.history(before + typed + "")._tokens == kb.history(before)._tokens
     assert kb.split_typed("the word\u200e")[1] == "word" and kb.accept("the word\u200e", "words") == "the words "
     assert kb.split_typed("a '")[1] == "'" and kb.split_typed("\u200e")[1] == ""
+
+
+def test_a_capital_sigma_typed_last_completes_as_an_unfinished_word(tmp_path):
+    """"ΜΙΣ" lowercases to "μις" (a final sigma), but the word is still being typed: it completes
+    to "μισθός", and a tap replaces the three letters typed."""
+    from export.convert import export_run
+    from export.keyboard import KeyboardPredictor
+    from export_fixtures import make_run
+
+    path = str(tmp_path / "m.tflite")
+    export_run(make_run(tmp_path / "run", ["ο μισθός του μις"] * 4, train_steps=0), path, quantize="none",
+               max_k=4, expand_rows=1, fold_inputs=True)
+    kb = KeyboardPredictor(path, history_weight=0)
+    assert kb.split_typed("Ο ΜΙΣ")[1] == "μισ" and kb.suggest("Ο ΜΙΣ") == ["μισθός"]
+    assert kb.accept("Ο ΜΙΣ", "μισθός") == "Ο ΜΙΣΘΌΣ "
+    assert kb.split_typed("ο μις")[1] == "μις"  # a final sigma typed as such stays one

@@ -229,9 +229,14 @@ export class Tokenizer {
     const last = chunk[chunk.length - 1];
     if (chunk.length > 1 && JOINERS.includes(last) && WORD_CHAR.test(charBefore(chunk, chunk.length - 1))) {
       const before = this.tokenize(chunk.slice(0, -1));
-      return [before[before.length - 1] + last, tokens.length - before.length + 1];
+      return [this._unfinished(chunk.slice(0, -1), before[before.length - 1]) + last, tokens.length - before.length + 1];
     }
-    return [tokens[tokens.length - 1], 1];
+    return [this._unfinished(chunk, tokens[tokens.length - 1]), 1];
+  }
+
+  /** A capital sigma typed last is "σ" in a word still being typed, not the final "ς" (export/text.py). */
+  _unfinished(typed, word) {
+    return this.lowercase && typed.endsWith('Σ') && word.endsWith('ς') ? `${word.slice(0, -1)}σ` : word;
   }
 
   typedLength(text, token) { // invisible format characters after the word are counted in
@@ -245,7 +250,7 @@ export class Tokenizer {
       let end = text.slice(text.length - n);
       if (this.lowercase) end = end.toLowerCase();
       if (this.normalization !== null) end = end.normalize(this.normalization);
-      return end === token;
+      return this._unfinished(text.slice(text.length - n), end) === token;
     };
     // At most one length can work (neither rule removes a character); the token's own is the usual one.
     if (token.length > 0 && token.length <= text.length && becomes(token.length)) return token.length;

@@ -174,7 +174,7 @@ public final class Tokenizer {
     String end = text.substring(text.length() - n);
     if (lowercase) end = end.toLowerCase(Locale.ROOT);
     if (nfc) end = Normalizer.normalize(end, Normalizer.Form.NFC);
-    return end.equals(token);
+    return unfinished(text.substring(text.length() - n), end).equals(token);
   }
 
   public int id(String token) {
@@ -238,9 +238,16 @@ public final class Tokenizer {
     char last = chunk.charAt(chunk.length() - 1);
     if (chunk.length() > 1 && JOINERS.indexOf(last) >= 0 && isWordChar(chunk.codePointBefore(chunk.length() - 1))) {
       List<String> before = tokenize(chunk.substring(0, chunk.length() - 1));
-      return new TypedWord(before.get(before.size() - 1) + last, tokens.size() - before.size() + 1);
+      return new TypedWord(unfinished(chunk.substring(0, chunk.length() - 1), before.get(before.size() - 1)) + last,
+          tokens.size() - before.size() + 1);
     }
-    return new TypedWord(tokens.get(tokens.size() - 1), 1);
+    return new TypedWord(unfinished(chunk, tokens.get(tokens.size() - 1)), 1);
+  }
+
+  /** A capital sigma typed last is "σ" in a word still being typed, not the final "ς" (export/text.py). */
+  private String unfinished(String typed, String word) {
+    if (lowercase && typed.endsWith("Σ") && word.endsWith("ς")) return word.substring(0, word.length() - 1) + "σ";
+    return word;
   }
 
   static boolean isWordChar(int c) {
