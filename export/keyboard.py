@@ -418,7 +418,7 @@ class KeyboardPredictor:
         right after it is re-used, and before a line end none is added."""
         _, partial = self.split_typed(before)
         head = self.accept(before, word, partial)
-        if partial:  # the rest of the word: letters, digits, _, combining marks and inner apostrophes
+        if partial:  # the rest of the word: letters, digits, _, combining marks, inner apostrophes and joiners
             after = after[word_prefix_length(after):]
         if after[:1] in (" ", "\t"):
             after = after[1:]

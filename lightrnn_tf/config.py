@@ -15,7 +15,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lightrnn_tf.data import TOKENIZER_RULES
 from lightrnn_tf.errors import LightRNNError, positive_int
+from lightrnn_tf.table import table_shape
 
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
@@ -54,10 +56,7 @@ class ModelConfig:
                                     f"got {getattr(c, name)}.")
         if c.vocab_size < 2:
             raise LightRNNError(f"vocabulary has {c.vocab_size} word(s); LightRNN needs at least 2")
-        if c.rows <= 0:  # from the columns when only they are given
-            c.rows = math.ceil(c.vocab_size / c.cols) if c.cols > 0 else math.ceil(math.sqrt(c.vocab_size))
-        if c.cols <= 0:
-            c.cols = math.ceil(c.vocab_size / c.rows)
+        c.rows, c.cols = table_shape(c.vocab_size, c.rows, c.cols)
         if c.rows * c.cols < c.vocab_size:
             raise LightRNNError(
                 f"table {c.rows}x{c.cols} has {c.rows * c.cols} cells, fewer than the {c.vocab_size} words"
@@ -91,8 +90,9 @@ class TrainConfig:
                           "built-in King James Bible is used)")
     lowercase: bool = _f(False, "lowercase the text before tokenizing")
     split_punct: bool = _f(False, "split punctuation from words (\"earth.\" -> \"earth\" \".\")")
-    tokenizer_rules: int = _f(2, "version of the tokenizer's rules the run was trained with (lightrnn_tf.data."
-                                 "TOKENIZER_RULES; 1 in runs written before 2026-12-06)", cli=False)
+    tokenizer_rules: int = _f(TOKENIZER_RULES, "version of the tokenizer's rules the run was trained with "
+                                               "(lightrnn_tf.data.TOKENIZER_RULES; 1 in runs written before "
+                                               "2026-12-06)", cli=False)
     max_vocab: int = _f(0, "keep at most this many words (by training frequency); 0 keeps all")
     min_count: int = _f(1, "drop words seen fewer times than this in training (they become <unk>)")
     # === Optimisation ===

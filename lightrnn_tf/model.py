@@ -17,7 +17,6 @@ first word of a stream from the zero state.
 
 from __future__ import annotations
 
-import math
 
 import keras
 import numpy as np
@@ -27,7 +26,7 @@ from keras import ops
 from lightrnn_tf.errors import positive_int
 from lightrnn_tf.layers import ReplicaDropout, TwoComponentEmbedding, TwoStageSoftmax
 from lightrnn_tf.stream_model import StreamLanguageModel
-from lightrnn_tf.table import WordTable
+from lightrnn_tf.table import WordTable, table_shape
 
 
 @keras.saving.register_keras_serializable(package="lightrnn_tf")
@@ -72,12 +71,7 @@ class LightRNNModel(StreamLanguageModel):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         positive_int(num_layers, "num_layers", ValueError)
-        if rows:
-            self.rows = int(rows)
-        else:  # chosen from the columns when only they are given
-            self.rows = math.ceil(vocab_size / int(cols)) if cols else math.ceil(math.sqrt(vocab_size))
-        self.cols = int(cols) if cols else math.ceil(vocab_size / self.rows)
-        rows, cols = self.rows, self.cols
+        self.rows, self.cols = rows, cols = table_shape(vocab_size, rows, cols)
         self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers

@@ -11,9 +11,21 @@ This module does not import TensorFlow or OR-Tools.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lightrnn_tf.errors import LightRNNError
+
+
+def table_shape(vocab_size: int, rows=0, cols=0) -> tuple[int, int]:
+    """`(R, C)` of the table for `vocab_size` words: `rows`/`cols` as given, a missing one (0 or None)
+    chosen: R = ceil(sqrt(V)), or ceil(V / C) when only the columns are given; C = ceil(V / R)."""
+    if rows:
+        rows = int(rows)
+    else:
+        rows = math.ceil(vocab_size / int(cols)) if cols else math.ceil(math.sqrt(vocab_size))
+    return rows, int(cols) if cols else math.ceil(vocab_size / rows)
 
 
 class WordTable:

@@ -416,7 +416,9 @@ def configs_from_argv(argv=None) -> tuple[ModelConfig, TrainConfig]:
         raise LightRNNError(f"--resume: no checkpoint in {cfg.out} (no {rundir.CONFIG})")
     saved_model, saved = saved_settings(path)
     given = given_flags(argv)
-    for name, value, current in differing_flags(given, saved_model, saved, skip=EXTENDABLE)[:1]:
+    differing = differing_flags(given, saved_model, saved, skip=EXTENDABLE)
+    if differing:
+        name, value, current = differing[0]
         flag = "--" + name.replace("_", "-")
         raise LightRNNError(f"{flag} {value} differs from the run's {current!r} in {path}; --resume continues "
                             f"the run as it was configured (only {', '.join('--' + e.replace('_', '-') for e in EXTENDABLE)} "

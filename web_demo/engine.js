@@ -138,7 +138,8 @@ const NOT_SPACE = new RegExp(`[^${SPACE}]`, 'u');
 // Between two word characters these keep one word: apostrophes (ASCII and typographic) and the
 // zero-width (non-)joiners of Persian, Sinhala, Indic half-forms (lightrnn_tf.data WORD_JOINERS).
 const JOINERS = "'\u2019\u200c\u200d";
-const WORD_CHAR = new RegExp(`^[${WORD}\\p{M}]$`, 'u');
+const WORD_OR_MARK = `${WORD}\\p{M}`; // a character words are made of (export/text.py word_char)
+const WORD_CHAR = new RegExp(`^[${WORD_OR_MARK}]$`, 'u');
 const FORMAT_CHAR = /^\p{Cf}$/u;
 /** The code point of `text` that ends at code unit `end`, as a string (export/text.py). */
 function charBefore(text, end) { return String.fromCodePoint(text.codePointAt(end - 1 - (end >= 2 && /[\udc00-\udfff]/.test(text[end - 1]) ? 1 : 0))); }
@@ -146,7 +147,7 @@ function charBefore(text, end) { return String.fromCodePoint(text.codePointAt(en
 function isInvisible(c) { return FORMAT_CHAR.test(c) && !JOINERS.includes(c); }
 // The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
 // words), and inner apostrophes and joiners (export/keyboard.py word_prefix_length).
-const REST_OF_WORD = new RegExp(`^(?:[${WORD}\\p{M}]|[${JOINERS}](?=[${WORD}\\p{M}]))*`, 'u');
+const REST_OF_WORD = new RegExp(`^(?:[${WORD_OR_MARK}]|[${JOINERS}](?=[${WORD_OR_MARK}]))*`, 'u');
 
 /** A Python `re` pattern using \w / \s -> a JS RegExp with the same meaning (flags gu). */
 export function pythonPattern(src) {
@@ -209,10 +210,6 @@ export class Tokenizer {
   }
 
   /**
-   * How many code units at the end of `text` make its last token `token`: the shortest end that
-   * lowercases and normalizes to it (export/text.py typed_length), else 0.
-   */
-  /**
    * [the word being typed at the end of `text`, how many of the text's last tokens it covers]
    * (export/text.py typed_word): ['', 0] after whitespace; a joiner right after a word ("l’",
    * "don'", Persian "می" + U+200C) belongs to it; invisible format characters at the end are skipped.
@@ -239,7 +236,12 @@ export class Tokenizer {
     return this.lowercase && typed.endsWith('Σ') && word.endsWith('ς') ? `${word.slice(0, -1)}σ` : word;
   }
 
-  typedLength(text, token) { // invisible format characters after the word are counted in
+  /**
+   * How many code units at the end of `text` make its last token `token`: the shortest end that
+   * lowercases and normalizes to it (export/text.py typed_length), else 0; invisible format
+   * characters after it are counted in.
+   */
+  typedLength(text, token) {
     let trail = 0;
     for (let c; trail < text.length && isInvisible(c = charBefore(text, text.length - trail));) trail += c.length;
     return trail + this._typedLength(text.slice(0, text.length - trail), token);

@@ -177,18 +177,14 @@ public final class KeyLayout {
    */
   public static boolean sentenceStart(String before) {
     int i = before.length();
-    if (i > 0 && !isSpace(before.charAt(i - 1))) return false;
-    while (i > 0 && isSpace(before.charAt(i - 1))) {
+    if (i > 0 && !Tokenizer.isSpace(before.charAt(i - 1))) return false;
+    while (i > 0 && Tokenizer.isSpace(before.charAt(i - 1))) {
       if (Tokenizer.normalizeLines(before.substring(i - 1, i)).equals("\n")) return true;
       i--;
     }
     if (i == 0) return true;
     while (i > 0 && "\"')]”’»".indexOf(before.charAt(i - 1)) >= 0) i--;
     return i > 0 && ".!?".indexOf(before.charAt(i - 1)) >= 0;
-  }
-
-  private static boolean isSpace(char c) { // Unicode whitespace: no-break spaces and U+0085 too
-    return Character.isWhitespace(c) || Character.isSpaceChar(c) || c == '\u0085';
   }
 
   private static boolean isLetter(String key) {

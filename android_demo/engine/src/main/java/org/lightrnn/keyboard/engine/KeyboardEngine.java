@@ -414,11 +414,6 @@ public final class KeyboardEngine {
     return word;
   }
 
-  // The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
-  // words), and inner apostrophes and zero-width joiners (export/keyboard.py word_prefix_length).
-  private static final java.util.regex.Pattern REST_OF_WORD =
-      java.util.regex.Pattern.compile("^(?:[\\p{L}\\p{N}_\\p{M}]|['\u2019\u200C\u200D](?=[\\p{L}\\p{N}_\\p{M}]))*");
-
   /**
    * The text around the caret after tapping {@code word} (export/keyboard.py accept_at): {before',
    * after'}, the caret at before'.length(). The word being typed is replaced whole, its rest after the
@@ -428,10 +423,7 @@ public final class KeyboardEngine {
   public String[] acceptAt(String before, String after, String word) {
     String partial = tokenizer.splitTyped(before).partial;
     String head = accept(before, word, partial);
-    if (!partial.isEmpty()) {
-      java.util.regex.Matcher m = REST_OF_WORD.matcher(after);
-      if (m.lookingAt()) after = after.substring(m.end());
-    }
+    if (!partial.isEmpty()) after = after.substring(Tokenizer.wordPrefixLength(after)); // the rest of the word
     if (after.startsWith(" ") || after.startsWith("\t")) {
       after = after.substring(1);
     } else if (!after.isEmpty() && Tokenizer.normalizeLines(after.substring(0, 1)).equals("\n")) {

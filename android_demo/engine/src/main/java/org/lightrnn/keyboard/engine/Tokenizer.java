@@ -124,7 +124,7 @@ public final class Tokenizer {
   }
 
   /** Whitespace as the tokenizer splits on it: Python's str.isspace (the SPACE class). */
-  private static boolean isSpace(char c) {
+  static boolean isSpace(char c) {
     return (c >= '\t' && c <= '\r') || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680
         || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
   }
@@ -250,11 +250,30 @@ public final class Tokenizer {
     return word;
   }
 
+  /** A character words are made of: Python's \w (letters, digits, _) or a combining mark (export/text.py word_char). */
   static boolean isWordChar(int c) {
     int t = Character.getType(c);
     return Character.isLetter(c) || Character.isDigit(c) || t == Character.LETTER_NUMBER || t == Character.OTHER_NUMBER
-        || c == '_' || t == Character.NON_SPACING_MARK || t == Character.COMBINING_SPACING_MARK
-        || t == Character.ENCLOSING_MARK;
+        || c == '_' || isMark(c);
+  }
+
+  /**
+   * How many chars {@code text} starts with that continue a word: word characters, and joiners
+   * followed by one (export/keyboard.py word_prefix_length).
+   */
+  static int wordPrefixLength(String text) {
+    int n = 0;
+    while (n < text.length()) {
+      int c = text.codePointAt(n);
+      if (isWordChar(c)) {
+        n += Character.charCount(c);
+      } else if (JOINERS.indexOf(text.charAt(n)) >= 0 && n + 1 < text.length() && isWordChar(text.codePointAt(n + 1))) {
+        n++;
+      } else {
+        break;
+      }
+    }
+    return n;
   }
 
   /** An invisible format character that is no part of a word (export/text.py invisible). */
