@@ -60,6 +60,23 @@ def unicode_note(meta: dict) -> str:
             "split at combining marks and joiners, and text is not put in Unicode NFC; retrain it for today's rules")
 
 
+def emoji_note(meta: dict) -> str:
+    """A note when the run was trained with `--split-punct` under rules before 3 (no `rules_version` in
+    the metadata, or less than 3) and its vocabulary holds a piece of an emoji: an emoji variation
+    selector U+FE0F, a skin tone or a lone regional indicator. Those rules split "❤️" into "❤" and an
+    invisible U+FE0F, which a keyboard then suggests as a blank chip. `""` otherwise."""
+    tok = meta["tokenizer"]
+    if not tok.get("split_punct") or tok.get("rules_version", 2 if tok.get("normalization") else 1) >= 3:
+        return ""
+    pieces = [w for w in meta["vocab"] if len(w) == 1 and (w in "\ufe0e\ufe0f" or "\U0001F3FB" <= w <= "\U0001F3FF"
+                                                           or "\U0001F1E6" <= w <= "\U0001F1FF")]
+    if not pieces:
+        return ""
+    return (f"the run was trained with the tokenizer rules of before emoji were kept whole, which the file keeps: "
+            f"its vocabulary has pieces of emoji ({', '.join(ascii(w) for w in pieces[:3])}) that a keyboard "
+            f"would suggest as blank or stray chips; retrain it for today's rules")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -71,7 +88,7 @@ def main(argv=None) -> int:
     except LightRNNError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for note in (capitals_note(meta), unicode_note(meta)):
+    for note in (capitals_note(meta), unicode_note(meta), emoji_note(meta)):
         if note:
             print(f"note: {note}", file=sys.stderr)
     m = meta["model"]

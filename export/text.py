@@ -27,6 +27,12 @@ def word_char(c: str) -> bool:
     return c.isalnum() or c == "_" or unicodedata.category(c)[0] == "M"
 
 
+def joins_symbols(joiner: str, before: str) -> bool:
+    """A zero-width joiner after a symbol or an emoji's modifier: it joins the next symbol to it
+    ("👨" U+200D "👩"), as the tokenizer's rules (3 on) read it."""
+    return joiner == "\u200d" and unicodedata.category(before) != "Cf"
+
+
 def invisible(c: str) -> bool:
     """An invisible format character that is no part of a word (a bidi mark, a byte-order mark)."""
     return unicodedata.category(c) == "Cf" and c not in WORD_JOINERS
@@ -68,8 +74,9 @@ class TextEncoder:
         """The word being typed at the end of `text` and how many of the text's last tokens it
         covers: `("", 0)` after whitespace. A joiner typed right after a word ("l’", "don'", Persian
         "می" + U+200C) is part of it, as it will be once the next letter comes, though alone it is a
-        token of its own (an apostrophe) or none (a zero-width joiner). Invisible format characters
-        at the end are skipped."""
+        token of its own (an apostrophe) or none (a zero-width joiner); so is a zero-width joiner
+        after an emoji ("👨" + U+200D, the start of "👨‍👩‍👧"). Invisible format characters at the end
+        are skipped."""
         if not text or text[-1].isspace():
             return "", 0
         end = len(text)
@@ -82,7 +89,7 @@ class TextEncoder:
         tokens = self.tokenize(chunk)
         if not tokens:
             return "", 0
-        if len(chunk) > 1 and chunk[-1] in WORD_JOINERS and word_char(chunk[-2]):
+        if len(chunk) > 1 and chunk[-1] in WORD_JOINERS and (word_char(chunk[-2]) or joins_symbols(chunk[-1], chunk[-2])):
             before = self.tokenize(chunk[:-1])
             return self._unfinished(chunk[:-1], before[-1]) + chunk[-1], len(tokens) - len(before) + 1
         return self._unfinished(chunk, tokens[-1]), 1

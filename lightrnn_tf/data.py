@@ -16,6 +16,7 @@ recurrent state at the end of one batch is the right state to start the next.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import re
 import sys
@@ -44,10 +45,16 @@ PTB_MD5 = {  # Mikolov's preprocessed PTB, as redistributed with Zaremba et al. 
 
 # === Tokenizer ===
 
+@functools.lru_cache(maxsize=1)
+def _categories() -> tuple:
+    """The Unicode category of every code point, read once while the patterns below are built."""
+    return tuple(unicodedata.category(chr(cp)) for cp in range(sys.maxunicode + 1))
+
+
 def _class_ranges(categories, joinable=lambda ch: False) -> str:
     """The code points of the Unicode `categories` as the body of a regex class of literal ranges;
     two ranges are joined when every code point between them is `joinable`."""
-    members = [cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) in categories]
+    members = [cp for cp, category in enumerate(_categories()) if category in categories]
     ranges, start, prev = [], members[0], members[0]
     for cp in members[1:]:
         if not all(joinable(chr(gap)) for gap in range(prev + 1, cp)):
@@ -80,15 +87,31 @@ WORD_JOINERS = "'\u2019\u200c\u200d"
 # Invisible format characters (category Cf: a stray zero-width joiner, a byte-order mark, bidi
 # marks) are no token of their own: they would be suggested as blank chips.
 FORMAT_CHARS = _class_ranges(("Cf",))
-PUNCT_RE = re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:[{WORD_JOINERS}][{WORD_CHARS}]+)*|[^\w\s{FORMAT_CHARS}]")
+# Any other visible character is a token of its own (punctuation, symbols, emoji), together with
+# what Unicode attaches to it: combining marks (the emoji variation selector U+FE0F, the keycap
+# U+20E3), skin-tone modifiers, the tag characters of subdivision flags, and further symbols joined
+# by a zero-width joiner ("👨‍👩‍👧" is one token); two regional indicators make one flag ("🇺🇸").
+SYMBOL = rf"[^{WORD_CHARS}\s{FORMAT_CHARS}]"
+SYMBOL_EXTEND = "[" + _class_ranges(("Mn", "Mc", "Me"), lambda ch: unicodedata.category(ch) == "Cn") \
+    + "\U0001F3FB-\U0001F3FF\U000E0020-\U000E007F]"
+REGIONAL_INDICATOR = "[\U0001F1E6-\U0001F1FF]"
+PUNCT_RE = re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:[{WORD_JOINERS}][{WORD_CHARS}]+)*"
+                      rf"|{REGIONAL_INDICATOR}{REGIONAL_INDICATOR}"
+                      rf"|{SYMBOL}{SYMBOL_EXTEND}*(?:\u200d{SYMBOL}{SYMBOL_EXTEND}*)*")
+_categories.cache_clear()  # 1.1M entries, not needed once the classes are built
 # Every token is put in this Unicode normal form: the same word typed precomposed ("é") or
 # decomposed ("e" + U+0301), as macOS file names and some keyboards write it, is one word.
 NORMALIZATION = "NFC"
 # The tokenizer's rules by version, recorded in every run's config.json (`tokenizer_rules`), so a
 # run keeps the rules it was trained with: 1, before 2026-12-06: Python's `\w` words (combining
-# marks and joiners split them off), no normalization; 2: the rules above.
-TOKENIZER_RULES = 2
-_LEGACY_PUNCT_RE = re.compile(r"<[^<>\s]+>|\w+(?:'\w+)*|[^\w\s]")
+# marks and joiners split them off), no normalization; 2, the first runs of 2026-12-06: words as
+# above, but every other character a token of its own, so "❤️" was "❤" and an invisible U+FE0F,
+# "👍🏽" a hand and a skin tone; 3: the rules above.
+TOKENIZER_RULES = 3
+_LEGACY_PUNCT_RE = {
+    1: re.compile(r"<[^<>\s]+>|\w+(?:'\w+)*|[^\w\s]"),
+    2: re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:[{WORD_JOINERS}][{WORD_CHARS}]+)*|[^\w\s{FORMAT_CHARS}]"),
+}
 
 
 @dataclass(frozen=True)
@@ -110,13 +133,13 @@ class Tokenizer:
     rules: int = TOKENIZER_RULES
 
     def __post_init__(self):
-        if self.rules not in (1, 2):
-            raise LightRNNError(f"unknown tokenizer rules {self.rules!r} (this version knows 1 and 2)")
+        if self.rules not in range(1, TOKENIZER_RULES + 1):
+            raise LightRNNError(f"unknown tokenizer rules {self.rules!r} (this version knows 1 to {TOKENIZER_RULES})")
 
     @property
     def pattern(self) -> re.Pattern:
         """The `split_punct` regex of these rules."""
-        return PUNCT_RE if self.rules >= 2 else _LEGACY_PUNCT_RE
+        return _LEGACY_PUNCT_RE.get(self.rules, PUNCT_RE)
 
     @property
     def normalization(self) -> str | None:
@@ -132,7 +155,7 @@ class Tokenizer:
 
     def to_dict(self) -> dict:
         """The rules as an exported model's metadata states them for the apps."""
-        return {"lowercase": self.lowercase, "split_punct": self.split_punct,
+        return {"lowercase": self.lowercase, "split_punct": self.split_punct, "rules_version": self.rules,
                 "split_punct_pattern": self.pattern.pattern, "normalization": self.normalization}
 
 

@@ -61,6 +61,11 @@ TOKENIZER_TEXTS = [
     "\u00a0\nb", "\u2007\nb", "\x1f\nb", "\ufeff\nb", "\x01\nb",
     # a capital sigma typed last is no final sigma yet
     "ΜΙΣ", "ΟΙ ΜΙΣ", "μισ", "ΜΙΣ’",
+    # an emoji is one token with its variation selector, skin tone, keycap, tags and the symbols a
+    # zero-width joiner adds; two regional indicators are one flag; a joiner typed after an emoji
+    # belongs to the word being typed
+    "I ❤\ufe0f you 👍\U0001F3FD!", "us 👨\u200d👩\u200d👧 here", "us 👨\u200d", "🇺🇸🇬🇧🇫 #\ufe0f\u20e3 1\ufe0f\u20e3",
+    "go🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F!", "ok 👍", "❤\u200d\u0301x", "!\u200d",
 ]
 
 # Random texts over characters chosen to stress the rules the three engines share: combining marks,
@@ -69,7 +74,8 @@ TOKENIZER_TEXTS = [
 # versions or casing rules disagree on (the Greek final sigma; marks newer than Java 17's Unicode 13).
 FUZZ_ALPHABET = list("aZé _'’,.-1") + [
     "e\u0301", "\u0301", "ह", "\u093f", "\u094d", "ر", "\u064e", "\u200c", "\u200d", "\u200b", "\u200e", "\ufeff",
-    "\x1f", "\u00a0", "\u3000", "\t", "\n", "\u2028", "İ", "ß", "ǅ", "𝐀", "\U0001F600", "\U000E0041", "<unk>"]
+    "\x1f", "\u00a0", "\u3000", "\t", "\n", "\u2028", "İ", "ß", "ǅ", "𝐀", "\U0001F600", "\U000E0041", "<unk>",
+    "❤", "\ufe0f", "\U0001F3FD", "\u20e3", "\U0001F1FA", "\U0001F1F8"]
 
 
 def fuzz_texts(n: int = 300, seed: int = 0) -> list[str]:
@@ -81,7 +87,8 @@ def fuzz_texts(n: int = 300, seed: int = 0) -> list[str]:
 ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (Ca", "cat"), ("The ", "cat"),
                 ("", "the"), ("DOGS and CATS d", "dog"), ("x\u2028Ca", "cat"), ("Ünï", "ünïcödé"), ("Ü", "ünïcödé"),
                 ("dogs D", "dog"), ("A", "a"), ("I", "in"), ("the Cafe\u0301", "café"), ("the cafe\u0301", "café"),
-                ("İs", "is"), ("हिन्", "हिन्दी"), ("𝐀𝐁", "ab"), ("Ⓐb", "ab"), ("İst", "i\u0307stanbul"), ("the l’", "l’homme"), ("می\u200c", "می\u200cخواهم"), ("the word\u200e", "words"), ("hello\u200c", "world"), ("the cat \u200b", "world"), ("!\U000e0041", "élan"), ("ΜΙΣ", "μισθός")]
+                ("İs", "is"), ("हिन्", "हिन्दी"), ("𝐀𝐁", "ab"), ("Ⓐb", "ab"), ("İst", "i\u0307stanbul"), ("the l’", "l’homme"), ("می\u200c", "می\u200cخواهم"), ("the word\u200e", "words"), ("hello\u200c", "world"), ("the cat \u200b", "world"), ("!\U000e0041", "élan"), ("ΜΙΣ", "μισθός"),
+                ("I ❤", "❤\ufe0f"), ("us 👨\u200d", "👨\u200d👩\u200d👧"), ("ok 👍", "👍\U0001F3FD"), ("go \U0001F1FA", "\U0001F1FA\U0001F1F8")]
 
 # (before, after, word) taps with the caret inside the text (`KeyboardPredictor.accept_at`)
 ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("the ", "cat sat", "dog"),

@@ -21,26 +21,40 @@ def test_tokenizer_options():
 def _reference_split_punct(line):
     """The `--split-punct` rule written out by hand, character by character: a word is a run of
     letters, digits, `_` and combining marks (with apostrophes or zero-width joiners between two
-    such characters), an invisible format character (Cf) is skipped, any other non-space character
-    is a token of its own; then every token in NFC."""
+    such characters), an invisible format character (Cf) is skipped, two regional indicators are
+    one flag, any other non-space character is a token together with the marks, skin-tone
+    modifiers and tag characters after it and the symbols a zero-width joiner adds; then every
+    token in NFC."""
     import unicodedata
 
     word = lambda c: c.isalnum() or c == "_" or unicodedata.category(c)[0] == "M"  # noqa: E731
+    skipped = lambda c: c.isspace() or unicodedata.category(c) == "Cf" and not word(c)  # noqa: E731
+    extend = lambda c: (unicodedata.category(c)[0] == "M" or "\U0001F3FB" <= c <= "\U0001F3FF"  # noqa: E731
+                        or "\U000E0020" <= c <= "\U000E007F")
+    flag = lambda c: "\U0001F1E6" <= c <= "\U0001F1FF"  # noqa: E731
     joiners = "'\u2019\u200c\u200d"
     tokens, i = [], 0
     while i < len(line):
         c = line[i]
-        if c.isspace() or unicodedata.category(c) == "Cf" and not word(c):
+        if skipped(c):
             i += 1
-        elif word(c):
-            j = i + 1
+            continue
+        j = i + 1
+        if word(c):
             while j < len(line) and (word(line[j]) or (line[j] in joiners and j + 1 < len(line) and word(line[j + 1]))):
                 j += 1
-            tokens.append(line[i:j])
-            i = j
+        elif flag(c) and j < len(line) and flag(line[j]):
+            j += 1
         else:
-            tokens.append(c)
-            i += 1
+            while j < len(line):
+                if extend(line[j]):
+                    j += 1
+                elif line[j] == "\u200d" and j + 1 < len(line) and not word(line[j + 1]) and not skipped(line[j + 1]):
+                    j += 2
+                else:
+                    break
+        tokens.append(line[i:j])
+        i = j
     return [unicodedata.normalize("NFC", t) for t in tokens]
 
 
@@ -55,12 +69,42 @@ def test_words_keep_their_combining_marks_and_tokens_are_nfc():
     for tok in (Tokenizer(), Tokenizer(split_punct=True)):
         assert tok(unicodedata.normalize("NFD", "naïve Café")) == tok("naïve Café") == ["naïve", "Café"]
     alphabet = list("abcé'-,. 1_") + ["e\u0301", "\u0301", "\u093f", "\u094d", "ह", "न", "\u064e", "ر", "\u20dd",
-                                      "\u2019", "\u200c", "\u200d", "\ufeff", "\u200e", "\x1f"]
+                                      "\u2019", "\u200c", "\u200d", "\ufeff", "\u200e", "\x1f",
+                                      # emoji: heart, VS16, hand, skin tone, keycap, two regional
+                                      # indicators, black flag, two tag characters
+                                      "❤", "\ufe0f", "👍", "\U0001F3FD", "\u20e3", "\U0001F1FA", "\U0001F1F8",
+                                      "🏴", "\U000E0067", "\U000E007F"]
     rng = np.random.default_rng(0)
-    for _ in range(500):
+    for _ in range(2000):
         line = "".join(rng.choice(alphabet, size=rng.integers(1, 25)))
         assert Tokenizer(split_punct=True)(line) == _reference_split_punct(line), repr(line)
         assert Tokenizer()(line) == [unicodedata.normalize("NFC", t) for t in line.split()], repr(line)
+
+
+def test_an_emoji_is_one_token_with_its_modifiers_joined_symbols_and_flags():
+    tok = Tokenizer(split_punct=True)
+    assert tok("I ❤️ you 👍🏽!") == ["I", "❤\ufe0f", "you", "👍\U0001F3FD", "!"]
+    assert tok("us 👨\u200d👩\u200d👧 🇺🇸🇬🇧🇫 #️⃣ 1️⃣") == [
+        "us", "👨\u200d👩\u200d👧", "\U0001F1FA\U0001F1F8", "\U0001F1EC\U0001F1E7", "\U0001F1EB", "#\ufe0f\u20e3", "1\ufe0f\u20e3"]
+    scotland = "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"
+    assert tok(f"go{scotland}!") == ["go", scotland, "!"]
+    # a run trained with the rules before emoji keeps them: a heart and an invisible U+FE0F
+    assert Tokenizer(split_punct=True, rules=2)("I ❤️ you") == ["I", "❤", "\ufe0f", "you"]
+
+
+def test_what_attaches_to_a_symbol_is_marks_skin_tones_and_tags():
+    """The class of what follows a symbol in its token against every assigned code point's category."""
+    import sys
+    import unicodedata
+
+    from lightrnn_tf.data import SYMBOL_EXTEND
+
+    extend = re.compile(SYMBOL_EXTEND)
+    for cp in range(sys.maxunicode + 1):
+        c = chr(cp)
+        if unicodedata.category(c) != "Cn":
+            expected = unicodedata.category(c)[0] == "M" or 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F
+            assert bool(extend.match(c)) == expected, hex(cp)
 
 
 def test_word_characters_are_letters_digits_underscore_and_combining_marks():

@@ -313,7 +313,8 @@ def test_baseline_export_matches_keras():
 def test_a_run_trained_before_the_unicode_rules_keeps_its_tokenizer(tmp_path):
     """A config.json without `tokenizer_rules` (written before 2026-12-06) loads with the rules the
     run was trained with (rules 1: Python's \\w words, no NFC), and its export states them, so the
-    apps read text as its training did; a new run records rules 2."""
+    apps read text as its training did; a run that recorded rules 2 keeps them (emoji split); a new
+    run records rules 3."""
     import json
     import unicodedata
 
@@ -325,7 +326,10 @@ def test_a_run_trained_before_the_unicode_rules_keeps_its_tokenizer(tmp_path):
     run = make_run(tmp_path / "run", train_steps=0)
     cfg_path = tmp_path / "run" / "config.json"
     doc = json.loads(cfg_path.read_text())
-    assert doc["train"]["tokenizer_rules"] == 2 and load_run(run).tokenizer.rules == 2
+    assert doc["train"]["tokenizer_rules"] == 3 and load_run(run).tokenizer.rules == 3
+    doc["train"]["tokenizer_rules"] = 2
+    cfg_path.write_text(json.dumps(doc))
+    assert load_run(run).tokenizer("❤️ 👍🏽") == ["❤", "\ufe0f", "👍", "\U0001F3FD"]
     del doc["train"]["tokenizer_rules"]
     cfg_path.write_text(json.dumps(doc))
     old = load_run(run).tokenizer
@@ -333,6 +337,7 @@ def test_a_run_trained_before_the_unicode_rules_keeps_its_tokenizer(tmp_path):
     assert old(unicodedata.normalize("NFD", "é")) == ["e", "\u0301"]
     meta = export_run(run, str(tmp_path / "old.tflite"), quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
     assert meta["tokenizer"]["split_punct_pattern"] == old.pattern.pattern and meta["tokenizer"]["normalization"] is None
+    assert meta["tokenizer"]["rules_version"] == 1
     kb = KeyboardPredictor(str(tmp_path / "old.tflite"))
     assert kb.text.tokenize("हिन्दी") == old("हिन्दी")
 
@@ -345,6 +350,17 @@ def test_unicode_note_for_runs_trained_before_the_unicode_rules():
     assert unicode_note({"tokenizer": old, "vocab": ["<unk>", "<eos>", "the"]}) == ""
     assert unicode_note({"tokenizer": {**old, "normalization": "NFC"}, "vocab": ["<unk>", "<eos>", "café"]}) == ""
     assert "retrain it for today's rules" in unicode_note({"tokenizer": old, "vocab": ["<unk>", "<eos>", "café"]})
+
+
+def test_emoji_note_for_runs_trained_before_emoji_were_kept_whole():
+    from export.__main__ import emoji_note
+
+    rules2 = {"lowercase": True, "split_punct": True, "normalization": "NFC"}  # no "rules_version": exported before it
+    vocab = ["<unk>", "<eos>", "❤", "\ufe0f", "\U0001F3FD"]
+    assert "'\\ufe0f'" in emoji_note({"tokenizer": rules2, "vocab": vocab})
+    assert emoji_note({"tokenizer": rules2, "vocab": ["<unk>", "<eos>", "❤"]}) == ""
+    assert emoji_note({"tokenizer": {**rules2, "rules_version": 3}, "vocab": vocab}) == ""
+    assert emoji_note({"tokenizer": {**rules2, "split_punct": False}, "vocab": vocab}) == ""
 
 
 def test_capitals_note_for_keyboards():

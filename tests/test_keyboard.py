@@ -314,6 +314,30 @@ def test_decomposed_and_combining_mark_text_is_read_as_training_read_it(tmp_path
     assert kb.accept("the İs", "is") == "the Is "  # "İ" lowercases to two characters: both replaced
 
 
+def test_emoji_are_whole_words_on_the_keyboard(tmp_path):
+    """A model trained on chat text with emoji: "❤️", "👍🏽", "👨‍👩‍👧" and "🇺🇸" are words of the
+    vocabulary (no invisible U+FE0F or lone skin tone that would be a blank chip), typing the first
+    part of one completes it, and a tap replaces the part typed."""
+    from export.convert import export_run
+    from export.keyboard import KeyboardPredictor
+    from export_fixtures import make_run
+
+    heart, thumbs, family, flag = "❤\ufe0f", "👍\U0001F3FD", "👨\u200d👩\u200d👧", "\U0001F1FA\U0001F1F8"
+    lines = [f"i {heart} you", f"ok {thumbs} see you", f"my {family} is here", f"go {flag}!", "ok 👍 fine"] * 2
+    path = str(tmp_path / "m.tflite")
+    export_run(make_run(tmp_path / "run", lines, train_steps=0), path, quantize="none", max_k=4, expand_rows=1,
+               fold_inputs=True)
+    kb = KeyboardPredictor(path, history_weight=0)
+    assert {heart, thumbs, family, flag, "👍"} <= set(kb.words)
+    assert not {"\ufe0f", "\U0001F3FD", "\U0001F1FA", "👨", "❤"} & set(kb.words)
+    for before, typed, word in [("i ", "❤", heart), ("my ", "👨\u200d", family), ("my ", "👨\u200d👩", family),
+                                ("go ", "\U0001F1FA", flag)]:
+        assert kb.split_typed(before + typed) == (tuple(kb.text.encode_context(before)), typed), typed
+        assert kb.suggest(before + typed) == [word], typed
+        assert kb.accept(before + typed, word) == before + word + " "
+    assert set(kb.suggest("ok 👍")) == {"👍", thumbs}
+
+
 def test_a_joiner_typed_after_a_word_is_part_of_the_word_being_typed(tmp_path):
     """"l’", "don'" and Persian "می" + U+200C are words being typed (completed by "l’homme",
     "don't", "می‌خواهم"), not a committed word and a separate apostrophe (or nothing, for the

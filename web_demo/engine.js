@@ -212,7 +212,8 @@ export class Tokenizer {
   /**
    * [the word being typed at the end of `text`, how many of the text's last tokens it covers]
    * (export/text.py typed_word): ['', 0] after whitespace; a joiner right after a word ("l’",
-   * "don'", Persian "می" + U+200C) belongs to it; invisible format characters at the end are skipped.
+   * "don'", Persian "می" + U+200C) belongs to it, and a zero-width joiner after an emoji ("👨" + U+200D);
+   * invisible format characters at the end are skipped.
    */
   typedWord(text) {
     if (!text || IS_SPACE.test(text[text.length - 1])) return ['', 0];
@@ -224,7 +225,8 @@ export class Tokenizer {
     const tokens = this.tokenize(chunk);
     if (!tokens.length) return ['', 0];
     const last = chunk[chunk.length - 1];
-    if (chunk.length > 1 && JOINERS.includes(last) && WORD_CHAR.test(charBefore(chunk, chunk.length - 1))) {
+    const prev = chunk.length > 1 ? charBefore(chunk, chunk.length - 1) : '';
+    if (prev && JOINERS.includes(last) && (WORD_CHAR.test(prev) || (last === '\u200d' && !FORMAT_CHAR.test(prev)))) {
       const before = this.tokenize(chunk.slice(0, -1));
       return [this._unfinished(chunk.slice(0, -1), before[before.length - 1]) + last, tokens.length - before.length + 1];
     }

@@ -223,8 +223,8 @@ public final class Tokenizer {
 
   /**
    * The word being typed at the end of {@code text} (export/text.py typed_word): "" after
-   * whitespace; a joiner right after a word ("l’", "don'", Persian "می" + U+200C) belongs to it;
-   * invisible format characters at the end are skipped.
+   * whitespace; a joiner right after a word ("l’", "don'", Persian "می" + U+200C) belongs to it, and
+   * a zero-width joiner after an emoji ("👨" + U+200D); invisible format characters at the end are skipped.
    */
   public TypedWord typedWord(String text) {
     if (text.isEmpty() || isSpace(text.charAt(text.length() - 1))) return new TypedWord("", 0);
@@ -236,7 +236,9 @@ public final class Tokenizer {
     List<String> tokens = tokenize(chunk);
     if (tokens.isEmpty()) return new TypedWord("", 0);
     char last = chunk.charAt(chunk.length() - 1);
-    if (chunk.length() > 1 && JOINERS.indexOf(last) >= 0 && isWordChar(chunk.codePointBefore(chunk.length() - 1))) {
+    int prev = chunk.length() > 1 ? chunk.codePointBefore(chunk.length() - 1) : -1;
+    if (prev >= 0 && JOINERS.indexOf(last) >= 0
+        && (isWordChar(prev) || (last == '\u200D' && Character.getType(prev) != Character.FORMAT))) {
       List<String> before = tokenize(chunk.substring(0, chunk.length() - 1));
       return new TypedWord(unfinished(chunk.substring(0, chunk.length() - 1), before.get(before.size() - 1)) + last,
           tokens.size() - before.size() + 1);
