@@ -22,6 +22,7 @@ class KeyboardService : InputMethodService() {
     private val buttons = mutableListOf<Pair<String, Button>>()  // the keys shown, for relabelling
     private var suggestionsOff = false  // a password or no-suggestions field: read nothing, suggest nothing
     private var inputType = -1  // the field's, when the keys were set up for it
+    private var cursor = -1  // the selection start the editor last reported (a field never read has only this)
 
     override fun onCreate() {
         super.onCreate()
@@ -77,7 +78,8 @@ class KeyboardService : InputMethodService() {
 
     override fun onStartInputView(info: EditorInfo?, restarting: Boolean) {
         super.onStartInputView(info, restarting)  // onStartInput has already read the field type
-        if (!suggestionsOff) keyLayout.textChanged(before())
+        cursor = info?.initialSelStart ?: -1
+        if (suggestionsOff) keyLayout.capsModeChanged(cursor, capsMode()) else keyLayout.textChanged(before())
         drawKeys()  // the page this field opens on, Shift as its text needs
         refresh()
     }
@@ -86,11 +88,16 @@ class KeyboardService : InputMethodService() {
     override fun onUpdateSelection(oldSelStart: Int, oldSelEnd: Int, newSelStart: Int, newSelEnd: Int,
                                    candidatesStart: Int, candidatesEnd: Int) {
         super.onUpdateSelection(oldSelStart, oldSelEnd, newSelStart, newSelEnd, candidatesStart, candidatesEnd)
+        cursor = newSelStart
         refresh()
     }
 
     private fun before(): String =
         currentInputConnection?.getTextBeforeCursor(MAX_CONTEXT, 0)?.toString() ?: ""
+
+    /** Whether a sentence starts at the cursor, as the editor says without the text being read. */
+    private fun capsMode(): Boolean =
+        (currentInputConnection?.getCursorCapsMode(InputType.TYPE_TEXT_FLAG_CAP_SENTENCES) ?: 0) != 0
 
     private fun press(key: String) {
         val ic = currentInputConnection ?: return
@@ -135,8 +142,9 @@ class KeyboardService : InputMethodService() {
 
     private fun refresh() {
         if (!::chips.isInitialized) return  // selection updates come before the keyboard is first shown
-        if (suggestionsOff) {  // never read: no suggestions, no automatic capitals
+        if (suggestionsOff) {  // never read: no suggestions; the capital at a sentence start from the editor
             chips.forEach { it.text = "" }
+            if (keyLayout.capsModeChanged(cursor, capsMode())) relabel()
             return
         }
         val typed = before()

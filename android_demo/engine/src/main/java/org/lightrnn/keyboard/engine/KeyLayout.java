@@ -66,7 +66,7 @@ public final class KeyLayout {
   private Shift shift = Shift.OFF;
   private boolean autoShift; // Shift.ONCE set by a sentence start, not by the user
   private boolean capSentences;
-  private String lastText;
+  private Object lastPlace; // the text before the cursor (or the cursor) last seen
 
   /**
    * A new field: {@code numeric} (number, phone or date) opens the digits page; {@code
@@ -78,7 +78,7 @@ public final class KeyLayout {
     this.capSentences = capSentences && !numeric;
     shift = Shift.OFF;
     autoShift = false;
-    lastText = null;
+    lastPlace = null;
   }
 
   /** The keys of the page shown, row by row (what {@link #press(String)} and {@link #label(String)} take). */
@@ -157,10 +157,23 @@ public final class KeyLayout {
    * cancel an automatic capital stays off until the text changes.
    */
   public boolean textChanged(String before) {
-    if (before.equals(lastText)) return false;
-    lastText = before;
+    return changed(before, sentenceStart(before));
+  }
+
+  /**
+   * {@link #textChanged(String)} for a field that is never read (a password or no-suggestions
+   * field): {@code cursor} stands for the text (the selection start the editor reported), and
+   * {@code sentenceStart} is what the editor says of it (Android's {@code getCursorCapsMode}).
+   */
+  public boolean capsModeChanged(int cursor, boolean sentenceStart) {
+    return changed(cursor, sentenceStart);
+  }
+
+  private boolean changed(Object place, boolean sentenceStart) {
+    if (place.equals(lastPlace)) return false;
+    lastPlace = place;
     Shift old = shift;
-    boolean start = capSentences && sentenceStart(before); // on the symbols page too: "?" and "!" are there
+    boolean start = capSentences && sentenceStart; // on the symbols page too: "?" and "!" are there
     if (start && shift == Shift.OFF) {
       shift = Shift.ONCE;
       autoShift = true;

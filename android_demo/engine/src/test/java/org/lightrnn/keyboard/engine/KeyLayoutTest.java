@@ -65,6 +65,30 @@ public class KeyLayoutTest {
   }
 
   @Test
+  public void aFieldThatIsNeverReadGetsItsCapitalFromTheEditorsCapsMode() {
+    KeyLayout k = new KeyLayout();
+    k.startInput(false, true);
+    // the editor says a sentence starts at the cursor: Shift on, as for a read field
+    assertTrue(k.capsModeChanged(0, true));
+    assertEquals("H", k.label("h"));
+    k.press("h");
+    // the keystroke's own refresh comes before the editor reports the new cursor: nothing changes
+    assertFalse(k.capsModeChanged(0, true));
+    assertFalse(k.capsModeChanged(1, false));
+    assertEquals(KeyLayout.Shift.OFF, k.shift());
+    // Shift cancels the automatic capital until the cursor moves
+    assertTrue(k.capsModeChanged(5, true));
+    k.press(KeyLayout.SHIFT);
+    assertFalse(k.capsModeChanged(5, true));
+    assertEquals(KeyLayout.Shift.OFF, k.shift());
+    assertTrue(k.capsModeChanged(7, true));
+    // a field that does not ask for capitals gets none, whatever the editor says
+    KeyLayout plain = new KeyLayout();
+    plain.startInput(false, false);
+    assertFalse(plain.capsModeChanged(0, true));
+  }
+
+  @Test
   public void aQuestionTypedOnTheSymbolsPageStartsASentenceToo() {
     KeyLayout k = new KeyLayout();
     k.startInput(false, true);
