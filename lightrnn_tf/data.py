@@ -4,7 +4,7 @@ Shapes: B = batch size (parallel streams), T = `bptt` window length, N = tokens 
 
     corpus = load_corpus(cfg)                  # Corpus(train, valid, test): lists of lines
     vocab = Vocabulary.build(tokenizer, corpus.train, max_size=..., min_count=...)
-    ids = vocab.encode_lines(corpus.valid)     # (N,) int32, one <eos> after every line
+    ids = vocab.encode_lines(corpus.valid)     # (N,) int32, one <eos> after every non-blank line
     ds = stream_dataset(ids, batch_size=B, bptt=T)   # yields x (B, T'), y (B, T'), T' <= T
     dist, steps = distribute_windows(ds, strategy)   # replica r of N: rows r B/N .. (r+1) B/N - 1
 
@@ -97,7 +97,7 @@ SYMBOL_EXTEND = "[" + _class_ranges(("Mn", "Mc", "Me"), lambda ch: unicodedata.c
 REGIONAL_INDICATOR = "[\U0001F1E6-\U0001F1FF]"
 PUNCT_RE = re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:[{WORD_JOINERS}][{WORD_CHARS}]+)*"
                       rf"|{REGIONAL_INDICATOR}{REGIONAL_INDICATOR}"
-                      rf"|{SYMBOL}{SYMBOL_EXTEND}*(?:\u200d{SYMBOL}{SYMBOL_EXTEND}*)*")
+                      rf"|{SYMBOL}(?:{SYMBOL_EXTEND}|\u200d{SYMBOL})*")
 _categories.cache_clear()  # 1.1M entries, not needed once the classes are built
 # Every token is put in this Unicode normal form: the same word typed precomposed ("é") or
 # decomposed ("e" + U+0301), as macOS file names and some keyboards write it, is one word.
