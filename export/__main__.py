@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-k", type=int, default=DEFAULT_MAX_K,
                    help="most suggestions one top_k call returns (default: %(default)s)")
     p.add_argument("--expand-rows", type=int, default=DEFAULT_EXPAND_ROWS,
-                   help="table rows top_k/expand expand in one batched step (default: %(default)s)")
+                   help="table rows top_k/expand expand in one batched step (default: %(default)s); raised to "
+                        "ceil(max_k / C) so that one step holds max_k words, and at most R; the file records the "
+                        "value used (export.expand_rows), the number of rows its expand signature takes")
     return p
 
 
@@ -88,7 +90,11 @@ def main(argv=None) -> int:
     except LightRNNError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for note in (capitals_note(meta), unicode_note(meta), emoji_note(meta)):
+    used = meta["export"]["expand_rows"]
+    resized = (f"--expand-rows {args.expand_rows} became {used} (one step must hold --max-k {args.max_k} words: "
+               f"ceil(max_k / C), and at most the table's R rows); the file's expand signature takes exactly "
+               f"{used} rows" if meta.get("architecture", "lightrnn") == "lightrnn" and used != args.expand_rows else "")
+    for note in (capitals_note(meta), unicode_note(meta), emoji_note(meta), resized):
         if note:
             print(f"note: {note}", file=sys.stderr)
     m = meta["model"]

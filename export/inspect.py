@@ -1,7 +1,7 @@
 """Print the metadata of an exported LightRNN model: `python -m export.inspect model.tflite`.
 
     python -m export.inspect ptb.tflite            # readable summary
-    python -m export.inspect ptb.tflite --json     # the LIGHTRNN_METADATA JSON (vocabulary elided)
+    python -m export.inspect ptb.tflite --json     # the metadata as read_metadata returns it (vocabulary elided)
     python -m export.inspect ptb.tflite --vocab    # ... with the whole vocabulary
 
 Shows the TFLite Support ModelMetadata (TFLITE_METADATA), the LightRNN metadata, the associated
@@ -42,10 +42,13 @@ def describe(path: str, show_vocab: bool = False) -> str:
         f"first words     {' '.join(vocab[:12])}{' ...' if len(vocab) > 12 else ''}",
         f"tokenizer       lowercase={tok['lowercase']} split_punct={tok['split_punct']} "
         f"normalization={tok.get('normalization')} pattern={_short_pattern(tok['split_punct_pattern'])}",
+        f"architecture    {meta.get('architecture', 'lightrnn')}"
+        + (" (a full V-way softmax, its table one row of every word: python -m export.evaluate runs it, the apps do not)"
+           if meta.get("architecture", "lightrnn") != "lightrnn" else ""),
         f"table           {table['rows']} x {table['cols']} ({table['rows'] * table['cols'] - m['vocab_size']} empty "
         f"cells); allocation: {table['encoding']}",
-        f"network         embedding {m['embedding_dim']}, {m['num_layers']} LSTM layer(s) x {m['hidden_dim']}, "
-        f"dropout {m['dropout']}, weight drop {m.get('weight_drop', 0.0)} (training only)",
+        f"network         embedding {m['embedding_dim']}, {m['num_layers']} LSTM layer(s) x {m['hidden_dim']}"
+        + (f", dropout {m['dropout']}, weight drop {m.get('weight_drop', 0.0)} (training only)" if "dropout" in m else ""),
         f"export          quantization={exp['quantization']} max_k={exp['max_k']} expand_rows={exp['expand_rows']} "
         f"fold_inputs={exp.get('fold_inputs')} int8_tables={exp.get('int8_tables')} state_shape={exp['state_shape']}",
         f"signatures      {', '.join(metadata_lib.signature_names(path))}",
@@ -63,7 +66,10 @@ def describe(path: str, show_vocab: bool = False) -> str:
 def main(argv=None) -> int:
     p = ArgumentParser(prog="python -m export.inspect", description="Print a LightRNN .tflite's metadata.")
     p.add_argument("model", help=".tflite file written by python -m export")
-    p.add_argument("--json", action="store_true", help="print the LIGHTRNN_METADATA JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the metadata as export.metadata.read_metadata returns it: the LIGHTRNN_METADATA "
+                        "JSON with `vocab` (from the appended vocab.txt, checked against `vocab_sha256`, which is "
+                        "dropped) and `tflite_metadata` (the TFLite Support ModelMetadata) added")
     p.add_argument("--vocab", action="store_true", help="include the whole vocabulary")
     args = p.parse_args(argv)
     try:

@@ -67,7 +67,7 @@ def build_metadata(run, export_settings: dict) -> dict:
             **run.tokenizer.to_dict(),  # the rules the run was trained with
             "rules": "lowercase (if set), then: split_punct ? re.findall(split_punct_pattern) : str.split(); "
                      "each token in Unicode normal form `normalization`; unknown words -> <unk>; "
-                     "<eos> after every line",
+                     "<eos> after every non-blank line (a blank line, `not line.strip()`, adds nothing)",
         },
         "special_tokens": {UNK: run.vocab.unk_id, EOS: run.vocab.eos_id},
         "table": encode_allocation(table.word_row, table.word_col, table.rows, table.cols),
@@ -151,9 +151,18 @@ class _AlignedBufferT(_fb.BufferT):
 
 
 def _subgraph_io(flatbuffer: bytes):
-    """Names of subgraph 0's input and output tensors (what its SubGraphMetadata describes)."""
-    sg = _fb.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
-    names = lambda ids: [sg.Tensors(int(i)).Name().decode() for i in ids]  # noqa: E731
+    """Names of subgraph 0's input and output tensors (what its SubGraphMetadata describes): the
+    names its signature gives them ("words", "log_probs"), else the tensors' own."""
+    model = _fb.Model.GetRootAs(flatbuffer, 0)
+    sg = model.Subgraphs(0)
+    signature_names = {}
+    for i in range(model.SignatureDefsLength()):
+        sig = model.SignatureDefs(i)
+        if sig.SubgraphIndex() == 0:
+            for entry in [sig.Inputs(j) for j in range(sig.InputsLength())] + \
+                         [sig.Outputs(j) for j in range(sig.OutputsLength())]:
+                signature_names[entry.TensorIndex()] = entry.Name().decode()
+    names = lambda ids: [signature_names.get(int(i)) or sg.Tensors(int(i)).Name().decode() for i in ids]  # noqa: E731
     return (sg.Name() or b"").decode(), names(sg.InputsAsNumpy()), names(sg.OutputsAsNumpy())
 
 
@@ -177,17 +186,18 @@ def _model(data: bytes, name: str):
     return _fb.Model.GetRootAs(data, 0)
 
 
-def metadata_entries(source) -> dict:
-    """`{name: bytes}` of every `Model.metadata` entry."""
+def metadata_entries(source, name: str | None = None) -> dict:
+    """`{name: bytes}` of every `Model.metadata` entry. `name`: the file's name in errors."""
     data = _as_bytes(source)
-    model = _model(data, _name(source))
+    name = name or _name(source)
+    model = _model(data, name)
     out = {}
     try:
         for i in range(model.MetadataLength()):
             entry = model.Metadata(i)
             out[entry.Name().decode()] = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
     except (struct.error, IndexError, ValueError, UnicodeDecodeError, AttributeError):
-        raise LightRNNError(f"{_name(source)} is truncated or corrupt (its TFLite structure cannot be read)") from None
+        raise LightRNNError(f"{name} is truncated or corrupt (its TFLite structure cannot be read)") from None
     return out
 
 
@@ -196,7 +206,7 @@ def read_metadata(source) -> dict:
     data = _as_bytes(source)
     name = _name(source)
     _model(data, name)  # a clear error for files that are not TFLite models
-    raw = metadata_entries(data).get(LIGHTRNN_METADATA)
+    raw = metadata_entries(data, name).get(LIGHTRNN_METADATA)
     if raw is None:
         raise LightRNNError(f"{name} has no LightRNN metadata (was it written by `python -m export`?)")
     try:
@@ -209,6 +219,9 @@ def read_metadata(source) -> dict:
     files = associated_files(data)
     vocab_file = meta.get("vocab_file", VOCAB_FILE)
     if vocab_file not in files:
+        if _zip_entry_start(data, vocab_file) >= 0:  # its header is there, the zip cannot be read
+            raise LightRNNError(f"{name} is truncated or corrupt: the vocabulary ({vocab_file}) appended to the model "
+                                "cannot be read (an incomplete download or copy?)")
         raise LightRNNError(f"{name}: the associated file {vocab_file} is missing (the appended zip was stripped?)")
     expected = meta.pop("vocab_sha256", None)
     if expected is not None and hashlib.sha256(files[vocab_file]).hexdigest() != expected:
@@ -231,6 +244,18 @@ def associated_files(source) -> dict:
             return {n: zf.read(n) for n in zf.namelist()}
     except zipfile.BadZipFile:
         return {}
+
+
+def _zip_entry_start(data: bytes, file_name: str) -> int:
+    """Where the local header of the zip entry `file_name` starts in `data` (the last one), or -1."""
+    header = b"PK\x03\x04"
+    at = data.rfind(header)
+    while at >= 0:
+        name_len = int.from_bytes(data[at + 26:at + 28], "little")
+        if data[at + 30:at + 30 + name_len] == file_name.encode():
+            return at
+        at = data.rfind(header, 0, at)
+    return -1
 
 
 def _name(source) -> str:

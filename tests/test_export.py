@@ -157,6 +157,11 @@ def test_standard_tflite_metadata(files):
         sg = fb.Model.GetRootAs(f.read(), 0).Subgraphs(0)
     (sub,) = std["subgraph_metadata"]
     assert len(sub["inputs"]) == sg.InputsLength() and len(sub["outputs"]) == sg.OutputsLength()
+    # named and described as the signature of subgraph 0 names them, not "StatefulPartitionedCall:1"
+    assert sub["name"] == "expand"
+    assert {t["name"] for t in sub["inputs"]} == {"state", "rows"}
+    assert {t["name"] for t in sub["outputs"]} == {"words", "log_probs"}
+    assert all(t["description"] for t in sub["inputs"] + sub["outputs"])
     assert metadata_lib.associated_files(files["none"])["vocab.txt"].decode().split("\n")[:2] == ["<unk>", "<eos>"]
     assert metadata_lib.buffer_alignment(files["none"]) == 16
 
@@ -184,6 +189,20 @@ def test_inspect_prints_metadata(files, capsys):
     assert "vocab.txt (VOCABULARY" in out and "<eos> = 1" in out
     assert main([files["none"], "--json"]) == 0
     assert '"LightRNN next-word model"' in capsys.readouterr().out
+
+
+def test_inspect_prints_a_full_softmax_export(files, tmp_path, capsys):
+    """The full-softmax LSTM file (`python -m export` of a --model full_softmax run) carries the same
+    metadata without a LightRNN network's training settings: inspect says what it is."""
+    from export.inspect import main
+    from keyboard_fixtures import write_baseline
+
+    path = str(tmp_path / write_baseline(files["none"], str(tmp_path / "lstm.tflite")))
+    assert main([path]) == 0
+    out = capsys.readouterr().out
+    assert "architecture    full_softmax_lstm (a full V-way softmax" in out and "log_probs" in out
+    assert main([files["none"]]) == 0
+    assert "architecture    lightrnn\n" in capsys.readouterr().out
 
 
 # === Quantization ===
@@ -238,9 +257,14 @@ def test_cli_exports(tmp_path, files, capsys):
 
     out = tmp_path / "cli.tflite"
     assert main(["--run", files["run"], "--out", str(out), "--max-k", "3", "--expand-rows", "99"]) == 0
-    assert "wrote" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out
     meta = metadata_lib.read_metadata(str(out))
-    assert meta["export"]["max_k"] == 3 and meta["export"]["expand_rows"] == meta["table"]["rows"]
+    rows = meta["table"]["rows"]
+    assert meta["export"]["max_k"] == 3 and meta["export"]["expand_rows"] == rows
+    assert f"note: --expand-rows 99 became {rows} " in captured.err and f"takes exactly {rows} rows" in captured.err
+    assert main(["--run", files["run"], "--out", str(out), "--max-k", "3", "--expand-rows", "1"]) == 0
+    assert "--expand-rows" not in capsys.readouterr().err  # 1 row holds 3 words: kept
 
 
 @pytest.mark.parametrize("argv_tail, message", [

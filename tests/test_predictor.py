@@ -193,10 +193,18 @@ def test_model_file_errors(tmp_path, files):
         NextWordPredictor(str(bare))
     with open(files["none"], "rb") as f:  # metadata present, appended zip broken (no end record)
         data = f.read()
-    stripped = tmp_path / "stripped.tflite"
-    stripped.write_bytes(data[:-22])
+    cut = tmp_path / "cut.tflite"  # an incomplete download: the zip's end is missing
+    cut.write_bytes(data[:-22])
+    with pytest.raises(LightRNNError, match=r"cut.tflite is truncated or corrupt: the vocabulary \(vocab.txt\)"):
+        NextWordPredictor(str(cut))
+    stripped = tmp_path / "stripped.tflite"  # the zip removed whole
+    stripped.write_bytes(data[:data.rfind(b"PK\x03\x04")])
     with pytest.raises(LightRNNError, match="vocab.txt is missing"):
         NextWordPredictor(str(stripped))
+    half = tmp_path / "half.tflite"
+    half.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LightRNNError, match=r"half.tflite is truncated or corrupt"):
+        NextWordPredictor(str(half))
 
 
 def test_inspect_errors(tmp_path, capsys):
