@@ -21,10 +21,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from lightrnn_tf.errors import positive_int
 from lightrnn_tf.layers import ReplicaDropout
 from lightrnn_tf.model import make_weight_dropout, run_lstm_stack
-from lightrnn_tf.stream_model import StreamLanguageModel
+from lightrnn_tf.stream_model import StreamLanguageModel, check_network_args
 
 
 @keras.saving.register_keras_serializable(package="lightrnn_tf")
@@ -51,10 +50,10 @@ class FullSoftmaxLSTM(StreamLanguageModel):
     def __init__(self, vocab_size, embedding_dim=256, hidden_dim=256, num_layers=1, dropout=0.3, weight_drop=0.0,
                  **kwargs):
         super().__init__(**kwargs)
+        check_network_args(vocab_size, embedding_dim, hidden_dim, num_layers, dropout)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim
-        positive_int(num_layers, "num_layers", ValueError)
         self.num_layers = num_layers
         self.dropout_rate = dropout
         # === Layers ===

@@ -23,9 +23,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from lightrnn_tf.errors import positive_int
 from lightrnn_tf.layers import ReplicaDropout, TwoComponentEmbedding, TwoStageSoftmax
-from lightrnn_tf.stream_model import StreamLanguageModel
+from lightrnn_tf.stream_model import StreamLanguageModel, check_network_args
 from lightrnn_tf.table import WordTable, table_shape
 
 
@@ -69,8 +68,8 @@ class LightRNNModel(StreamLanguageModel):
     def __init__(self, vocab_size, rows=None, cols=None, embedding_dim=256, hidden_dim=256, num_layers=1,
                  dropout=0.3, table_seed=0, weight_drop=0.0, **kwargs):
         super().__init__(**kwargs)
+        check_network_args(vocab_size, embedding_dim, hidden_dim, num_layers, dropout)
         self.vocab_size = vocab_size
-        positive_int(num_layers, "num_layers", ValueError)
         self.rows, self.cols = rows, cols = table_shape(vocab_size, rows, cols)
         self.embedding_dim = embedding_dim
         self.hidden_dim = hidden_dim

@@ -67,6 +67,17 @@ RECOVERY_EPOCHS = 2
 DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
 
 
+def _check_ids(ids, name: str) -> np.ndarray:
+    """`ids` as a NumPy array if they are integers >= 0 (the model's vocabulary size is checked
+    when the callback gets the model); else one line naming the problem."""
+    array = np.asarray(ids)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise LightRNNError(f"ReallocationCallback({name}): word ids must be integers, got dtype {array.dtype}")
+    if array.size and array.min() < 0:
+        raise LightRNNError(f"ReallocationCallback({name}): word ids must be >= 0, got {array.min()}")
+    return array
+
+
 def _check_choice(name: str, value, allowed: tuple) -> None:
     if value not in allowed:
         raise LightRNNError(f"Received an invalid value for `{name}`, expected one of {allowed}, got {value!r}.")
@@ -606,6 +617,9 @@ class ReallocationCallback(keras.callbacks.Callback):
         if isinstance(ids, tf.data.Dataset) or np.ndim(ids) != 1:
             raise LightRNNError("ReallocationCallback(ids): the training stream as a 1-D array of word ids (what "
                                 "stream_dataset was given), not a dataset")
+        ids = _check_ids(ids, "ids")
+        if valid_ids is not None:
+            valid_ids = _check_ids(valid_ids, "valid_ids")
         if source == "pass" and every and len(ids) // batch_size < 2:  # the statistics pass reads them in streams
             raise LightRNNError(f"ReallocationCallback: {len(ids)} ids are too few for batch size {batch_size} "
                                 "(each stream needs at least 2)")
@@ -661,6 +675,10 @@ class ReallocationCallback(keras.callbacks.Callback):
         if self.every and not hasattr(model, "get_table"):
             raise LightRNNError(f"ReallocationCallback moves the words of a LightRNN word table; a "
                                 f"{type(model).__name__} has none (leave the callback out for it)")
+        for name, ids in (("ids", self.ids), ("valid_ids", self.valid_ids)):
+            if ids is not None and len(ids) and ids.max() >= model.vocab_size:
+                raise LightRNNError(f"ReallocationCallback({name}): word ids must lie in [0, {model.vocab_size}), the "
+                                    f"model's vocabulary, got ids up to {ids.max()}")
         super().set_model(model)
         self.checkpoint_variables(model)
 

@@ -36,6 +36,8 @@ sums over the replicas are one device's, and clipping is applied to that sum (`a
 from __future__ import annotations
 
 import math
+import numbers
+import re
 import warnings
 
 import keras
@@ -44,7 +46,12 @@ import tensorflow as tf
 from keras import ops
 
 from lightrnn_tf import distribute
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import LightRNNError, positive_int
+
+
+# Markers in the messages of the run-time checks, turned into one line by fit, evaluate and predict.
+BAD_IDS = "lightrnn_tf: word ids outside the vocabulary"
+BATCH_MISMATCH = "lightrnn_tf: a window of another batch size"
 
 
 class StreamState(tf.Module):
@@ -70,11 +77,20 @@ class StreamState(tf.Module):
         ]
         self.fresh = _replica_local(True, tf.TensorShape([]), "fresh")
 
-    def read(self, start_fn):
+    def read(self, start_fn, batch_size=None):
         """The stored state, or `start_fn()` when fresh (inside `tf.function`: a `tf.cond`); in a
-        replica, its own copy."""
+        replica, its own copy. `batch_size`: the rows of the window it is read for; a stored state
+        of another batch size fails with `BATCH_MISMATCH` in the error's message."""
         stored = [[tf.stop_gradient(v.read_value()) for v in pair] for pair in self.tensors]
-        return tf.cond(self.fresh, start_fn, lambda: stored)
+
+        def carried():
+            if batch_size is None:
+                return stored
+            check = tf.debugging.assert_equal(tf.shape(stored[0][0])[0], batch_size, message=BATCH_MISMATCH)
+            with tf.control_dependencies([check]):
+                return [[tf.identity(t) for t in pair] for pair in stored]
+
+        return tf.cond(self.fresh, start_fn, carried)
 
     def write(self, state) -> None:
         for pair, values in zip(self.tensors, state):
@@ -96,6 +112,19 @@ def _replica_local(initial, shape, name):
     return tf.Variable(initial, shape=shape, trainable=False, name=name,
                        synchronization=tf.VariableSynchronization.ON_READ,
                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+
+def check_network_args(vocab_size, embedding_dim, hidden_dim, num_layers, dropout) -> None:
+    """Raises `ValueError` naming the first bad constructor argument of a stream model (an
+    `embedding_dim` of 0 would otherwise abort the process inside oneDNN)."""
+    for value, name in ((vocab_size, "vocab_size"), (embedding_dim, "embedding_dim"), (hidden_dim, "hidden_dim"),
+                        (num_layers, "num_layers")):
+        positive_int(value, name, ValueError)
+    if vocab_size < 2:
+        raise ValueError(f"Received an invalid value for `vocab_size`, expected at least 2 (<unk> and <eos>), "
+                         f"got {vocab_size}.")
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
+        raise ValueError(f"Received an invalid value for `dropout`, expected a rate in [0, 1), got {dropout}.")
 
 
 class StreamLanguageModel(keras.Model):
@@ -168,20 +197,34 @@ class StreamLanguageModel(keras.Model):
     def metrics(self):
         return [self.loss_tracker]
 
-    @staticmethod
-    def _windows(data):
-        """`(x, y)` of a batch: `stream_dataset`'s `(x, y)`, or `((x, y),)` from `fit(x=(x, y))`."""
+    def _windows(self, data):
+        """`(x, y)` of a batch: `stream_dataset`'s `(x, y)`, or `((x, y),)` from `fit(x=(x, y))`;
+        integer ids, checked when the window runs to lie in `[0, vocab_size)` (`BAD_IDS`)."""
         if isinstance(data, (tuple, list)) and len(data) == 1 and isinstance(data[0], (tuple, list)):
             data = data[0]
         if not isinstance(data, (tuple, list)) or len(data) < 2:
             raise ValueError("a stream language model reads windows (x, y) of int word ids (B, T), y the next "
                              "words: give it stream_dataset(ids, batch_size, bptt) (lightrnn_tf.data)")
-        return data[0], data[1]
+        if len(data) > 2:
+            raise LightRNNError(f"{type(self).__name__} takes windows (x, y) without sample weights: every target "
+                                "word counts once in its loss (a class_weight or sample_weight would be ignored)")
+        x, y = data[0], data[1]
+        for name, ids in (("x", x), ("y", y)):
+            if not tf.as_dtype(ids.dtype).is_integer:
+                raise LightRNNError(f"windows must hold integer word ids, got {name} of dtype "
+                                    f"{tf.as_dtype(ids.dtype).name} (Vocabulary.encode_lines gives int32)")
+        vocab_size = getattr(self, "vocab_size", None)
+        if vocab_size is None:
+            return x, y
+        checks = [tf.debugging.Assert(tf.reduce_all((ids >= 0) & (ids < vocab_size)),
+                                      [BAD_IDS, tf.reduce_min(ids), tf.reduce_max(ids)]) for ids in (x, y)]
+        with tf.control_dependencies(checks):
+            return tf.identity(x), tf.identity(y)
 
     def train_step(self, data):
         x, y = self._windows(data)
         with tf.GradientTape() as tape:
-            state = self._train_stream.read(lambda: self.start_state(x[:, 0], training=True))
+            state = self._train_stream.read(lambda: self.start_state(x[:, 0], training=True), tf.shape(x)[0])
             loss, new_state = self.window_loss(y, state, training=True)
             # Gradients are summed over replicas: each contributes its share of the global mean.
             replicas = tf.distribute.get_replica_context().num_replicas_in_sync
@@ -193,7 +236,7 @@ class StreamLanguageModel(keras.Model):
 
     def test_step(self, data):
         x, y = self._windows(data)
-        state = self._eval_stream.read(lambda: self.start_state(x[:, 0]))
+        state = self._eval_stream.read(lambda: self.start_state(x[:, 0]), tf.shape(x)[0])
         loss, new_state = self.window_loss(y, state)
         self._eval_stream.write(new_state)
         return self._update_metrics(loss, y)
@@ -203,7 +246,7 @@ class StreamLanguageModel(keras.Model):
         window before (as `evaluate`); `predict` over `stream_dataset(ids, B, bptt)` returns them
         window after window, `(windows * B, T)`."""
         x, y = self._windows(data)
-        state = self._eval_stream.read(lambda: self.start_state(x[:, 0]))
+        state = self._eval_stream.read(lambda: self.start_state(x[:, 0]), tf.shape(x)[0])
         log_probs, new_state = self.target_log_probs(y, state)
         self._eval_stream.write(new_state)
         return log_probs
@@ -240,9 +283,17 @@ class StreamLanguageModel(keras.Model):
         if len(args) > 5:  # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
             raise TypeError("pass `callbacks` and the arguments after it to `fit` by keyword")
         self._check_compiled_for_streams()
+        _check_weights(kwargs, "sample_weight", "class_weight")
+        _check_not_empty(args[0] if args else kwargs.get("x"), "training")
+        _check_not_empty(kwargs.get("validation_data"), "validation")
         _check_backup_callbacks(callbacks)
-        if isinstance(callbacks, keras.callbacks.CallbackList):
-            callbacks.append(ResetStreamState())
+        if isinstance(callbacks, keras.callbacks.CallbackList):  # the caller's own: used as it is, plus ours
+            ours = [] if any(isinstance(cb, ResetStreamState) for cb in callbacks.callbacks) else [ResetStreamState()]
+            if not any(isinstance(cb, keras.callbacks.History) for cb in callbacks.callbacks):
+                ours.append(keras.callbacks.History())  # what `fit` returns
+            for cb in ours:
+                cb.set_model(self)
+            callbacks.callbacks[:0] = ours
         else:
             callbacks = [ResetStreamState()] + list(callbacks or [])
             if not any(isinstance(cb, keras.callbacks.ProgbarLogger) for cb in callbacks):
@@ -262,9 +313,26 @@ class StreamLanguageModel(keras.Model):
         if steps and configured > 1 and steps % configured:
             self._set_steps_per_execution(math.gcd(configured, int(steps)))
         try:
-            return super().fit(*args, **kwargs)
+            return self._one_line_errors(super().fit, *args, **kwargs)
         finally:
             self._set_steps_per_execution(configured)
+
+    def _one_line_errors(self, run, *args, **kwargs):
+        """`run(*args, **kwargs)`, its failed run-time checks of the windows raised as one line."""
+        try:
+            return run(*args, **kwargs)
+        except tf.errors.InvalidArgumentError as e:
+            if BAD_IDS in e.message:
+                found = re.findall(r"\[(-?\d+)\]", e.message.split(BAD_IDS, 1)[1])[:2]
+                seen = f" (a window holds ids {found[0]} to {found[1]})" if len(found) == 2 else ""
+                raise LightRNNError(f"word ids must lie in [0, {self.vocab_size}), the model's vocabulary{seen}: "
+                                    "encode the text with the vocabulary the model was built for") from None
+            if BATCH_MISMATCH in e.message:
+                raise LightRNNError("a window has another number of rows (batch size) than the one before it, so "
+                                    "the state carried between them does not fit: every window of a stream has the "
+                                    "same B rows (stream_dataset(ids, batch_size, bptt); batch arrays with "
+                                    "drop_remainder=True)") from None
+            raise
 
     def _check_compiled_for_streams(self) -> None:
         """Refuses a `compile(loss=..., metrics=...)`: `train_step` computes the model's own loss
@@ -283,16 +351,24 @@ class StreamLanguageModel(keras.Model):
             self.train_function = self.test_function = self.predict_function = None
 
     def predict(self, *args, **kwargs):
-        """`keras.Model.predict` over a stream (`predict_step`), from `start_state` of its first window."""
+        """`keras.Model.predict` over a stream (`predict_step`), from `start_state` of its first
+        window: `(windows * B, T)` float32 log-probs; when the last window is shorter (T' < T),
+        its missing positions are NaN (Keras alone would return a ragged tensor)."""
+        _check_not_empty(args[0] if args else kwargs.get("x"), "prediction")
         self._eval_stream.reset()
-        return super().predict(*args, **kwargs)
+        out = self._one_line_errors(super().predict, *args, **kwargs)
+        if isinstance(out, tf.RaggedTensor):
+            out = out.to_tensor(default_value=np.nan).numpy()
+        return out
 
     def evaluate(self, *args, **kwargs):
         """`keras.Model.evaluate` over a stream, starting from `start_state` of its first window."""
         self._check_compiled_for_streams()
+        _check_weights(kwargs, "sample_weight")
+        _check_not_empty(args[0] if args else kwargs.get("x"), "evaluation")
         self._eval_stream.reset()
         args, kwargs = self._distribute_windows(args, kwargs, "steps")
-        return super().evaluate(*args, **kwargs)
+        return self._one_line_errors(super().evaluate, *args, **kwargs)
 
     # === Saving ===
 
@@ -370,6 +446,20 @@ class StreamLanguageModel(keras.Model):
         if args:
             return (x,) + tuple(args[1:]), kwargs
         return args, {**kwargs, "x": x}
+
+
+def _check_weights(kwargs, *names) -> None:
+    """Refuses `sample_weight` / `class_weight`: every target word counts once in the loss."""
+    given = [name for name in names if kwargs.get(name) is not None]
+    if given:
+        raise LightRNNError(f"a stream language model takes no {' or '.join(given)}: every target word counts once "
+                            "in its loss, and Keras would weight or index the windows' ids instead")
+
+
+def _check_not_empty(data, what: str) -> None:
+    """Refuses a `tf.data.Dataset` known to hold no window (Keras would train or report nothing)."""
+    if isinstance(data, tf.data.Dataset) and int(data.cardinality()) == 0:
+        raise LightRNNError(f"the {what} dataset holds no window, so Keras would run nothing and say nothing")
 
 
 def _check_backup_callbacks(callbacks) -> None:

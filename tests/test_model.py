@@ -217,3 +217,90 @@ def test_a_loss_or_metrics_given_to_compile_is_refused_not_ignored(compile_kwarg
             run()
     model.compile(optimizer="adam", metrics=[])  # compiled again as advised (an empty list is no metric)
     assert np.isfinite(model.evaluate(ds, verbose=0, return_dict=True)["perplexity"])
+
+
+def test_predict_pads_a_short_last_window_with_nan(tiny_model, rng):
+    """Keras alone returns a ragged tensor when the last window is shorter; `predict` gives the
+    documented `(windows * B, T)` array, NaN where the last window has no target, and the mean of
+    the others is `evaluate`'s loss."""
+    model = tiny_model(layers=1)
+    model.compile(optimizer="adam")
+    ids = rng.integers(0, 10, 41).astype(np.int32)
+    ds = stream_dataset(ids, 2, 6)  # windows of 6, 6, 6, 1
+    got = model.predict(ds, verbose=0)
+    assert isinstance(got, np.ndarray) and got.shape == (8, 6)
+    assert np.isnan(got[6:, 1:]).all() and np.isfinite(got[:6]).all() and np.isfinite(got[6:, 0]).all()
+    loss = model.evaluate(ds, verbose=0, return_dict=True)["loss"]
+    np.testing.assert_allclose(-np.nanmean(got), loss, rtol=1e-5)
+
+
+def _windows_of(x, y, batch=2):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True)
+
+
+def test_windows_with_ids_outside_the_vocabulary_are_refused_in_one_line(tiny_model, rng):
+    """Windows built without `stream_dataset`: an id of -1 (which a gather reads as the last word)
+    or of V fails `fit`, `evaluate` and `predict` with one line naming the range; float ids and
+    sample weights are refused before anything runs."""
+    import tensorflow as tf
+
+    model = tiny_model(layers=1)
+    model.compile(optimizer="adam")
+    x = rng.integers(0, 10, (4, 5)).astype(np.int32)
+    for bad in (-1, 10):
+        y = x.copy()
+        y[3, 2] = bad
+        for run in (lambda d: model.fit(d, epochs=1, verbose=0), lambda d: model.evaluate(d, verbose=0),
+                    lambda d: model.predict(d, verbose=0)):
+            with pytest.raises(LightRNNError, match=rf"^word ids must lie in \[0, 10\), the model's vocabulary "
+                                                    rf"\(a window holds ids -?\d+ to \d+\)") as e:
+                run(_windows_of(x, y))
+            assert "\n" not in str(e.value)
+    with pytest.raises(LightRNNError, match="must hold integer word ids, got y of dtype float32"):
+        model.fit(_windows_of(x, x.astype(np.float32) + 0.7), epochs=1, verbose=0)
+    weighted = tf.data.Dataset.from_tensor_slices((x, x, np.ones(x.shape, np.float32))).batch(2)
+    with pytest.raises(LightRNNError, match="without sample weights"):
+        model.evaluate(weighted, verbose=0)
+    with pytest.raises(LightRNNError, match="takes no class_weight"):
+        model.fit(_windows_of(x, x), class_weight={0: 0.0, 1: 1.0}, epochs=1, verbose=0)
+    with pytest.raises(LightRNNError, match="takes no sample_weight"):
+        model.evaluate(x, x, sample_weight=np.ones(4), verbose=0)
+
+
+def test_a_window_of_another_batch_size_and_an_empty_dataset_are_refused(tiny_model, rng):
+    model = tiny_model(layers=1)
+    model.compile(optimizer="adam")
+    x = rng.integers(0, 10, (5, 4)).astype(np.int32)
+    uneven = _windows_of(x, x, batch=2).concatenate(_windows_of(x[:3], x[:3], batch=3))
+    with pytest.raises(LightRNNError, match=r"^a window has another number of rows \(batch size\) than the one "):
+        model.fit(uneven, epochs=1, verbose=0)
+    empty = stream_dataset(rng.integers(0, 10, 41).astype(np.int32), 2, 6).take(0)
+    for run, what in ((lambda: model.fit(empty, verbose=0), "training"), (lambda: model.evaluate(empty), "evaluation"),
+                      (lambda: model.predict(empty), "prediction")):
+        with pytest.raises(LightRNNError, match=f"the {what} dataset holds no window"):
+            run()
+
+
+def test_fit_takes_a_keras_callback_list(tiny_model, rng):
+    """`fit(callbacks=keras.callbacks.CallbackList([...]))`, which Keras accepts: the carried state
+    is still reset every epoch (the same losses as with a plain list) and `fit` returns its history."""
+    ds = stream_dataset(rng.integers(0, 10, 81).astype(np.int32), 2, 6)
+    losses = []
+    for wrap in (list, keras.callbacks.CallbackList):
+        model = tiny_model(layers=1)
+        model.compile(optimizer=keras.optimizers.SGD(0.5))
+        history = model.fit(ds, epochs=2, verbose=0, callbacks=wrap([keras.callbacks.TerminateOnNaN()]))
+        losses.append(history.history["loss"])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [LightRNNModel, FullSoftmaxLSTM])
+@pytest.mark.parametrize("kwargs, named", [({"vocab_size": 0}, "vocab_size"), ({"vocab_size": 10.5}, "vocab_size"),
+                                           ({"vocab_size": 1}, "vocab_size"), ({"embedding_dim": 0}, "embedding_dim"),
+                                           ({"hidden_dim": -1}, "hidden_dim"), ({"dropout": 1.0}, "dropout")])
+def test_bad_constructor_arguments_are_named(cls, kwargs, named):
+    """An embedding_dim of 0 used to abort the process inside oneDNN at the first fit."""
+    with pytest.raises(ValueError, match=rf"^Received an invalid value for `{named}`"):
+        cls(**{"vocab_size": 12, **kwargs})

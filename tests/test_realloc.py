@@ -932,3 +932,22 @@ def test_the_callback_checks_its_model_and_ids_before_training():
     with pytest.raises(LightRNNError, match="a FullSoftmaxLSTM has none"):
         lstm.fit(stream_dataset(ids, 2, 5), epochs=1, verbose=0,
                  callbacks=[ReallocationCallback(ids, batch_size=2, bptt=5, verbose=0)])
+
+
+def test_the_callback_checks_the_range_and_type_of_its_ids_before_training():
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    ids = np.arange(200) % 12
+    with pytest.raises(LightRNNError, match=r"ReallocationCallback\(ids\): word ids must be >= 0, got -1"):
+        ReallocationCallback(np.where(ids == 3, -1, ids), batch_size=2, bptt=5)
+    with pytest.raises(LightRNNError, match=r"ReallocationCallback\(valid_ids\): word ids must be integers"):
+        ReallocationCallback(ids, batch_size=2, bptt=5, valid_ids=ids + 0.5)
+    model = LightRNNModel(10, embedding_dim=4, hidden_dim=4)
+    model.compile(optimizer="adam")
+    before = [w.numpy().copy() for w in model.weights]
+    with pytest.raises(LightRNNError, match=r"word ids must lie in \[0, 10\), the model's vocabulary, got ids up to 11"):
+        model.fit(stream_dataset(ids % 10, 2, 5), epochs=1, verbose=0,
+                  callbacks=[ReallocationCallback(ids, batch_size=2, bptt=5, verbose=0)])
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights))  # nothing trained
