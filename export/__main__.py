@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import unicodedata
 
 from export.convert import DEFAULT_EXPAND_ROWS, DEFAULT_MAX_K, QUANTIZE_MODES, check_quantize
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
@@ -30,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"weight quantization: {', '.join(QUANTIZE_MODES)} (default: %(default)s)")
     p.add_argument("--max-k", type=int, default=DEFAULT_MAX_K,
                    help="most suggestions one top_k call returns (default: %(default)s)")
-    p.add_argument("--expand-rows", type=int, default=DEFAULT_EXPAND_ROWS,
-                   help="table rows top_k/expand expand in one batched step (default: %(default)s); raised to "
+    p.add_argument("--expand-rows", type=int, default=None,
+                   help=f"table rows top_k/expand expand in one batched step (default: {DEFAULT_EXPAND_ROWS}); raised to "
                         "ceil(max_k / C) so that one step holds max_k words, and at most R; the file records the "
                         "value used (export.expand_rows), the number of rows its expand signature takes")
     return p
@@ -70,8 +71,11 @@ def emoji_note(meta: dict) -> str:
     tok = meta["tokenizer"]
     if not tok.get("split_punct") or tok.get("rules_version", 2 if tok.get("normalization") else 1) >= 3:
         return ""
-    pieces = [w for w in meta["vocab"] if len(w) == 1 and (w in "\ufe0e\ufe0f" or "\U0001F3FB" <= w <= "\U0001F3FF"
-                                                           or "\U0001F1E6" <= w <= "\U0001F1FF")]
+    emoji_part = lambda c: c in "\ufe0e\ufe0f\u20e3" or "\U0001F3FB" <= c <= "\U0001F3FF" or "\U0001F1E6" <= c <= "\U0001F1FF"  # noqa: E731
+    # a word of nothing but marks, skin tones and regional indicators, one of them an emoji's: a
+    # variation selector ("❤️"), a keycap's "\ufe0f\u20e3" ("#️⃣"), a skin tone, half a flag
+    pieces = [w for w in meta["vocab"] if any(map(emoji_part, w))
+              and all(emoji_part(c) or unicodedata.category(c)[0] == "M" for c in w)]
     if not pieces:
         return ""
     return (f"the run was trained with the tokenizer rules of before emoji were kept whole, which the file keeps: "
@@ -85,15 +89,19 @@ def main(argv=None) -> int:
         check_quantize(args.quantize)  # before the slow imports
         from export.convert import export_run
 
-        meta = export_run(args.run, args.out, quantize=args.quantize, max_k=args.max_k,
-                          expand_rows=args.expand_rows)
+        asked = DEFAULT_EXPAND_ROWS if args.expand_rows is None else args.expand_rows
+        meta = export_run(args.run, args.out, quantize=args.quantize, max_k=args.max_k, expand_rows=asked)
     except LightRNNError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    used = meta["export"]["expand_rows"]
-    resized = (f"--expand-rows {args.expand_rows} became {used} (one step must hold --max-k {args.max_k} words: "
-               f"ceil(max_k / C), and at most the table's R rows); the file's expand signature takes exactly "
-               f"{used} rows" if meta.get("architecture", "lightrnn") == "lightrnn" and used != args.expand_rows else "")
+    used, lightrnn = meta["export"]["expand_rows"], meta.get("architecture", "lightrnn") == "lightrnn"
+    resized = ""
+    if lightrnn and used > asked:
+        resized = (f"--expand-rows {asked} was raised to {used}: one step must hold --max-k {args.max_k} words "
+                   f"(ceil(max_k / C)); the file's expand signature takes exactly {used} rows")
+    elif lightrnn and used < asked and args.expand_rows is not None:
+        resized = (f"--expand-rows {asked} was capped at the table's {used} rows; the file's expand signature "
+                   f"takes exactly {used} rows")
     for note in (capitals_note(meta), unicode_note(meta), emoji_note(meta), resized):
         if note:
             print(f"note: {note}", file=sys.stderr)

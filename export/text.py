@@ -51,6 +51,8 @@ class TextEncoder:
         self.split_punct = bool(tok["split_punct"])
         self._pattern = re.compile(tok["split_punct_pattern"]) if self.split_punct else None
         self.normalization = tok.get("normalization")
+        # the version of the tokenizer's rules (lightrnn_tf.data.TOKENIZER_RULES), stated from 3 on
+        self.rules_version = int(tok.get("rules_version", 2 if self.normalization else 1))
         if self.normalization not in (None, "NFC"):
             raise LightRNNError(f"metadata: unknown tokenizer normalization {self.normalization!r} (this "
                                 "predictor knows NFC)")
@@ -75,8 +77,8 @@ class TextEncoder:
         covers: `("", 0)` after whitespace. A joiner typed right after a word ("l’", "don'", Persian
         "می" + U+200C) is part of it, as it will be once the next letter comes, though alone it is a
         token of its own (an apostrophe) or none (a zero-width joiner); so is a zero-width joiner
-        after an emoji ("👨" + U+200D, the start of "👨‍👩‍👧"). Invisible format characters at the end
-        are skipped."""
+        after an emoji ("👨" + U+200D, the start of "👨‍👩‍👧") under rules 3 and later, which join
+        them. Invisible format characters at the end are skipped."""
         if not text or text[-1].isspace():
             return "", 0
         end = len(text)
@@ -89,7 +91,8 @@ class TextEncoder:
         tokens = self.tokenize(chunk)
         if not tokens:
             return "", 0
-        if len(chunk) > 1 and chunk[-1] in WORD_JOINERS and (word_char(chunk[-2]) or joins_symbols(chunk[-1], chunk[-2])):
+        if len(chunk) > 1 and chunk[-1] in WORD_JOINERS and (
+                word_char(chunk[-2]) or self.rules_version >= 3 and joins_symbols(chunk[-1], chunk[-2])):
             before = self.tokenize(chunk[:-1])
             return self._unfinished(chunk[:-1], before[-1]) + chunk[-1], len(tokens) - len(before) + 1
         return self._unfinished(chunk, tokens[-1]), 1

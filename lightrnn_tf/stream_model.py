@@ -216,8 +216,9 @@ class StreamLanguageModel(keras.Model):
         vocab_size = getattr(self, "vocab_size", None)
         if vocab_size is None:
             return x, y
+        wide = [tf.cast(ids, tf.int64) for ids in (x, y)]  # V = 65,536 does not fit uint16 ids
         checks = [tf.debugging.Assert(tf.reduce_all((ids >= 0) & (ids < vocab_size)),
-                                      [BAD_IDS, tf.reduce_min(ids), tf.reduce_max(ids)]) for ids in (x, y)]
+                                      [BAD_IDS, tf.reduce_min(ids), tf.reduce_max(ids)]) for ids in wide]
         with tf.control_dependencies(checks):
             return tf.identity(x), tf.identity(y)
 
@@ -330,8 +331,8 @@ class StreamLanguageModel(keras.Model):
             if BATCH_MISMATCH in e.message:
                 raise LightRNNError("a window has another number of rows (batch size) than the one before it, so "
                                     "the state carried between them does not fit: every window of a stream has the "
-                                    "same B rows (stream_dataset(ids, batch_size, bptt); batch arrays with "
-                                    "drop_remainder=True)") from None
+                                    "same B rows (stream_dataset(ids, batch_size, bptt); arrays, or a dataset you "
+                                    "batch yourself, need a multiple of B rows)") from None
             raise
 
     def _check_compiled_for_streams(self) -> None:
@@ -356,7 +357,14 @@ class StreamLanguageModel(keras.Model):
         its missing positions are NaN (Keras alone would return a ragged tensor)."""
         _check_not_empty(args[0] if args else kwargs.get("x"), "prediction")
         self._eval_stream.reset()
-        out = self._one_line_errors(super().predict, *args, **kwargs)
+        # Keras concatenates the windows of one execution inside the graph, which fails on the
+        # shorter last window: one window an execution (prediction is no training bottleneck).
+        configured = self.steps_per_execution
+        self._set_steps_per_execution(1)
+        try:
+            out = self._one_line_errors(super().predict, *args, **kwargs)
+        finally:
+            self._set_steps_per_execution(configured)
         if isinstance(out, tf.RaggedTensor):
             out = out.to_tensor(default_value=np.nan).numpy()
         return out

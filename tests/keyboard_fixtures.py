@@ -215,6 +215,30 @@ def write_baseline(lightrnn_path, out) -> str:
     return os.path.basename(out)
 
 
+# Texts whose tokens or typed word differ between tokenizer rules 2 (emoji split; a run that
+# recorded them keeps them) and 3
+RULES2_TEXTS = ["I ❤\ufe0f you 👍\U0001F3FD!", "us 👨\u200d", "us 👨\u200d👩", "🇺🇸 #\ufe0f\u20e3", "ok 👍", "the l’"]
+
+
+def write_rules2(run_dir, out) -> dict:
+    """A tiny run that recorded tokenizer rules 2, exported to `out`, and the Python predictor's
+    reading of `RULES2_TEXTS` with it: the engines must read an old file as its training did."""
+    import json as json_lib
+
+    from export.convert import export_run
+    from export_fixtures import TINY_TEXT, make_run
+
+    run = make_run(run_dir, TINY_TEXT + ["i ❤\ufe0f you 👍\U0001F3FD"], train_steps=0)
+    cfg_path = os.path.join(run, "config.json")
+    with open(cfg_path) as f:
+        doc = json_lib.load(f)
+    doc["train"]["tokenizer_rules"] = 2
+    with open(cfg_path, "w") as f:
+        json_lib.dump(doc, f)
+    export_run(run, out, quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
+    return {"model": os.path.basename(out), "tokenize": tokenizer_cases(out, RULES2_TEXTS)}
+
+
 def write_fixtures(out_dir) -> dict:
     from export.convert import export_run
     from export_fixtures import TINY_TEXT, make_run
@@ -232,6 +256,7 @@ def write_fixtures(out_dir) -> dict:
                                                                    for t in fuzz_texts(200, seed=1)])
     replay["history_tokens"] = history_tokens(model, long_history_texts(), HISTORY_WORDS)
     replay["model"] = "tiny.tflite"
+    replay["rules2"] = write_rules2(os.path.join(out_dir, "run_rules2"), os.path.join(out_dir, "tiny_rules2.tflite"))
     replay["baseline_model"] = write_baseline(model, os.path.join(out_dir, "full_softmax.tflite"))
     with open(os.path.join(out_dir, "replay.json"), "w", encoding="utf-8") as f:
         json.dump(replay, f)

@@ -262,9 +262,14 @@ def test_cli_exports(tmp_path, files, capsys):
     meta = metadata_lib.read_metadata(str(out))
     rows = meta["table"]["rows"]
     assert meta["export"]["max_k"] == 3 and meta["export"]["expand_rows"] == rows
-    assert f"note: --expand-rows 99 became {rows} " in captured.err and f"takes exactly {rows} rows" in captured.err
+    assert f"note: --expand-rows 99 was capped at the table's {rows} rows" in captured.err
     assert main(["--run", files["run"], "--out", str(out), "--max-k", "3", "--expand-rows", "1"]) == 0
     assert "--expand-rows" not in capsys.readouterr().err  # 1 row holds 3 words: kept
+    assert main(["--run", files["run"], "--out", str(out), "--max-k", str(2 * meta["table"]["cols"] + 1),
+                 "--expand-rows", "1"]) == 0
+    assert "note: --expand-rows 1 was raised to 3: one step must hold" in capsys.readouterr().err
+    assert main(["--run", files["run"], "--out", str(out)]) == 0  # the default 16, capped: no note
+    assert "--expand-rows" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv_tail, message", [

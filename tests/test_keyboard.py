@@ -336,6 +336,17 @@ def test_emoji_are_whole_words_on_the_keyboard(tmp_path):
         assert kb.suggest(before + typed) == [word], typed
         assert kb.accept(before + typed, word) == before + word + " "
     assert set(kb.suggest("ok 👍")) == {"👍", thumbs}
+    # a file of rules 2 (no rules_version) keeps them: a joiner after an emoji is no part of the word
+    from export.metadata import read_metadata
+    from export.text import TextEncoder
+    from lightrnn_tf.data import Tokenizer
+
+    meta = read_metadata(path)
+    del meta["tokenizer"]["rules_version"]
+    meta["tokenizer"]["split_punct_pattern"] = Tokenizer(rules=2).pattern.pattern
+    old = TextEncoder(meta)
+    assert old.rules_version == 2 and old.typed_word("my 👨\u200d") == ("👨", 1)
+    assert kb.text.rules_version == 3 and kb.text.typed_word("my 👨\u200d") == ("👨\u200d", 1)
 
 
 def test_a_joiner_typed_after_a_word_is_part_of_the_word_being_typed(tmp_path):

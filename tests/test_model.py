@@ -296,6 +296,27 @@ def test_fit_takes_a_keras_callback_list(tiny_model, rng):
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)
 
 
+def test_ids_of_a_narrow_type_up_to_its_largest_value_are_accepted():
+    """The range check compares in int64: with V = 256, uint8 ids up to 255 are all valid."""
+    import tensorflow as tf
+
+    model = LightRNNModel(256, embedding_dim=4, hidden_dim=4)
+    model.compile(optimizer="adam")
+    x = np.array([[0, 255, 7], [255, 3, 1]], np.uint8)
+    ds = tf.data.Dataset.from_tensors((x, x))
+    assert np.isfinite(model.evaluate(ds, verbose=0, return_dict=True)["loss"])
+
+
+def test_predict_with_several_windows_an_execution(tiny_model, rng):
+    """`steps_per_execution` > 1: Keras would concatenate the shorter last window in the graph and fail."""
+    model = tiny_model(layers=1)
+    ds = stream_dataset(rng.integers(0, 10, 41).astype(np.int32), 2, 6)
+    want = model.predict(ds, verbose=0)
+    model.compile(optimizer="adam", steps_per_execution=2)
+    np.testing.assert_allclose(model.predict(ds, verbose=0), want, rtol=1e-6)
+    assert model.steps_per_execution == 2
+
+
 @pytest.mark.parametrize("cls", [LightRNNModel, FullSoftmaxLSTM])
 @pytest.mark.parametrize("kwargs, named", [({"vocab_size": 0}, "vocab_size"), ({"vocab_size": 10.5}, "vocab_size"),
                                            ({"vocab_size": 1}, "vocab_size"), ({"embedding_dim": 0}, "embedding_dim"),

@@ -193,6 +193,8 @@ export class Tokenizer {
     this.lowercase = !!tok.lowercase;
     this.pattern = tok.split_punct ? pythonPattern(tok.split_punct_pattern) : null;
     this.normalization = tok.normalization ?? null; // files exported before it was recorded have none
+    // the version of the tokenizer's rules (lightrnn_tf.data.TOKENIZER_RULES), stated from 3 on
+    this.rulesVersion = tok.rules_version ?? (this.normalization === null ? 1 : 2);
     if (this.normalization !== null && this.normalization !== 'NFC') {
       throw new Error(`unknown tokenizer normalization ${this.normalization} (this engine knows NFC)`);
     }
@@ -226,7 +228,8 @@ export class Tokenizer {
     if (!tokens.length) return ['', 0];
     const last = chunk[chunk.length - 1];
     const prev = chunk.length > 1 ? charBefore(chunk, chunk.length - 1) : '';
-    if (prev && JOINERS.includes(last) && (WORD_CHAR.test(prev) || (last === '\u200d' && !FORMAT_CHAR.test(prev)))) {
+    const joinsSymbols = this.rulesVersion >= 3 && last === '\u200d' && !FORMAT_CHAR.test(prev); // rules 3 join emoji
+    if (prev && JOINERS.includes(last) && (WORD_CHAR.test(prev) || joinsSymbols)) {
       const before = this.tokenize(chunk.slice(0, -1));
       return [this._unfinished(chunk.slice(0, -1), before[before.length - 1]) + last, tokens.length - before.length + 1];
     }

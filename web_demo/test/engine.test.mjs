@@ -103,6 +103,19 @@ test('tokenizer equals the Python tokenizer on reference texts', { skip }, () =>
   }
 });
 
+test('a file of tokenizer rules 2 is read as its training read it (emoji split)', { skip }, () => {
+  const { replay } = load();
+  const meta = readMetadata(new Uint8Array(fs.readFileSync(path.join(DIR, replay.rules2.model))));
+  assert.equal(meta.tokenizer.rules_version, 2); // exported today from a run that recorded rules 2
+  const tok = new Tokenizer(meta);
+  for (const c of replay.rules2.tokenize) {
+    assert.deepEqual(tok.tokenize(normalizeLines(c.text).split('\n')[0]), c.tokens, c.text);
+    const [committed, partial] = tok.splitTyped(c.text);
+    assert.deepEqual(committed, c.committed, c.text);
+    assert.equal(partial, c.partial, c.text);
+  }
+});
+
 test('suggestions equal the Python predictor (next words and completions)', { skip }, async () => {
   const { meta, replay } = load();
   const runner = replayRunner(replay, meta.table.cols);

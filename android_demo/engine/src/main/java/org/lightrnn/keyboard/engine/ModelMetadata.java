@@ -22,6 +22,8 @@ public final class ModelMetadata {
   public final String splitPunctPattern;
   /** The Unicode normal form of every token ("NFC"), or null in files exported before it was recorded. */
   public final String normalization;
+  /** The version of the tokenizer's rules (lightrnn_tf.data.TOKENIZER_RULES), stated from 3 on. */
+  public final int rulesVersion;
   public final int unkId;
   public final int eosId;
   public final int rows;
@@ -49,6 +51,7 @@ public final class ModelMetadata {
     if (normalization != null && !normalization.equals("NFC")) {
       throw new IllegalArgumentException("unknown tokenizer normalization " + normalization + " (this engine knows NFC)");
     }
+    rulesVersion = tok.get("rules_version") != null ? Json.integer(tok, "rules_version") : normalization == null ? 1 : 2;
     Map<String, Object> special = Json.obj(json, "special_tokens");
     unkId = Json.integer(special, "<unk>");
     eosId = Json.integer(special, "<eos>");

@@ -24,6 +24,7 @@ public final class Tokenizer {
   private final boolean lowercase;
   private final Pattern pattern;
   private final boolean nfc;
+  private final int rulesVersion; // of the tokenizer's rules: 3 joins emoji with a zero-width joiner
   private final Map<String, Integer> index = new HashMap<>();
   public final int unkId;
   public final int eosId;
@@ -32,6 +33,7 @@ public final class Tokenizer {
     lowercase = meta.lowercase;
     pattern = meta.splitPunct ? Pattern.compile(pythonPattern(meta.splitPunctPattern)) : null;
     nfc = "NFC".equals(meta.normalization);
+    rulesVersion = meta.rulesVersion;
     for (int i = 0; i < meta.vocab.size(); i++) index.put(meta.vocab.get(i), i);
     unkId = meta.unkId;
     eosId = meta.eosId;
@@ -238,7 +240,7 @@ public final class Tokenizer {
     char last = chunk.charAt(chunk.length() - 1);
     int prev = chunk.length() > 1 ? chunk.codePointBefore(chunk.length() - 1) : -1;
     if (prev >= 0 && JOINERS.indexOf(last) >= 0
-        && (isWordChar(prev) || (last == '\u200D' && Character.getType(prev) != Character.FORMAT))) {
+        && (isWordChar(prev) || (rulesVersion >= 3 && last == '\u200D' && Character.getType(prev) != Character.FORMAT))) {
       List<String> before = tokenize(chunk.substring(0, chunk.length() - 1));
       return new TypedWord(unfinished(chunk.substring(0, chunk.length() - 1), before.get(before.size() - 1)) + last,
           tokens.size() - before.size() + 1);

@@ -103,6 +103,24 @@ public class KeyboardEngineTest {
   }
 
   @Test
+  @SuppressWarnings("unchecked")
+  public void aFileOfTokenizerRules2IsReadAsItsTrainingReadIt() throws IOException {
+    Map<String, Object> rules2 = (Map<String, Object>) ((Map<String, Object>) replay).get("rules2");
+    String dir = System.getProperty("keyboard.fixtures", System.getenv().getOrDefault("KEYBOARD_FIXTURES", ""));
+    ModelMetadata old = ModelMetadata.read(Files.readAllBytes(Paths.get(dir, Json.string(rules2, "model"))));
+    assertEquals(2, old.rulesVersion);
+    Tokenizer tok = new Tokenizer(old);
+    for (Object o : Json.list(rules2, "tokenize")) {
+      Map<String, Object> c = (Map<String, Object>) o;
+      String text = Json.string(c, "text");
+      assertEquals(text, Json.list(c, "tokens"), new ArrayList<Object>(tok.tokenize(Tokenizer.normalizeLines(text).split("\n", -1)[0])));
+      Tokenizer.Typed typed = tok.splitTyped(text);
+      assertEquals(text, intList(Json.list(c, "committed")), typed.committed);
+      assertEquals(text, Json.string(c, "partial"), typed.partial);
+    }
+  }
+
+  @Test
   public void tokenizerEqualsPython() {
     Tokenizer tok = new Tokenizer(meta);
     for (Map<String, Object> c : records("tokenize")) {
