@@ -401,13 +401,21 @@ class KeyboardPredictor:
 
     def accept(self, text: str, word: str, partial: str | None = None) -> str:
         """The text after tapping the suggestion `word`: the partial word replaced (its capitals kept,
-        `cased`), then a space. `partial` as in `cased`."""
+        `cased`), then a space. Closing punctuation (`CLOSING_PUNCT`: "," "." "?" ")"...) goes
+        against the word before it, the spaces between them removed; opening punctuation
+        (`OPENING_PUNCT`) gets no space after it. `partial` as in `cased`."""
         if partial is None:
             _, partial = self.split_typed(text)
         cased = self.cased(text, word, partial)
         if partial:
             # the partial is the last token, lowercased and normalized: cut the characters it was typed as
             text = text[: len(text) - self.text.typed_length(text, partial)]
+        if cased and all(c in CLOSING_PUNCT for c in cased):
+            attached = text.rstrip(" ")
+            if attached and not attached[-1].isspace():  # after a word, not at a line's start
+                text = attached
+        elif cased and all(c in OPENING_PUNCT for c in cased):
+            return text + cased
         return text + cased + " "
 
     def accept_at(self, before: str, after: str, word: str) -> tuple[str, str]:
@@ -418,13 +426,22 @@ class KeyboardPredictor:
         right after it is re-used, and before a line end none is added."""
         _, partial = self.split_typed(before)
         head = self.accept(before, word, partial)
-        if partial:  # the rest of the word: letters, digits, _, combining marks, inner apostrophes and joiners
+        if partial and (word_char(partial[-1]) or partial[-1] in WORD_JOINERS):
+            # the caret is inside a word: its rest (letters, digits, _, combining marks, inner
+            # apostrophes and joiners) goes too; after a punctuation mark the next word stays
             after = after[word_prefix_length(after):]
-        if after[:1] in (" ", "\t"):
-            after = after[1:]
-        elif after[:1] and after[:1].splitlines() == [""]:  # a line end: no space before it
-            head = head[:-1]
+        if head.endswith(" "):
+            if after[:1] in (" ", "\t"):
+                after = after[1:]
+            elif after[:1] and after[:1].splitlines() == [""]:  # a line end: no space before it
+                head = head[:-1]
         return head, after
+
+
+# Punctuation a tap puts against the word before it (the spaces between them removed) and, opening,
+# against the word after it (no space follows). The web and Android engines use the same sets.
+CLOSING_PUNCT = ",.!?:;)]}”’»›…、。，．！？：；）」』】،؛؟।॥"
+OPENING_PUNCT = "([{“‘«‹¿¡（「『【"
 
 
 def word_prefix_length(text: str) -> int:

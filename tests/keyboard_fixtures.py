@@ -88,7 +88,10 @@ ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (
                 ("", "the"), ("DOGS and CATS d", "dog"), ("x\u2028Ca", "cat"), ("Ünï", "ünïcödé"), ("Ü", "ünïcödé"),
                 ("dogs D", "dog"), ("A", "a"), ("I", "in"), ("the Cafe\u0301", "café"), ("the cafe\u0301", "café"),
                 ("İs", "is"), ("हिन्", "हिन्दी"), ("𝐀𝐁", "ab"), ("Ⓐb", "ab"), ("İst", "i\u0307stanbul"), ("the l’", "l’homme"), ("می\u200c", "می\u200cخواهم"), ("the word\u200e", "words"), ("hello\u200c", "world"), ("the cat \u200b", "world"), ("!\U000e0041", "élan"), ("ΜΙΣ", "μισθός"),
-                ("I ❤", "❤\ufe0f"), ("us 👨\u200d", "👨\u200d👩\u200d👧"), ("ok 👍", "👍\U0001F3FD"), ("go \U0001F1FA", "\U0001F1FA\U0001F1F8")]
+                ("I ❤", "❤\ufe0f"), ("us 👨\u200d", "👨\u200d👩\u200d👧"), ("ok 👍", "👍\U0001F3FD"), ("go \U0001F1FA", "\U0001F1FA\U0001F1F8"),
+                # closing punctuation against the word before it, opening punctuation against the next
+                ("the heaven ", ","), ("the heaven  ", "."), ("the heaven", ","), ("line\n", ","), (" ", "?"),
+                ("see ", "("), ("he said ", "“"), ("done ", "…"), ("so ", "),"), ("the heaven\u00a0", ",")]
 
 # (before, after, word) taps with the caret inside the text (`KeyboardPredictor.accept_at`)
 ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("the ", "cat sat", "dog"),
@@ -96,7 +99,10 @@ ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("th
                    ("the ca", "\u2028sat", "cat"), ("the ", "", "cat"), ("do", "n't go", "dog"),
                    ("the ca", "t's mat", "cat"), ("the ca", "t'", "cat"), ("the ca", "tü2_x y", "cat"), ("", "", "the"),
                    ("the cafe", "\u0301 au lait", "café"), ("हि", "न्दी है", "हिन्दी"), ("l’ho", "mme est", "l’homme"),
-                   ("می", "\u200cخواهم را", "می\u200cخواهم")]
+                   ("می", "\u200cخواهم را", "می\u200cخواهم"),
+                   # after a punctuation mark the next word stays; punctuation against the word before
+                   ("and they said,", "Lord, help", ","), ("what time?", "Tomorrow", "?"), ("the heaven ", "\nnext", ","),
+                   ("see ", "now", "("), ("see ", " now", "("), ("l’", "homme", "l’homme")]
 
 
 def long_history_texts():

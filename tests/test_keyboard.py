@@ -314,6 +314,24 @@ def test_decomposed_and_combining_mark_text_is_read_as_training_read_it(tmp_path
     assert kb.accept("the İs", "is") == "the Is "  # "İ" lowercases to two characters: both replaced
 
 
+def test_a_punctuation_tap_keeps_the_next_word_and_sits_against_the_word_before(files):
+    """Tapping "," with the caret after "said," keeps the word after the caret (it used to be cut
+    as the rest of the word being typed); closing punctuation goes against the word before it,
+    opening punctuation against the word after it."""
+    from export.keyboard import KeyboardPredictor
+
+    kb = KeyboardPredictor(files["none"])
+    assert kb.accept_at("and they said,", "Lord, help", ",") == ("and they said, ", "Lord, help")
+    assert kb.accept_at("what time?", "Tomorrow", "?") == ("what time? ", "Tomorrow")
+    assert kb.accept_at("the ca", "t sat", "cat") == ("the cat ", "sat")  # inside a word: its rest goes
+    assert kb.accept("the heaven ", ",") == "the heaven, "
+    assert kb.accept("the heaven  ", "...") == "the heaven... "
+    assert kb.accept("line\n", ",") == "line\n, " and kb.accept(" ", "?") == " ? "  # no word before: kept
+    assert kb.accept("see ", "(") == "see (" and kb.accept("he said ", "“") == "he said “"
+    assert kb.accept_at("see ", " now", "(") == ("see (", " now")
+    assert kb.accept_at("the heaven ", "\nnext", ",") == ("the heaven,", "\nnext")
+
+
 def test_emoji_are_whole_words_on_the_keyboard(tmp_path):
     """A model trained on chat text with emoji: "❤️", "👍🏽", "👨‍👩‍👧" and "🇺🇸" are words of the
     vocabulary (no invisible U+FE0F or lone skin tone that would be a blank chip), typing the first

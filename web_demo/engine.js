@@ -149,6 +149,11 @@ function isInvisible(c) { return FORMAT_CHAR.test(c) && !JOINERS.includes(c); }
 // words), and inner apostrophes and joiners (export/keyboard.py word_prefix_length).
 const REST_OF_WORD = new RegExp(`^(?:[${WORD_OR_MARK}]|[${JOINERS}](?=[${WORD_OR_MARK}]))*`, 'u');
 
+// Punctuation a tap puts against the word before it, and (opening) against the word after it
+// (export/keyboard.py CLOSING_PUNCT, OPENING_PUNCT).
+const CLOSING_PUNCT = ',.!?:;)]}”’»›…、。，．！？：；）」』】،؛؟।॥';
+const OPENING_PUNCT = '([{“‘«‹¿¡（「『【';
+
 /** A Python `re` pattern using \w / \s -> a JS RegExp with the same meaning (flags gu). */
 export function pythonPattern(src) {
   let out = '', inClass = false;
@@ -550,16 +555,33 @@ export class Keyboard {
   acceptAt(before, after, word) {
     const [, partial] = this.tokenizer.splitTyped(before);
     let head = this.accept(before, word, partial);
-    if (partial) after = after.slice(after.match(REST_OF_WORD)[0].length);
-    if (after[0] === ' ' || after[0] === '\t') after = after.slice(1);
-    else if (after && normalizeLines(after[0]) === '\n') head = head.slice(0, -1);
+    // the caret inside a word: its rest goes too; after a punctuation mark the next word stays
+    const last = partial ? charBefore(partial, partial.length) : '';
+    if (last && (WORD_CHAR.test(last) || JOINERS.includes(last))) after = after.slice(after.match(REST_OF_WORD)[0].length);
+    if (head.endsWith(' ')) {
+      if (after[0] === ' ' || after[0] === '\t') after = after.slice(1);
+      else if (after && normalizeLines(after[0]) === '\n') head = head.slice(0, -1);
+    }
     return [head, after];
   }
 
-  /** The text after tapping `word`: the partial word replaced (its capitals kept, `cased`), then a space. */
+  /**
+   * The text after tapping `word`: the partial word replaced (its capitals kept, `cased`), then a
+   * space; closing punctuation goes against the word before it, opening punctuation gets no space
+   * after it (export/keyboard.py accept).
+   */
   accept(text, word, partial = this.tokenizer.splitTyped(text)[1]) {
     const typed = partial ? this.tokenizer.typedLength(text, partial) : 0;
-    return text.slice(0, text.length - typed) + this.cased(text, word, partial) + ' ';
+    let head = text.slice(0, text.length - typed);
+    const cased = this.cased(text, word, partial);
+    const chars = [...cased];
+    if (chars.length && chars.every((c) => CLOSING_PUNCT.includes(c))) {
+      const attached = head.replace(/ +$/, '');
+      if (attached && !IS_SPACE.test(attached[attached.length - 1])) head = attached; // after a word, not at a line's start
+    } else if (chars.length && chars.every((c) => OPENING_PUNCT.includes(c))) {
+      return head + cased;
+    }
+    return head + cased + ' ';
   }
 }
 

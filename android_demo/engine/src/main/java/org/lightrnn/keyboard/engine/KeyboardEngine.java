@@ -423,11 +423,18 @@ public final class KeyboardEngine {
   public String[] acceptAt(String before, String after, String word) {
     String partial = tokenizer.splitTyped(before).partial;
     String head = accept(before, word, partial);
-    if (!partial.isEmpty()) after = after.substring(Tokenizer.wordPrefixLength(after)); // the rest of the word
-    if (after.startsWith(" ") || after.startsWith("\t")) {
-      after = after.substring(1);
-    } else if (!after.isEmpty() && Tokenizer.normalizeLines(after.substring(0, 1)).equals("\n")) {
-      head = head.substring(0, head.length() - 1);
+    if (!partial.isEmpty()) { // the caret inside a word: its rest goes too; after punctuation the next word stays
+      int last = partial.codePointBefore(partial.length());
+      if (Tokenizer.isWordChar(last) || Tokenizer.JOINERS.indexOf(last) >= 0) {
+        after = after.substring(Tokenizer.wordPrefixLength(after));
+      }
+    }
+    if (head.endsWith(" ")) {
+      if (after.startsWith(" ") || after.startsWith("\t")) {
+        after = after.substring(1);
+      } else if (!after.isEmpty() && Tokenizer.normalizeLines(after.substring(0, 1)).equals("\n")) {
+        head = head.substring(0, head.length() - 1);
+      }
     }
     return new String[] {head, after};
   }
@@ -437,9 +444,22 @@ public final class KeyboardEngine {
     return accept(textBeforeCursor, word, tokenizer.splitTyped(textBeforeCursor).partial);
   }
 
+  /** Punctuation a tap puts against the word before it (export/keyboard.py CLOSING_PUNCT). */
+  static final String CLOSING_PUNCT = ",.!?:;)]}”’»›…、。，．！？：；）」』】،؛؟।॥";
+  /** Punctuation a tap puts against the word after it: no space follows (OPENING_PUNCT). */
+  static final String OPENING_PUNCT = "([{“‘«‹¿¡（「『【";
+
   private String accept(String textBeforeCursor, String word, String partial) {
     int typed = partial.isEmpty() ? 0 : tokenizer.typedLength(textBeforeCursor, partial);
     String head = textBeforeCursor.substring(0, textBeforeCursor.length() - typed);
-    return head + cased(textBeforeCursor, word, partial) + " ";
+    String cased = cased(textBeforeCursor, word, partial);
+    if (!cased.isEmpty() && cased.codePoints().allMatch(c -> CLOSING_PUNCT.indexOf(c) >= 0)) {
+      int end = head.length();
+      while (end > 0 && head.charAt(end - 1) == ' ') end--;
+      if (end > 0 && !Tokenizer.isSpace(head.charAt(end - 1))) head = head.substring(0, end); // after a word
+    } else if (!cased.isEmpty() && cased.codePoints().allMatch(c -> OPENING_PUNCT.indexOf(c) >= 0)) {
+      return head + cased;
+    }
+    return head + cased + " ";
   }
 }
