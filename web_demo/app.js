@@ -41,24 +41,31 @@ async function loadModel(bytes, name) {
   demo.ready = false;
   text.disabled = true;
   setStatus(`Loading ${name}…`);
-  let meta, runner;
+  let meta, keyboard;
   try {
     meta = readMetadata(bytes);
     const { createRunner } = await liteRt();
+    let runner;
     try {
       runner = await createRunner(bytes, meta);
     } catch (e) {
       throw new Error(`the LiteRT.js runtime could not run it (${e.message})`);
     }
+    try {
+      keyboard = new Keyboard(meta, runner, 64, { historyWeight: historyWeight() }); // its tokenizer checks the rules
+    } catch (e) {
+      runner.delete();
+      throw e;
+    }
   } finally {
-    if (!runner && demo.keyboard) { // keep typing with the model already loaded
+    if (!keyboard && demo.keyboard) { // keep typing with the model already loaded
       text.disabled = false;
       demo.ready = true;
       status.dataset.ready = '1';
     }
   }
   if (demo.keyboard) demo.keyboard.runner.delete();
-  demo.keyboard = new Keyboard(meta, runner, 64, { historyWeight: historyWeight() });
+  demo.keyboard = keyboard;
   demo.latencies = [];
   $('model-name').textContent = `${name} (${meta.export.quantization}, table ${meta.table.rows}×${meta.table.cols})`;
   $('model-size').textContent = `${(bytes.length / 1e6).toFixed(2)} MB`;
