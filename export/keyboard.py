@@ -97,6 +97,10 @@ class History:
         self.special = frozenset(special)
         self._tokens: deque = deque()
         self.counts: Counter = Counter()
+        # token -> the capitals it was last typed with, where they are the word's own: a capital
+        # inside it ("McDonald", "iPhone", "NASA") or a first one away from a sentence start ("Zoë",
+        # "I"); filled for a lowercasing model
+        self.surfaces: dict = {}
 
     def add(self, token: str) -> None:
         if token in self.special or self.size <= 0:
@@ -147,6 +151,7 @@ class KeyboardPredictor:
         if self.cache_size < 1:
             raise LightRNNError(f"cache_size must be >= 1, got {cache_size}")
         self._cache: OrderedDict = OrderedDict()
+        self._history_memo = (None, None)  # (text, its History)
         self.stats = {"feed": 0, "top_k": 0, "expand": 0}
         self.history_weight = HISTORY_WEIGHT if history_weight is None else float(history_weight)
         self.history_words = HISTORY_WORDS if history_words is None else int(history_words)
@@ -162,25 +167,50 @@ class KeyboardPredictor:
 
         Reads lines from the end only until it has the last `history_words` tokens, so a keystroke
         in a long text costs no more than one in a short one."""
+        if self._history_memo[0] == text:  # `cased` asks again for each chip
+            return self._history_memo[1]
         hist = History(self.history_words)
         tail: list[list[str]] = []
+        typed_tail: list[list[str]] = []  # the same tokens as typed (no lowercasing), when they align
         kept = 0  # tokens read that the history would keep
         for ln in reversed(text.splitlines()):
             if kept > self.history_words:  # one spare: the word being typed is dropped below
                 break
-            tail.append(self._last_tokens(ln, self.history_words + 1 - kept, hist.special))
+            tokens, cut = self._last_tokens(ln, self.history_words + 1 - kept, hist.special)
+            tail.append(tokens)
+            typed_tail.append(self._typed_capitals(ln, cut, tokens) if self.text.lowercase else [None] * len(tokens))
             kept += sum(t not in hist.special for t in tail[-1])
         tokens = [t for toks in reversed(tail) for t in toks]
-        del tokens[len(tokens) - self.text.typed_word(text)[1]:]  # the word being typed is not committed yet
-        tokens = [t for t in tokens if t not in hist.special]
-        for t in tokens[max(0, len(tokens) - self.history_words):]:
+        surfaces = [s for toks in reversed(typed_tail) for s in toks]
+        covered = self.text.typed_word(text)[1]  # the word being typed is not committed yet
+        del tokens[len(tokens) - covered:], surfaces[len(surfaces) - covered:]
+        pairs = [(t, s) for t, s in zip(tokens, surfaces) if t not in hist.special]
+        for t, s in pairs[max(0, len(pairs) - self.history_words):]:
             hist.add(t)
+            if s is not None:
+                hist.surfaces[t] = s
+        self._history_memo = (text, hist)
         return hist
 
-    def _last_tokens(self, line: str, need: int, special) -> list[str]:
-        """The tokens of the end of `line`, with at least `need` not in `special` (all of the line's
-        tokens if it has fewer): tokenizes a growing tail cut at whitespace, where no token spans
-        (the tokenizer's tokens never hold whitespace), so a long line costs what its end does."""
+    def _typed_capitals(self, line: str, cut: int, tokens: list) -> list:
+        """For each of `tokens` (those of `line[cut:]`), the token as typed where its capitals are
+        the word's own (`History.surfaces`), else None; all None where typed and lowercased tokens
+        do not align one to one."""
+        typed = self.text.tokenize(line[cut:], lowercase=False)
+        if len(typed) != len(tokens):
+            return [None] * len(tokens)
+        out = []
+        for j, (t, s) in enumerate(zip(tokens, typed)):
+            sentence_start = j == 0 or typed[j - 1] in SENTENCE_ENDS
+            own = any(c.isupper() for c in s[1:]) or (s[:1].isupper() and not sentence_start)
+            out.append(s if own and s != t else None)
+        return out
+
+    def _last_tokens(self, line: str, need: int, special) -> tuple[list[str], int]:
+        """`(tokens, cut)`: the tokens of `line[cut:]`, the end of `line` with at least `need` tokens
+        not in `special` (all of the line's tokens if it has fewer): tokenizes a growing tail cut at
+        whitespace, where no token spans (the tokenizer's tokens never hold whitespace), so a long
+        line costs what its end does."""
         span = 16 * (need + 1)
         while span < len(line):
             cut = len(line) - span
@@ -188,9 +218,9 @@ class KeyboardPredictor:
                 cut -= 1
             tokens = self.text.tokenize(line[cut:])
             if sum(t not in special for t in tokens) >= need:
-                return tokens
+                return tokens, cut
             span *= 2
-        return self.text.tokenize(line)
+        return self.text.tokenize(line), 0
 
     def split_typed(self, text: str) -> tuple[tuple, str]:
         """`(committed ids with <eos> first, partial word or "")` of the text before the cursor
@@ -393,7 +423,11 @@ class KeyboardPredictor:
         caller has it (`split_typed`'s), to save reading the text again."""
         if partial is None:
             _, partial = self.split_typed(text)
-        if not partial or not self.text.lowercase:
+        if not self.text.lowercase:
+            return word
+        if self.history_weight > 0:  # the capitals the word was typed with ("McDonald", "Zoë", "I")
+            word = self.history(text).surfaces.get(word, word)
+        if not partial:
             return word
         cased = match_case(text[len(text) - self.text.typed_length(text, partial):], word)
         # "İst" + "i̇stanbul" gives "İstanbul", not "I" + U+0307 + "stanbul"
@@ -442,6 +476,10 @@ class KeyboardPredictor:
 # against the word after it (no space follows). The web and Android engines use the same sets.
 CLOSING_PUNCT = ",.!?:;)]}”’»›…、。，．！？：；）」』】،؛؟।॥"
 OPENING_PUNCT = "([{“‘«‹¿¡（「『【"
+
+
+# Tokens after which a sentence starts, so a capital there is the sentence's, not the word's.
+SENTENCE_ENDS = frozenset((".", "!", "?", "…", "。", "！", "？", "؟", "।"))
 
 
 def word_prefix_length(text: str) -> int:

@@ -63,9 +63,10 @@ class TextEncoder:
         if self.words[self.unk_id] != "<unk>" or self.words[self.eos_id] != "<eos>":
             raise LightRNNError("metadata: special-token ids do not match the vocabulary")
 
-    def tokenize(self, line: str) -> list[str]:
-        """One line -> tokens (same as `lightrnn_tf.data.Tokenizer.__call__`)."""
-        if self.lowercase:
+    def tokenize(self, line: str, lowercase: bool | None = None) -> list[str]:
+        """One line -> tokens (same as `lightrnn_tf.data.Tokenizer.__call__`). `lowercase=False`:
+        the tokens as typed, for a lowercasing model too (the capitals the typed-word history shows)."""
+        if self.lowercase if lowercase is None else lowercase:
             line = line.lower()
         tokens = self._pattern.findall(line) if self._pattern is not None else line.split()
         if self.normalization is None or line.isascii():

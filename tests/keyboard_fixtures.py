@@ -91,7 +91,12 @@ ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (
                 ("I ❤", "❤\ufe0f"), ("us 👨\u200d", "👨\u200d👩\u200d👧"), ("ok 👍", "👍\U0001F3FD"), ("go \U0001F1FA", "\U0001F1FA\U0001F1F8"),
                 # closing punctuation against the word before it, opening punctuation against the next
                 ("the heaven ", ","), ("the heaven  ", "."), ("the heaven", ","), ("line\n", ","), (" ", "?"),
-                ("see ", "("), ("he said ", "“"), ("done ", "…"), ("so ", "),"), ("the heaven\u00a0", ",")]
+                ("see ", "("), ("he said ", "“"), ("done ", "…"), ("so ", "),"), ("the heaven\u00a0", ","),
+                # the capitals a word was typed with come back with it, not those of a sentence start
+                ("I met McDonald and Zoë. Then i ", "mcdonald"), ("I met McDonald and Zoë. Then i ", "zoë"),
+                ("I met McDonald and Zoë. Then i Mc", "mcdonald"), ("I met McDonald and Zoë. Then i z", "zoë"),
+                ("The cat and The dog. The ", "the"), ("so I think i ", "i"), ("NASA and iPhone, nasa i", "iphone"),
+                ("a MCDONALD then McDonald x ", "mcdonald"), ("Zoë\nZoë and Zo", "zoë"), ("ok. Zoë and Zo", "zoë")]
 
 # (before, after, word) taps with the caret inside the text (`KeyboardPredictor.accept_at`)
 ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("the ", "cat sat", "dog"),

@@ -332,6 +332,24 @@ def test_a_punctuation_tap_keeps_the_next_word_and_sits_against_the_word_before(
     assert kb.accept_at("the heaven ", "\nnext", ",") == ("the heaven,", "\nnext")
 
 
+def test_names_come_back_with_the_capitals_they_were_typed_with(files):
+    """With a lowercasing model, the typed-word history keeps the capitals a word was typed with
+    where they are its own ("McDonald", "iPhone", "Zoë" or "I" away from a sentence start), and the
+    chips and taps show them; a capital that only starts a sentence is not kept; with the history
+    off, the model's own lowercase word."""
+    from export.keyboard import KeyboardPredictor
+
+    kb = KeyboardPredictor(files["none"])
+    text = "I met McDonald and Zoë at the iPhone store. Then i "
+    assert kb.history(text).surfaces == {"mcdonald": "McDonald", "zoë": "Zoë", "iphone": "iPhone"}
+    assert kb.cased(text, "mcdonald") == "McDonald" and kb.accept(text + "mc", "mcdonald") == text + "McDonald "
+    assert kb.cased(text + "ZO", "zoë") == "ZOË" and kb.cased(text + "ip", "iphone") == "iPhone"
+    assert kb.history("The cat. The dog, so I said").surfaces == {"i": "I"}
+    assert kb.cased("so I said ", "i") == "I" and kb.cased("The cat. The ", "the") == "the"
+    off = KeyboardPredictor(files["none"], history_weight=0)
+    assert off.cased(text, "mcdonald") == "mcdonald" and off.cased(text + "Mc", "mcdonald") == "Mcdonald"
+
+
 def test_emoji_are_whole_words_on_the_keyboard(tmp_path):
     """A model trained on chat text with emoji: "❤️", "👍🏽", "👨‍👩‍👧" and "🇺🇸" are words of the
     vocabulary (no invisible U+FE0F or lone skin tone that would be a blank chip), typing the first

@@ -149,6 +149,10 @@ function isInvisible(c) { return FORMAT_CHAR.test(c) && !JOINERS.includes(c); }
 // words), and inner apostrophes and joiners (export/keyboard.py word_prefix_length).
 const REST_OF_WORD = new RegExp(`^(?:[${WORD_OR_MARK}]|[${JOINERS}](?=[${WORD_OR_MARK}]))*`, 'u');
 
+// Tokens after which a sentence starts: a capital there is the sentence's, not the word's
+// (export/keyboard.py SENTENCE_ENDS).
+const SENTENCE_ENDS = new Set(['.', '!', '?', '…', '。', '！', '？', '؟', '।']);
+
 // Punctuation a tap puts against the word before it, and (opening) against the word after it
 // (export/keyboard.py CLOSING_PUNCT, OPENING_PUNCT).
 const CLOSING_PUNCT = ',.!?:;)]}”’»›…、。，．！？：；）」』】،؛؟।॥';
@@ -209,8 +213,9 @@ export class Tokenizer {
     this.eosId = meta.special_tokens['<eos>'];
   }
 
-  tokenize(line) {
-    if (this.lowercase) line = line.toLowerCase();
+  /** One line -> tokens; `lowercase` false: as typed, for a lowercasing model too (export/text.py). */
+  tokenize(line, lowercase = this.lowercase) {
+    if (lowercase) line = line.toLowerCase();
     const tokens = this.pattern ? line.match(this.pattern) || [] : line.split(SPACES).filter((t) => t.length > 0);
     if (this.normalization === null || !/[^\x00-\x7f]/.test(line)) return tokens;
     return tokens.map((t) => t.normalize(this.normalization));
@@ -276,14 +281,35 @@ export class Tokenizer {
    * The tokens of the end of `line`, with at least `need` not in `special` (all of the line's if it
    * has fewer): a growing tail cut at whitespace, where no token spans (export/keyboard.py _last_tokens).
    */
-  lastTokens(line, need, special = new Set()) {
+  lastTokens(line, need, special = new Set()) { return this.lastTokensAt(line, need, special)[0]; }
+
+  /** [lastTokens's tokens, where in `line` the text they come from starts]. */
+  lastTokensAt(line, need, special = new Set()) {
     for (let span = 16 * (need + 1); span < line.length; span *= 2) {
       let cut = line.length - span;
       while (cut > 0 && !IS_SPACE.test(line[cut - 1])) cut--;
       const tokens = this.tokenize(line.slice(cut));
-      if (tokens.filter((t) => !special.has(t)).length >= need) return tokens;
+      if (tokens.filter((t) => !special.has(t)).length >= need) return [tokens, cut];
     }
-    return this.tokenize(line);
+    return [this.tokenize(line), 0];
+  }
+
+  /**
+   * For each of `tokens` (those of line.slice(cut)), the token as typed where its capitals are the
+   * word's own (a capital inside it, or a first one away from a sentence start), else null; all
+   * null where typed and lowercased tokens do not align (export/keyboard.py _typed_capitals).
+   */
+  typedCapitals(line, cut, tokens) {
+    const typed = this.tokenize(line.slice(cut), false);
+    if (typed.length !== tokens.length) return tokens.map(() => null);
+    const isUpper = (c) => /\p{Uppercase}/u.test(c);
+    return tokens.map((t, j) => {
+      const s = typed[j];
+      const [first, ...rest] = [...s];
+      const sentenceStart = j === 0 || SENTENCE_ENDS.has(typed[j - 1]);
+      const own = rest.some(isUpper) || (first !== undefined && isUpper(first) && !sentenceStart);
+      return own && s !== t ? s : null;
+    });
   }
 
   /** Ids of the text before the cursor: <eos> first, <eos> after each finished non-blank line. */
@@ -338,6 +364,7 @@ export class Keyboard {
     this.cache = new Map(); // key: committed ids joined by ',' -> context
     this.stats = { feed: 0, topK: 0, expand: 0 };
     this._matchCache = { prefix: null, ids: null };
+    this._historyMemo = { text: null, history: null };
     if (!(historyWeight >= 0 && historyWeight < 1)) throw new Error(`historyWeight must be in [0, 1), got ${historyWeight}`);
     if (!(historyWords >= 0)) throw new Error(`historyWords must be >= 0, got ${historyWords}`);
     this.historyWeight = historyWeight;
@@ -349,23 +376,33 @@ export class Keyboard {
    * from the end only until it has the last historyWords tokens (a long text costs what its end does).
    */
   history(text) {
+    if (this._historyMemo.text === text) return this._historyMemo.history; // `cased` asks again for each chip
+    const original = text;
     text = normalizeLines(text);
     const lines = text.split('\n');
     const special = new Set(['<unk>', '<eos>']);
-    const tail = [];
+    const tail = [], typedTail = [];
     let have = 0;
     for (let i = lines.length - 1; i >= 0 && have <= this.historyWords; i--) {
-      const toks = this.tokenizer.lastTokens(lines[i], this.historyWords + 1 - have, special);
+      const [toks, cut] = this.tokenizer.lastTokensAt(lines[i], this.historyWords + 1 - have, special);
       tail.unshift(toks);
+      typedTail.unshift(this.tokenizer.lowercase ? this.tokenizer.typedCapitals(lines[i], cut, toks) : toks.map(() => null));
       have += toks.filter((t) => !special.has(t)).length;
     }
-    let tokens = tail.flat();
-    tokens = tokens.slice(0, tokens.length - this.tokenizer.typedWord(text)[1]); // the word being typed: not committed yet
-    const kept = tokens.filter((t) => !special.has(t));
-    const counts = new Map();
+    const covered = this.tokenizer.typedWord(text)[1]; // the word being typed: not committed yet
+    let tokens = tail.flat(), typed = typedTail.flat();
+    tokens = tokens.slice(0, tokens.length - covered);
+    typed = typed.slice(0, typed.length - covered);
+    const kept = tokens.map((t, i) => [t, typed[i]]).filter(([t]) => !special.has(t));
+    const counts = new Map(), surfaces = new Map();
     const last = this.historyWords ? kept.slice(Math.max(0, kept.length - this.historyWords)) : [];
-    for (const t of last) counts.set(t, (counts.get(t) || 0) + 1);
-    return { counts, n: last.length };
+    for (const [t, s] of last) {
+      counts.set(t, (counts.get(t) || 0) + 1);
+      if (s !== null) surfaces.set(t, s);
+    }
+    const history = { counts, n: last.length, surfaces };
+    this._historyMemo = { text: original, history };
+    return history;
   }
 
   /** Ids of the non-special words that start with `prefix`. */
@@ -541,7 +578,9 @@ export class Keyboard {
    * `partial`: the word being typed, when the caller has it (`suggest`'s), to save reading the text again.
    */
   cased(text, word, partial = this.tokenizer.splitTyped(text)[1]) {
-    if (!partial || !this.tokenizer.lowercase) return word;
+    if (!this.tokenizer.lowercase) return word;
+    if (this.historyWeight > 0) word = this.history(text).surfaces.get(word) ?? word; // "McDonald", "Zoë", "I"
+    if (!partial) return word;
     const cased = matchCase(text.slice(text.length - this.tokenizer.typedLength(text, partial)), word);
     return this.tokenizer.normalization === null ? cased : cased.normalize(this.tokenizer.normalization); // "İstanbul"
   }

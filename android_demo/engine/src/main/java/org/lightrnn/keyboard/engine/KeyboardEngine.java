@@ -274,24 +274,50 @@ public final class KeyboardEngine {
 
   /** The typed-word history: counts of the last {@code historyWords} committed tokens, specials left out. */
   public Map<String, Integer> history(String textBeforeCursor) {
+    Map<String, Integer> counts = new LinkedHashMap<>();
+    for (String[] pair : historyTokens(textBeforeCursor)) counts.merge(pair[0], 1, Integer::sum);
+    return counts;
+  }
+
+  /**
+   * Token -> the capitals it was last typed with, where they are the word's own ("McDonald",
+   * "iPhone", a "Zoë" or "I" away from a sentence start), over the history's tokens; empty for a
+   * model that keeps capitals (export/keyboard.py History.surfaces).
+   */
+  public Map<String, String> surfaces(String textBeforeCursor) {
+    Map<String, String> out = new HashMap<>();
+    for (String[] pair : historyTokens(textBeforeCursor)) if (pair[1] != null) out.put(pair[0], pair[1]);
+    return out;
+  }
+
+  private String memoText;
+  private List<String[]> memoTokens;
+
+  /** The history's last {@code historyWords} committed tokens, specials left out: {token, as typed or null}. */
+  private synchronized List<String[]> historyTokens(String textBeforeCursor) {
+    if (textBeforeCursor.equals(memoText)) return memoTokens; // cased() asks again for each chip
     String text = Tokenizer.normalizeLines(textBeforeCursor);
     String[] lines = text.split("\n", -1);
     Set<String> specials = new HashSet<>(Arrays.asList("<unk>", "<eos>"));
-    List<List<String>> tail = new ArrayList<>(); // lines from the end, until historyWords + 1 tokens are kept
+    List<List<String[]>> tail = new ArrayList<>(); // lines from the end, until historyWords + 1 tokens are kept
     int have = 0;
     for (int i = lines.length - 1; i >= 0 && have <= historyWords; i--) {
-      List<String> toks = tokenizer.lastTokens(lines[i], historyWords + 1 - have, specials);
-      tail.add(toks);
+      int cut = tokenizer.lastTokensCut(lines[i], historyWords + 1 - have, specials);
+      List<String> toks = tokenizer.tokenize(lines[i].substring(cut));
+      List<String> typed = meta.lowercase ? tokenizer.typedCapitals(lines[i], cut, toks) : null;
+      List<String[]> pairs = new ArrayList<>();
+      for (int j = 0; j < toks.size(); j++) pairs.add(new String[] {toks.get(j), typed == null ? null : typed.get(j)});
+      tail.add(pairs);
       for (String t : toks) if (!specials.contains(t)) have++;
     }
-    List<String> tokens = new ArrayList<>();
+    List<String[]> tokens = new ArrayList<>();
     for (int i = tail.size() - 1; i >= 0; i--) tokens.addAll(tail.get(i));
     tokens.subList(tokens.size() - tokenizer.typedWord(text).covered, tokens.size()).clear(); // the word being typed
-    List<String> kept = new ArrayList<>();
-    for (String t : tokens) if (!specials.contains(t)) kept.add(t);
-    Map<String, Integer> counts = new LinkedHashMap<>();
-    for (String t : kept.subList(Math.max(0, kept.size() - historyWords), kept.size())) counts.merge(t, 1, Integer::sum);
-    return counts;
+    List<String[]> kept = new ArrayList<>();
+    for (String[] t : tokens) if (!specials.contains(t[0])) kept.add(t);
+    memoText = textBeforeCursor;
+    memoTokens = new ArrayList<>(kept.subList(Math.max(0, kept.size() - historyWords), kept.size()));
+    return memoTokens;
   }
 
   /** Exact k best words with {@code prefix} ("" = next words) under the model mixed with {@code counts}. */
@@ -383,7 +409,9 @@ public final class KeyboardEngine {
 
   /** {@link #cased(String, String)} with the word being typed already known (one read of the text for several words). */
   public String cased(String textBeforeCursor, String word, String partial) {
-    if (partial.isEmpty() || !meta.lowercase) return word;
+    if (!meta.lowercase) return word;
+    if (historyWeight > 0) word = surfaces(textBeforeCursor).getOrDefault(word, word); // "McDonald", "Zoë", "I"
+    if (partial.isEmpty()) return word;
     String cased =
         matchCase(textBeforeCursor.substring(textBeforeCursor.length() - tokenizer.typedLength(textBeforeCursor, partial)), word);
     // "İst" + "i̇stanbul" gives "İstanbul", not "I" + U+0307 + "stanbul"

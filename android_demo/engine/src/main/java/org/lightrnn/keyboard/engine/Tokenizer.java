@@ -108,15 +108,48 @@ public final class Tokenizer {
    * (export/keyboard.py _last_tokens), so a long line costs what its end does.
    */
   public List<String> lastTokens(String line, int need, java.util.Set<String> special) {
+    return tokenize(line.substring(lastTokensCut(line, need, special)));
+  }
+
+  /** Where in {@code line} the text of {@link #lastTokens} starts. */
+  public int lastTokensCut(String line, int need, java.util.Set<String> special) {
     for (long span = 16L * (need + 1); span < line.length(); span *= 2) {
       int cut = (int) (line.length() - span);
       while (cut > 0 && !isSpace(line.charAt(cut - 1))) cut--;
       List<String> tokens = tokenize(line.substring(cut));
       int kept = 0;
       for (String t : tokens) if (!special.contains(t)) kept++;
-      if (kept >= need) return tokens;
+      if (kept >= need) return cut;
     }
-    return tokenize(line);
+    return 0;
+  }
+
+  /** Tokens after which a sentence starts: a capital there is the sentence's (export/keyboard.py SENTENCE_ENDS). */
+  static final java.util.Set<String> SENTENCE_ENDS =
+      new java.util.HashSet<>(java.util.Arrays.asList(".", "!", "?", "…", "。", "！", "？", "؟", "।"));
+
+  /**
+   * For each of {@code tokens} (those of {@code line.substring(cut)}), the token as typed where its
+   * capitals are the word's own (a capital inside it, or a first one away from a sentence start),
+   * else null; all null where typed and lowercased tokens do not align (export/keyboard.py _typed_capitals).
+   */
+  public List<String> typedCapitals(String line, int cut, List<String> tokens) {
+    List<String> typed = tokenize(line.substring(cut), false);
+    List<String> out = new ArrayList<>();
+    for (int j = 0; j < tokens.size(); j++) {
+      String s = typed.size() == tokens.size() ? typed.get(j) : null;
+      if (s == null || s.equals(tokens.get(j)) || s.isEmpty()) {
+        out.add(null);
+        continue;
+      }
+      boolean inside = false;
+      for (int i = Character.charCount(s.codePointAt(0)); i < s.length(); i += Character.charCount(s.codePointAt(i))) {
+        inside |= Character.isUpperCase(s.codePointAt(i));
+      }
+      boolean sentenceStart = j == 0 || SENTENCE_ENDS.contains(typed.get(j - 1));
+      out.add(inside || (Character.isUpperCase(s.codePointAt(0)) && !sentenceStart) ? s : null);
+    }
+    return out;
   }
 
   /** Python's {@code not line.strip()}: only whitespace (String.trim strips U+0000-U+0020 instead). */
@@ -132,7 +165,12 @@ public final class Tokenizer {
   }
 
   public List<String> tokenize(String line) {
-    if (lowercase) line = line.toLowerCase(Locale.ROOT);
+    return tokenize(line, lowercase);
+  }
+
+  /** {@link #tokenize(String)}; {@code lower} false: the tokens as typed, for a lowercasing model too. */
+  public List<String> tokenize(String line, boolean lower) {
+    if (lower) line = line.toLowerCase(Locale.ROOT);
     List<String> out = new ArrayList<>();
     if (pattern != null) {
       Matcher m = pattern.matcher(line);
