@@ -361,7 +361,8 @@ export class Keyboard {
     this.stateSize = meta.export.state_shape.reduce((a, b) => a * b, 1);
     this.wordRow = decodeWordRows(meta.table);
     this.cacheSize = cacheSize;
-    this.cache = new Map(); // key: committed ids joined by ',' -> context
+    this.cache = new Map(); // key of the committed ids (prefixKey) -> context, the last cacheSize used
+    this.checkpoints = new Map(); // key -> state, every CHECKPOINT_EVERY words of the texts read
     this.stats = { feed: 0, topK: 0, expand: 0 };
     this._matchCache = { prefix: null, ids: null };
     this._historyMemo = { text: null, history: null };
@@ -425,20 +426,30 @@ export class Keyboard {
     while (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value);
   }
 
-  /** The cached context of committed ids (<eos> first): one feed per word not cached yet. */
+  /**
+   * The cached context of committed ids (<eos> first): one feed per word not cached yet. Besides the
+   * last cacheSize contexts, the state after every CHECKPOINT_EVERY words is kept, so moving the caret
+   * anywhere in a long text feeds at most that many words again (not the whole text up to it).
+   */
   async context(ids) {
+    const key = prefixKeys(ids);
     let n = ids.length;
-    while (n > 1 && !this.cache.has(ids.slice(0, n).join(','))) n--;
-    let ctx = this.cache.get(ids.slice(0, n).join(','));
+    while (n > 1 && !this.cache.has(key(n)) && !this.checkpoints.has(key(n))) n--;
+    let ctx = this.cache.get(key(n));
+    if (!ctx && this.checkpoints.has(key(n))) ctx = { state: this.checkpoints.get(key(n)), top: null, rows: new Map() };
     if (!ctx) {
       ctx = { state: await this.startState(), top: null, rows: new Map() };
       n = 1;
     }
-    this._put(ids.slice(0, n).join(','), ctx);
+    this._put(key(n), ctx);
     for (let m = n; m < ids.length; m++) {
       ctx = { state: await this.runner.feed(ids[m], ctx.state), top: null, rows: new Map() };
       this.stats.feed++;
-      this._put(ids.slice(0, m + 1).join(','), ctx);
+      if ((m + 1) % CHECKPOINT_EVERY === 0) {
+        if (this.checkpoints.size >= MAX_CHECKPOINTS) this.checkpoints.clear();
+        this.checkpoints.set(key(m + 1), ctx.state);
+      }
+      if (m >= ids.length - this.cacheSize) this._put(key(m + 1), ctx); // the others would be evicted below anyway
     }
     return ctx;
   }
@@ -622,6 +633,26 @@ export class Keyboard {
     }
     return head + cased + ' ';
   }
+}
+
+// States kept every CHECKPOINT_EVERY committed words (at most MAX_CHECKPOINTS, about 2 KB each at H = 256).
+const CHECKPOINT_EVERY = 256;
+const MAX_CHECKPOINTS = 4096;
+
+/**
+ * key(n): a key of ids.slice(0, n), from two 32-bit polynomial hashes of the prefix and its length,
+ * all computed in one pass (joining the ids of every prefix cost O(n^2) in a long text).
+ */
+function prefixKeys(ids) {
+  const h1 = new Int32Array(ids.length), h2 = new Int32Array(ids.length);
+  let a = 0, b = 0;
+  for (let i = 0; i < ids.length; i++) {
+    a = (Math.imul(a, 1000003) + ids[i] + 1) | 0;
+    b = (Math.imul(b, 2654435761 | 0) ^ (ids[i] + 0x9e3779b9)) | 0;
+    h1[i] = a;
+    h2[i] = b;
+  }
+  return (n) => `${h1[n - 1]}:${h2[n - 1]}:${n}`;
 }
 
 /** Row of every word from the metadata's base64 `word_cell` (little-endian int16 or int32). */

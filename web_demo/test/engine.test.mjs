@@ -215,3 +215,24 @@ test('typed-word history counts the last committed words only', { skip }, () => 
   assert.deepEqual([...h.counts.entries()], [['two', 1], ['three', 1], ['four', 1]]);
   assert.equal(h.n, 3);
 });
+
+test('a caret moved back into a long text feeds at most 256 words again, and the states are exact', { skip }, async () => {
+  const { meta } = load();
+  const feed = (word, state) => Float32Array.from(state, (x, i) => Math.fround(0.5 * x + ((word * 31 + i) % 97) / 97));
+  const runner = { feed: async (word, state) => feed(word, state) };
+  const kb = new Keyboard(meta, runner, 8);
+  const ids = [meta.special_tokens['<eos>']];
+  for (let i = 0; i < 3000; i++) ids.push(2 + ((i * 7919) % (meta.vocab.length - 2)));
+  const straight = (n) => ids.slice(1, n).reduce((s, w) => feed(w, s), feed(ids[0], new Float32Array(kb.stateSize)));
+  assert.deepEqual((await kb.context(ids)).state, straight(ids.length));
+  for (const n of [1700, 40, 2999, 1000]) {
+    const before = kb.stats.feed;
+    assert.deepEqual((await kb.context(ids.slice(0, n))).state, straight(n), `prefix ${n}`);
+    assert.ok(kb.stats.feed - before < 256, `prefix ${n}: ${kb.stats.feed - before} feeds`);
+  }
+  const other = ids.slice(0, 1500).concat([5, 6, 7]); // a text that differs after word 1500
+  const before = kb.stats.feed;
+  const want = [5, 6, 7].reduce((s, w) => feed(w, s), straight(1500));
+  assert.deepEqual((await kb.context(other)).state, want);
+  assert.ok(kb.stats.feed - before < 256 + 3);
+});
