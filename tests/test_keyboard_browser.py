@@ -162,6 +162,26 @@ def test_tap_chip_inserts_word(server, browser, kb, artifacts, data_dir):
     ctx.close()
 
 
+def test_tap_during_a_phone_keyboards_composition(server, browser, kb, artifacts):
+    """A phone keyboard composes the word being typed (Chrome's IME composition, driven here by
+    CDP); a tap commits that composition first, so the keyboard's next composition and commit
+    follow the inserted word instead of overwriting it ("don" + tap "don't", then "f": "f't")."""
+    _, url = server
+    ctx, page, _ = open_page(browser, url, viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    cdp = ctx.new_cdp_session(page)
+    page.tap("#text")
+    for typed in ("t", "th", "the"):
+        cdp.send("Input.imeSetComposition", {"text": typed, "selectionStart": len(typed), "selectionEnd": len(typed)})
+    page.wait_for_function("document.querySelector('#chips').dataset.text === 'the'", timeout=30_000)
+    word = page.eval_on_selector(".chip:nth-child(1)", "c => c.dataset.word")
+    page.tap(".chip:nth-child(1)")
+    page.wait_for_function("w => document.querySelector('#text').value === w + ' '", arg=word, timeout=30_000)
+    cdp.send("Input.imeSetComposition", {"text": "c", "selectionStart": 1, "selectionEnd": 1})
+    cdp.send("Input.insertText", {"text": "cat"})
+    page.wait_for_function("w => document.querySelector('#text').value === w + ' cat'", arg=word, timeout=30_000)
+    ctx.close()
+
+
 def test_learn_from_typed_words_toggle(server, browser, kb, ptb_model, artifacts, data_dir):
     """On by default: a word typed earlier in the field is suggested even outside the vocabulary,
     as the Python predictor does; unticking the box gives the model alone (Python, history off)."""

@@ -124,11 +124,23 @@ learn.addEventListener('change', () => {
 // The caret moved (click, arrows, Home/End, touch handles, a selection): suggest for the new place.
 document.addEventListener('selectionchange', () => { if (document.activeElement === text) refresh(); });
 
+// A phone keyboard composes the word being typed (underlined); a tap must end that composition
+// first, or the keyboard would go on composing over the inserted word ("don" + tap "don't", then
+// "f" typed gave "f't").
+let composing = false;
+text.addEventListener('compositionstart', () => { composing = true; });
+text.addEventListener('compositionend', () => { composing = false; });
+
 for (const chip of chips) {
   chip.addEventListener('mousedown', (e) => e.preventDefault()); // keep the text field's focus and caret
   chip.addEventListener('click', () => {
     const word = chip.dataset.word;
     if (!word || !demo.keyboard) return;
+    if (composing) { // leaving the field commits the composition as typed; then the tap replaces it
+      text.blur();
+      text.focus();
+      composing = false;
+    }
     const value = text.value;
     const start = text.selectionStart ?? value.length;
     const [head, tail] = demo.keyboard.acceptAt(value.slice(0, start), value.slice(text.selectionEnd ?? value.length), word);
