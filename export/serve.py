@@ -28,6 +28,7 @@ import os
 import socket
 import sys
 import threading
+import urllib.parse
 
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
@@ -53,7 +54,8 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self):
         self.send_header("Cache-Control", "no-cache")
         if self.path.split("?", 1)[0].split("#", 1)[0] == "/model.tflite":  # the page shows which model it runs
-            self.send_header("X-Model-Name", os.path.basename(self.model_path).encode("ascii", "replace").decode())
+            # percent-encoded UTF-8: a header holds ASCII only ("modèle.tflite" was "mod?le.tflite")
+            self.send_header("X-Model-Name", urllib.parse.quote(os.path.basename(self.model_path)))
         super().end_headers()
 
     def list_directory(self, path):  # a folder is not a page of the demo

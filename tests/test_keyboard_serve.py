@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -44,6 +45,17 @@ def test_serves_page_model_and_wasm_on_loopback(files, tmp_path):
         for folder in ("node_modules/", "node_modules/@litertjs/core/wasm/"):  # no directory listings
             with pytest.raises(urllib.error.HTTPError, match="404"):
                 urllib.request.urlopen(url + folder)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    import shutil
+
+    named = str(tmp_path / "modèle 1.tflite")  # a header is ASCII: the name travels percent-encoded
+    shutil.copy(files["dynamic"], named)
+    srv, url = serve_in_thread(named, demo_dir=str(tmp_path / "demo"))
+    try:
+        with urllib.request.urlopen(url + "model.tflite") as r:
+            assert urllib.parse.unquote(r.headers["X-Model-Name"]) == "modèle 1.tflite"
     finally:
         srv.shutdown()
         srv.server_close()

@@ -197,7 +197,7 @@ async function main() {
   try {
     const resp = await fetch('model.tflite');
     if (!resp.ok) throw new Error(`model.tflite: HTTP ${resp.status}`);
-    await loadModel(new Uint8Array(await resp.arrayBuffer()), resp.headers.get('X-Model-Name') || 'model.tflite');
+    await loadModel(new Uint8Array(await resp.arrayBuffer()), decodeURIComponent(resp.headers.get('X-Model-Name') || 'model.tflite'));
   } catch (e) {
     const hint = /runtime could not be loaded/.test(e.message) ? '' : ' Pick a .tflite file written by python -m export.';
     setStatus(`Error: ${e.message}.${hint}`, true);
