@@ -220,6 +220,8 @@ def test_works_offline(ptb_model, browser, kb, artifacts, data_dir):
     for text in sentence_prefixes(3):
         assert chips_for(page, text) == kb.suggest(text), text
     page.screenshot(path=os.path.join(artifacts, "offline.png"))
+    page.goto(url + "index.html")  # the page under another address: the cached page
+    page.wait_for_function("window.kbdDemo && window.kbdDemo.ready", timeout=90_000)
     ctx.close()
 
 

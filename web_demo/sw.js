@@ -14,6 +14,10 @@ self.addEventListener('fetch', (event) => {
     } catch (err) {
       const hit = await caches.match(req, { ignoreSearch: true });
       if (hit) return hit;
+      if (req.mode === 'navigate') { // the page under another address of it (/index.html): the cached page
+        const page = await caches.match(new URL('./', self.registration.scope).href, { ignoreSearch: true });
+        if (page) return page;
+      }
       throw err;
     }
   })());
