@@ -385,7 +385,8 @@ class KeyboardPredictor:
                 lp = float(lps_row[col if words[col] == i else int(np.flatnonzero(words == i)[0])])
                 cand[w] = ((1 - lam) * math.exp(lp) + lam * c / n, int(i))
             pos += len(batch)
-        best = sorted(cand.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0]))[:k]
+        # ties: by id, then by word in UTF-16 code units, the order of JS and Java strings
+        best = sorted(cand.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0].encode("utf-16-be")))[:k]
         return [(w, s) for w, (s, _) in best]
 
     @staticmethod

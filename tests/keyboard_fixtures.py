@@ -128,6 +128,8 @@ def typed_prefixes(lines, step=1, limit=None):
 
 
 HISTORY_TEXTS = ["Zorblat the cat met Zorblat and the dog. Then Zorb",
+                 # words outside the vocabulary typed as often: ordered by UTF-16 code units in all engines
+                 "\uff41\uff42 \U0001F467 the ",
                  "the mat the mat, the log the mat the m", "Quux quux, the log.\nA quux dog sat on the qu"]
 HISTORY_WEIGHT, HISTORY_WORDS = 0.3, 12
 
