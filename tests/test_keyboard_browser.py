@@ -162,6 +162,33 @@ def test_tap_chip_inserts_word(server, browser, kb, artifacts, data_dir):
     ctx.close()
 
 
+def test_a_sentence_starts_with_a_capital_on_the_chips(server, browser, files):
+    """With a lowercasing model, the chips at a sentence start (an empty field, after ". ", a line
+    end) show and insert a capital first letter; elsewhere the engine's own casing."""
+    from export.keyboard import KeyboardPredictor
+
+    _, url = server
+    ctx, page, _ = open_page(browser, url)
+    page.set_input_files("#model-file", files["dynamic"])
+    tiny = KeyboardPredictor(files["dynamic"])
+    page.wait_for_function("n => document.querySelector('#vocab-size').textContent === n",
+                           arg=str(len(tiny.words)), timeout=60_000)
+    page.wait_for_function("window.kbdDemo.ready")
+    for text, start in (("", True), ("the cat sat. ", True), ("the cat sat\n", True), ("the cat ", False)):
+        words = chips_for(page, text)
+        assert words == tiny.suggest(text), text
+        shown = page.eval_on_selector_all(".chip", "cs => cs.map(c => c.textContent)")[:len(words)]
+        want = [tiny.cased(text, w) for w in words]
+        if start:
+            want = [w[:1].upper() + w[1:] for w in want]
+        assert shown == want, (text, shown)
+    chips_for(page, "the cat sat. ")
+    first = page.eval_on_selector(".chip:nth-child(1)", "c => c.textContent")
+    page.click(".chip:nth-child(1)")
+    page.wait_for_function("w => document.querySelector('#text').value === 'the cat sat. ' + w + ' '", arg=first)
+    ctx.close()
+
+
 def test_tap_during_a_phone_keyboards_composition(server, browser, kb, artifacts):
     """A phone keyboard composes the word being typed (Chrome's IME composition, driven here by
     CDP); a tap commits that composition first, so the keyboard's next composition and commit

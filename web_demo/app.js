@@ -79,6 +79,34 @@ async function loadModel(bytes, name) {
 
 // === Suggestions: one computation at a time, always for the latest text ===
 
+/**
+ * Whether a sentence starts at the end of `before`: it is empty or blank, ends a line, or ends with
+ * whitespace after '.', '!' or '?' (closing quotes and brackets between them allowed); as the
+ * Android keyboard's KeyLayout.sentenceStart.
+ */
+function sentenceStart(before) {
+  let i = before.length;
+  if (i > 0 && !/\s/u.test(before[i - 1])) return false;
+  while (i > 0 && /\s/u.test(before[i - 1])) {
+    if (/[\n\r\v\f\u0085\u2028\u2029]/u.test(before[i - 1])) return true;
+    i--;
+  }
+  if (i === 0) return true;
+  while (i > 0 && '"\')]”’»'.includes(before[i - 1])) i--;
+  return i > 0 && '.!?'.includes(before[i - 1]);
+}
+
+/**
+ * A chip's word as shown and inserted: the engine's capitals (`cased`), and with a lowercasing
+ * model a capital first letter at a sentence start, as a phone keyboard's Shift gives it there.
+ */
+function shown(typed, word, partial) {
+  const cased = demo.keyboard.cased(typed, word, partial);
+  if (partial || !demo.keyboard.tokenizer.lowercase || !sentenceStart(typed)) return cased;
+  const [first, ...rest] = [...cased];
+  return first === undefined ? cased : first.toUpperCase() + rest.join('');
+}
+
 let busy = false;
 let pending = false;
 
@@ -99,7 +127,7 @@ async function refresh(force = false) {
       demo.latencies.push(ms);
       chips.forEach((c, i) => {
         const it = res.items[i];
-        c.textContent = it ? demo.keyboard.cased(typed, it.word, res.partial) : ''; // what a tap inserts
+        c.textContent = it ? shown(typed, it.word, res.partial) : ''; // what a tap inserts
         c.dataset.word = it ? it.word : '';
       });
       $('chips').dataset.text = typed;
@@ -134,8 +162,8 @@ text.addEventListener('compositionend', () => { composing = false; });
 for (const chip of chips) {
   chip.addEventListener('mousedown', (e) => e.preventDefault()); // keep the text field's focus and caret
   chip.addEventListener('click', () => {
-    const word = chip.dataset.word;
-    if (!word || !demo.keyboard) return;
+    if (!chip.dataset.word || !demo.keyboard) return;
+    const word = chip.textContent; // as shown: the engine's capitals, and a sentence's first capital
     if (composing) { // leaving the field commits the composition as typed; then the tap replaces it
       text.blur();
       text.focus();
