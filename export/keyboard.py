@@ -167,7 +167,7 @@ class KeyboardPredictor:
 
         Reads lines from the end only until it has the last `history_words` tokens, so a keystroke
         in a long text costs no more than one in a short one."""
-        if self._history_memo[0] == text:  # `cased` asks again for each chip
+        if self._history_memo[0] == (text, self.history_words):  # `cased` asks again for each chip
             return self._history_memo[1]
         hist = History(self.history_words)
         tail: list[list[str]] = []
@@ -187,23 +187,29 @@ class KeyboardPredictor:
         pairs = [(t, s) for t, s in zip(tokens, surfaces) if t not in hist.special]
         for t, s in pairs[max(0, len(pairs) - self.history_words):]:
             hist.add(t)
-            if s is not None:
+            if s:
                 hist.surfaces[t] = s
-        self._history_memo = (text, hist)
+            elif s == "":  # typed in lowercase: the capitals seen before were not the word's own
+                hist.surfaces.pop(t, None)
+        self._history_memo = ((text, self.history_words), hist)
         return hist
 
     def _typed_capitals(self, line: str, cut: int, tokens: list) -> list:
         """For each of `tokens` (those of `line[cut:]`), the token as typed where its capitals are
-        the word's own (`History.surfaces`), else None; all None where typed and lowercased tokens
-        do not align one to one."""
+        the word's own (`History.surfaces`), `""` where it was typed in lowercase (which forgets
+        capitals seen before), else None (a capital that may be the sentence's); all None where
+        typed and lowercased tokens do not align one to one."""
         typed = self.text.tokenize(line[cut:], lowercase=False)
         if len(typed) != len(tokens):
             return [None] * len(tokens)
         out = []
         for j, (t, s) in enumerate(zip(tokens, typed)):
-            sentence_start = j == 0 or typed[j - 1] in SENTENCE_ENDS
+            if s == t:
+                out.append("")
+                continue
+            sentence_start = j == 0 or typed[j - 1] in SENTENCE_STARTS_AFTER
             own = any(c.isupper() for c in s[1:]) or (s[:1].isupper() and not sentence_start)
-            out.append(s if own and s != t else None)
+            out.append(s if own else None)
         return out
 
     def _last_tokens(self, line: str, need: int, special) -> tuple[list[str], int]:
@@ -386,7 +392,8 @@ class KeyboardPredictor:
                 cand[w] = ((1 - lam) * math.exp(lp) + lam * c / n, int(i))
             pos += len(batch)
         # ties: by id, then by word in UTF-16 code units, the order of JS and Java strings
-        best = sorted(cand.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0].encode("utf-16-be")))[:k]
+        best = sorted(cand.items(),
+                      key=lambda kv: (-kv[1][0], kv[1][1], kv[0].encode("utf-16-be", "surrogatepass")))[:k]
         return [(w, s) for w, (s, _) in best]
 
     @staticmethod
@@ -479,8 +486,10 @@ CLOSING_PUNCT = ",.!?:;)]}”’»›…、。，．！？：；）」』】،؛
 OPENING_PUNCT = "([{“‘«‹¿¡（「『【"
 
 
-# Tokens after which a sentence starts, so a capital there is the sentence's, not the word's.
-SENTENCE_ENDS = frozenset((".", "!", "?", "…", "。", "！", "？", "؟", "।"))
+# Tokens after which a sentence (or a quotation, a parenthesis) may start, so a capital there may
+# be the sentence's, not the word's.
+SENTENCE_STARTS_AFTER = frozenset((".", "!", "?", "…", "。", "！", "？", "؟", "।", ":", '"', "'", "“", "‘", "«", "(",
+                                   "[", "{", "¿", "¡", "—", "–", "-"))
 
 
 def word_prefix_length(text: str) -> int:

@@ -55,7 +55,7 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         if self.path.split("?", 1)[0].split("#", 1)[0] == "/model.tflite":  # the page shows which model it runs
             # percent-encoded UTF-8: a header holds ASCII only ("modèle.tflite" was "mod?le.tflite")
-            self.send_header("X-Model-Name", urllib.parse.quote(os.path.basename(self.model_path)))
+            self.send_header("X-Model-Name", urllib.parse.quote(os.fsencode(os.path.basename(self.model_path))))
         super().end_headers()
 
     def list_directory(self, path):  # a folder is not a page of the demo

@@ -96,7 +96,9 @@ ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (
                 ("I met McDonald and Zoë. Then i ", "mcdonald"), ("I met McDonald and Zoë. Then i ", "zoë"),
                 ("I met McDonald and Zoë. Then i Mc", "mcdonald"), ("I met McDonald and Zoë. Then i z", "zoë"),
                 ("The cat and The dog. The ", "the"), ("so I think i ", "i"), ("NASA and iPhone, nasa i", "iphone"),
-                ("a MCDONALD then McDonald x ", "mcdonald"), ("Zoë\nZoë and Zo", "zoë"), ("ok. Zoë and Zo", "zoë")]
+                ("a MCDONALD then McDonald x ", "mcdonald"), ("Zoë\nZoë and Zo", "zoë"), ("ok. Zoë and Zo", "zoë"),
+                ("“The cat sat,” he said. the dog and the ", "the"), ("Dogs: The cat (The dog) and ", "the"),
+                ("We met on 5 May. you may go, you may ", "may"), ("We met on 5 May. you may go, May ", "may")]
 
 # (before, after, word) taps with the caret inside the text (`KeyboardPredictor.accept_at`)
 ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("the ", "cat sat", "dog"),

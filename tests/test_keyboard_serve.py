@@ -59,6 +59,16 @@ def test_serves_page_model_and_wasm_on_loopback(files, tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+    latin1 = os.path.join(str(tmp_path), os.fsdecode(b"mod\xe8le.tflite"))  # a name that is not UTF-8: its bytes
+    shutil.copy(files["dynamic"], latin1)
+    srv, url = serve_in_thread(latin1, demo_dir=str(tmp_path / "demo"))
+    try:
+        with urllib.request.urlopen(url + "model.tflite") as r:
+            assert r.read() == open(files["dynamic"], "rb").read()
+            assert urllib.parse.unquote_to_bytes(r.headers["X-Model-Name"]) == b"mod\xe8le.tflite"
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_ipv6_loopback(files, tmp_path):

@@ -79,6 +79,15 @@ async function loadModel(bytes, name) {
 
 // === Suggestions: one computation at a time, always for the latest text ===
 
+/** The served model's file name: percent-encoded bytes, UTF-8 if they decode. */
+function modelName(header) {
+  try {
+    return decodeURIComponent(header || 'model.tflite');
+  } catch {
+    return header;
+  }
+}
+
 /**
  * Whether a sentence starts at the end of `before`: it is empty or blank, ends a line, or ends with
  * whitespace after '.', '!' or '?' (closing quotes and brackets between them allowed); as the
@@ -103,8 +112,9 @@ function sentenceStart(before) {
 function shown(typed, word, partial) {
   const cased = demo.keyboard.cased(typed, word, partial);
   if (partial || !demo.keyboard.tokenizer.lowercase || !sentenceStart(typed)) return cased;
+  if (cased !== cased.toLowerCase()) return cased; // capitals of its own ("iPhone"): as typed before
   const [first, ...rest] = [...cased];
-  return first === undefined ? cased : first.toUpperCase() + rest.join('');
+  return first === undefined ? cased : (first.toUpperCase() + rest.join('')).normalize('NFC'); // "İstanbul"
 }
 
 let busy = false;
@@ -225,7 +235,7 @@ async function main() {
   try {
     const resp = await fetch('model.tflite');
     if (!resp.ok) throw new Error(`model.tflite: HTTP ${resp.status}`);
-    await loadModel(new Uint8Array(await resp.arrayBuffer()), decodeURIComponent(resp.headers.get('X-Model-Name') || 'model.tflite'));
+    await loadModel(new Uint8Array(await resp.arrayBuffer()), modelName(resp.headers.get('X-Model-Name')));
   } catch (e) {
     const hint = /runtime could not be loaded/.test(e.message) ? '' : ' Pick a .tflite file written by python -m export.';
     setStatus(`Error: ${e.message}.${hint}`, true);

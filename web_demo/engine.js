@@ -149,9 +149,10 @@ function isInvisible(c) { return FORMAT_CHAR.test(c) && !JOINERS.includes(c); }
 // words), and inner apostrophes and joiners (export/keyboard.py word_prefix_length).
 const REST_OF_WORD = new RegExp(`^(?:[${WORD_OR_MARK}]|[${JOINERS}](?=[${WORD_OR_MARK}]))*`, 'u');
 
-// Tokens after which a sentence starts: a capital there is the sentence's, not the word's
-// (export/keyboard.py SENTENCE_ENDS).
-const SENTENCE_ENDS = new Set(['.', '!', '?', '…', '。', '！', '？', '؟', '।']);
+// Tokens after which a sentence (or a quotation, a parenthesis) may start: a capital there may be
+// the sentence's, not the word's (export/keyboard.py SENTENCE_STARTS_AFTER).
+const SENTENCE_STARTS_AFTER = new Set(['.', '!', '?', '…', '。', '！', '？', '؟', '।', ':', '"', "'", '“', '‘', '«', '(',
+  '[', '{', '¿', '¡', '—', '–', '-']);
 
 // Punctuation a tap puts against the word before it, and (opening) against the word after it
 // (export/keyboard.py CLOSING_PUNCT, OPENING_PUNCT).
@@ -296,8 +297,9 @@ export class Tokenizer {
 
   /**
    * For each of `tokens` (those of line.slice(cut)), the token as typed where its capitals are the
-   * word's own (a capital inside it, or a first one away from a sentence start), else null; all
-   * null where typed and lowercased tokens do not align (export/keyboard.py _typed_capitals).
+   * word's own (a capital inside it, or a first one away from a sentence start), '' where it was
+   * typed in lowercase (which forgets capitals seen before), else null; all null where typed and
+   * lowercased tokens do not align (export/keyboard.py _typed_capitals).
    */
   typedCapitals(line, cut, tokens) {
     const typed = this.tokenize(line.slice(cut), false);
@@ -305,10 +307,11 @@ export class Tokenizer {
     const isUpper = (c) => /\p{Uppercase}/u.test(c);
     return tokens.map((t, j) => {
       const s = typed[j];
+      if (s === t) return '';
       const [first, ...rest] = [...s];
-      const sentenceStart = j === 0 || SENTENCE_ENDS.has(typed[j - 1]);
+      const sentenceStart = j === 0 || SENTENCE_STARTS_AFTER.has(typed[j - 1]);
       const own = rest.some(isUpper) || (first !== undefined && isUpper(first) && !sentenceStart);
-      return own && s !== t ? s : null;
+      return own ? s : null;
     });
   }
 
@@ -365,7 +368,7 @@ export class Keyboard {
     this.checkpoints = new Map(); // key -> state, every CHECKPOINT_EVERY words of the texts read
     this.stats = { feed: 0, topK: 0, expand: 0 };
     this._matchCache = { prefix: null, ids: null };
-    this._historyMemo = { text: null, history: null };
+    this._historyMemo = { key: null, history: null };
     if (!(historyWeight >= 0 && historyWeight < 1)) throw new Error(`historyWeight must be in [0, 1), got ${historyWeight}`);
     if (!(historyWords >= 0)) throw new Error(`historyWords must be >= 0, got ${historyWords}`);
     this.historyWeight = historyWeight;
@@ -377,8 +380,8 @@ export class Keyboard {
    * from the end only until it has the last historyWords tokens (a long text costs what its end does).
    */
   history(text) {
-    if (this._historyMemo.text === text) return this._historyMemo.history; // `cased` asks again for each chip
-    const original = text;
+    const memoKey = `${this.historyWords}:${text}`;
+    if (this._historyMemo.key === memoKey) return this._historyMemo.history; // `cased` asks again for each chip
     text = normalizeLines(text);
     const lines = text.split('\n');
     const special = new Set(['<unk>', '<eos>']);
@@ -399,10 +402,11 @@ export class Keyboard {
     const last = this.historyWords ? kept.slice(Math.max(0, kept.length - this.historyWords)) : [];
     for (const [t, s] of last) {
       counts.set(t, (counts.get(t) || 0) + 1);
-      if (s !== null) surfaces.set(t, s);
+      if (s) surfaces.set(t, s);
+      else if (s === '') surfaces.delete(t); // typed in lowercase: the capitals seen before were the sentence's
     }
     const history = { counts, n: last.length, surfaces };
-    this._historyMemo = { text: original, history };
+    this._historyMemo = { key: memoKey, history };
     return history;
   }
 
@@ -640,15 +644,17 @@ const CHECKPOINT_EVERY = 256;
 const MAX_CHECKPOINTS = 4096;
 
 /**
- * key(n): a key of ids.slice(0, n), from two 32-bit polynomial hashes of the prefix and its length,
- * all computed in one pass (joining the ids of every prefix cost O(n^2) in a long text).
+ * key(n): a key of ids.slice(0, n), from two polynomial hashes of the prefix modulo primes below
+ * 2^26 (exact in doubles) and its length, all computed in one pass (joining the ids of every prefix
+ * cost O(n^2) in a long text). A hash modulo 2^32 collided on Thue-Morse sequences of two words.
  */
-function prefixKeys(ids) {
-  const h1 = new Int32Array(ids.length), h2 = new Int32Array(ids.length);
+const HASH_P1 = 67108859, HASH_P2 = 67108837, HASH_B1 = 1000003, HASH_B2 = 50331653 % HASH_P2;
+export function prefixKeys(ids) {
+  const h1 = new Float64Array(ids.length), h2 = new Float64Array(ids.length);
   let a = 0, b = 0;
   for (let i = 0; i < ids.length; i++) {
-    a = (Math.imul(a, 1000003) + ids[i] + 1) | 0;
-    b = (Math.imul(b, 2654435761 | 0) ^ (ids[i] + 0x9e3779b9)) | 0;
+    a = (a * HASH_B1 + ids[i] + 1) % HASH_P1;
+    b = (b * HASH_B2 + ids[i] + 1) % HASH_P2;
     h1[i] = a;
     h2[i] = b;
   }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { Keyboard, Tokenizer, decodeWordRows, matchCase, normalizeLines, pythonPattern, readMetadata } from '../engine.js';
+import { Keyboard, Tokenizer, decodeWordRows, matchCase, normalizeLines, prefixKeys, pythonPattern, readMetadata } from '../engine.js';
 
 const DIR = process.env.KEYBOARD_FIXTURES || '';
 const HAVE = DIR && fs.existsSync(path.join(DIR, 'replay.json'));
@@ -235,4 +235,23 @@ test('a caret moved back into a long text feeds at most 256 words again, and the
   const want = [5, 6, 7].reduce((s, w) => feed(w, s), straight(1500));
   assert.deepEqual((await kb.context(other)).state, want);
   assert.ok(kb.stats.feed - before < 256 + 3);
+});
+
+test('context keys of different texts differ, on Thue-Morse texts of two words too', () => {
+  // 1,024 texts of 1,280 words, ten blocks of a 128-word Thue-Morse sequence or its complement:
+  // a polynomial hash modulo 2^32 gives many of them one key
+  const tm = [], co = [];
+  for (let i = 0; i < 128; i++) {
+    let p = 0;
+    for (let k = i; k; k >>= 1) p ^= k & 1;
+    tm.push(p ? 7 : 9);
+    co.push(p ? 9 : 7);
+  }
+  const keys = new Set();
+  for (let m = 0; m < 1024; m++) {
+    const ids = [1];
+    for (let j = 0; j < 10; j++) ids.push(...((m >> j) & 1 ? tm : co));
+    keys.add(prefixKeys(ids)(ids.length));
+  }
+  assert.equal(keys.size, 1024);
 });

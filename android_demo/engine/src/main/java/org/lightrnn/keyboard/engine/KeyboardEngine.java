@@ -286,7 +286,11 @@ public final class KeyboardEngine {
    */
   public Map<String, String> surfaces(String textBeforeCursor) {
     Map<String, String> out = new HashMap<>();
-    for (String[] pair : historyTokens(textBeforeCursor)) if (pair[1] != null) out.put(pair[0], pair[1]);
+    for (String[] pair : historyTokens(textBeforeCursor)) {
+      if (pair[1] == null) continue;
+      if (pair[1].isEmpty()) out.remove(pair[0]); // typed in lowercase: the capitals seen before were the sentence's
+      else out.put(pair[0], pair[1]);
+    }
     return out;
   }
 

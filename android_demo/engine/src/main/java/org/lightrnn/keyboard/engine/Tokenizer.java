@@ -124,21 +124,29 @@ public final class Tokenizer {
     return 0;
   }
 
-  /** Tokens after which a sentence starts: a capital there is the sentence's (export/keyboard.py SENTENCE_ENDS). */
-  static final java.util.Set<String> SENTENCE_ENDS =
-      new java.util.HashSet<>(java.util.Arrays.asList(".", "!", "?", "…", "。", "！", "？", "؟", "।"));
+  /**
+   * Tokens after which a sentence (or a quotation, a parenthesis) may start: a capital there may be
+   * the sentence's (export/keyboard.py SENTENCE_STARTS_AFTER).
+   */
+  static final java.util.Set<String> SENTENCE_STARTS_AFTER = new java.util.HashSet<>(java.util.Arrays.asList(
+      ".", "!", "?", "…", "。", "！", "？", "؟", "।", ":", "\"", "'", "“", "‘", "«", "(", "[", "{", "¿", "¡", "—", "–", "-"));
 
   /**
    * For each of {@code tokens} (those of {@code line.substring(cut)}), the token as typed where its
-   * capitals are the word's own (a capital inside it, or a first one away from a sentence start),
-   * else null; all null where typed and lowercased tokens do not align (export/keyboard.py _typed_capitals).
+   * capitals are the word's own (a capital inside it, or a first one away from a sentence start), ""
+   * where it was typed in lowercase (which forgets capitals seen before), else null; all null where
+   * typed and lowercased tokens do not align (export/keyboard.py _typed_capitals).
    */
   public List<String> typedCapitals(String line, int cut, List<String> tokens) {
     List<String> typed = tokenize(line.substring(cut), false);
     List<String> out = new ArrayList<>();
     for (int j = 0; j < tokens.size(); j++) {
       String s = typed.size() == tokens.size() ? typed.get(j) : null;
-      if (s == null || s.equals(tokens.get(j)) || s.isEmpty()) {
+      if (s != null && s.equals(tokens.get(j))) {
+        out.add("");
+        continue;
+      }
+      if (s == null || s.isEmpty()) {
         out.add(null);
         continue;
       }
@@ -146,7 +154,7 @@ public final class Tokenizer {
       for (int i = Character.charCount(s.codePointAt(0)); i < s.length(); i += Character.charCount(s.codePointAt(i))) {
         inside |= Character.isUpperCase(s.codePointAt(i));
       }
-      boolean sentenceStart = j == 0 || SENTENCE_ENDS.contains(typed.get(j - 1));
+      boolean sentenceStart = j == 0 || SENTENCE_STARTS_AFTER.contains(typed.get(j - 1));
       out.add(inside || (Character.isUpperCase(s.codePointAt(0)) && !sentenceStart) ? s : null);
     }
     return out;
