@@ -104,6 +104,19 @@ def open_page(browser, url, **context_args):
     return ctx, page, errors
 
 
+def pick_model(page, path):
+    """Picks the .tflite `path` with the page's file picker; returns its Python `KeyboardPredictor`
+    once the page runs it."""
+    from export.keyboard import KeyboardPredictor
+
+    page.set_input_files("#model-file", path)
+    predictor = KeyboardPredictor(path)
+    page.wait_for_function("n => document.querySelector('#vocab-size').textContent === n",
+                           arg=str(len(predictor.words)), timeout=60_000)
+    page.wait_for_function("window.kbdDemo.ready")
+    return predictor
+
+
 def chips_for(page, text):
     """Sets the text field to `text` (an input event) and returns the chips computed for it."""
     page.fill("#text", text)
@@ -165,15 +178,9 @@ def test_tap_chip_inserts_word(server, browser, kb, artifacts, data_dir):
 def test_a_sentence_starts_with_a_capital_on_the_chips(server, browser, files):
     """With a lowercasing model, the chips at a sentence start (an empty field, after ". ", a line
     end) show and insert a capital first letter; elsewhere the engine's own casing."""
-    from export.keyboard import KeyboardPredictor
-
     _, url = server
     ctx, page, _ = open_page(browser, url)
-    page.set_input_files("#model-file", files["dynamic"])
-    tiny = KeyboardPredictor(files["dynamic"])
-    page.wait_for_function("n => document.querySelector('#vocab-size').textContent === n",
-                           arg=str(len(tiny.words)), timeout=60_000)
-    page.wait_for_function("window.kbdDemo.ready")
+    tiny = pick_model(page, files["dynamic"])
     for text, start in (("", True), ("the cat sat. ", True), ("the cat sat\n", True), ("the cat ", False)):
         words = chips_for(page, text)
         assert words == tiny.suggest(text), text
@@ -269,15 +276,9 @@ def test_narrow_phone_screen(server, browser, kb, artifacts, data_dir):
 
 def test_model_file_picker(server, browser, files, artifacts):
     """Picking another .tflite swaps the model; a file without metadata gives one error line."""
-    from export.keyboard import KeyboardPredictor
-
     _, url = server
     ctx, page, _ = open_page(browser, url)
-    page.set_input_files("#model-file", files["dynamic"])
-    tiny = KeyboardPredictor(files["dynamic"])
-    page.wait_for_function("n => document.querySelector('#vocab-size').textContent === n",
-                           arg=str(len(tiny.words)), timeout=60_000)
-    page.wait_for_function("window.kbdDemo.ready")
+    tiny = pick_model(page, files["dynamic"])
     for text in ["The cat s", "the dog ", "A red c"]:
         assert chips_for(page, text) == tiny.suggest(text), text
     bad = os.path.join(artifacts, "not_a_model.tflite")
