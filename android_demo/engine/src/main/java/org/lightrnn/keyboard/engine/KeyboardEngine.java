@@ -306,9 +306,9 @@ public final class KeyboardEngine {
     List<List<String[]>> tail = new ArrayList<>(); // lines from the end, until historyWords + 1 tokens are kept
     int have = 0;
     for (int i = lines.length - 1; i >= 0 && have <= historyWords; i--) {
-      int cut = tokenizer.lastTokensCut(lines[i], historyWords + 1 - have, specials);
-      List<String> toks = tokenizer.tokenize(lines[i].substring(cut));
-      List<String> typed = meta.lowercase ? tokenizer.typedCapitals(lines[i], cut, toks) : null;
+      Tokenizer.LineEnd end = tokenizer.lastTokens(lines[i], historyWords + 1 - have, specials);
+      List<String> toks = end.tokens;
+      List<String> typed = meta.lowercase ? tokenizer.typedCapitals(lines[i], end.cut, toks) : null;
       List<String[]> pairs = new ArrayList<>();
       for (int j = 0; j < toks.size(); j++) pairs.add(new String[] {toks.get(j), typed == null ? null : typed.get(j)});
       tail.add(pairs);

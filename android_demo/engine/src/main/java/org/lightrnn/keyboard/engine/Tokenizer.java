@@ -102,26 +102,32 @@ public final class Tokenizer {
 
   private static final Pattern LINE_BREAKS = Pattern.compile("\r\n|[\n\u000B\f\r\u001C\u001D\u001E\u0085\u2028\u2029]");
 
+  /** The tokens of the end of a line ({@link #lastTokens}) and where in the line their text starts. */
+  public static final class LineEnd {
+    public final List<String> tokens;
+    public final int cut;
+
+    LineEnd(List<String> tokens, int cut) {
+      this.tokens = tokens;
+      this.cut = cut;
+    }
+  }
+
   /**
    * The tokens of the end of {@code line}, with at least {@code need} not in {@code special} (all of the
    * line's if it has fewer): a growing tail cut at whitespace, where no token spans
    * (export/keyboard.py _last_tokens), so a long line costs what its end does.
    */
-  public List<String> lastTokens(String line, int need, java.util.Set<String> special) {
-    return tokenize(line.substring(lastTokensCut(line, need, special)));
-  }
-
-  /** Where in {@code line} the text of {@link #lastTokens} starts. */
-  public int lastTokensCut(String line, int need, java.util.Set<String> special) {
+  public LineEnd lastTokens(String line, int need, java.util.Set<String> special) {
     for (long span = 16L * (need + 1); span < line.length(); span *= 2) {
       int cut = (int) (line.length() - span);
       while (cut > 0 && !isSpace(line.charAt(cut - 1))) cut--;
       List<String> tokens = tokenize(line.substring(cut));
       int kept = 0;
       for (String t : tokens) if (!special.contains(t)) kept++;
-      if (kept >= need) return cut;
+      if (kept >= need) return new LineEnd(tokens, cut);
     }
-    return 0;
+    return new LineEnd(tokenize(line), 0);
   }
 
   /**
