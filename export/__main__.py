@@ -17,6 +17,7 @@ import sys
 import unicodedata
 
 from export.convert import DEFAULT_EXPAND_ROWS, DEFAULT_MAX_K, QUANTIZE_MODES, check_quantize
+from export.text import rules_version
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
@@ -69,7 +70,7 @@ def emoji_note(meta: dict) -> str:
     selector U+FE0F, a skin tone or a lone regional indicator. Those rules split "❤️" into "❤" and an
     invisible U+FE0F, which a keyboard then suggests as a blank chip. `""` otherwise."""
     tok = meta["tokenizer"]
-    if not tok.get("split_punct") or tok.get("rules_version", 2 if tok.get("normalization") else 1) >= 3:
+    if not tok.get("split_punct") or rules_version(tok) >= 3:
         return ""
     emoji_part = lambda c: c in "\ufe0e\ufe0f\u20e3" or "\U0001F3FB" <= c <= "\U0001F3FF" or "\U0001F1E6" <= c <= "\U0001F1FF"  # noqa: E731
     # a word of nothing but marks, skin tones and regional indicators, one of them an emoji's: a

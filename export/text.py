@@ -33,6 +33,12 @@ def joins_symbols(joiner: str, before: str) -> bool:
     return joiner == "\u200d" and unicodedata.category(before) != "Cf"
 
 
+def rules_version(tokenizer: dict) -> int:
+    """The version of the tokenizer's rules (lightrnn_tf.data.TOKENIZER_RULES) of a metadata
+    `tokenizer` dict: stated from 3 on; before, 2 if it names a normalization, else 1."""
+    return int(tokenizer.get("rules_version", 2 if tokenizer.get("normalization") else 1))
+
+
 def invisible(c: str) -> bool:
     """An invisible format character that is no part of a word (a bidi mark, a byte-order mark)."""
     return unicodedata.category(c) == "Cf" and c not in WORD_JOINERS
@@ -51,8 +57,7 @@ class TextEncoder:
         self.split_punct = bool(tok["split_punct"])
         self._pattern = re.compile(tok["split_punct_pattern"]) if self.split_punct else None
         self.normalization = tok.get("normalization")
-        # the version of the tokenizer's rules (lightrnn_tf.data.TOKENIZER_RULES), stated from 3 on
-        self.rules_version = int(tok.get("rules_version", 2 if self.normalization else 1))
+        self.rules_version = rules_version(tok)
         if self.normalization not in (None, "NFC"):
             raise LightRNNError(f"metadata: unknown tokenizer normalization {self.normalization!r} (this "
                                 "predictor knows NFC)")

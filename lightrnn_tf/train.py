@@ -42,7 +42,7 @@ import numpy as np
 from lightrnn_tf import config as config_lib
 from lightrnn_tf import rundir
 from lightrnn_tf.config import ModelConfig, TrainConfig
-from lightrnn_tf.data import (Tokenizer, Vocabulary, evaluation_batch_size, load_corpus, num_windows,
+from lightrnn_tf.data import (Vocabulary, evaluation_batch_size, load_corpus, num_windows,
                               unigram_perplexity)
 from lightrnn_tf.distribute import make_strategy, run_directory
 from lightrnn_tf.errors import ArgumentParser, LightRNNError, positive_int
@@ -64,7 +64,7 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
     for name in ("embedding_dim", "hidden_dim", "num_layers"):
         positive_int(getattr(model_cfg, name), name)
     corpus = load_corpus(cfg)
-    tokenizer = Tokenizer(lowercase=cfg.lowercase, split_punct=cfg.split_punct, rules=cfg.tokenizer_rules)
+    tokenizer = rundir.tokenizer_of(cfg)
     vocab = Vocabulary.build(tokenizer, corpus.train, max_size=cfg.max_vocab, min_count=cfg.min_count)
     if cfg.resume:
         vocab_path = os.path.join(cfg.out, rundir.VOCAB)

@@ -183,13 +183,15 @@ export function pythonPattern(src) {
 const LINE_BREAKS = /\r\n|[\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029]/gu;
 export function normalizeLines(text) { return text.replace(LINE_BREAKS, '\n'); }
 
+/** Python's str.isupper of one character ("𝐀" too). */
+const isUpper = (c) => /\p{Uppercase}/u.test(c);
+
 /**
  * `word` in the capitals of the typed prefix it completes (export/keyboard.py match_case): all
  * capitals if every letter typed is one and there are two or more, a capital first letter if the
  * typed one is, else unchanged.
  */
 export function matchCase(typed, word) {
-  const isUpper = (c) => /\p{Uppercase}/u.test(c); // Python's str.isupper of one character ("𝐀" too)
   const letters = [...typed].filter((c) => /\p{L}/u.test(c));
   if (letters.length >= 2 && letters.every(isUpper)) return word.toUpperCase();
   const first = [...typed][0];
@@ -304,7 +306,6 @@ export class Tokenizer {
   typedCapitals(line, cut, tokens) {
     const typed = this.tokenize(line.slice(cut), false);
     if (typed.length !== tokens.length) return tokens.map(() => null);
-    const isUpper = (c) => /\p{Uppercase}/u.test(c);
     return tokens.map((t, j) => {
       const s = typed[j];
       if (s === t) return '';
