@@ -321,6 +321,42 @@ def test_model_file_picker(server, browser, files, artifacts):
     ctx.close()
 
 
+def test_a_picked_model_is_kept_across_reloads(server, browser, kb, files):
+    """The picked model runs again after a reload (Cache Storage), offline too, until "Served model" is tapped; a
+    kept file the page can no longer use gives way to the served model, with one line saying so."""
+    _, url = server
+    ctx, page, _ = open_page(browser, url)
+    vocab = "document.querySelector('#vocab-size').textContent"
+    assert page.is_hidden("#served-model")
+    tiny = pick_model(page, files["dynamic"])
+    assert page.is_visible("#served-model")
+    page.wait_for_function("window.kbdDemo.offlineReady", timeout=90_000)
+    ctx.set_offline(True)  # the picked model comes back offline too
+    page.reload()
+    page.wait_for_function("window.kbdDemo && window.kbdDemo.ready", timeout=90_000)
+    assert page.evaluate(vocab) == str(len(tiny.words))
+    assert os.path.basename(files["dynamic"]) in page.inner_text("#model-name")
+    assert chips_for(page, "The cat s") == tiny.suggest("The cat s")
+    ctx.set_offline(False)
+    page.click("#served-model")
+    page.wait_for_function(f"{vocab} === '{len(kb.words):,}'", timeout=60_000)
+    assert page.is_hidden("#served-model")
+    page.reload()
+    page.wait_for_function("window.kbdDemo && window.kbdDemo.ready", timeout=90_000)
+    assert page.evaluate(vocab) == f"{len(kb.words):,}"
+    text = sentence_prefixes(1)[0]
+    assert chips_for(page, text) == kb.suggest(text)
+    # a kept file that no longer loads: the served model runs, the status says why, the file is forgotten
+    page.evaluate("""async () => (await caches.open('lightrnn-kbd-v1')).put('./picked-model.tflite',
+        new Response(new Uint8Array(64), {headers: {'X-Model-Name': 'old.tflite'}}))""")
+    page.reload()
+    page.wait_for_function("window.kbdDemo && window.kbdDemo.ready", timeout=90_000)
+    assert "picked before (old.tflite) could not be used" in page.inner_text("#status")
+    assert page.evaluate(vocab) == f"{len(kb.words):,}" and page.is_hidden("#served-model")
+    assert not page.evaluate("async () => !!(await caches.match('./picked-model.tflite'))")
+    ctx.close()
+
+
 def test_tap_with_the_caret_inside_a_word_and_undo(server, browser, kb, artifacts):
     """The caret moved into a word (no click, no arrow key): the chips follow it, a tap replaces the
     whole word, and Ctrl+Z undoes the tap."""

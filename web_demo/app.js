@@ -1,4 +1,5 @@
-// The page: loads ./model.tflite (or a picked file), shows three suggestion chips per keystroke.
+// The page: loads ./model.tflite (or the file picked, kept across visits), shows three suggestion
+// chips per keystroke.
 import { HISTORY_WEIGHT, Keyboard, readMetadata } from './engine.js';
 
 const CACHE = 'lightrnn-kbd-v1';
@@ -201,15 +202,73 @@ for (const chip of chips) {
   });
 }
 
+// === A picked model: used instead of the served one, and kept (Cache Storage) across reloads ===
+
+const PICKED = './picked-model.tflite'; // its key in the cache; the server has no such file
+
+/** The picked model kept by an earlier visit, as `{bytes, name}`, or null. */
+async function keptModel() {
+  if (!window.caches) return null; // only pages from https:// or localhost have Cache Storage
+  const resp = await (await caches.open(CACHE)).match(PICKED);
+  if (!resp) return null;
+  return { bytes: new Uint8Array(await resp.arrayBuffer()), name: modelName(resp.headers.get('X-Model-Name')) };
+}
+
+/** Keeps (or, with null, forgets) the picked model; returns whether the next visit will have it. */
+async function keepModel(bytes, name) {
+  if (!window.caches) return false;
+  const cache = await caches.open(CACHE);
+  if (!bytes) {
+    await cache.delete(PICKED);
+    return false;
+  }
+  try {
+    await cache.put(PICKED, new Response(bytes, { headers: { 'X-Model-Name': encodeURIComponent(name) } }));
+    return true;
+  } catch { // quota: it runs for this visit only
+    return false;
+  }
+}
+
+function showPicked(picked) {
+  $('served-model').hidden = !picked;
+}
+
 $('model-file').addEventListener('change', async (e) => {
   const file = e.target.files[0];
+  e.target.value = ''; // picking the same file again is a change too
   if (!file) return;
+  let bytes;
   try {
-    await loadModel(new Uint8Array(await file.arrayBuffer()), file.name);
+    bytes = new Uint8Array(await file.arrayBuffer());
+    await loadModel(bytes, file.name);
   } catch (err) {
     setStatus(`Cannot use ${file.name}: ${err.message}`, true);
+    return;
+  }
+  showPicked(true);
+  if (!(await keepModel(bytes, file.name))) {
+    setStatus(`Ready with ${file.name}; it is not kept for the next visit (no storage here).`);
   }
 });
+
+// Back to the model the server gives; the picked one is forgotten once the served one runs.
+$('served-model').addEventListener('click', async () => {
+  try {
+    await loadServed();
+  } catch (err) {
+    setStatus(`Cannot load the served model: ${err.message}`, true);
+    return;
+  }
+  await keepModel(null);
+  showPicked(false);
+});
+
+async function loadServed() {
+  const resp = await fetch('model.tflite');
+  if (!resp.ok) throw new Error(`model.tflite: HTTP ${resp.status}`);
+  await loadModel(new Uint8Array(await resp.arrayBuffer()), modelName(resp.headers.get('X-Model-Name')));
+}
 
 // === Offline: a service worker answers from the cache when the network is gone ===
 
@@ -232,10 +291,23 @@ async function cacheForOffline() {
 }
 
 async function main() {
+  let kept = null;
   try {
-    const resp = await fetch('model.tflite');
-    if (!resp.ok) throw new Error(`model.tflite: HTTP ${resp.status}`);
-    await loadModel(new Uint8Array(await resp.arrayBuffer()), modelName(resp.headers.get('X-Model-Name')));
+    kept = await keptModel();
+  } catch { /* no cache to read: the served model */ }
+  try {
+    if (kept) {
+      try {
+        await loadModel(kept.bytes, kept.name);
+        showPicked(true);
+      } catch (e) { // e.g. a runtime update refuses it: the served model, and say why
+        await loadServed();
+        setStatus(`The model picked before (${kept.name}) could not be used (${e.message}); the served one runs.`, true);
+        await keepModel(null);
+      }
+    } else {
+      await loadServed();
+    }
   } catch (e) {
     const hint = /runtime could not be loaded/.test(e.message) ? '' : ' Pick a .tflite file written by python -m export.';
     setStatus(`Error: ${e.message}.${hint}`, true);
