@@ -29,7 +29,8 @@ matching row (no word there can beat it), or when no matching row is left.
 
 State cache: a context (the committed ids, `<eos>` first) keeps its state, its `top_k` output
 (row order and scores) and every row expanded for it, so typing more letters of the same word
-re-uses them; a new committed word costs one `feed`.
+re-uses them; a new committed word costs one `feed`. The state after every `CHECKPOINT_EVERY`
+words is kept too, so a cursor moved anywhere in a long text costs fewer feeds than that.
 
 Typed-word history (`history_weight` lam, `HISTORY_WEIGHT` = 0.1 by default; 0 turns it off): the
 keyboard also learns from the text already in the field, as phone keyboards do. The last
@@ -61,6 +62,8 @@ _MAX_CHAR = chr(0x10FFFF)
 HISTORY_WEIGHT = 0.1  # lam of the typed-word history (module docstring); 0 turns it off
 HISTORY_WORDS = 500  # committed tokens the history keeps
 SPECIAL_TOKENS = frozenset({"<unk>", "<eos>"})  # never suggested, never kept in the history
+CHECKPOINT_EVERY = 256  # committed words between kept states (`KeyboardPredictor.context`)
+MAX_CHECKPOINTS = 4096  # kept states at most (about 2 KB each at H = 256); then they start again
 
 
 class WordIndex:
@@ -117,6 +120,26 @@ class History:
         return len(self._tokens)
 
 
+def prefix_keys(ids: np.ndarray):
+    """`key(n)`: a key of `ids[:n]` (int64 ids), for n = 1, every n down to the last multiple of
+    `CHECKPOINT_EVERY`, and each such multiple: a 128-bit BLAKE2b digest of the prefix's bytes and
+    its length, all from one pass over `ids` (slicing and hashing every prefix cost O(n^2) when the
+    cursor moved in a long text). Other lengths raise `KeyError`."""
+    import hashlib
+
+    data = memoryview(np.ascontiguousarray(ids, dtype="<i8")).cast("B")
+    n = len(ids)
+    keys = {}
+    h = hashlib.blake2b(digest_size=16)
+    done = 0
+    tail = max(1, n - n % CHECKPOINT_EVERY)
+    for m in sorted({1, *range(CHECKPOINT_EVERY, tail, CHECKPOINT_EVERY), *range(tail, n + 1)}):
+        h.update(data[8 * done: 8 * m])
+        keys[m] = (m, h.digest())
+        done = m
+    return keys.__getitem__
+
+
 class _Context:
     """What one committed context keeps: its state, its `top_k` output and its expanded rows."""
 
@@ -150,7 +173,8 @@ class KeyboardPredictor:
         self.cache_size = int(cache_size)
         if self.cache_size < 1:
             raise LightRNNError(f"cache_size must be >= 1, got {cache_size}")
-        self._cache: OrderedDict = OrderedDict()
+        self._cache: OrderedDict = OrderedDict()  # prefix_keys key -> _Context, the last cache_size used
+        self._checkpoints: dict = {}  # key -> state, every CHECKPOINT_EVERY words of the texts read
         self._history_memo = (None, None)  # (text, its History)
         self.stats = {"feed": 0, "top_k": 0, "expand": 0}
         self.history_weight = HISTORY_WEIGHT if history_weight is None else float(history_weight)
@@ -238,23 +262,35 @@ class KeyboardPredictor:
     # === States ===
 
     def context(self, ids) -> _Context:
-        """The cached context of committed `ids` (`<eos>` first), computed from its longest cached prefix."""
-        ids = tuple(int(i) for i in ids)
-        if not ids or ids[0] != self.text.eos_id:
+        """The cached context of committed `ids` (`<eos>` first), computed from its longest cached prefix.
+
+        Besides the last `cache_size` contexts, the state after every `CHECKPOINT_EVERY` committed
+        words is kept, so moving the cursor anywhere in a long text feeds at most that many words
+        again, not the whole text up to it (as the web engine)."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if not ids.size or ids[0] != self.text.eos_id:
             raise LightRNNError("a context starts with <eos>")
+        key = prefix_keys(ids)
         n = len(ids)
-        while n > 1 and ids[:n] not in self._cache:
-            n -= 1
-        if ids[:n] in self._cache:
-            ctx = self._cache[ids[:n]]
-            self._cache.move_to_end(ids[:n])
+        while n > 1 and key(n) not in self._cache and key(n) not in self._checkpoints:
+            n -= 1 if n % CHECKPOINT_EVERY else CHECKPOINT_EVERY  # below the last multiple: only those
+            n = max(n, 1)
+        if key(n) in self._cache:
+            ctx = self._cache[key(n)]
+        elif key(n) in self._checkpoints:
+            ctx = _Context(self._checkpoints[key(n)])
         else:
-            ctx = _Context(self.predictor.start_state())
-            self._put(ids[:1], ctx)
+            ctx, n = _Context(self.predictor.start_state()), 1
+        self._put(key(n), ctx)
         for m in range(n, len(ids)):
-            ctx = _Context(self.predictor.feed(ids[m], ctx.state))
+            ctx = _Context(self.predictor.feed(int(ids[m]), ctx.state))
             self.stats["feed"] += 1
-            self._put(ids[: m + 1], ctx)
+            if (m + 1) % CHECKPOINT_EVERY == 0:
+                if len(self._checkpoints) >= MAX_CHECKPOINTS:
+                    self._checkpoints.clear()
+                self._checkpoints[key(m + 1)] = ctx.state
+            if m >= len(ids) - self.cache_size:  # the others would be evicted below anyway
+                self._put(key(m + 1), ctx)
         return ctx
 
     def _put(self, key, ctx):

@@ -108,6 +108,51 @@ def test_state_cache_costs_one_feed_per_word(files):
     np.testing.assert_allclose(kb.context(ids).state, kb.predictor.state_for(line + " "), atol=1e-6)
 
 
+def test_moving_the_cursor_in_a_long_text_feeds_at_most_a_checkpoint_span(files):
+    """States kept every CHECKPOINT_EVERY words: a context anywhere in a 3,000-word text costs fewer
+    feeds than that, and every state equals a straight feed of its words."""
+    from export.keyboard import CHECKPOINT_EVERY, KeyboardPredictor
+
+    kb = KeyboardPredictor(files["none"])
+    p = kb.predictor
+    rng = np.random.default_rng(0)
+    ids = [p.text.eos_id, *rng.integers(2, len(kb.words), 3000).tolist()]
+
+    def straight(prefix):
+        state = p.start_state()
+        for w in prefix[1:]:
+            state = p.feed(w, state)
+        return state
+
+    np.testing.assert_allclose(kb.context(ids).state, straight(ids), atol=1e-6)
+    for n in [1700, 40, 2999, 1000, 1, 2048]:
+        before = kb.stats["feed"]
+        np.testing.assert_allclose(kb.context(ids[:n]).state, straight(ids[:n]), atol=1e-6, err_msg=str(n))
+        assert kb.stats["feed"] - before < CHECKPOINT_EVERY, (n, kb.stats["feed"] - before)
+    other = ids[:1500] + [5, 6, 7]  # a text that differs after word 1500
+    before = kb.stats["feed"]
+    np.testing.assert_allclose(kb.context(other).state, straight(other), atol=1e-6)
+    assert kb.stats["feed"] - before < CHECKPOINT_EVERY + 3
+
+
+def test_context_keys_of_different_texts_differ():
+    """Every prefix of 1,024 texts built from two 128-word Thue-Morse blocks has its own key, and
+    equal prefixes of different texts share theirs."""
+    from export.keyboard import CHECKPOINT_EVERY, prefix_keys
+
+    tm = [7 if bin(i).count("1") % 2 else 9 for i in range(128)]
+    co = [16 - t for t in tm]
+    texts = [[1] + [w for j in range(10) for w in (tm if (m >> j) & 1 else co)] for m in range(1024)]
+    keys = {}
+    for ids in texts:
+        key = prefix_keys(np.array(ids))
+        for n in [1, *range(CHECKPOINT_EVERY, len(ids), CHECKPOINT_EVERY), len(ids) - 1, len(ids)]:
+            keys.setdefault(key(n), set()).add(tuple(ids[:n]))
+    assert all(len(prefixes) == 1 for prefixes in keys.values())
+    assert len(keys) == len({tuple(ids[:n]) for ids in texts
+                             for n in [1, *range(CHECKPOINT_EVERY, len(ids), CHECKPOINT_EVERY), len(ids) - 1, len(ids)]})
+
+
 def test_accept_replaces_partial_word(files):
     from export.keyboard import KeyboardPredictor
 
