@@ -4,7 +4,8 @@
     python benchmarks/bench_realloc_schedule.py --corpora ptb --seeds 1 --epochs 4
 
 Every (corpus, seed, schedule) is one `python -m lightrnn_tf.train` run in its own process, with
-E = H = `--dim`, the training defaults otherwise, into `--runs`/<corpus>_<schedule>_s<seed>
+E = H = `--dim`, `--ema-momentum` 0 (every stored result ran before weight averaging became the
+training default; pass `--ema-momentum 0.99` for today's default), the training defaults otherwise, into `--runs`/<corpus>_<schedule>_s<seed>
 (a finished run is reused). Corpora, from `$LIGHTRNN_DATA` (default ../shared/data):
 
     ptb     train on ptb.valid.txt (5% held out for validation), test on ptb.test.txt
@@ -90,6 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--schedules", nargs="+", default=list(SCHEDULES), choices=list(SCHEDULES))
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--ema-momentum", default="0", help="passed to train (default: %(default)s, as the stored results ran)")
     p.add_argument("--kjv-lines", type=int, default=8000)
     p.add_argument("--runs", default="runs/realloc_schedule")
     p.add_argument("--out", default=os.path.join(HERE, "results", "realloc_schedule.json"))
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
                         flags[flags.index("QUARTER")] = str(greedy["reallocations"][0]["tokens"] // 4)
                     cmd = [sys.executable, "-m", "lightrnn_tf.train", *corpus_args(corpus, data, args.runs, args.kjv_lines),
                            "--embedding-dim", str(args.dim), "--hidden-dim", str(args.dim), "--epochs", str(args.epochs),
-                           "--seed", str(seed), *flags, "--out", out]
+                           "--seed", str(seed), "--ema-momentum", args.ema_momentum, *flags, "--out", out]
                     if os.path.exists(os.path.join(out, "config.json")):  # killed before: continue it
                         cmd.append("--resume")
                     print("==", " ".join(cmd[1:]), file=sys.stderr, flush=True)

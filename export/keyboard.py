@@ -189,8 +189,8 @@ class KeyboardPredictor:
     def history(self, text: str) -> History:
         """The typed-word history of the text before the cursor (its committed tokens only).
 
-        Reads lines from the end only until it has the last `history_words` tokens, so a keystroke
-        in a long text costs no more than one in a short one."""
+        Reads lines from the end only until it has the last `history_words` tokens, so the history's
+        part of a keystroke costs no more in a long text than in a short one."""
         if self._history_memo[0] == (text, self.history_words):  # `cased` asks again for each chip
             return self._history_memo[1]
         hist = History(self.history_words)

@@ -52,7 +52,8 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
 
 class EpochStats(keras.callbacks.Callback):
     """Adds `epoch_seconds` (training, without validation), `words_per_sec` and `learning_rate`
-    (the rate the epoch trained with) to every epoch's logs. Put it first.
+    (the rate the epoch trained with) to every epoch's logs. Put it before the callbacks that read
+    those logs (TensorBoard, a CSV logger).
 
     Args:
         tokens_per_epoch: int, target words one epoch trains on.
@@ -232,7 +233,9 @@ class WeightAveraging(keras.callbacks.Callback):
     callback copies it into the model's trainable variables when validation begins and keeps it
     there until the next epoch begins, so that validation and
     every callback after this one at the epoch's end (`EarlyStopping`'s best weights, reallocation,
-    `TrainingCheckpoint`) see the averaged model, and so does the model `fit` leaves. The raw
+    `TrainingCheckpoint`) see the averaged model, and so does the model `fit` leaves; a
+    `ReallocationCallback` given `averaging=` this callback (as `python -m lightrnn_tf.train` does)
+    reads its statistics from the raw weights and validates the new table on the average. The raw
     weights wait in variables of their own (`checkpoint_variables`) and come back when an epoch
     begins.
 

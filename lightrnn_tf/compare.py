@@ -15,7 +15,9 @@ Trains, each in its own process with the same data flags, sizes, optimizer and `
 then prints one table (params, model bytes, words/s, peak RSS, valid/test PPL, ratios to full
 softmax, and an interpolated Kneser–Ney trigram's test PPL beside them), and writes
 OUT/compare.json and OUT/valid_ppl.png (validation perplexity against training seconds).
-Any other flag is passed to `python -m lightrnn_tf.train` unchanged. Each run directory is
+Any other flag is passed to `python -m lightrnn_tf.train`, with `--time-budget` added and
+`--epochs 1000` when no `--epochs` is given (the budget, not epochs, ends training); `--out` names
+the comparison directory, and `--resume` is refused (running again resumes). Each run directory is
 OUT/<name>; running the same command again reuses a run that finished and resumes one that was
 interrupted, and a run trained with other settings is refused (one line naming the setting). The
 table goes to stdout, the training logs to stderr.
@@ -154,7 +156,9 @@ def plot(results: dict, path: str, title: str) -> str | None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m lightrnn_tf.compare", description=__doc__.split("\n\n")[0],
-                       epilog="Other flags go to python -m lightrnn_tf.train unchanged.")
+                       epilog="Other flags go to python -m lightrnn_tf.train, with --time-budget added and "
+                              "--epochs 1000 unless given (the budget ends training); --resume is refused: running "
+                              "the same command again resumes.")
     p.add_argument("--out", required=True, help="directory for the four runs, compare.json and valid_ppl.png")
     p.add_argument("--time-budget", type=float, required=True, help="seconds of training for each model")
     p.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS), help="train only these")

@@ -80,7 +80,7 @@ class TrainConfig:
     """Data, optimisation, checkpointing and reallocation settings of one training run."""
 
     # === Data ===
-    train: str = _f("", "training text file (one sentence or line per line)")
+    train: str = _f("", "training text file (one sentence or line per line); needs --test")
     valid: str = _f("", "validation text file; if omitted with --train/--test, the last 5%% of training lines")
     test: str = _f("", "test text file")
     corpus: str = _f("", "one text file split by lines: first 85%% train, next 5%% valid, last 10%% test")
@@ -125,8 +125,9 @@ class TrainConfig:
                                      "several mirrored replicas (Keras issue 19246)")
     steps_per_epoch: int = _f(0, "windows an epoch (0 = the whole training stream); shorter epochs go on through "
                                  "the stream where the last one stopped (wrapping at its end), so that a large "
-                                 "corpus is validated, checkpointed and reallocated every N windows; best a multiple "
-                                 "of --steps-per-execution")
+                                 "corpus is validated and checkpointed every N windows (and reallocated after the "
+                                 "first epochs, per --realloc-every/--realloc-rounds); best a multiple of "
+                                 "--steps-per-execution")
     time_budget: float = _f(0.0, "stop training after this many seconds of wall time, validation and reallocation "
                                  "included (0 = no limit); the test set is then measured as usual")
     lr_cooldown: float = _f(0.0, "with --time-budget: over this last fraction of the budget the learning rate falls "

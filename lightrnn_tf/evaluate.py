@@ -52,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m lightrnn_tf.evaluate",
                        description="Stream perplexity of a saved run (RUN/model.keras) on a text.")
     p.add_argument("--run", required=True, help="run directory written by python -m lightrnn_tf.train")
-    p.add_argument("--text", default="", help="text file, one sentence or line per line")
+    p.add_argument("--text", default="", help="text file, one sentence or line per line (give this or --split)")
     p.add_argument("--split", default="", choices=["", "valid", "test"],
-                   help="re-read the run's own valid or test split from the data named in its config.json")
+                   help="re-read the run's own valid or test split from the data named in its config.json "
+                        "(give this or --text)")
     p.add_argument("--batch-size", type=int, default=0, help="parallel streams (default: the run's)")
     p.add_argument("--bptt", type=int, default=0, help="window length (default: the run's)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

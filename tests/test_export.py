@@ -286,6 +286,27 @@ def test_cli_bad_flags(tmp_path, files, capsys, argv_tail, message):
     assert not (tmp_path / "x.tflite").exists()
 
 
+def test_cli_on_a_full_disk_keeps_the_file_there(tmp_path, files, capsys):
+    """The output on a tmpfs too small for the export: one line, the old file unchanged, no temp file."""
+    import subprocess
+
+    from export.__main__ import main
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        out = disk / "model.tflite"
+        out.write_bytes(b"an older export")
+        assert main(["--run", files["run"], "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: could not write {out} (disk full); nothing was replaced\n"
+        assert out.read_bytes() == b"an older export" and os.listdir(disk) == ["model.tflite"]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
 def test_cli_missing_and_incomplete_run_dir(tmp_path, capsys):
     from export.__main__ import main
 
