@@ -160,14 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
                               "--epochs 1000 unless given (the budget ends training); --resume is refused: running "
                               "the same command again resumes.")
     p.add_argument("--out", required=True, help="directory for the four runs, compare.json and valid_ppl.png")
-    p.add_argument("--time-budget", type=float, required=True, help="seconds of training for each model")
+    p.add_argument("--time-budget", type=float, required=True, help="seconds of training for each model (> 0)")
     p.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS), help="train only these")
     p.add_argument("--no-kn3", action="store_true", help="skip the Kneser–Ney trigram")
     return p
 
 
 def main(argv=None) -> int:
-    args, train_args = build_parser().parse_known_args(argv)
+    parser = build_parser()
+    args, train_args = parser.parse_known_args(argv)
+    if not args.time_budget > 0:  # 0 would mean no budget: up to 1,000 epochs a model
+        parser.error(f"argument --time-budget: expected seconds > 0, got {args.time_budget:g}")
     if "--out" in train_args or "--resume" in train_args:
         print("error: --out names the comparison directory; --resume is not supported here", file=sys.stderr)
         return 2

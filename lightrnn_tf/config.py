@@ -230,10 +230,17 @@ class TrainConfig:
 
 # === JSON round trip ===
 
-def to_json(model: ModelConfig, train: TrainConfig | None = None) -> str:
+# config.json's "saved_by" when `rundir.save_run` made the training settings from a tokenizer (a
+# model trained in the user's own Keras code): they name no data, so --resume and --split refuse it.
+SAVED_BY_PYTHON = "save_run"
+
+
+def to_json(model: ModelConfig, train: TrainConfig | None = None, saved_by: str = "") -> str:
     doc: dict[str, Any] = {"model": dataclasses.asdict(model)}
     if train is not None:
         doc["train"] = dataclasses.asdict(train)
+    if saved_by:
+        doc["saved_by"] = saved_by
     return json.dumps(doc, indent=2, sort_keys=True)
 
 

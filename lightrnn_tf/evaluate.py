@@ -35,6 +35,9 @@ def evaluate(run_dir: str, text: str = "", split: str = "", batch_size: int = 0,
             raise LightRNNError(f"Received an invalid value for `{name}`, expected a positive integer "
                                 f"(0: the run's own), got {value}.")
     run = load_run(run_dir)
+    if split and not run.has_data:
+        raise LightRNNError(f"{run_dir} was saved from Python (save_run), whose config.json names no data to take "
+                            f"a {split} split from; give --text FILE")
     cfg = run.train_config or TrainConfig()
     if text:
         lines, source = read_lines(text), text

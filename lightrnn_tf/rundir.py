@@ -44,6 +44,7 @@ class Run:
     model_config: config_lib.ModelConfig
     train_config: config_lib.TrainConfig | None
     path: str
+    has_data: bool = True  # False: saved from Python (`save_run`), config.json names no training data
 
 
 def tokenizer_of(train_cfg) -> Tokenizer:
@@ -61,8 +62,10 @@ def load_run(path: str) -> Run:
             raise LightRNNError(f"run directory {path} is incomplete: no {name} (did training finish?)")
     try:
         with open(os.path.join(path, CONFIG), encoding="utf-8") as f:
-            model_cfg, train_cfg = config_lib.from_json(f.read())
-    except (ValueError, KeyError, TypeError) as e:
+            text = f.read()
+        model_cfg, train_cfg = config_lib.from_json(text)
+        has_data = train_cfg is not None and json.loads(text).get("saved_by") != config_lib.SAVED_BY_PYTHON
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise LightRNNError(f"{os.path.join(path, CONFIG)} is corrupt: {e}") from None
     vocab = Vocabulary.load(os.path.join(path, VOCAB))
     import keras
@@ -76,7 +79,7 @@ def load_run(path: str) -> Run:
         raise LightRNNError(f"{os.path.join(path, MODEL)} could not be loaded: {str(e).splitlines()[0]}") from None
     if model.vocab_size != len(vocab):
         raise LightRNNError(f"mismatched vocabulary: model has {model.vocab_size} words, {VOCAB} has {len(vocab)}")
-    return Run(model, vocab, tokenizer_of(train_cfg), model_cfg, train_cfg, path)
+    return Run(model, vocab, tokenizer_of(train_cfg), model_cfg, train_cfg, path, has_data)
 
 
 def save_run(path: str, *, model_config=None, train_config=None, vocab: Vocabulary | None = None, model=None,
@@ -121,6 +124,7 @@ def save_run(path: str, *, model_config=None, train_config=None, vocab: Vocabula
 
 def _save_run(path, *, model_config, train_config, vocab, model, metrics, tokenizer) -> str:
     os.makedirs(path, exist_ok=True)
+    saved_by = ""
     if model_config is None and model is not None and (tokenizer or not os.path.exists(os.path.join(path, CONFIG))):
         model_config = config_lib.ModelConfig(**{f: getattr(model, f) for f in (
             "vocab_size", "rows", "cols", "embedding_dim", "hidden_dim", "num_layers") if hasattr(model, f)},
@@ -128,8 +132,9 @@ def _save_run(path, *, model_config, train_config, vocab, model, metrics, tokeni
         if train_config is None and tokenizer is not None:
             train_config = config_lib.TrainConfig(lowercase=tokenizer.lowercase, split_punct=tokenizer.split_punct,
                                                   tokenizer_rules=tokenizer.rules, out=path)
+            saved_by = config_lib.SAVED_BY_PYTHON  # its data fields are defaults, not the text it trained on
     if model_config is not None:
-        _write_text(os.path.join(path, CONFIG), config_lib.to_json(model_config, train_config))
+        _write_text(os.path.join(path, CONFIG), config_lib.to_json(model_config, train_config, saved_by))
     if vocab is not None:
         vocab.save(os.path.join(path, VOCAB))
     if model is not None:

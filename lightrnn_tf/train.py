@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import resource
@@ -271,6 +272,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     epochs = cfg.epochs
     if cfg.resume:
         epochs = _epochs_left_to_train(model, cbs, cfg)
+        record_extension(cfg)  # the checkpoint restored: a later plain --resume (after a kill) goes on with these
     fit_args = dict(validation_data=stream_dataset(ids["valid"], valid_b, cfg.bptt), epochs=epochs,
                     verbose=1 if sys.stdout.isatty() else 2)
     ckpt = cbs["checkpoint"]
@@ -327,6 +329,19 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     return metrics
 
 
+def record_extension(cfg: TrainConfig) -> None:
+    """Writes the `--epochs`, `--patience` and `--time-budget` a `--resume` gave into OUT/config.json
+    (atomically; every other setting as it was), so that a plain `--resume` after a kill continues
+    the extended run. `--strategy` is not recorded: it names this machine's devices."""
+    path = os.path.join(cfg.out, rundir.CONFIG)
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    new = {k: getattr(cfg, k) for k in EXTENDABLE if k != "strategy"}
+    if any(doc["train"].get(k) != v for k, v in new.items()):
+        doc["train"].update(new)
+        rundir.write_json(path, doc)
+
+
 def _epochs_left_to_train(model, cbs, cfg: TrainConfig) -> int:
     """Restores the run's checkpoint; returns the `epochs` to pass to `fit` (== done: nothing to train)."""
     ckpt, early = cbs["checkpoint"], cbs["early_stopping"]
@@ -339,7 +354,7 @@ def _epochs_left_to_train(model, cbs, cfg: TrainConfig) -> int:
         return cfg.epochs
     ckpt.restore()
     if ckpt.epoch >= cfg.epochs:
-        print(f"the run already trained {ckpt.epoch} of --epochs {cfg.epochs}; nothing to train "
+        print(f"the run already trained {ckpt.epoch} epochs (--epochs {cfg.epochs}); nothing to train "
               f"(pass a larger --epochs to continue it)", file=sys.stderr)
         return ckpt.epoch
     if cfg.time_budget and cbs["time_budget"].spent >= cfg.time_budget:
@@ -377,11 +392,14 @@ def saved_settings(path: str) -> tuple[ModelConfig, TrainConfig]:
     """A run's `config.json`: its model and training settings; one-line errors if it is corrupt."""
     try:
         with open(path, encoding="utf-8") as f:
-            saved_model, saved = config_lib.from_json(f.read())
-    except (ValueError, KeyError, TypeError) as e:
+            text = f.read()
+        saved_model, saved = config_lib.from_json(text)
+        saved_by = json.loads(text).get("saved_by")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise LightRNNError(f"{path} is corrupt: {e}") from None
-    if saved is None:
-        raise LightRNNError(f"{path} has no training settings; it was not written by this command")
+    if saved is None or saved_by == config_lib.SAVED_BY_PYTHON:
+        raise LightRNNError(f"{path} was saved from Python (save_run), not by this command: it names no training "
+                            f"data, so --resume cannot continue it")
     return saved_model, saved
 
 

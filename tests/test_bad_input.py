@@ -263,6 +263,31 @@ def test_evaluate_refuses_negative_sizes(capsys, run_copy):
         assert "expected a positive integer (0: the run's own), got -3" in line
 
 
+def test_a_run_saved_from_python_names_no_data(capsys, trained, tmp_path):
+    """`save_run` from the user's own Keras code records the tokenizer but no data: `evaluate
+    --split` and `train --resume` say so (instead of reading the built-in KJV as the run's data)."""
+    from lightrnn_tf import train
+    from lightrnn_tf.evaluate import main as evaluate_main
+    from lightrnn_tf.rundir import load_run, save_run
+
+    out, corpus = trained
+    run = load_run(out)
+    mine = str(tmp_path / "mine")
+    save_run(mine, model=run.model, vocab=run.vocab, tokenizer=run.tokenizer)
+    before = _snapshot(mine)
+    line = _one_error_line(capsys, evaluate_main, ["--run", mine, "--split", "test"])
+    assert line == (f"error: {mine} was saved from Python (save_run), whose config.json names no data to take a "
+                    f"test split from; give --text FILE")
+    line = _one_error_line(capsys, train.main, ["--out", mine, "--resume"])
+    assert "was saved from Python (save_run), not by this command" in line
+    assert _snapshot(mine) == before
+    sizes = ["--batch-size", "2", "--bptt", "5", "--json"]  # the run's (save_run records the defaults)
+    assert evaluate_main(["--run", mine, "--text", corpus, *sizes]) == 0  # its own text: as the trained run
+    assert evaluate_main(["--run", out, "--text", corpus, *sizes]) == 0
+    a, b = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
+    assert a == b
+
+
 @pytest.mark.parametrize("damage, expected", [
     ("delete_model", "is incomplete: no model.keras"),
     ("corrupt_model", "model.keras could not be loaded"),

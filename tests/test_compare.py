@@ -48,3 +48,14 @@ def test_compare_writes_table_json_and_plot(tmp_path, capsys):
 def test_compare_refuses_resume(tmp_path, capsys):
     assert compare.main(["--out", str(tmp_path), "--time-budget", "1", "--resume"]) == 2
     assert "not supported" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budget", ["0", "-5"])
+def test_compare_needs_a_positive_time_budget(tmp_path, capsys, budget):
+    """0 would be no budget at all (up to 1,000 epochs a model): refused in one line, nothing made."""
+    with pytest.raises(SystemExit) as e:
+        compare.main(["--out", str(tmp_path / "cmp"), "--time-budget", budget])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1
+    assert err[0].startswith(f"error: argument --time-budget: expected seconds > 0, got {budget}")
+    assert not (tmp_path / "cmp").exists()

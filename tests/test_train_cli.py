@@ -195,11 +195,16 @@ def test_resume_takes_its_settings_from_config_json(toy_corpus, tmp_path, capsys
     # Nothing given: the saved settings (data, tokenizer, sizes), and nothing left to train.
     assert train_cli.main(["--out", out, "--resume"]) == 0
     assert "nothing to train" in capsys.readouterr().err
-    # --epochs extends the run.
-    assert train_cli.main(["--out", out, "--resume", "--epochs", "2"]) == 0
+    # --epochs extends the run, and config.json records it (every other setting as it was), so that
+    # a plain --resume after a kill goes on with the extended run rather than "nothing to train".
+    assert train_cli.main(["--out", out, "--resume", "--epochs", "2", "--patience", "5"]) == 0
     m = _metrics(out)
     assert [h["epoch"] for h in m["history"]] == [1, 2]
-    assert json.load(open(os.path.join(out, "config.json"))) == saved  # the run's config is unchanged
+    extended = json.load(open(os.path.join(out, "config.json")))
+    assert extended["train"] == {**saved["train"], "epochs": 2, "patience": 5}
+    assert extended["model"] == saved["model"]
+    assert train_cli.main(["--out", out, "--resume"]) == 0
+    assert "the run already trained 2 epochs (--epochs 2); nothing to train" in capsys.readouterr().err
 
 
 def test_resuming_a_run_that_stopped_early_trains_nothing(tmp_path, capsys):
