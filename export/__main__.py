@@ -20,6 +20,8 @@ from export.convert import DEFAULT_EXPAND_ROWS, DEFAULT_MAX_K, QUANTIZE_MODES, c
 from export.text import rules_version
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
+WEIGHTS = {"none": "float32", "dynamic": "int8", "float16": "float16"}  # --quantize -> the weights written
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m export",
@@ -44,9 +46,9 @@ def capitals_note(meta: dict) -> str:
     a typed "The" reads as `<unk>` and "Th" completes nothing. `""` when that is not the case."""
     if meta["tokenizer"]["lowercase"]:
         return ""
-    vocab = meta["vocab"]
-    cased = [w for w in vocab if w != w.lower()]
-    if len(cased) > max(1, len(vocab) // 200):  # more than 0.5% capitalised: the corpus has capitals
+    caseable = [w for w in meta["vocab"] if w.upper() != w.lower() and w not in ("<unk>", "<eos>")]  # none in Hindi
+    cased = [w for w in caseable if w != w.lower()]
+    if not caseable or len(cased) > max(1, len(caseable) // 200):  # > 0.5% capitalised: the corpus has capitals
         return ""
     which = f" (all but {', '.join(repr(w) for w in cased)})" if cased else ""
     return (f"the vocabulary is lowercase{which} but the model keeps capitals, so on a keyboard a typed "
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
             print(f"note: {note}", file=sys.stderr)
     m = meta["model"]
     shape = "full softmax" if meta.get("architecture") == "full_softmax_lstm" else f"table {m['rows']}x{m['cols']}"
-    print(f"wrote {args.out}: {os.path.getsize(args.out)} bytes, {args.quantize} weights, |V| = {m['vocab_size']}, "
+    print(f"wrote {args.out}: {os.path.getsize(args.out)} bytes, {WEIGHTS[args.quantize]} weights, |V| = {m['vocab_size']}, "
           f"{shape}, signatures {', '.join(meta['export']['signatures'])}")
     return 0
 

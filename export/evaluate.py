@@ -48,7 +48,7 @@ import time
 import numpy as np
 
 from export.keyboard import HISTORY_WEIGHT, HISTORY_WORDS
-from lightrnn_tf.errors import ArgumentParser, LightRNNError
+from lightrnn_tf.errors import ArgumentParser, LightRNNError, positive_int
 
 
 # === Engines: begin() -> ctx, commit(ctx, word_id) -> ctx, suggest(ctx, prefix, k) -> ids,
@@ -141,7 +141,7 @@ class FullSoftmaxEngine(_FullDistribution):
         meta = read_metadata(path)
         self.text = TextEncoder(meta)
         self.name = f"full-softmax LSTM ({meta['export']['quantization']})"
-        interp = Interpreter(model_path=path, num_threads=num_threads)
+        interp = Interpreter(model_path=path, num_threads=positive_int(num_threads, "num_threads"))
         self._feed = interp.get_signature_runner("feed")
         self._log_probs = interp.get_signature_runner("log_probs")
         self.state_shape = tuple(meta["export"]["state_shape"])
@@ -356,6 +356,7 @@ def main(argv=None) -> int:
             raise LightRNNError(f"--history-weight must be in [0, 1), got {args.history_weight}")
         if args.history_words < 0:
             raise LightRNNError(f"--history-words must be >= 0, got {args.history_words}")
+        positive_int(args.threads, "--threads")
         if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
             raise LightRNNError(f"--json: directory not found: {os.path.dirname(os.path.abspath(args.json))}")
         lines = read_text_lines(args.text, args.lines)

@@ -28,7 +28,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from export.metadata import read_metadata
 from export.text import TextEncoder
-from lightrnn_tf.errors import LightRNNError
+from lightrnn_tf.errors import LightRNNError, positive_int
 
 REQUIRED_SIGNATURES = ("feed", "score", "top_k", "expand")
 
@@ -46,7 +46,11 @@ class NextWordPredictor:
     """
 
     def __init__(self, model_path: str, num_threads: int = 1):
+        positive_int(num_threads, "num_threads")
         self.meta = read_metadata(model_path)
+        if self.meta.get("architecture", "lightrnn") != "lightrnn":
+            raise LightRNNError(f"{model_path} is a {self.meta['architecture']} model; NextWordPredictor runs "
+                                f"LightRNN exports (python -m export.evaluate scores both)")
         self.text = TextEncoder(self.meta)
         exp = self.meta["export"]
         self.max_k, self.expand_rows = int(exp["max_k"]), int(exp["expand_rows"])

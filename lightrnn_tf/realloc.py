@@ -733,10 +733,10 @@ class ReallocationCallback(keras.callbacks.Callback):
         if reason is not None:
             self.skipped.append({"epoch": epoch + 1, **reason})
             if self.verbose:
-                print(f"\nreallocation after epoch {epoch + 1} skipped: {reason['seconds_left']:.0f} s of the time "
-                      f"budget left, less than {reason['epochs_needed']} epoch(s) of {epoch_seconds:.0f} s "
+                print(f"\nreallocation after epoch {epoch + 1} skipped: {reason['seconds_left']:.3g} s of the time "
+                      f"budget left, less than {reason['epochs_needed']} epoch(s) of {epoch_seconds:.3g} s "
                       f"to recover plus a reallocation "
-                      f"({reason['realloc_seconds_estimate']:.0f} s)")
+                      f"({reason['realloc_seconds_estimate']:.3g} s)")
             return
         kwargs = {**self.kwargs, "max_tokens": self.statistics_tokens()}  # not read with source="epoch"
         # With averaging, the statistics of the raw weights; then the average again, for validation of

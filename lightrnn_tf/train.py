@@ -301,8 +301,10 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     metrics = {
         "valid_ppl": valid_ppl,
         "test_ppl": test_ppl,
-        "valid_tokens": n_valid,
-        "test_tokens": n_test,
+        "valid_tokens": int(len(ids["valid"])),  # as the "data ..." line and evaluate --json count them
+        "test_tokens": int(len(ids["test"])),
+        "valid_targets": n_valid,  # the words each perplexity averages over
+        "test_targets": n_test,
         "best_epoch": best_epoch,
         "stopped_early": bool(early.stopped_epoch),
         "stopped_by_time_budget": cbs["time_budget"].exhausted,

@@ -372,6 +372,29 @@ def test_a_bad_tflite(capsys, tflite, tmp_path, damage, expected):
     assert _snapshot(*[p for p in (path,) if os.path.exists(p)]) == before
 
 
+def test_a_full_softmax_file_or_no_threads_at_prediction(capsys, tflite, tmp_path):
+    """`NextWordPredictor` names a full-softmax export as such (re-exporting would not help), and
+    `--threads 0` is named, not reported as a file that failed to load."""
+    from export.evaluate import main as evaluate_main
+    from export.predictor import NextWordPredictor
+    from keyboard_fixtures import write_baseline
+    from lightrnn_tf.errors import LightRNNError
+
+    baseline = str(tmp_path / "lstm.tflite")
+    write_baseline(tflite, baseline)
+    with pytest.raises(LightRNNError, match=r"lstm.tflite is a full_softmax_lstm model; NextWordPredictor runs "
+                                            r"LightRNN exports \(python -m export.evaluate scores both\)$"):
+        NextWordPredictor(baseline)
+    with pytest.raises(LightRNNError, match=r"^Received an invalid value for `num_threads`, expected a positive "
+                                            r"integer, got 0.$"):
+        NextWordPredictor(tflite, num_threads=0)
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat\n")
+    for model in (tflite, baseline):
+        line = _one_error_line(capsys, evaluate_main, ["--model", model, "--text", str(text), "--threads", "0"])
+        assert line == "error: Received an invalid value for `--threads`, expected a positive integer, got 0."
+
+
 def test_text_at_prediction(capsys, tflite, tmp_path):
     """Unknown words are not an error (they are <unk>, as in training); text that is not UTF-8 is."""
     from export.evaluate import main as evaluate_main

@@ -425,3 +425,7 @@ def test_capitals_note_for_keyboards():
     assert "(all but 'N')" in capitals_note(meta(lower + ["N"]))  # PTB's number token
     assert capitals_note(meta(lower + ["The", "And", "God"])) == ""  # a corpus with capitals
     assert capitals_note(meta(lower, lowercase=True)) == ""
+    # a script without capitals (Devanagari, Chinese, digits and punctuation): nothing to lowercase
+    caseless = [f"नमस्ते{i}" for i in range(200)] + [f"中文{i}" for i in range(200)] + [".", ",", "42"]
+    assert capitals_note(meta(caseless)) == ""
+    assert "train with --lowercase" in capitals_note(meta(caseless + lower))  # its Latin words are all lowercase

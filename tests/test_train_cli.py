@@ -77,7 +77,7 @@ def test_short_kjv_run_beats_unigram_and_evaluate_reproduces_it(kjv_slice, tmp_p
         assert evaluate.main(["--run", out, "--split", split, "--json"]) == 0
         got = json.loads(capsys.readouterr().out)
         assert got["perplexity"] == pytest.approx(m[f"{split}_ppl"], rel=1e-6)
-        assert got["targets"] == m[f"{split}_tokens"]
+        assert (got["targets"], got["tokens"]) == (m[f"{split}_targets"], m[f"{split}_tokens"])
     from lightrnn_tf.data import load_corpus
 
     test_file = _write(tmp_path, "test.txt", load_corpus(TrainConfig(corpus=kjv_slice)).test)
