@@ -360,6 +360,9 @@ def load_tfds(name: str, data_dir: str | None) -> Corpus:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:
         raise LightRNNError(f"unknown TFDS dataset {name!r}: {e}".splitlines()[0]) from None
+    if not builder.is_prepared():  # TFDS retries for minutes when there is no network: say what it does
+        print(f"TFDS dataset {name!r} is not prepared in {data_dir or '~/tensorflow_datasets'}: downloading it "
+              f"(without a network this fails after TFDS's retries, a few minutes)", file=sys.stderr)
     try:
         builder.download_and_prepare()
     except Exception as e:
