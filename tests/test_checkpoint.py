@@ -334,3 +334,48 @@ def test_save_weights_keeps_the_dropout_rng_and_reads_files_without_it(tmp_path,
     other.load_weights(str(tmp_path / "with.weights.h5"))
     for w, v in zip(weights, other.trainable_variables):
         np.testing.assert_array_equal(w, v.numpy())
+
+
+def test_restore_brings_back_the_saved_best_weights_and_running_loss(tmp_path):
+    """A checkpoint saved 8 windows into epoch 2 holds the best weights `EarlyStopping` held then
+    (from epoch 1, not zeros) and the running training-loss metric of those 8 windows: perturbing
+    both (and the metric running on to window 10) and restoring brings back exactly the values
+    they had when the checkpoint was written."""
+    class SnapshotAtSave(keras.callbacks.Callback):  # after the checkpoint: what it has just saved
+        def __init__(self, early):
+            super().__init__()
+            self.early, self.epoch, self.saved = early, 0, None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch + 1 == 8:
+                self.saved = ([np.array(w) for w in self.early.best_weights],
+                              [np.array(v.numpy()) for m in self.model.metrics for v in m.variables])
+            if self.epoch == 1 and batch + 1 == 10:
+                raise KeyboardInterrupt
+
+    model, ids, callbacks = _setup(tmp_path)
+    reduce_lr, early, realloc, ckpt = callbacks
+    ckpt.save_every_windows = 8
+    snap = SnapshotAtSave(early)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(stream_dataset(ids, 4, 5), validation_data=stream_dataset(ids[:100], 2, 5), epochs=3,
+                  callbacks=callbacks + [snap], verbose=0)
+    assert ckpt.latest.endswith(f"ckpt-{1 * 1_000_000 + 8}")  # 8 windows into epoch 2
+    best, metrics = snap.saved
+    metric_vars = [v for m in model.metrics for v in m.variables]
+    assert len(metric_vars) == len(metrics) >= 2 and all(np.any(m != 0) for m in metrics)
+    assert len(best) == len(model.weights) and any(np.any(w != 0) for w in best)
+    # the metric went on to window 10; perturb it and the best weights further
+    assert any(not np.array_equal(a, v.numpy()) for a, v in zip(metrics, metric_vars))
+    for var in metric_vars:
+        var.assign(var.numpy() + 5)
+    early.best_weights = [w + 1.0 for w in early.best_weights]
+    ckpt.restore()
+    assert ckpt.step == 8 and len(early.best_weights) == len(best)
+    for before, after in zip(best, early.best_weights):
+        np.testing.assert_array_equal(before, np.asarray(after))
+    for before, var in zip(metrics, metric_vars):
+        np.testing.assert_array_equal(before, var.numpy(), err_msg=var.path)

@@ -476,3 +476,133 @@ def test_a_capital_sigma_typed_last_completes_as_an_unfinished_word(tmp_path):
     assert kb.split_typed("Ο ΜΙΣ")[1] == "μισ" and kb.suggest("Ο ΜΙΣ") == ["μισθός"]
     assert kb.accept("Ο ΜΙΣ", "μισθός") == "Ο ΜΙΣΘΌΣ "
     assert kb.split_typed("ο μις")[1] == "μις"  # a final sigma typed as such stays one
+
+
+# === Early stopping: the fewest `expand` calls the bound allows (audit K1, K2) ===
+
+def _minimal_expands(top, lps, row_of, ok, k, m, start, only_matching):
+    """`expand` calls an exact top-k needs by the bound argument, from a fresh context: rows are
+    visited in `top["row_order"]` (only those holding a word of `ok`), M = `m` at a time, from
+    position `start` of that list (the rows `top_k` already expanded are skipped); it stops as soon
+    as the k-th best word of `ok` in the rows visited (`lps`: brute-force log-probs) reaches the
+    score of the next row to visit, or no row is left. `only_matching`: visit only the rows that
+    hold a word of `ok` (completion); else every row (next words). Returns `(calls, rows it could visit)`."""
+    score = dict(zip(top["row_order"].tolist(), top["row_log_probs"].tolist()))
+    ok_rows = set(row_of[ok].tolist())
+    rows = [int(r) for r in top["row_order"] if int(r) in ok_rows or not only_matching]
+    visited = set(int(r) for r in top["row_order"][:start])
+    rows_left = [r for r in rows if r not in visited] if start else rows
+    total, calls = len(rows_left), 0
+    while True:
+        seen = np.sort(lps[ok & np.isin(row_of, list(visited))])[::-1]
+        if not rows_left or (len(seen) >= k and seen[k - 1] >= score[rows_left[0]]):
+            return calls, total
+        visited.update(rows_left[:m])
+        rows_left = rows_left[m:]
+        calls += 1
+
+
+def _contexts():
+    return ["", "the ", "the cat sat on the ", "a red ", "dogs and cats don't ", "it's the cat's ",
+            "the dog sat on the log !\n", "a brown dog ; the "]
+
+
+@pytest.mark.parametrize("name", ["narrow", "none"])
+def test_next_words_expand_only_the_rows_the_bound_needs(files, name):
+    """`next_words` stops as soon as its k-th best candidate reaches the next unexpanded row's score:
+    its `expand` calls (fresh context each time) equal the count worked out here from the row scores
+    and a brute-force distribution, and on some contexts that is fewer rows than are left."""
+    from export.keyboard import KeyboardPredictor
+    from export.predictor import NextWordPredictor
+
+    p = NextWordPredictor(files[name])
+    m = p.expand_rows
+    special = {p.text.unk_id, p.text.eos_id}
+    ok = np.array([i not in special for i in range(len(p.words))])
+    stopped_early = 0
+    for text in _contexts():
+        for k in range(1, p.max_k + 3):
+            kb = KeyboardPredictor(p, history_weight=0)  # a fresh cache: no row expanded yet
+            ctx = kb.context(kb.split_typed(text)[0])
+            top = kb._top(ctx)
+            lps = p.log_probs(ctx.state).astype(np.float64)
+            listed = [int(w) for w in top["words"] if w >= 0 and int(w) not in special]
+            start = m if len(listed) >= k else 0  # the top_k list stands for its M rows while it holds k words
+            want, left = _minimal_expands(top, lps, kb.word_row, ok, k, m, start, False)
+            before = kb.stats["expand"]
+            ids, got_lps = kb.next_words(ctx, k)
+            assert kb.stats["expand"] - before == want, (text, k)
+            ref = np.sort(lps[ok])[::-1][:k]
+            np.testing.assert_allclose(got_lps, ref, atol=1e-5, err_msg=f"{text!r} k={k}")
+            stopped_early += want < -(-left // m)
+    assert stopped_early > 5
+
+
+@pytest.mark.parametrize("name", ["narrow", "none"])
+def test_completion_expands_only_the_rows_the_bound_needs(files, name):
+    """`complete` visits the rows holding a word with the prefix in decreasing score and stops as soon
+    as its k-th best match reaches the next such row's score: its `expand` calls (fresh context each
+    time) equal the count worked out here, fewer than all matching rows for some prefixes."""
+    from export.keyboard import KeyboardPredictor
+    from export.predictor import NextWordPredictor
+
+    p = NextWordPredictor(files[name])
+    m = p.expand_rows
+    special = {p.text.unk_id, p.text.eos_id}
+    stopped_early = 0
+    for text in _contexts():
+        for prefix in ["", "a", "c", "d", "i", "s", "t", "th", "o", "l", "m", "r", "b", "."]:
+            ok = np.array([w.startswith(prefix) and i not in special for i, w in enumerate(p.words)])
+            if not ok.any():
+                continue
+            for k in (1, 2, 3, 5):
+                kb = KeyboardPredictor(p, history_weight=0)
+                ctx = kb.context(kb.split_typed(text)[0])
+                top = kb._top(ctx)
+                lps = p.log_probs(ctx.state).astype(np.float64)
+                want, left = _minimal_expands(top, lps, kb.word_row, ok, k, m, 0, True)
+                before = kb.stats["expand"]
+                ids, got_lps = kb.complete(ctx, prefix, k)
+                assert kb.stats["expand"] - before == want, (text, prefix, k)
+                ref = np.sort(lps[ok])[::-1][:k]
+                np.testing.assert_allclose(got_lps, ref, atol=1e-5, err_msg=f"{text!r} {prefix!r} k={k}")
+                stopped_early += want < -(-left // m)
+    assert stopped_early > 10
+
+
+# === Ties (audit K4, K5) ===
+
+def test_equal_model_scores_rank_by_id():
+    """"Ties: higher score first, then vocabulary words by id": `_best` ranks equal log-probs by
+    increasing id, whatever order the candidates come in."""
+    from export.keyboard import KeyboardPredictor
+
+    ids, lps = KeyboardPredictor._best([5, 2, 9, 1, 7, 3], [-1.0, -1.0, -0.5, -1.0, -2.0, -1.0], 6)
+    assert ids.tolist() == [9, 1, 2, 3, 5, 7]
+    np.testing.assert_array_equal(lps, np.float32([-0.5, -1.0, -1.0, -1.0, -1.0, -2.0]))
+    ids, _ = KeyboardPredictor._best([8, 4, 6], [-3.0, -3.0, -3.0], 2)  # the cut keeps the lower ids
+    assert ids.tolist() == [4, 6]
+
+
+def test_equal_history_scores_rank_other_words_by_spelling(files):
+    """"... then other words by spelling": typed words outside the vocabulary with equal counts tie,
+    and come in spelling order (UTF-16 code units, as the web and Android engines compare strings:
+    "😀" (U+D83D U+DE00) before U+FFFF), whatever order they were typed in."""
+    from export.keyboard import History, KeyboardPredictor
+
+    kb = KeyboardPredictor(files["none"])
+    ctx = kb.context(kb.split_typed("the ")[0])
+    typed = ["zulu", "\uffffx", "mike", "alpha", "😀", "kilo"]
+    assert not set(typed) & set(kb.words)
+    for order in (typed, typed[::-1], typed[2:] + typed[:2]):
+        hist = History(50)
+        for w in order:
+            hist.add(w)
+        got = kb.with_history(ctx, "", hist, k=6, weight=0.99)
+        assert [w for w, _ in got] == ["alpha", "kilo", "mike", "zulu", "😀", "\uffffx"], order
+        assert len({s for _, s in got}) == 1
+    # a prefix: only the matching typed words, still in spelling order
+    hist = History(50)
+    for w in ["zz", "zb", "za", "zc"]:
+        hist.add(w)
+    assert [w for w, _ in kb.with_history(ctx, "z", hist, k=3, weight=0.99)] == ["za", "zb", "zc"]

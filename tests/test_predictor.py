@@ -215,3 +215,86 @@ def test_inspect_errors(tmp_path, capsys):
     assert main([str(junk)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "is not a TFLite model" in err and err.count("\n") == 1
+
+
+# === Exact top-k: the bound (audit P1) ===
+
+def test_exact_top_k_matches_brute_force_on_hundreds_of_random_states(files):
+    """On the narrow export (one row expanded per step, so the bound decides when to stop), `top_k`
+    equals a brute-force ranking of the full distribution (`log_probs`, every row expanded) for 300
+    random states and every k <= max_k, and for k = V (expanded from scratch): the loop may stop
+    only once the k-th candidate reaches the best unexpanded row's score, not a lower one."""
+    from export.predictor import NextWordPredictor
+
+    p = NextWordPredictor(files["narrow"])
+    assert p.expand_rows == 1
+    rng = np.random.default_rng(0)
+    expands_before = p.stats["expand_calls"]
+    for n in range(300):
+        scale = (0.5, 1.5, 3.0)[n % 3]
+        state = (scale * rng.standard_normal(p.state_shape)).astype(np.float32)
+        full = p.log_probs(state).astype(np.float64)
+        ref = np.argsort(-full, kind="stable")
+        gaps = np.abs(np.diff(full[ref]))
+        for k in list(range(1, p.max_k + 1)) + [p.vocab_size]:
+            ids, lps = p.top_k(state, k) if k <= p.max_k else p._exact_top_k(state, k)
+            np.testing.assert_allclose(lps, full[ref[:k]], atol=1e-5, err_msg=f"state {n}, k {k}")
+            if np.all(gaps[: k] > 1e-5):  # no near-tie at the cut: the words themselves agree
+                np.testing.assert_array_equal(ids, ref[:k], err_msg=f"state {n}, k {k}")
+    assert p.stats["expand_calls"] > expands_before
+
+
+def _stub_predictor(row_order, row_probs, col_probs, max_k=3, expand_rows=1):
+    """A `NextWordPredictor` whose `top_k` and `expand` signatures are NumPy stubs of a hand-made
+    table: word `r * C + c` sits in row r, column c; `row_probs[j]` is the probability of row
+    `row_order[j]`; `col_probs[r]` the column distribution of row r. Returns `(predictor, full)`,
+    `full` the words' log-probs."""
+    from export.predictor import NextWordPredictor
+
+    row_order = np.asarray(row_order, np.int32)
+    rows, cols = len(row_order), len(col_probs[0])
+    row_lp = np.zeros(rows)
+    row_lp[row_order] = np.log(row_probs)
+    full = (row_lp[:, None] + np.log(np.asarray(col_probs, np.float64))).ravel()  # word r * C + c
+
+    def expand(state, rows):
+        words = np.asarray(rows, np.int32)[:, None] * cols + np.arange(cols, dtype=np.int32)
+        return {"words": words, "log_probs": full[words].astype(np.float32)}
+
+    def top_k(state):
+        ex = expand(state, row_order[:expand_rows])
+        words, lps = ex["words"].ravel(), ex["log_probs"].ravel()
+        best = np.argsort(-lps, kind="stable")[:max_k]
+        return {"row_order": row_order, "row_log_probs": row_lp[row_order].astype(np.float32),
+                "words": words[best], "log_probs": lps[best]}
+
+    p = NextWordPredictor.__new__(NextWordPredictor)  # no model file: the stubs are the graph
+    p.max_k, p.expand_rows, p.rows, p.cols, p.vocab_size = max_k, expand_rows, rows, cols, rows * cols
+    p.stats = {"top_k_calls": 0, "expand_calls": 0}
+    p._run = {"top_k": top_k, "expand": expand}
+    return p, full
+
+
+def test_exact_top_k_expands_the_row_whose_score_beats_the_candidates():
+    """R = 4, C = 3, one row expanded at a time, rows of probabilities .40, .38, .12, .10 (in that
+    order of score, stored as rows 2, 0, 3, 1), and the .38 row holding one word of .98: the top
+    row's best word (.40 x .34 = .136) is below the next row's score .38, so that row must be
+    expanded (its word scores .3724) and the loop then stops, at the .12 row. Stopping against the
+    score of the row after the next one (.12) would return .136 as the best word."""
+    row_order = [2, 0, 3, 1]
+    col_probs = np.zeros((4, 3))
+    col_probs[2] = [.34, .33, .33]  # row of .40
+    col_probs[0] = [.01, .98, .01]  # row of .38: word 0 * 3 + 1 = 1 scores .3724
+    col_probs[3] = [.5, .3, .2]  # row of .12
+    col_probs[1] = [.4, .4, .2]  # row of .10
+    p, full = _stub_predictor(row_order, [.40, .38, .12, .10], col_probs)
+    ref = np.argsort(-full, kind="stable")
+    for k in (1, 2, 3):
+        before = p.stats["expand_calls"]
+        ids, lps = p.top_k(np.zeros((1, 2, 4), np.float32), k)
+        np.testing.assert_array_equal(ids, ref[:k], err_msg=f"k {k}")
+        np.testing.assert_allclose(lps, full[ref[:k]], rtol=1e-6)
+        assert p.stats["expand_calls"] - before == 1, k  # exactly the .38 row: the .12 row is not needed
+    assert ids[0] == 1 and np.exp(lps[0]) == pytest.approx(.38 * .98, rel=1e-6)
+    ids, lps = p._exact_top_k(np.zeros((1, 2, 4), np.float32), 12)  # every word, from scratch
+    np.testing.assert_array_equal(ids, ref)

@@ -951,3 +951,39 @@ def test_the_callback_checks_the_range_and_type_of_its_ids_before_training():
         model.fit(stream_dataset(ids % 10, 2, 5), epochs=1, verbose=0,
                   callbacks=[ReallocationCallback(ids, batch_size=2, bptt=5, verbose=0)])
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights))  # nothing trained
+
+
+def test_epoch_statistics_are_read_before_the_heads_dropout(monkeypatch):
+    """With dropout 0.5 before the heads (the LSTM stack's own dropout switched off here, so that
+    nothing else in training differs from inference) and the learning rate 0, the sums `train_step`
+    gathers give the inference-mode float64 NumPy reference's L_r and L_c: the statistics read the
+    states before the heads' dropout, not the dropped ones the heads are trained on."""
+    from lightrnn_tf import model as model_module
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    def stack_without_dropout(self, seq, state, training):
+        return model_module.run_lstm_stack(self.lstms, lambda x, training=False: x, seq, state, training,
+                                           self.weight_dropout)
+
+    monkeypatch.setattr(LightRNNModel, "_run_stack", stack_without_dropout)
+    keras.utils.set_random_seed(0)
+    model = LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8, num_layers=2,
+                          dropout=0.5, table_seed=5)
+    trained_looking_heads(model, 0)
+    ids = np.random.default_rng(0).integers(0, 10, size=41).astype(np.int32)
+    # the heads' dropout is on in training: the training-mode log-probs differ from inference
+    y, state = ids[None, 1:6], model.start_state(ids[:1])
+    assert not np.allclose(model.target_log_probs(y, state, training=True)[0],
+                           model.target_log_probs(y, state)[0], atol=1e-3)
+    before = model.get_table()
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    realloc = ReallocationCallback(ids, every=1, rounds=1, batch_size=2, bptt=5, source="epoch", verbose=0)
+    peek = _Peek(realloc)
+    model.fit(stream_dataset(ids, 2, 5), epochs=2, callbacks=[peek, realloc], verbose=0)
+    (costs, tokens), _ = peek.costs
+    ref_row, ref_col, ref_n = reference_statistics(model_with_table(model, before), ids, 2)
+    assert tokens == ref_n and peek.gathering[0]
+    np.testing.assert_allclose(costs.row_costs(slice(None)), ref_row, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(costs.col_costs(slice(None)), ref_col, rtol=1e-5, atol=1e-5)
