@@ -47,7 +47,7 @@ import time
 
 import numpy as np
 
-from export.keyboard import HISTORY_WEIGHT, HISTORY_WORDS
+from export.keyboard import HISTORY_WEIGHT, HISTORY_WORDS, history_lambda
 from lightrnn_tf.errors import ArgumentParser, LightRNNError, positive_int
 
 
@@ -62,6 +62,7 @@ def _mixed_top(p, rank, text, prefix, k, history, lam):
         p: (V,) float, the model's probabilities (or any non-negative scores summing to 1).
     """
     n = len(history)
+    lam = history_lambda(lam, n)  # as KeyboardPredictor.with_history
     cand = {}
     for i in rank.top(p, prefix, k):
         w = text.words[i]

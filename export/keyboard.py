@@ -36,7 +36,9 @@ Typed-word history (`history_weight` lam, `HISTORY_WEIGHT` = 0.1 by default; 0 t
 keyboard also learns from the text already in the field, as phone keyboards do. The last
 `history_words` committed tokens (specials left out, words outside the vocabulary kept) form a
 unigram cache (Kuhn & De Mori 1990), and a word's score is `(1 - lam) p_model(w) + lam count(w) / N`
-(with nothing typed yet: `p_model(w)`). A word the model cannot produce can then be suggested once
+with lam = `history_weight` N / (N + `HISTORY_RAMP`) (N = 20 words typed: half the weight), so
+that the first words of a text do not come back as chips on their own (with nothing typed yet:
+`p_model(w)`). A word the model cannot produce can then be suggested once
 it has been typed. Still exact: a word neither among the model's top k nor in the history scores at
 most the model's k-th candidate, so the candidates are those k plus the history's words with the
 prefix; a history word's row is expanded only while its bound `(1 - lam) exp(row score) + lam
@@ -60,6 +62,14 @@ from lightrnn_tf.errors import LightRNNError, positive_int
 
 _MAX_CHAR = chr(0x10FFFF)
 HISTORY_WEIGHT = 0.1  # lam of the typed-word history (module docstring); 0 turns it off
+HISTORY_RAMP = 20  # kappa: the history's weight is lam N / (N + kappa) after N typed words
+
+
+def history_lambda(weight: float, n: int) -> float:
+    """The weight of a history of `n` typed words: `weight * n / (n + HISTORY_RAMP)`, so that a word
+    or two typed at the start of a text do not outweigh the model (the word just typed came back as
+    a chip: "Moses " gave and, moses, said). The web and Android engines compute the same."""
+    return weight * n / (n + HISTORY_RAMP)
 HISTORY_WORDS = 500  # committed tokens the history keeps
 SPECIAL_TOKENS = frozenset({"<unk>", "<eos>"})  # never suggested, never kept in the history
 CHECKPOINT_EVERY = 256  # committed words between kept states (`KeyboardPredictor.context`)
@@ -388,9 +398,10 @@ class KeyboardPredictor:
                      weight: float = None) -> list[tuple[str, float]]:
         """Exact k best words starting with `prefix` (`""`: next words) under the model mixed with
         `history`: `[(word, score)]`, best first, score = `(1 - lam) p_model + lam count / N`, lam =
-        `weight` (default: `history_weight`)."""
+        `history_lambda(weight, N)` (`weight` default: `history_weight`)."""
         self._check_k(k)
-        lam, n = self.history_weight if weight is None else float(weight), len(history)
+        n = len(history)
+        lam = history_lambda(self.history_weight if weight is None else float(weight), n)
         ids, lps = self.complete(ctx, prefix, k) if prefix else self.next_words(ctx, k)
         if lam == 0 or n == 0:
             return [(self.words[int(i)], math.exp(float(lp))) for i, lp in zip(ids, lps)]

@@ -13,12 +13,19 @@
 // reaches the score of the next unexpanded row that could hold an answer.
 //
 // Typed-word history (historyWeight lam, 0.1 by default, 0 = off; export/keyboard.py): the last historyWords committed
-// tokens of the text form a unigram cache; score = (1 - lam) * p_model + lam * count / N, so a typed
-// word outside the vocabulary can be suggested. Candidates: the model's exact top k plus the
+// tokens of the text form a unigram cache; score = (1 - lam) * p_model + lam * count / N, with
+// lam = historyWeight * N / (N + HISTORY_RAMP) (historyLambda), so a typed word outside the
+// vocabulary can be suggested and the first words of a text do not come back as chips on their own. Candidates: the model's exact top k plus the
 // history's words with the prefix, a history word's row expanded only while its bound can win.
 
 export const HISTORY_WEIGHT = 0.1; // export/keyboard.py HISTORY_WEIGHT
 export const HISTORY_WORDS = 500; // export/keyboard.py HISTORY_WORDS
+export const HISTORY_RAMP = 20; // export/keyboard.py HISTORY_RAMP
+
+/** The history's weight after n typed words, as export/keyboard.py history_lambda. */
+export function historyLambda(weight, n) {
+  return weight * n / (n + HISTORY_RAMP);
+}
 
 // === Metadata: LIGHTRNN_METADATA in Model.metadata, vocab.txt in the appended zip ===
 
@@ -540,7 +547,7 @@ export class Keyboard {
    * [{id (-1 outside the vocabulary), word, score}], best first (ties: vocabulary ids, then spelling).
    */
   async withHistory(ctx, prefix, history, k = 3) {
-    const lam = this.historyWeight, n = history.n;
+    const n = history.n, lam = historyLambda(this.historyWeight, n);
     const base = prefix ? await this.complete(ctx, prefix, k) : await this.nextWords(ctx, k);
     if (lam === 0 || n === 0) return base.map((it) => ({ id: it.id, word: this.words[it.id], score: Math.exp(it.logProb) }));
     const index = this.tokenizer.index, V = this.words.length;

@@ -23,7 +23,9 @@ import java.util.Set;
  *
  * <p>Typed-word history ({@code historyWeight} lam, 0.1 by default, 0 = off; export/keyboard.py): the last
  * {@code historyWords} committed tokens of the text form a unigram cache, score = {@code (1 - lam)
- * p_model + lam count / N}, so a typed word outside the vocabulary can be suggested. Candidates: the
+ * p_model + lam count / N} with {@code lam = historyWeight N / (N + HISTORY_RAMP)} ({@link
+ * #historyLambda}), so a typed word outside the vocabulary can be suggested and the first words of
+ * a text do not come back as suggestions on their own. Candidates: the
  * model's exact top k plus the history's words with the prefix; a history word's row is expanded
  * only while its bound {@code (1 - lam) exp(row score) + lam count / N} can beat the k-th best.
  */
@@ -41,6 +43,13 @@ public final class KeyboardEngine {
   /** export/keyboard.py HISTORY_WEIGHT and HISTORY_WORDS. */
   public static final double HISTORY_WEIGHT = 0.1;
   public static final int HISTORY_WORDS = 500;
+  /** After N typed words the history weighs {@code historyWeight N / (N + HISTORY_RAMP)} (export/keyboard.py). */
+  public static final int HISTORY_RAMP = 20;
+
+  /** The history's weight after {@code n} typed words, as export/keyboard.py history_lambda. */
+  public static double historyLambda(double weight, int n) {
+    return weight * n / (n + HISTORY_RAMP);
+  }
   private final double historyWeight;
   private final int historyWords;
 
@@ -326,9 +335,9 @@ public final class KeyboardEngine {
 
   /** Exact k best words with {@code prefix} ("" = next words) under the model mixed with {@code counts}. */
   List<Suggestion> withHistory(Context ctx, String prefix, Map<String, Integer> counts, int k) {
-    double lam = historyWeight;
     int n = 0;
     for (int c : counts.values()) n += c;
+    double lam = historyLambda(historyWeight, n);
     List<Suggestion> base = prefix.isEmpty() ? nextWords(ctx, k) : complete(ctx, prefix, k);
     if (lam == 0 || n == 0) return base;
     final int vocab = meta.vocab.size();
