@@ -130,11 +130,11 @@ class History:
         return len(self._tokens)
 
 
-def prefix_keys(ids: np.ndarray):
-    """`key(n)`: a key of `ids[:n]` (int64 ids), for n = 1, every n down to the last multiple of
-    `CHECKPOINT_EVERY`, and each such multiple: a 128-bit BLAKE2b digest of the prefix's bytes and
-    its length, all from one pass over `ids` (slicing and hashing every prefix cost O(n^2) when the
-    cursor moved in a long text). Other lengths raise `KeyError`."""
+def prefix_keys(ids: np.ndarray, window: int = CHECKPOINT_EVERY):
+    """`key(n)`: a key of `ids[:n]` (int64 ids) for n = 1, each multiple of `CHECKPOINT_EVERY`, and
+    every n in the last `window` lengths (`len(ids) - window` to `len(ids)`): a 128-bit BLAKE2b
+    digest of the prefix's bytes and its length, all from one pass over `ids` (slicing and hashing
+    every prefix cost O(n^2) when the cursor moved in a long text). Other lengths raise `KeyError`."""
     import hashlib
 
     data = memoryview(np.ascontiguousarray(ids, dtype="<i8")).cast("B")
@@ -142,8 +142,7 @@ def prefix_keys(ids: np.ndarray):
     keys = {}
     h = hashlib.blake2b(digest_size=16)
     done = 0
-    tail = max(1, n - n % CHECKPOINT_EVERY)
-    for m in sorted({1, *range(CHECKPOINT_EVERY, tail, CHECKPOINT_EVERY), *range(tail, n + 1)}):
+    for m in sorted({1, *range(CHECKPOINT_EVERY, n + 1, CHECKPOINT_EVERY), *range(max(1, n - window), n + 1)}):
         h.update(data[8 * done: 8 * m])
         keys[m] = (m, h.digest())
         done = m
@@ -280,11 +279,12 @@ class KeyboardPredictor:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if not ids.size or ids[0] != self.text.eos_id:
             raise LightRNNError("a context starts with <eos>")
-        key = prefix_keys(ids)
+        window = max(self.cache_size, CHECKPOINT_EVERY)  # the cached contexts lie within it, or at checkpoints
+        key = prefix_keys(ids, window)
         n = len(ids)
         while n > 1 and key(n) not in self._cache and key(n) not in self._checkpoints:
-            n -= 1 if n % CHECKPOINT_EVERY else CHECKPOINT_EVERY  # below the last multiple: only those
-            n = max(n, 1)
+            # one word at a time over the window, then from checkpoint to checkpoint
+            n = n - 1 if n > len(ids) - window else max(1, (n - 1) // CHECKPOINT_EVERY * CHECKPOINT_EVERY)
         if key(n) in self._cache:
             ctx = self._cache[key(n)]
         elif key(n) in self._checkpoints:

@@ -135,6 +135,32 @@ def test_moving_the_cursor_in_a_long_text_feeds_at_most_a_checkpoint_span(files)
     assert kb.stats["feed"] - before < CHECKPOINT_EVERY + 3
 
 
+def test_typing_a_long_text_word_by_word_costs_one_feed_a_word(files):
+    """Contexts of 1, 2, ..., 700 words in turn (typing), across the lengths where states are kept
+    (256, 512) and where the cache window ends: every step feeds exactly one word, and the states
+    at those lengths equal a straight feed; then the cursor goes back to such lengths."""
+    from export.keyboard import CHECKPOINT_EVERY, KeyboardPredictor
+
+    kb = KeyboardPredictor(files["none"])
+    p = kb.predictor
+    ids = [p.text.eos_id, *np.random.default_rng(1).integers(2, len(kb.words), 700).tolist()]
+    straight, states = p.start_state(), {}
+    for n in range(2, len(ids) + 1):
+        straight = p.feed(ids[n - 1], straight)
+        states[n] = straight
+    kb.context(ids[:1])
+    for n in range(2, len(ids) + 1):
+        before = kb.stats["feed"]
+        state = kb.context(ids[:n]).state
+        assert kb.stats["feed"] - before == 1, n
+        if n % CHECKPOINT_EVERY in (0, 1, 44, 63, 64, 65, 255):
+            np.testing.assert_allclose(state, states[n], atol=1e-6, err_msg=str(n))
+    for n in (512, 256, 513, 257, 300, 700, 2 * CHECKPOINT_EVERY - 1):
+        before = kb.stats["feed"]
+        np.testing.assert_allclose(kb.context(ids[:n]).state, states[n], atol=1e-6, err_msg=str(n))
+        assert kb.stats["feed"] - before < CHECKPOINT_EVERY, n
+
+
 def test_context_keys_of_different_texts_differ():
     """Every prefix of 1,024 texts built from two 128-word Thue-Morse blocks has its own key, and
     equal prefixes of different texts share theirs."""
