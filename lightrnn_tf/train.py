@@ -46,7 +46,7 @@ from lightrnn_tf.config import ModelConfig, TrainConfig
 from lightrnn_tf.data import (Vocabulary, evaluation_batch_size, load_corpus, num_windows,
                               unigram_perplexity)
 from lightrnn_tf.distribute import make_strategy, run_directory
-from lightrnn_tf.errors import ArgumentParser, LightRNNError, positive_int
+from lightrnn_tf.errors import ArgumentParser, LightRNNError, disk_full, positive_int
 
 # Flags that may be given again with --resume: they extend the run without changing its data or model
 # (--strategy: the same global batch on other devices).
@@ -272,7 +272,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     epochs = cfg.epochs
     if cfg.resume:
         epochs = _epochs_left_to_train(model, cbs, cfg)
-        record_extension(cfg)  # the checkpoint restored: a later plain --resume (after a kill) goes on with these
+        if epochs > cbs["checkpoint"].epoch:  # it trains on: a later plain --resume (after a kill) goes on so too
+            record_extension(cfg)
     fit_args = dict(validation_data=stream_dataset(ids["valid"], valid_b, cfg.bptt), epochs=epochs,
                     verbose=1 if sys.stdout.isatty() else 2)
     ckpt = cbs["checkpoint"]
@@ -341,7 +342,13 @@ def record_extension(cfg: TrainConfig) -> None:
     new = {k: getattr(cfg, k) for k in EXTENDABLE if k != "strategy"}
     if any(doc["train"].get(k) != v for k, v in new.items()):
         doc["train"].update(new)
-        rundir.write_json(path, doc)
+        try:
+            rundir.write_json(path, doc)
+        except OSError as e:
+            if os.path.exists(path + ".tmp"):
+                os.remove(path + ".tmp")
+            reason = "disk full" if disk_full(e) else (e.strerror or str(e))
+            raise LightRNNError(f"could not write {path} ({reason}); the run's files and checkpoints are kept") from None
 
 
 def _epochs_left_to_train(model, cbs, cfg: TrainConfig) -> int:

@@ -205,6 +205,10 @@ def test_resume_takes_its_settings_from_config_json(toy_corpus, tmp_path, capsys
     assert extended["model"] == saved["model"]
     assert train_cli.main(["--out", out, "--resume"]) == 0
     assert "the run already trained 2 epochs (--epochs 2); nothing to train" in capsys.readouterr().err
+    # A resume that trains nothing (a mistyped smaller --epochs) records nothing: the target stays.
+    assert train_cli.main(["--out", out, "--resume", "--epochs", "1"]) == 0
+    assert "nothing to train" in capsys.readouterr().err
+    assert json.load(open(os.path.join(out, "config.json"))) == extended
 
 
 def test_resuming_a_run_that_stopped_early_trains_nothing(tmp_path, capsys):
