@@ -354,6 +354,14 @@ def test_a_picked_model_is_kept_across_reloads(server, browser, kb, files):
     assert "picked before (old.tflite) could not be used" in page.inner_text("#status")
     assert page.evaluate(vocab) == f"{len(kb.words):,}" and page.is_hidden("#served-model")
     assert not page.evaluate("async () => !!(await caches.match('./picked-model.tflite'))")
+    # no room to keep a new pick: it runs, says it is not kept, and no older pick comes back instead
+    pick_model(page, files["dynamic"])
+    page.evaluate("() => { Cache.prototype.put = async () => { throw new DOMException('full', 'QuotaExceededError'); }; }")
+    pick_model(page, files["narrow"])
+    page.wait_for_function("document.querySelector('#status').textContent.includes('not kept')")
+    page.reload()
+    page.wait_for_function("window.kbdDemo && window.kbdDemo.ready", timeout=90_000)
+    assert page.evaluate(vocab) == f"{len(kb.words):,}" and page.is_hidden("#served-model")
     ctx.close()
 
 

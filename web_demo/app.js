@@ -214,46 +214,61 @@ async function keptModel() {
   return { bytes: new Uint8Array(await resp.arrayBuffer()), name: modelName(resp.headers.get('X-Model-Name')) };
 }
 
-/** Keeps (or, with null, forgets) the picked model; returns whether the next visit will have it. */
+/**
+ * Keeps (or, with null, forgets) the picked model; returns whether the next visit will have it.
+ * Never throws: without Cache Storage (http:// on a LAN address, some private windows) or room in
+ * it, the pick runs for this visit only, and no older pick is left to come back instead.
+ */
 async function keepModel(bytes, name) {
   if (!window.caches) return false;
-  const cache = await caches.open(CACHE);
-  if (!bytes) {
-    await cache.delete(PICKED);
-    return false;
-  }
   try {
-    await cache.put(PICKED, new Response(bytes, { headers: { 'X-Model-Name': encodeURIComponent(name) } }));
-    return true;
-  } catch { // quota: it runs for this visit only
-    return false;
-  }
+    const cache = await caches.open(CACHE);
+    if (bytes) {
+      try {
+        await cache.put(PICKED, new Response(bytes, { headers: { 'X-Model-Name': encodeURIComponent(name) } }));
+        return true;
+      } catch { /* quota: forget the older pick below */ }
+    }
+    await cache.delete(PICKED);
+  } catch { /* no storage at all: nothing was kept */ }
+  return false;
 }
 
 function showPicked(picked) {
   $('served-model').hidden = !picked;
 }
 
-$('model-file').addEventListener('change', async (e) => {
+// Model switches (the first load, a pick, "Served model") run one at a time, in the order asked,
+// so that the model running, the button and the kept file always agree.
+let switching = Promise.resolve();
+function switchModel(job) {
+  const run = switching.then(job);
+  switching = run.catch(() => {});
+  return run;
+}
+
+$('model-file').addEventListener('change', (e) => {
   const file = e.target.files[0];
   e.target.value = ''; // picking the same file again is a change too
   if (!file) return;
-  let bytes;
-  try {
-    bytes = new Uint8Array(await file.arrayBuffer());
-    await loadModel(bytes, file.name);
-  } catch (err) {
-    setStatus(`Cannot use ${file.name}: ${err.message}`, true);
-    return;
-  }
-  showPicked(true);
-  if (!(await keepModel(bytes, file.name))) {
-    setStatus(`Ready with ${file.name}; it is not kept for the next visit (no storage here).`);
-  }
+  switchModel(async () => {
+    let bytes;
+    try {
+      bytes = new Uint8Array(await file.arrayBuffer());
+      await loadModel(bytes, file.name);
+    } catch (err) {
+      setStatus(`Cannot use ${file.name}: ${err.message}`, true);
+      return;
+    }
+    showPicked(true);
+    if (!(await keepModel(bytes, file.name))) {
+      setStatus(`Ready with ${file.name}; it is not kept for the next visit (no storage here).`);
+    }
+  });
 });
 
 // Back to the model the server gives; the picked one is forgotten once the served one runs.
-$('served-model').addEventListener('click', async () => {
+$('served-model').addEventListener('click', () => switchModel(async () => {
   try {
     await loadServed();
   } catch (err) {
@@ -262,7 +277,7 @@ $('served-model').addEventListener('click', async () => {
   }
   await keepModel(null);
   showPicked(false);
-});
+}));
 
 async function loadServed() {
   const resp = await fetch('model.tflite');
@@ -291,6 +306,17 @@ async function cacheForOffline() {
 }
 
 async function main() {
+  await switchModel(firstModel);
+  if (!demo.keyboard) return;
+  try {
+    await cacheForOffline();
+  } catch (e) {
+    $('offline').textContent = `unavailable (${e.message})`;
+  }
+}
+
+/** The model kept from an earlier pick, else the served one; a kept one that fails gives way. */
+async function firstModel() {
   let kept = null;
   try {
     kept = await keptModel();
@@ -311,12 +337,6 @@ async function main() {
   } catch (e) {
     const hint = /runtime could not be loaded/.test(e.message) ? '' : ' Pick a .tflite file written by python -m export.';
     setStatus(`Error: ${e.message}.${hint}`, true);
-    return;
-  }
-  try {
-    await cacheForOffline();
-  } catch (e) {
-    $('offline').textContent = `unavailable (${e.message})`;
   }
 }
 
