@@ -146,7 +146,17 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
             accs[name].scatter_add(tf.IndexedSlices(tf.cast(value, dtype), words))
         return None
 
-    window = tf.function(lambda x, y: strategy.run(accumulate, args=(x, y)), reduce_retracing=True)
+    if replicated:
+        window = tf.function(lambda x, y: strategy.run(accumulate, args=(x, y)), reduce_retracing=True)
+    else:  # one function per model and kind of sums, traced for the first pass only: a new one each
+        # pass traced again at every reallocation, and TensorFlow warned about the retracing
+        fns = model.__dict__.get("_statistics_windows")
+        if fns is None:
+            fns = {}
+            object.__setattr__(model, "_statistics_windows", fns)  # not a tracked (saved) attribute
+        window = fns.get(window_sums.__code__)
+        if window is None:
+            window = fns[window_sums.__code__] = tf.function(accumulate, reduce_retracing=True)
     stream.reset()
     windows = iter(dataset)
     progress = keras.utils.Progbar(steps, unit_name="window") if verbose == 1 else None

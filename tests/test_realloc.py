@@ -987,3 +987,33 @@ def test_epoch_statistics_are_read_before_the_heads_dropout(monkeypatch):
     assert tokens == ref_n and peek.gathering[0]
     np.testing.assert_allclose(costs.row_costs(slice(None)), ref_row, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(costs.col_costs(slice(None)), ref_col, rtol=1e-5, atol=1e-5)
+
+
+def test_statistics_passes_trace_once_and_follow_the_table(tiny):
+    """Every reallocation's statistics pass reuses one traced function per model (a new one each pass
+    was traced again, and TensorFlow warned about retracing), and it still reads the current table
+    and weights: after a new table and new weights, the sums equal a fresh model's with the same ones."""
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.realloc import loss_statistics
+
+    _, ids = tiny
+
+    def make():
+        return LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8, dropout=0.0)
+
+    model = make()
+    first = loss_statistics(model, ids, 2, 5)
+    (window,) = model._statistics_windows.values()
+    traced = window.experimental_get_tracing_count()
+    table = WordTable.random(10, 4, 3, seed=5)
+    model.set_table(table)
+    model.set_weights([w + 0.1 * np.random.default_rng(0).normal(size=w.shape).astype(w.dtype)
+                       if w.dtype.kind == "f" else w for w in model.get_weights()])
+    again = loss_statistics(model, ids, 2, 5)
+    assert window.experimental_get_tracing_count() == traced and len(model._statistics_windows) == 1
+    fresh = make()
+    fresh.set_weights(model.get_weights())
+    want = loss_statistics(fresh, ids, 2, 5)
+    for got, ref, before in zip(again[:2], want[:2], first[:2]):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+        assert not np.allclose(got, before)
