@@ -276,7 +276,7 @@ def read_lines(path: str) -> list[str]:
         raise LightRNNError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
     lines = [ln for ln in text.removeprefix("\ufeff").splitlines() if ln.strip()]
     if not lines:
-        raise LightRNNError(f"file is empty: {path}")
+        raise LightRNNError(f"file is empty: {path}" + (" (only blank lines)" if text.strip("\ufeff") else ""))
     return lines
 
 

@@ -79,6 +79,11 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
             raise LightRNNError(f"{name} split has {len(arr)} tokens, too few for batch size {cfg.batch_size}")
     model_cfg.vocab_size = len(vocab)
     model_cfg = model_cfg.resolved()
+    if model_cfg.model == "lightrnn" and not cfg.resume:
+        r, c = model_cfg.rows, model_cfg.cols
+        if max(r, c) > 4 * min(r, c):  # a lopsided --rows/--cols: one head does nearly all the work
+            print(f"note: a {r}x{c} table for {len(vocab)} words; LightRNN shares its vectors best with "
+                  f"rows ≈ cols ≈ √|V| (the default, with neither --rows nor --cols)", file=sys.stderr)
     return model_cfg, vocab, ids, corpus.source
 
 

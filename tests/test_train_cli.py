@@ -245,6 +245,7 @@ def _error_line(capsys, argv):
 @pytest.mark.parametrize("content, expected", [
     (None, "file not found"),
     ("", "file is empty"),
+    ("\n  \n\t\n", "file is empty: {path} (only blank lines)"),
     ("a a a\na a\na\n<unk>\n", "at least 2 distinct words"),
     (b"ok line\n\xc3\x28 broken\nmore\n", ":2: not valid UTF-8"),
 ])
@@ -256,7 +257,7 @@ def test_bad_corpus_gives_one_line_and_status_2(tmp_path, capsys, content, expec
         path.write_text(content)
     code, line = _error_line(capsys, ["--corpus", str(path), "--out", str(tmp_path / "o")] + SMALL)
     assert code == 2
-    assert line.startswith("error: ") and expected in line
+    assert line.startswith("error: ") and expected.format(path=path) in line
 
 
 @pytest.mark.parametrize("flag", ["--batch-size", "--bptt", "--hidden-dim"])
@@ -407,3 +408,14 @@ def test_float16_run_resumed_equals_the_uninterrupted_run(toy_corpus, tmp_path):
     a, b = _metrics(whole), _metrics(split)
     assert [h["loss"] for h in b["history"]] == [h["loss"] for h in a["history"]] and len(a["history"]) == 3
     assert b["test_ppl"] == a["test_ppl"]
+
+
+def test_a_lopsided_table_gets_a_note(tmp_path, capsys):
+    """--rows far from √|V| (a 200 x 1 table for a few words) trains, with one note saying why that
+    wastes LightRNN's sharing; the default table gets none."""
+    corpus = _write(tmp_path, "c.txt", ["a b c d e f g h i j k l"] * 40)
+    for rows, noted in (("200", True), ("0", False)):
+        out = str(tmp_path / f"run{rows}")
+        assert train_cli.main(["--corpus", corpus, "--rows", rows, "--epochs", "1", "--out", out] + SMALL) == 0
+        err = capsys.readouterr().err
+        assert ("LightRNN shares its vectors best with rows ≈ cols ≈ √|V|" in err) == noted, err
