@@ -117,6 +117,16 @@ def pick_model(page, path):
     return predictor
 
 
+def wait_until(page, js, seconds=30):
+    """Polls `js` (an async function may be given: `page.evaluate` awaits it, `wait_for_function`
+    does not) until it is truthy."""
+    for _ in range(int(seconds * 10)):
+        if page.evaluate(js):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"not true after {seconds} s: {js}")
+
+
 def chips_for(page, text):
     """Sets the text field to `text` (an input event) and returns the chips computed for it."""
     page.fill("#text", text)
@@ -329,7 +339,7 @@ def test_a_picked_model_is_kept_across_reloads(server, browser, kb, files):
     vocab = "document.querySelector('#vocab-size').textContent"
     assert page.is_hidden("#served-model")
     tiny = pick_model(page, files["dynamic"])
-    assert page.is_visible("#served-model")
+    page.wait_for_selector("#served-model", state="visible")  # shown once the picked model runs
     page.wait_for_function("window.kbdDemo.offlineReady", timeout=90_000)
     ctx.set_offline(True)  # the picked model comes back offline too
     page.reload()
@@ -340,7 +350,8 @@ def test_a_picked_model_is_kept_across_reloads(server, browser, kb, files):
     ctx.set_offline(False)
     page.click("#served-model")
     page.wait_for_function(f"{vocab} === '{len(kb.words):,}'", timeout=60_000)
-    assert page.is_hidden("#served-model")
+    page.wait_for_selector("#served-model", state="hidden")  # hidden once the kept file is forgotten
+    assert not page.evaluate("async () => !!(await caches.match('./picked-model.tflite'))")
     page.reload()
     page.wait_for_function("window.kbdDemo && window.kbdDemo.ready", timeout=90_000)
     assert page.evaluate(vocab) == f"{len(kb.words):,}"
@@ -350,10 +361,10 @@ def test_a_picked_model_is_kept_across_reloads(server, browser, kb, files):
     page.evaluate("""async () => (await caches.open('lightrnn-kbd-v1')).put('./picked-model.tflite',
         new Response(new Uint8Array(64), {headers: {'X-Model-Name': 'old.tflite'}}))""")
     page.reload()
-    page.wait_for_function("window.kbdDemo && window.kbdDemo.ready", timeout=90_000)
-    assert "picked before (old.tflite) could not be used" in page.inner_text("#status")
+    page.wait_for_function("document.querySelector('#status').textContent.includes("
+                           "'picked before (old.tflite) could not be used')", timeout=90_000)
     assert page.evaluate(vocab) == f"{len(kb.words):,}" and page.is_hidden("#served-model")
-    assert not page.evaluate("async () => !!(await caches.match('./picked-model.tflite'))")
+    wait_until(page, "async () => !(await caches.match('./picked-model.tflite'))")  # forgotten right after
     # no room to keep a new pick: it runs, says it is not kept, and no older pick comes back instead
     pick_model(page, files["dynamic"])
     page.evaluate("() => { Cache.prototype.put = async () => { throw new DOMException('full', 'QuotaExceededError'); }; }")
