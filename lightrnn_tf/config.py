@@ -257,6 +257,13 @@ def from_json(text: str) -> tuple[ModelConfig, TrainConfig | None]:
     return model, train
 
 
+def names_data(text: str) -> bool:
+    """Whether a config.json (its text) names the data its run trained on: it has training settings
+    and `save_run` did not make them from a tokenizer alone (`SAVED_BY_PYTHON`)."""
+    doc = json.loads(text)
+    return "train" in doc and doc.get("saved_by") != SAVED_BY_PYTHON
+
+
 def _from_dict(cls, d):
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in d.items() if k in names})

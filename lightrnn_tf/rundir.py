@@ -64,7 +64,7 @@ def load_run(path: str) -> Run:
         with open(os.path.join(path, CONFIG), encoding="utf-8") as f:
             text = f.read()
         model_cfg, train_cfg = config_lib.from_json(text)
-        has_data = train_cfg is not None and json.loads(text).get("saved_by") != config_lib.SAVED_BY_PYTHON
+        has_data = config_lib.names_data(text)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise LightRNNError(f"{os.path.join(path, CONFIG)} is corrupt: {e}") from None
     vocab = Vocabulary.load(os.path.join(path, VOCAB))
@@ -112,14 +112,38 @@ def save_run(path: str, *, model_config=None, train_config=None, vocab: Vocabula
         return _save_run(path, model_config=model_config, train_config=train_config, vocab=vocab, model=model,
                          metrics=metrics, tokenizer=tokenizer)
     except OSError as e:
-        for name in os.listdir(path) if os.path.isdir(path) else ():
-            if ".tmp" in name:
-                os.remove(os.path.join(path, name))
-        full = disk_full(e)
-        reason = "disk full" if full else (e.strerror or str(e).splitlines()[0])
-        advice = " (free space, then --resume writes them again)" if full else ""
-        raise LightRNNError(f"could not write the run files in {path} ({reason}); the files already there and "
-                            f"the checkpoints are kept{advice}") from None
+        raise _write_error(path, e) from None
+
+
+def update_train_settings(path: str, values: dict) -> None:
+    """Sets `values` (`{field: value}`) in the training settings of RUN/config.json, everything
+    else in it as it was; rewritten atomically, and only when a value changes.
+
+    Raises:
+        LightRNNError: config.json could not be written (e.g. disk full); the old one is kept.
+    """
+    config = os.path.join(path, CONFIG)
+    with open(config, encoding="utf-8") as f:
+        doc = json.load(f)
+    if all(doc["train"].get(k) == v for k, v in values.items()):
+        return
+    doc["train"].update(values)
+    try:
+        write_json(config, doc)
+    except OSError as e:
+        raise _write_error(path, e) from None
+
+
+def _write_error(path: str, e: OSError) -> LightRNNError:
+    """The one-line error of a run file that could not be written; the partial files are removed."""
+    for name in os.listdir(path) if os.path.isdir(path) else ():
+        if ".tmp" in name:
+            os.remove(os.path.join(path, name))
+    full = disk_full(e)
+    reason = "disk full" if full else (e.strerror or str(e).splitlines()[0])
+    advice = " (free space, then --resume writes them again)" if full else ""
+    return LightRNNError(f"could not write the run files in {path} ({reason}); the files already there and "
+                         f"the checkpoints are kept{advice}")
 
 
 def _save_run(path, *, model_config, train_config, vocab, model, metrics, tokenizer) -> str:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import resource
@@ -46,7 +45,7 @@ from lightrnn_tf.config import ModelConfig, TrainConfig
 from lightrnn_tf.data import (Vocabulary, evaluation_batch_size, load_corpus, num_windows,
                               unigram_perplexity)
 from lightrnn_tf.distribute import make_strategy, run_directory
-from lightrnn_tf.errors import ArgumentParser, LightRNNError, disk_full, positive_int
+from lightrnn_tf.errors import ArgumentParser, LightRNNError, positive_int
 
 # Flags that may be given again with --resume: they extend the run without changing its data or model
 # (--strategy: the same global batch on other devices).
@@ -341,19 +340,7 @@ def record_extension(cfg: TrainConfig) -> None:
     """Writes the `--epochs`, `--patience` and `--time-budget` a `--resume` gave into OUT/config.json
     (atomically; every other setting as it was), so that a plain `--resume` after a kill continues
     the extended run. `--strategy` is not recorded: it names this machine's devices."""
-    path = os.path.join(cfg.out, rundir.CONFIG)
-    with open(path, encoding="utf-8") as f:
-        doc = json.load(f)
-    new = {k: getattr(cfg, k) for k in EXTENDABLE if k != "strategy"}
-    if any(doc["train"].get(k) != v for k, v in new.items()):
-        doc["train"].update(new)
-        try:
-            rundir.write_json(path, doc)
-        except OSError as e:
-            if os.path.exists(path + ".tmp"):
-                os.remove(path + ".tmp")
-            reason = "disk full" if disk_full(e) else (e.strerror or str(e))
-            raise LightRNNError(f"could not write {path} ({reason}); the run's files and checkpoints are kept") from None
+    rundir.update_train_settings(cfg.out, {k: getattr(cfg, k) for k in EXTENDABLE if k != "strategy"})
 
 
 def _epochs_left_to_train(model, cbs, cfg: TrainConfig) -> int:
@@ -408,10 +395,10 @@ def saved_settings(path: str) -> tuple[ModelConfig, TrainConfig]:
         with open(path, encoding="utf-8") as f:
             text = f.read()
         saved_model, saved = config_lib.from_json(text)
-        saved_by = json.loads(text).get("saved_by")
+        names_data = config_lib.names_data(text)
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise LightRNNError(f"{path} is corrupt: {e}") from None
-    if saved is None or saved_by == config_lib.SAVED_BY_PYTHON:
+    if not names_data:
         raise LightRNNError(f"{path} was saved from Python (save_run), not by this command: it names no training "
                             f"data, so --resume cannot continue it")
     return saved_model, saved
