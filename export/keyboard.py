@@ -63,6 +63,10 @@ from lightrnn_tf.errors import LightRNNError, positive_int
 _MAX_CHAR = chr(0x10FFFF)
 HISTORY_WEIGHT = 0.1  # lam of the typed-word history (module docstring); 0 turns it off
 HISTORY_RAMP = 20  # kappa: the history's weight is lam N / (N + kappa) after N typed words
+HISTORY_WORDS = 500  # committed tokens the history keeps
+SPECIAL_TOKENS = frozenset({"<unk>", "<eos>"})  # never suggested, never kept in the history
+CHECKPOINT_EVERY = 256  # committed words between kept states (`KeyboardPredictor.context`)
+MAX_CHECKPOINTS = 4096  # kept states at most (about 2 KB each at H = 256); then they start again
 
 
 def history_lambda(weight: float, n: int) -> float:
@@ -70,10 +74,6 @@ def history_lambda(weight: float, n: int) -> float:
     or two typed at the start of a text do not outweigh the model (the word just typed came back as
     a chip: "Moses " gave and, moses, said). The web and Android engines compute the same."""
     return weight * n / (n + HISTORY_RAMP)
-HISTORY_WORDS = 500  # committed tokens the history keeps
-SPECIAL_TOKENS = frozenset({"<unk>", "<eos>"})  # never suggested, never kept in the history
-CHECKPOINT_EVERY = 256  # committed words between kept states (`KeyboardPredictor.context`)
-MAX_CHECKPOINTS = 4096  # kept states at most (about 2 KB each at H = 256); then they start again
 
 
 class WordIndex:

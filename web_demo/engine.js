@@ -288,13 +288,11 @@ export class Tokenizer {
   encodeTokens(tokens) { return tokens.map((t) => (this.index.has(t) ? this.index.get(t) : this.unkId)); }
 
   /**
-   * The tokens of the end of `line`, with at least `need` not in `special` (all of the line's if it
-   * has fewer): a growing tail cut at whitespace, where no token spans (export/keyboard.py _last_tokens).
+   * [tokens, cut]: the tokens of line.slice(cut), the end of `line` with at least `need` not in
+   * `special` (all of the line's if it has fewer): a growing tail cut at whitespace, where no token
+   * spans (export/keyboard.py _last_tokens).
    */
-  lastTokens(line, need, special = new Set()) { return this.lastTokensAt(line, need, special)[0]; }
-
-  /** [lastTokens's tokens, where in `line` the text they come from starts]. */
-  lastTokensAt(line, need, special = new Set()) {
+  lastTokens(line, need, special = new Set()) {
     for (let span = 16 * (need + 1); span < line.length; span *= 2) {
       let cut = line.length - span;
       while (cut > 0 && !IS_SPACE.test(line[cut - 1])) cut--;
@@ -396,7 +394,7 @@ export class Keyboard {
     const tail = [], typedTail = [];
     let have = 0;
     for (let i = lines.length - 1; i >= 0 && have <= this.historyWords; i--) {
-      const [toks, cut] = this.tokenizer.lastTokensAt(lines[i], this.historyWords + 1 - have, special);
+      const [toks, cut] = this.tokenizer.lastTokens(lines[i], this.historyWords + 1 - have, special);
       tail.unshift(toks);
       typedTail.unshift(this.tokenizer.lowercase ? this.tokenizer.typedCapitals(lines[i], cut, toks) : toks.map(() => null));
       have += toks.filter((t) => !special.has(t)).length;
