@@ -1,6 +1,8 @@
 """Tests of `python -m export.serve`: what it serves, loopback by default, one-line errors."""
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -28,11 +30,22 @@ def _fake_demo(tmp_path):
     return str(demo)
 
 
-def test_serves_page_model_and_wasm_on_loopback(files, tmp_path):
+@contextlib.contextmanager
+def _served(model, demo_dir):
+    """The url of `export.serve` serving `model` in a thread, shut down afterwards."""
     from export.serve import serve_in_thread
 
-    srv, url = serve_in_thread(files["dynamic"], demo_dir=_fake_demo(tmp_path))
+    srv, url = serve_in_thread(model, demo_dir=demo_dir)
     try:
+        yield url
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_serves_page_model_and_wasm_on_loopback(files, tmp_path):
+    demo = _fake_demo(tmp_path)
+    with _served(files["dynamic"], demo) as url:
         assert url.startswith("http://127.0.0.1:")
         assert b"demo" in urllib.request.urlopen(url).read()
         with urllib.request.urlopen(url + "model.tflite?v=1") as r:
@@ -45,30 +58,15 @@ def test_serves_page_model_and_wasm_on_loopback(files, tmp_path):
         for folder in ("node_modules/", "node_modules/@litertjs/core/wasm/"):  # no directory listings
             with pytest.raises(urllib.error.HTTPError, match="404"):
                 urllib.request.urlopen(url + folder)
-    finally:
-        srv.shutdown()
-        srv.server_close()
-    import shutil
-
     named = str(tmp_path / "modèle 1.tflite")  # a header is ASCII: the name travels percent-encoded
     shutil.copy(files["dynamic"], named)
-    srv, url = serve_in_thread(named, demo_dir=str(tmp_path / "demo"))
-    try:
-        with urllib.request.urlopen(url + "model.tflite") as r:
-            assert urllib.parse.unquote(r.headers["X-Model-Name"]) == "modèle 1.tflite"
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with _served(named, demo) as url, urllib.request.urlopen(url + "model.tflite") as r:
+        assert urllib.parse.unquote(r.headers["X-Model-Name"]) == "modèle 1.tflite"
     latin1 = os.path.join(str(tmp_path), os.fsdecode(b"mod\xe8le.tflite"))  # a name that is not UTF-8: its bytes
     shutil.copy(files["dynamic"], latin1)
-    srv, url = serve_in_thread(latin1, demo_dir=str(tmp_path / "demo"))
-    try:
-        with urllib.request.urlopen(url + "model.tflite") as r:
-            assert r.read() == open(files["dynamic"], "rb").read()
-            assert urllib.parse.unquote_to_bytes(r.headers["X-Model-Name"]) == b"mod\xe8le.tflite"
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with _served(latin1, demo) as url, urllib.request.urlopen(url + "model.tflite") as r:
+        assert r.read() == open(files["dynamic"], "rb").read()
+        assert urllib.parse.unquote_to_bytes(r.headers["X-Model-Name"]) == b"mod\xe8le.tflite"
 
 
 def test_ipv6_loopback(files, tmp_path):
