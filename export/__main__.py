@@ -18,9 +18,9 @@ import unicodedata
 
 from export.convert import DEFAULT_EXPAND_ROWS, DEFAULT_MAX_K, QUANTIZE_MODES, check_quantize
 from export.text import rules_version
+from export.tflite_metadata import WEIGHTS
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
-WEIGHTS = {"none": "float32", "dynamic": "int8", "float16": "float16"}  # --quantize -> the weights written
 
 
 def build_parser() -> argparse.ArgumentParser:

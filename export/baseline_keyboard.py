@@ -59,7 +59,7 @@ def build_baseline(model, words, tokenizer: dict, quantize: str = "none", max_k:
     """The baseline `model` (a `FullSoftmaxLSTM`) as `.tflite` bytes with metadata: `(bytes, metadata)`."""
     from export.convert import convert_module
     from lightrnn_tf import __version__
-    from lightrnn_tf.data import EOS, NORMALIZATION, PUNCT_RE, TOKENIZER_RULES, UNK
+    from lightrnn_tf.data import EOS, TOKENIZER_RULES, UNK, Tokenizer
 
     flat = convert_module(FullSoftmaxKeyboardSignatures(model, max_k), KEYBOARD_BASELINE_SIGNATURES, quantize)
     v = len(words)
@@ -68,9 +68,9 @@ def build_baseline(model, words, tokenizer: dict, quantize: str = "none", max_k:
         "architecture": ARCHITECTURE, "library": "lightrnn_tf", "library_version": __version__,
         "model": {"vocab_size": v, "rows": 1, "cols": v, "embedding_dim": model.embedding_dim,
                   "hidden_dim": model.hidden_dim, "num_layers": model.num_layers},
-        # a tokenizer dict without the pattern (or normalization) means today's rules
-        "tokenizer": {"split_punct_pattern": PUNCT_RE.pattern, "normalization": NORMALIZATION,
-                      "rules_version": TOKENIZER_RULES, **tokenizer},
+        # a tokenizer dict without the pattern, normalization or rules version means today's rules
+        "tokenizer": {**Tokenizer(bool(tokenizer["lowercase"]), bool(tokenizer["split_punct"]),
+                                  tokenizer.get("rules_version", TOKENIZER_RULES)).to_dict(), **tokenizer},
         "special_tokens": {UNK: list(words).index(UNK), EOS: list(words).index(EOS)},
         "table": metadata_lib.encode_allocation(np.zeros(v, np.int64), np.arange(v), 1, v),
         "export": {"quantization": quantize, "max_k": max_k, "expand_rows": 1,

@@ -15,6 +15,7 @@ import os
 import sys
 
 from export import metadata as metadata_lib
+from export.text import rules_version
 from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 
@@ -40,7 +41,7 @@ def describe(path: str, show_vocab: bool = False) -> str:
         f"vocabulary      {m['vocab_size']} words; special ids "
         + ", ".join(f"{w} = {i}" for w, i in meta["special_tokens"].items()),
         f"first words     {' '.join(vocab[:12])}{' ...' if len(vocab) > 12 else ''}",
-        f"tokenizer       lowercase={tok['lowercase']} split_punct={tok['split_punct']} "
+        f"tokenizer       rules={rules_version(tok)} lowercase={tok['lowercase']} split_punct={tok['split_punct']} "
         f"normalization={tok.get('normalization')} pattern={_short_pattern(tok['split_punct_pattern'])}",
         f"architecture    {meta.get('architecture', 'lightrnn')}"
         + (" (a full V-way softmax, its table one row of every word: python -m export.evaluate runs it, the apps do not)"

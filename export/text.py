@@ -5,7 +5,8 @@ them (the predictor must run without the training code): lowercase if the model 
 then either `str.split()` or, with `split_punct`, `re.findall(split_punct_pattern)` (the pattern is
 read from the metadata, so it cannot drift); each token in the Unicode normal form the metadata
 names (`normalization`: NFC; files exported before it was recorded have none); unknown words map
-to `<unk>`; a line ends with `<eos>`.
+to `<unk>`; a line ends with `<eos>`. Before all that, from rules 4 on, the invisible characters the
+metadata lists as code point ranges are read as a space (`space_chars`) or removed (`remove_chars`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,23 @@ def rules_version(tokenizer: dict) -> int:
 
 
 def invisible(c: str) -> bool:
-    """An invisible format character that is no part of a word (a bidi mark, a byte-order mark)."""
+    """An invisible format character that is no part of a word (a bidi mark, a byte-order mark),
+    under rules 3 and before."""
     return unicodedata.category(c) == "Cf" and c not in WORD_JOINERS
+
+
+def char_class(tokenizer: dict, key: str) -> re.Pattern | None:
+    """The regex class of the inclusive code point ranges `[[first, last], ...]` a metadata
+    `tokenizer` dict lists under `key`, or None where it lists none (files of rules 3 and before)."""
+    ranges = tokenizer.get(key)
+    if ranges is None:
+        return None
+    if not isinstance(ranges, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(cp, int) and 0 <= cp <= 0x10FFFF for cp in r)
+            and r[0] <= r[1] for r in ranges):
+        raise LightRNNError(f"metadata: tokenizer {key} must be a list of [first, last] code points")
+    return re.compile("[" + "".join(re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b)))
+                                    for a, b in ranges) + "]")
 
 
 class TextEncoder:
@@ -58,6 +74,8 @@ class TextEncoder:
         self._pattern = re.compile(tok["split_punct_pattern"]) if self.split_punct else None
         self.normalization = tok.get("normalization")
         self.rules_version = rules_version(tok)
+        self._space_chars = char_class(tok, "space_chars")  # read as a space (rules 4 on)
+        self._remove_chars = char_class(tok, "remove_chars")  # removed (rules 4 on)
         if self.normalization not in (None, "NFC"):
             raise LightRNNError(f"metadata: unknown tokenizer normalization {self.normalization!r} (this "
                                 "predictor knows NFC)")
@@ -71,12 +89,25 @@ class TextEncoder:
     def tokenize(self, line: str, lowercase: bool | None = None) -> list[str]:
         """One line -> tokens (same as `lightrnn_tf.data.Tokenizer.__call__`). `lowercase=False`:
         the tokens as typed, for a lowercasing model too (the capitals the typed-word history shows)."""
+        if self._space_chars is not None:
+            line = self._space_chars.sub(" ", line)
+        if self._remove_chars is not None:
+            line = self._remove_chars.sub("", line)
         if self.lowercase if lowercase is None else lowercase:
             line = line.lower()
         tokens = self._pattern.findall(line) if self._pattern is not None else line.split()
         if self.normalization is None or line.isascii():
             return tokens
         return [unicodedata.normalize(self.normalization, t) for t in tokens]
+
+    def separates(self, c: str) -> bool:
+        """Whitespace, or a character read as a space (`space_chars`: a zero-width space, NUL)."""
+        return c.isspace() or self._space_chars is not None and self._space_chars.match(c) is not None
+
+    def invisible(self, c: str) -> bool:
+        """An invisible character no token holds, skipped at the end of a typed word: one of
+        `remove_chars` (rules 4 on), else a format character that is no joiner (`invisible`)."""
+        return self._remove_chars.match(c) is not None if self._remove_chars is not None else invisible(c)
 
     def typed_word(self, text: str) -> tuple[str, int]:
         """The word being typed at the end of `text` and how many of the text's last tokens it
@@ -85,15 +116,15 @@ class TextEncoder:
         token of its own (an apostrophe) or none (a zero-width joiner); so is a zero-width joiner
         after an emoji ("👨" + U+200D, the start of "👨‍👩‍👧") under rules 3 and later, which join
         them. Invisible format characters at the end are skipped."""
-        if not text or text[-1].isspace():
+        if not text or self.separates(text[-1]):
             return "", 0
         end = len(text)
-        while end > 0 and invisible(text[end - 1]):
+        while end > 0 and self.invisible(text[end - 1]):
             end -= 1
         start = end
-        while start > 0 and not text[start - 1].isspace():
+        while start > 0 and not self.separates(text[start - 1]):
             start -= 1
-        chunk = text[start:end]  # no token spans whitespace
+        chunk = text[start:end]  # no token spans whitespace (or what reads as it)
         tokens = self.tokenize(chunk)
         if not tokens:
             return "", 0
@@ -116,18 +147,20 @@ class TextEncoder:
         two characters), so it is the shortest end of `text` that becomes `token`, else 0;
         invisible format characters after it (`typed_word` skips them) are counted in."""
         trail = 0
-        while trail < len(text) and invisible(text[len(text) - 1 - trail]):
+        while trail < len(text) and self.invisible(text[len(text) - 1 - trail]):
             trail += 1
         return trail + self._typed_length(text[: len(text) - trail], token)
 
     def _typed_length(self, text: str, token: str) -> int:
         def becomes(n):
-            end = text[-n:].lower() if self.lowercase else text[-n:]
+            end = text[-n:] if self._remove_chars is None else self._remove_chars.sub("", text[-n:])
+            end = end.lower() if self.lowercase else end
             if self.normalization is not None and not end.isascii():
                 end = unicodedata.normalize(self.normalization, end)
             return self._unfinished(text[-n:], end) == token
 
-        # At most one length can work (neither rule removes a character); the token's own is the usual one.
+        # The token's own length is the usual one; else the shortest (removed invisible characters
+        # inside the word make it longer; before rules 4 at most one length could work).
         if 0 < len(token) <= len(text) and becomes(len(token)):
             return len(token)
         # else 0: no end of the text is the token, so cut nothing rather than the user's letters

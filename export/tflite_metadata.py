@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import flatbuffers
 
+WEIGHTS = {"none": "float32", "dynamic": "int8", "float16": "float16"}  # --quantize -> the weights written
+
 METADATA_PARSER_VERSION = "1.0.1"  # first metadata schema version with AssociatedFileType.VOCABULARY
 _VOCABULARY = 5  # AssociatedFileType.VOCABULARY
 _FILE_TYPES = {0: "UNKNOWN", 1: "DESCRIPTIONS", 2: "TENSOR_AXIS_LABELS", 3: "TENSOR_VALUE_LABELS",
@@ -63,7 +65,7 @@ def model_metadata_flatbuffer(meta: dict, subgraph_io, vocab_file: str) -> bytes
     description = (
         f"LightRNN language model (Li et al., NIPS 2016): |V| = {m['vocab_size']} words in a "
         f"{m['rows']}x{m['cols']} table, {m['num_layers']} LSTM layer(s) of {m['hidden_dim']} units, "
-        f"{meta['export']['quantization']} weights. Signatures feed/score/top_k/expand carry the "
+        f"{WEIGHTS.get(meta['export']['quantization'], meta['export']['quantization'])} weights. Signatures feed/score/top_k/expand carry the "
         f"recurrent state explicitly; top_k is exact over the whole vocabulary (see LIGHTRNN_METADATA).")
     # ModelMetadata: name(0), description(1), version(2), subgraph_metadata(3), author(4),
     # license(5, left empty), associated_files(6), min_parser_version(7)

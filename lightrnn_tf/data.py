@@ -51,10 +51,9 @@ def _categories() -> tuple:
     return tuple(unicodedata.category(chr(cp)) for cp in range(sys.maxunicode + 1))
 
 
-def _class_ranges(categories, joinable=lambda ch: False) -> str:
-    """The code points of the Unicode `categories` as the body of a regex class of literal ranges;
-    two ranges are joined when every code point between them is `joinable`."""
-    members = [cp for cp, category in enumerate(_categories()) if category in categories]
+def _code_point_ranges(members, joinable=lambda ch: False) -> list[tuple[int, int]]:
+    """Sorted code points -> inclusive `(first, last)` ranges; two ranges are joined when every code
+    point between them is `joinable`."""
     ranges, start, prev = [], members[0], members[0]
     for cp in members[1:]:
         if not all(joinable(chr(gap)) for gap in range(prev + 1, cp)):
@@ -62,7 +61,20 @@ def _class_ranges(categories, joinable=lambda ch: False) -> str:
             start = cp
         prev = cp
     ranges.append((start, prev))
+    return ranges
+
+
+def class_body(ranges) -> str:
+    """Inclusive code point ranges as the body of a regex class of literal ranges (no character in
+    them is special in a class: they are letters, marks, symbols, format or control characters)."""
     return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
+def _class_ranges(categories, joinable=lambda ch: False) -> str:
+    """The code points of the Unicode `categories` as the body of a regex class of literal ranges;
+    two ranges are joined when every code point between them is `joinable`."""
+    members = [cp for cp, category in enumerate(_categories()) if category in categories]
+    return class_body(_code_point_ranges(members, joinable))
 
 
 def _combining_marks() -> str:
@@ -95,6 +107,20 @@ SYMBOL = rf"[^{WORD_CHARS}\s{FORMAT_CHARS}]"
 SYMBOL_EXTEND = "[" + _class_ranges(("Mn", "Mc", "Me"), lambda ch: unicodedata.category(ch) == "Cn") \
     + "\U0001F3FB-\U0001F3FF\U000E0020-\U000E007F]"
 REGIONAL_INDICATOR = "[\U0001F1E6-\U0001F1FF]"
+# Invisible characters are no part of any token, in both modes (rules 4 on). These read as a space:
+# the zero-width space (it separates the words of Thai, Khmer, Lao, Burmese text), and every control
+# character Python's str.isspace does not already count (NUL, DEL, the C1 controls).
+SPACE_CHARS = _code_point_ranges([cp for cp, category in enumerate(_categories())
+                                  if category == "Cc" and not chr(cp).isspace() or cp == 0x200B])
+# These are removed: every other invisible format character (category Cf: the soft hyphen, bidi
+# marks, the byte-order mark, the word joiner), so "hy" U+00AD "phen" is "hyphen" and a word
+# with a bidi mark after it is the word; except the zero-width (non-)joiners, which hold words and
+# emoji together (WORD_JOINERS), and the tag characters of subdivision flags (SYMBOL_EXTEND).
+REMOVE_CHARS = _code_point_ranges([cp for cp, category in enumerate(_categories()) if category == "Cf"
+                                   and cp not in (0x200B, 0x200C, 0x200D) and not 0xE0020 <= cp <= 0xE007F])
+_INVISIBLE_RE = re.compile(f"[{class_body(SPACE_CHARS)}{class_body(REMOVE_CHARS)}]")
+_SPACE_CHARS_RE = re.compile(f"[{class_body(SPACE_CHARS)}]")
+_REMOVE_CHARS_RE = re.compile(f"[{class_body(REMOVE_CHARS)}]")
 PUNCT_RE = re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:[{WORD_JOINERS}][{WORD_CHARS}]+)*"
                       rf"|{REGIONAL_INDICATOR}{REGIONAL_INDICATOR}"
                       rf"|{SYMBOL}(?:{SYMBOL_EXTEND}|\u200d{SYMBOL})*")
@@ -106,8 +132,11 @@ NORMALIZATION = "NFC"
 # run keeps the rules it was trained with: 1, before 2026-12-06: Python's `\w` words (combining
 # marks and joiners split them off), no normalization; 2, the first runs of 2026-12-06: words as
 # above, but every other character a token of its own, so "❤️" was "❤" and an invisible U+FE0F,
-# "👍🏽" a hand and a skin tone; 3: the rules above.
-TOKENIZER_RULES = 3
+# "👍🏽" a hand and a skin tone; 3, later on 2026-12-06: the rules above, but invisible characters as
+# they come (`SPACE_CHARS`, `REMOVE_CHARS`): kept inside whitespace tokens; under `split_punct`
+# a format character split a word ("hy", "phen") and a control character was a token; 4: the
+# rules above.
+TOKENIZER_RULES = 4
 _LEGACY_PUNCT_RE = {
     1: re.compile(r"<[^<>\s]+>|\w+(?:'\w+)*|[^\w\s]"),
     2: re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:[{WORD_JOINERS}][{WORD_CHARS}]+)*|[^\w\s{FORMAT_CHARS}]"),
@@ -146,6 +175,8 @@ class Tokenizer:
         return NORMALIZATION if self.rules >= 2 else None
 
     def __call__(self, line: str) -> list[str]:
+        if self.rules >= 4 and _INVISIBLE_RE.search(line):
+            line = _REMOVE_CHARS_RE.sub("", _SPACE_CHARS_RE.sub(" ", line))
         if self.lowercase:
             line = line.lower()
         tokens = self.pattern.findall(line) if self.split_punct else line.split()
@@ -155,8 +186,10 @@ class Tokenizer:
 
     def to_dict(self) -> dict:
         """The rules as an exported model's metadata states them for the apps."""
+        invisible = {"space_chars": [list(r) for r in SPACE_CHARS],
+                     "remove_chars": [list(r) for r in REMOVE_CHARS]} if self.rules >= 4 else {}
         return {"lowercase": self.lowercase, "split_punct": self.split_punct, "rules_version": self.rules,
-                "split_punct_pattern": self.pattern.pattern, "normalization": self.normalization}
+                "split_punct_pattern": self.pattern.pattern, "normalization": self.normalization, **invisible}
 
 
 # === Vocabulary ===

@@ -66,6 +66,10 @@ TOKENIZER_TEXTS = [
     # belongs to the word being typed
     "I ❤\ufe0f you 👍\U0001F3FD!", "us 👨\u200d👩\u200d👧 here", "us 👨\u200d", "🇺🇸🇬🇧🇫 #\ufe0f\u20e3 1\ufe0f\u20e3",
     "go🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F!", "ok 👍", "❤\u200d\u0301x", "!\u200d",
+    # invisible characters (rules 4): a soft hyphen, bidi marks, a word joiner are removed; a
+    # zero-width space and a control character read as a space
+    "a hy\u00adphen is\u200bgood\x00ok", "the hy\u00adph", "the Hy\u00adPh", "word\u200b", "word\x00", "x\u2060y \x7f",
+    "\u202bשלום\u202c עולם", "go\u200e\u200b", "👨\u00ad\u200d👩",
 ]
 
 # Random texts over characters chosen to stress the rules the three engines share: combining marks,
@@ -73,7 +77,8 @@ TOKENIZER_TEXTS = [
 # lengths ("İ", "ß"), titlecase, characters outside the BMP. Left out: what the runtimes' Unicode
 # versions or casing rules disagree on (the Greek final sigma; marks newer than Java 17's Unicode 13).
 FUZZ_ALPHABET = list("aZé _'’,.-1") + [
-    "e\u0301", "\u0301", "ह", "\u093f", "\u094d", "ر", "\u064e", "\u200c", "\u200d", "\u200b", "\u200e", "\ufeff",
+    "e\u0301", "\u0301", "ह", "\u093f", "\u094d", "ر", "\u064e", "\u200c", "\u200d", "\u200b", "\u200e", "\ufeff", "\u00ad", "\u2060",
+    "\x00", "\x7f", "\x9f",
     "\x1f", "\u00a0", "\u3000", "\t", "\n", "\u2028", "İ", "ß", "ǅ", "𝐀", "\U0001F600", "\U000E0041", "<unk>",
     "❤", "\ufe0f", "\U0001F3FD", "\u20e3", "\U0001F1FA", "\U0001F1F8"]
 
@@ -231,27 +236,43 @@ def write_baseline(lightrnn_path, out) -> str:
 
 
 # Texts whose tokens or typed word differ between tokenizer rules 2 (emoji split; a run that
-# recorded them keeps them) and 3
-RULES2_TEXTS = ["I ❤\ufe0f you 👍\U0001F3FD!", "us 👨\u200d", "us 👨\u200d👩", "🇺🇸 #\ufe0f\u20e3", "ok 👍", "the l’"]
+# recorded them keeps them) and 3, and between rules 3 (invisible characters as they come) and 4
+OLD_RULES_TEXTS = {
+    2: ["I ❤\ufe0f you 👍\U0001F3FD!", "us 👨\u200d", "us 👨\u200d👩", "🇺🇸 #\ufe0f\u20e3", "ok 👍", "the l’"],
+    3: ["a hy\u00adphen", "the hy\u00adph", "word\u200b", "a\x00b", "the word\u200e", "x\u2060y", "\ufeffDie", "a \x00"],
+}
 
 
-def write_rules2(run_dir, out) -> dict:
-    """A tiny run that recorded tokenizer rules 2, exported to `out`, and the Python predictor's
-    reading of `RULES2_TEXTS` with it: the engines must read an old file as its training did."""
+def write_old_rules(run_dir, out, rules: int, split_punct: bool = True) -> dict:
+    """A tiny run that recorded tokenizer rules `rules`, exported to `out`, and the Python
+    predictor's reading of `OLD_RULES_TEXTS[rules]` with it: the engines must read an old file as
+    its training did."""
     import json as json_lib
 
     from export.convert import export_run
     from export_fixtures import TINY_TEXT, make_run
 
-    run = make_run(run_dir, TINY_TEXT + ["i ❤\ufe0f you 👍\U0001F3FD"], train_steps=0)
+    run = make_run(run_dir, TINY_TEXT + ["i ❤\ufe0f you 👍\U0001F3FD"], split_punct=split_punct, train_steps=0)
     cfg_path = os.path.join(run, "config.json")
     with open(cfg_path) as f:
         doc = json_lib.load(f)
-    doc["train"]["tokenizer_rules"] = 2
+    doc["train"]["tokenizer_rules"] = rules
     with open(cfg_path, "w") as f:
         json_lib.dump(doc, f)
     export_run(run, out, quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
-    return {"model": os.path.basename(out), "tokenize": tokenizer_cases(out, RULES2_TEXTS)}
+    return {"rules": rules, "split_punct": split_punct, "model": os.path.basename(out),
+            "tokenize": tokenizer_cases(out, OLD_RULES_TEXTS[rules])}
+
+
+def write_whitespace(run_dir, out, texts) -> dict:
+    """A tiny run of today's rules without `split_punct` (tokens split at whitespace only), exported
+    to `out`, and the Python predictor's reading of `texts` with it."""
+    from export.convert import export_run
+    from export_fixtures import make_run
+
+    run = make_run(run_dir, split_punct=False, train_steps=0)
+    export_run(run, out, quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
+    return {"model": os.path.basename(out), "tokenize": tokenizer_cases(out, texts)}
 
 
 def write_fixtures(out_dir) -> dict:
@@ -271,7 +292,11 @@ def write_fixtures(out_dir) -> dict:
                                                                    for t in fuzz_texts(200, seed=1)])
     replay["history_tokens"] = history_tokens(model, long_history_texts(), HISTORY_WORDS)
     replay["model"] = "tiny.tflite"
-    replay["rules2"] = write_rules2(os.path.join(out_dir, "run_rules2"), os.path.join(out_dir, "tiny_rules2.tflite"))
+    replay["old_rules"] = [write_old_rules(os.path.join(out_dir, f"run_{name}"), os.path.join(out_dir, f"tiny_{name}.tflite"),
+                                           r, split_punct)
+                           for name, r, split_punct in (("rules2", 2, True), ("rules3", 3, True), ("rules3_ws", 3, False))]
+    replay["whitespace"] = write_whitespace(os.path.join(out_dir, "run_whitespace"),
+                                            os.path.join(out_dir, "tiny_whitespace.tflite"), TOKENIZER_TEXTS + fuzz)
     replay["baseline_model"] = write_baseline(model, os.path.join(out_dir, "full_softmax.tflite"))
     with open(os.path.join(out_dir, "replay.json"), "w", encoding="utf-8") as f:
         json.dump(replay, f)

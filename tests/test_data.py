@@ -18,6 +18,22 @@ def test_tokenizer_options():
     assert Tokenizer(split_punct=True)("don't stop") == ["don't", "stop"]
 
 
+def _reference_invisible(line):
+    """Rules 4's invisible characters written out by hand: a zero-width space and a control character
+    that is not whitespace read as a space; any other format character (Cf) but the zero-width
+    (non-)joiners and the tag characters is removed."""
+    import unicodedata
+
+    out = []
+    for c in line:
+        category = unicodedata.category(c)
+        if c == "\u200b" or category == "Cc" and not c.isspace():
+            out.append(" ")
+        elif category != "Cf" or c in "\u200c\u200d" or "\U000E0020" <= c <= "\U000E007F":
+            out.append(c)
+    return "".join(out)
+
+
 def _reference_split_punct(line):
     """The `--split-punct` rule written out by hand, character by character: a word is a run of
     letters, digits, `_` and combining marks (with apostrophes or zero-width joiners between two
@@ -34,6 +50,7 @@ def _reference_split_punct(line):
     flag = lambda c: "\U0001F1E6" <= c <= "\U0001F1FF"  # noqa: E731
     joiners = "'\u2019\u200c\u200d"
     tokens, i = [], 0
+    line = _reference_invisible(line)
     while i < len(line):
         c = line[i]
         if skipped(c):
@@ -70,6 +87,7 @@ def test_words_keep_their_combining_marks_and_tokens_are_nfc():
         assert tok(unicodedata.normalize("NFD", "naïve Café")) == tok("naïve Café") == ["naïve", "Café"]
     alphabet = list("abcé'-,. 1_") + ["e\u0301", "\u0301", "\u093f", "\u094d", "ह", "न", "\u064e", "ر", "\u20dd",
                                       "\u2019", "\u200c", "\u200d", "\ufeff", "\u200e", "\x1f",
+                                      "\u00ad", "\u200b", "\u2060", "\x00", "\x7f", "\x9f", "\U000E0001",
                                       # emoji: heart, VS16, hand, skin tone, keycap, two regional
                                       # indicators, black flag, two tag characters
                                       "❤", "\ufe0f", "👍", "\U0001F3FD", "\u20e3", "\U0001F1FA", "\U0001F1F8",
@@ -78,7 +96,7 @@ def test_words_keep_their_combining_marks_and_tokens_are_nfc():
     for _ in range(2000):
         line = "".join(rng.choice(alphabet, size=rng.integers(1, 25)))
         assert Tokenizer(split_punct=True)(line) == _reference_split_punct(line), repr(line)
-        assert Tokenizer()(line) == [unicodedata.normalize("NFC", t) for t in line.split()], repr(line)
+        assert Tokenizer()(line) == [unicodedata.normalize("NFC", t) for t in _reference_invisible(line).split()], repr(line)
 
 
 def test_an_emoji_is_one_token_with_its_modifiers_joined_symbols_and_flags():
@@ -90,6 +108,36 @@ def test_an_emoji_is_one_token_with_its_modifiers_joined_symbols_and_flags():
     assert tok(f"go{scotland}!") == ["go", scotland, "!"]
     # a run trained with the rules before emoji keeps them: a heart and an invisible U+FE0F
     assert Tokenizer(split_punct=True, rules=2)("I ❤️ you") == ["I", "❤", "\ufe0f", "you"]
+
+
+def test_invisible_characters_are_no_part_of_a_token_from_rules_4_on():
+    """A soft hyphen, bidi marks, a byte-order mark or a word joiner is removed; a zero-width space
+    or a control character is a space; in both modes. A run of rules 3 keeps what it read."""
+    text = "a hy\u00adphen is\u200bgood\x00ok \u200fword\u200e \ufeffDie x\u2060y"
+    expected = ["a", "hyphen", "is", "good", "ok", "word", "Die", "xy"]
+    assert Tokenizer(split_punct=True)(text) == Tokenizer()(text) == expected
+    assert Tokenizer(split_punct=True, rules=3)(text) == ["a", "hy", "phen", "is", "good", "\x00", "ok", "word", "Die", "x", "y"]
+    assert Tokenizer(rules=3)(text) == text.split()
+    rules = Tokenizer().to_dict()
+    assert rules["rules_version"] == 4 and [0xAD, 0xAD] in rules["remove_chars"] and [0, 8] in rules["space_chars"]
+    assert "remove_chars" not in Tokenizer(rules=3).to_dict()
+
+
+def test_the_invisible_character_classes_against_every_code_point():
+    """`SPACE_CHARS` and `REMOVE_CHARS` against every code point's Unicode category (the hand-written
+    rule of `_reference_invisible`), and no code point in both."""
+    import sys
+
+    from lightrnn_tf.data import REMOVE_CHARS, SPACE_CHARS
+
+    def members(ranges):
+        return {cp for a, b in ranges for cp in range(a, b + 1)}
+
+    space, removed = members(SPACE_CHARS), members(REMOVE_CHARS)
+    assert not space & removed
+    for cp in range(sys.maxunicode + 1):
+        ref = _reference_invisible(chr(cp))
+        assert (cp in space, cp in removed) == (ref == " " and cp != 0x20, ref == ""), hex(cp)
 
 
 def test_what_attaches_to_a_symbol_is_marks_skin_tones_and_tags():

@@ -185,10 +185,12 @@ def test_inspect_prints_metadata(files, capsys):
     out = capsys.readouterr().out
     meta = metadata_lib.read_metadata(files["float16"])
     assert f"{meta['model']['vocab_size']} words" in out
-    assert "lowercase=True split_punct=True" in out and "quantization=float16" in out
+    assert f"rules={meta['tokenizer']['rules_version']} lowercase=True split_punct=True" in out
+    assert "quantization=float16" in out and "float16 weights" in out
     assert "vocab.txt (VOCABULARY" in out and "<eos> = 1" in out
     assert main([files["none"], "--json"]) == 0
-    assert '"LightRNN next-word model"' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '"LightRNN next-word model"' in out and "float32 weights" in out
 
 
 def test_inspect_prints_a_full_softmax_export(files, tmp_path, capsys):
@@ -363,8 +365,9 @@ def test_baseline_export_matches_keras():
 def test_a_run_trained_before_the_unicode_rules_keeps_its_tokenizer(tmp_path):
     """A config.json without `tokenizer_rules` (written before 2026-12-06) loads with the rules the
     run was trained with (rules 1: Python's \\w words, no NFC), and its export states them, so the
-    apps read text as its training did; a run that recorded rules 2 keeps them (emoji split); a new
-    run records rules 3."""
+    apps read text as its training did; a run that recorded rules 2 keeps them (emoji split), one
+    that recorded rules 3 its invisible characters (no `remove_chars` in its export); a new run
+    records today's rules (4)."""
     import json
     import unicodedata
 
@@ -376,7 +379,15 @@ def test_a_run_trained_before_the_unicode_rules_keeps_its_tokenizer(tmp_path):
     run = make_run(tmp_path / "run", train_steps=0)
     cfg_path = tmp_path / "run" / "config.json"
     doc = json.loads(cfg_path.read_text())
-    assert doc["train"]["tokenizer_rules"] == 3 and load_run(run).tokenizer.rules == 3
+    assert doc["train"]["tokenizer_rules"] == 4 and load_run(run).tokenizer.rules == 4
+    meta = export_run(run, str(tmp_path / "new.tflite"), quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
+    assert meta["tokenizer"]["rules_version"] == 4 and [0xAD, 0xAD] in meta["tokenizer"]["remove_chars"]
+    assert KeyboardPredictor(str(tmp_path / "new.tflite")).text.tokenize("hy\u00adphen\x00") == ["hyphen"]
+    doc["train"]["tokenizer_rules"] = 3
+    cfg_path.write_text(json.dumps(doc))
+    meta = export_run(run, str(tmp_path / "rules3.tflite"), quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
+    assert meta["tokenizer"]["rules_version"] == 3 and "remove_chars" not in meta["tokenizer"]
+    assert KeyboardPredictor(str(tmp_path / "rules3.tflite")).text.tokenize("hy\u00adphen\x00") == ["hy", "phen", "\x00"]
     doc["train"]["tokenizer_rules"] = 2
     cfg_path.write_text(json.dumps(doc))
     assert load_run(run).tokenizer("❤️ 👍🏽") == ["❤", "\ufe0f", "👍", "\U0001F3FD"]

@@ -464,7 +464,7 @@ def test_emoji_are_whole_words_on_the_keyboard(tmp_path):
     meta["tokenizer"]["split_punct_pattern"] = Tokenizer(rules=2).pattern.pattern
     old = TextEncoder(meta)
     assert old.rules_version == 2 and old.typed_word("my 👨\u200d") == ("👨", 1)
-    assert kb.text.rules_version == 3 and kb.text.typed_word("my 👨\u200d") == ("👨\u200d", 1)
+    assert kb.text.rules_version >= 3 and kb.text.typed_word("my 👨\u200d") == ("👨\u200d", 1)
 
 
 def test_a_joiner_typed_after_a_word_is_part_of_the_word_being_typed(tmp_path):

@@ -150,8 +150,22 @@ const WORD_CHAR = new RegExp(`^[${WORD_OR_MARK}]$`, 'u');
 const FORMAT_CHAR = /^\p{Cf}$/u;
 /** The code point of `text` that ends at code unit `end`, as a string (export/text.py). */
 function charBefore(text, end) { return String.fromCodePoint(text.codePointAt(end - 1 - (end >= 2 && /[\udc00-\udfff]/.test(text[end - 1]) ? 1 : 0))); }
-/** An invisible format character that is no part of a word (export/text.py invisible). */
+/** An invisible format character that is no part of a word, under rules 3 and before (export/text.py invisible). */
 function isInvisible(c) { return FORMAT_CHAR.test(c) && !JOINERS.includes(c); }
+
+/**
+ * The class of the inclusive code point ranges [[first, last], ...] a metadata tokenizer lists
+ * under `key` (flags gu), or null where it lists none (export/text.py char_class).
+ */
+export function charClass(tok, key) {
+  const ranges = tok[key];
+  if (ranges === undefined || ranges === null) return null;
+  const ok = Array.isArray(ranges) && ranges.every((r) => Array.isArray(r) && r.length === 2
+    && r.every((cp) => Number.isInteger(cp) && cp >= 0 && cp <= 0x10ffff) && r[0] <= r[1]);
+  if (!ok) throw new Error(`metadata: tokenizer ${key} must be a list of [first, last] code points`);
+  const esc = (cp) => `\\u{${cp.toString(16)}}`;
+  return new RegExp(`[${ranges.map(([a, b]) => (a === b ? esc(a) : `${esc(a)}-${esc(b)}`)).join('')}]`, 'gu');
+}
 // The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
 // words), and inner apostrophes and joiners (export/keyboard.py word_prefix_length).
 const REST_OF_WORD = new RegExp(`^(?:[${WORD_OR_MARK}]|[${JOINERS}](?=[${WORD_OR_MARK}]))*`, 'u');
@@ -214,6 +228,8 @@ export class Tokenizer {
     this.normalization = tok.normalization ?? null; // files exported before it was recorded have none
     // the version of the tokenizer's rules (lightrnn_tf.data.TOKENIZER_RULES), stated from 3 on
     this.rulesVersion = tok.rules_version ?? (this.normalization === null ? 1 : 2);
+    this.spaceChars = charClass(tok, 'space_chars'); // read as a space (rules 4 on)
+    this.removeChars = charClass(tok, 'remove_chars'); // removed (rules 4 on)
     if (this.normalization !== null && this.normalization !== 'NFC') {
       throw new Error(`unknown tokenizer normalization ${this.normalization} (this engine knows NFC)`);
     }
@@ -225,6 +241,8 @@ export class Tokenizer {
 
   /** One line -> tokens; `lowercase` false: as typed, for a lowercasing model too (export/text.py). */
   tokenize(line, lowercase = this.lowercase) {
+    if (this.spaceChars) line = line.replace(this.spaceChars, ' ');
+    if (this.removeChars) line = line.replace(this.removeChars, '');
     if (lowercase) line = line.toLowerCase();
     const tokens = this.pattern ? line.match(this.pattern) || [] : line.split(SPACES).filter((t) => t.length > 0);
     if (this.normalization === null || !/[^\x00-\x7f]/.test(line)) return tokens;
@@ -238,12 +256,12 @@ export class Tokenizer {
    * invisible format characters at the end are skipped.
    */
   typedWord(text) {
-    if (!text || IS_SPACE.test(text[text.length - 1])) return ['', 0];
+    if (!text || this.separates(text[text.length - 1])) return ['', 0];
     let end = text.length;
-    for (let c; end > 0 && isInvisible(c = charBefore(text, end));) end -= c.length;
+    for (let c; end > 0 && this.invisible(c = charBefore(text, end));) end -= c.length;
     let start = end;
-    while (start > 0 && !IS_SPACE.test(text[start - 1])) start--;
-    const chunk = text.slice(start, end); // no token spans whitespace
+    while (start > 0 && !this.separates(text[start - 1])) start--;
+    const chunk = text.slice(start, end); // no token spans whitespace (or what reads as it)
     const tokens = this.tokenize(chunk);
     if (!tokens.length) return ['', 0];
     const last = chunk[chunk.length - 1];
@@ -254,6 +272,21 @@ export class Tokenizer {
       return [this._unfinished(chunk.slice(0, -1), before[before.length - 1]) + last, tokens.length - before.length + 1];
     }
     return [this._unfinished(chunk, tokens[tokens.length - 1]), 1];
+  }
+
+  /** Whitespace, or a character read as a space (space_chars: a zero-width space, NUL) (export/text.py separates). */
+  separates(c) {
+    if (IS_SPACE.test(c)) return true;
+    if (!this.spaceChars) return false;
+    this.spaceChars.lastIndex = 0;
+    return this.spaceChars.test(c);
+  }
+
+  /** An invisible character no token holds: one of remove_chars (rules 4 on), else isInvisible (export/text.py). */
+  invisible(c) {
+    if (!this.removeChars) return isInvisible(c);
+    this.removeChars.lastIndex = 0;
+    return this.removeChars.test(c);
   }
 
   /** A capital sigma typed last is "σ" in a word still being typed, not the final "ς" (export/text.py). */
@@ -268,18 +301,20 @@ export class Tokenizer {
    */
   typedLength(text, token) {
     let trail = 0;
-    for (let c; trail < text.length && isInvisible(c = charBefore(text, text.length - trail));) trail += c.length;
+    for (let c; trail < text.length && this.invisible(c = charBefore(text, text.length - trail));) trail += c.length;
     return trail + this._typedLength(text.slice(0, text.length - trail), token);
   }
 
   _typedLength(text, token) {
     const becomes = (n) => {
       let end = text.slice(text.length - n);
+      if (this.removeChars) end = end.replace(this.removeChars, '');
       if (this.lowercase) end = end.toLowerCase();
       if (this.normalization !== null) end = end.normalize(this.normalization);
       return this._unfinished(text.slice(text.length - n), end) === token;
     };
-    // At most one length can work (neither rule removes a character); the token's own is the usual one.
+    // The token's own length is the usual one; else the shortest (removed invisible characters inside
+    // the word make it longer; before rules 4 at most one length could work).
     if (token.length > 0 && token.length <= text.length && becomes(token.length)) return token.length;
     for (let n = 1; n <= Math.min(text.length, 4 * token.length + 4); n++) if (becomes(n)) return n;
     return 0; // no end of the text is the token: cut nothing rather than the user's letters

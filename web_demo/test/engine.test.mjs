@@ -90,10 +90,10 @@ test('a file without LightRNN metadata is refused with one clear message', { ski
   assert.throws(() => readMetadata(baseline), /full_softmax_lstm model; the keyboard runs LightRNN exports/);
 });
 
-test('tokenizer equals the Python tokenizer on reference texts', { skip }, () => {
-  const { meta, replay } = load();
+/** The tokens, context ids, committed ids and partial word of every case, as Python's. */
+function assertTokenizerCases(meta, cases) {
   const tok = new Tokenizer(meta);
-  for (const c of replay.tokenize) {
+  for (const c of cases) {
     const first = normalizeLines(c.text).split('\n')[0];
     assert.deepEqual(tok.tokenize(first), c.tokens, c.text);
     assert.deepEqual(tok.encodeContext(c.text), c.context, c.text);
@@ -101,19 +101,37 @@ test('tokenizer equals the Python tokenizer on reference texts', { skip }, () =>
     assert.deepEqual(committed, c.committed, c.text);
     assert.equal(partial, c.partial, c.text);
   }
+}
+
+test('tokenizer equals the Python tokenizer on reference texts', { skip }, () => {
+  const { meta, replay } = load();
+  assertTokenizerCases(meta, replay.tokenize);
 });
 
-test('a file of tokenizer rules 2 is read as its training read it (emoji split)', { skip }, () => {
+test('tokenizer equals the Python tokenizer without split_punct (whitespace tokens)', { skip }, () => {
   const { replay } = load();
-  const meta = readMetadata(new Uint8Array(fs.readFileSync(path.join(DIR, replay.rules2.model))));
-  assert.equal(meta.tokenizer.rules_version, 2); // exported today from a run that recorded rules 2
-  const tok = new Tokenizer(meta);
-  for (const c of replay.rules2.tokenize) {
-    assert.deepEqual(tok.tokenize(normalizeLines(c.text).split('\n')[0]), c.tokens, c.text);
-    const [committed, partial] = tok.splitTyped(c.text);
-    assert.deepEqual(committed, c.committed, c.text);
-    assert.equal(partial, c.partial, c.text);
+  const meta = readMetadata(new Uint8Array(fs.readFileSync(path.join(DIR, replay.whitespace.model))));
+  assert.equal(meta.tokenizer.split_punct, false);
+  assertTokenizerCases(meta, replay.whitespace.tokenize);
+});
+
+test('files of older tokenizer rules are read as their training read them (2: emoji split; 3: invisible characters kept)', { skip }, () => {
+  const { replay } = load();
+  assert.deepEqual(replay.old_rules.map((o) => o.rules), [2, 3, 3]);
+  for (const old of replay.old_rules) {
+    const meta = readMetadata(new Uint8Array(fs.readFileSync(path.join(DIR, old.model))));
+    assert.equal(meta.tokenizer.rules_version, old.rules); // exported today from a run that recorded them
+    assert.equal(meta.tokenizer.remove_chars, undefined);
+    assertTokenizerCases(meta, old.tokenize);
   }
+});
+
+test('a malformed list of invisible characters in the metadata is refused with one message', () => {
+  const meta = { tokenizer: { lowercase: false, split_punct: false, remove_chars: [[10, 5]] }, vocab: ['<unk>', '<eos>'],
+    special_tokens: { '<unk>': 0, '<eos>': 1 } };
+  assert.throws(() => new Tokenizer(meta), /tokenizer remove_chars must be a list of \[first, last\] code points/);
+  const tok = new Tokenizer({ ...meta, tokenizer: { ...meta.tokenizer, remove_chars: [[0xad, 0xad]], space_chars: [[0, 8]] } });
+  assert.deepEqual(tok.tokenize('hy\u00adphen\u0000x'), ['hyphen', 'x']);
 });
 
 test('suggestions equal the Python predictor (next words and completions)', { skip }, async () => {

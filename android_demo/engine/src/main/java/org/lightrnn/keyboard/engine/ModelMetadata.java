@@ -24,6 +24,10 @@ public final class ModelMetadata {
   public final String normalization;
   /** The version of the tokenizer's rules (lightrnn_tf.data.TOKENIZER_RULES), stated from 3 on. */
   public final int rulesVersion;
+  /** Inclusive code point ranges read as a space (a zero-width space, NUL), from rules 4 on; else null. */
+  public final int[][] spaceChars;
+  /** Inclusive code point ranges removed before tokenizing (a soft hyphen, bidi marks), from rules 4 on; else null. */
+  public final int[][] removeChars;
   public final int unkId;
   public final int eosId;
   public final int rows;
@@ -34,6 +38,26 @@ public final class ModelMetadata {
   public final String quantization;
   /** Row of every word's cell. */
   public final int[] wordRow;
+
+  /** The inclusive code point ranges [[first, last], ...] {@code tok} lists under {@code key}, or null if none. */
+  private static int[][] codePointRanges(Map<String, Object> tok, String key) {
+    if (tok.get(key) == null) return null;
+    List<Object> ranges = Json.list(tok, key);
+    int[][] out = new int[ranges.size()][];
+    for (int i = 0; i < out.length; i++) {
+      Object r = ranges.get(i);
+      if (!(r instanceof List) || ((List<?>) r).size() != 2 || !(((List<?>) r).get(0) instanceof Number)
+          || !(((List<?>) r).get(1) instanceof Number)) {
+        throw new IllegalArgumentException("metadata: tokenizer " + key + " must be a list of [first, last] code points");
+      }
+      int first = ((Number) ((List<?>) r).get(0)).intValue(), last = ((Number) ((List<?>) r).get(1)).intValue();
+      if (first < 0 || first > last || last > Character.MAX_CODE_POINT) {
+        throw new IllegalArgumentException("metadata: tokenizer " + key + " must be a list of [first, last] code points");
+      }
+      out[i] = new int[] {first, last};
+    }
+    return out;
+  }
 
   @SuppressWarnings("unchecked")
   private ModelMetadata(Object json, List<String> vocab) {
@@ -52,6 +76,8 @@ public final class ModelMetadata {
       throw new IllegalArgumentException("unknown tokenizer normalization " + normalization + " (this engine knows NFC)");
     }
     rulesVersion = tok.get("rules_version") != null ? Json.integer(tok, "rules_version") : normalization == null ? 1 : 2;
+    spaceChars = codePointRanges(tok, "space_chars");
+    removeChars = codePointRanges(tok, "remove_chars");
     Map<String, Object> special = Json.obj(json, "special_tokens");
     unkId = Json.integer(special, "<unk>");
     eosId = Json.integer(special, "<eos>");

@@ -25,6 +25,8 @@ public final class Tokenizer {
   private final Pattern pattern;
   private final boolean nfc;
   private final int rulesVersion; // of the tokenizer's rules: 3 joins emoji with a zero-width joiner
+  private final int[][] spaceChars; // read as a space (rules 4 on), else null
+  private final int[][] removeChars; // removed (rules 4 on), else null
   private final Map<String, Integer> index = new HashMap<>();
   public final int unkId;
   public final int eosId;
@@ -34,6 +36,8 @@ public final class Tokenizer {
     pattern = meta.splitPunct ? Pattern.compile(pythonPattern(meta.splitPunctPattern)) : null;
     nfc = "NFC".equals(meta.normalization);
     rulesVersion = meta.rulesVersion;
+    spaceChars = meta.spaceChars;
+    removeChars = meta.removeChars;
     for (int i = 0; i < meta.vocab.size(); i++) index.put(meta.vocab.get(i), i);
     unkId = meta.unkId;
     eosId = meta.eosId;
@@ -184,6 +188,7 @@ public final class Tokenizer {
 
   /** {@link #tokenize(String)}; {@code lower} false: the tokens as typed, for a lowercasing model too. */
   public List<String> tokenize(String line, boolean lower) {
+    line = withoutInvisible(line);
     if (lower) line = line.toLowerCase(Locale.ROOT);
     List<String> out = new ArrayList<>();
     if (pattern != null) {
@@ -194,6 +199,39 @@ public final class Tokenizer {
     }
     if (nfc && !isAscii(line)) out.replaceAll(t -> Normalizer.normalize(t, Normalizer.Form.NFC));
     return out;
+  }
+
+  /** {@code line} with the characters of spaceChars as a space and those of removeChars removed (export/text.py tokenize). */
+  private String withoutInvisible(String line) {
+    if (spaceChars == null && removeChars == null) return line;
+    StringBuilder out = null;
+    for (int i = 0; i < line.length(); ) {
+      int c = line.codePointAt(i);
+      boolean space = in(spaceChars, c), removed = !space && in(removeChars, c);
+      if ((space || removed) && out == null) out = new StringBuilder(line.length()).append(line, 0, i);
+      if (out != null) {
+        if (space) out.append(' ');
+        else if (!removed) out.appendCodePoint(c);
+      }
+      i += Character.charCount(c);
+    }
+    return out == null ? line : out.toString();
+  }
+
+  private static boolean in(int[][] ranges, int c) {
+    if (ranges == null) return false;
+    for (int[] r : ranges) if (r[0] <= c && c <= r[1]) return true;
+    return false;
+  }
+
+  /** Whitespace, or a character read as a space (spaceChars: a zero-width space, NUL) (export/text.py separates). */
+  boolean separates(char c) {
+    return isSpace(c) || in(spaceChars, c);
+  }
+
+  /** An invisible character no token holds: one of removeChars (rules 4 on), else isInvisible (export/text.py). */
+  boolean invisible(int c) {
+    return removeChars != null ? in(removeChars, c) : isInvisible(c);
   }
 
   private static boolean isAscii(String s) {
@@ -207,14 +245,15 @@ public final class Tokenizer {
    */
   public int typedLength(String text, String token) { // invisible format characters after the word count in
     int trail = 0;
-    while (trail < text.length() && isInvisible(text.codePointBefore(text.length() - trail))) {
+    while (trail < text.length() && invisible(text.codePointBefore(text.length() - trail))) {
       trail += Character.charCount(text.codePointBefore(text.length() - trail));
     }
     return trail + typedLengthOf(text.substring(0, text.length() - trail), token);
   }
 
   private int typedLengthOf(String text, String token) {
-    // At most one length can work (neither rule removes a character); the token's own is the usual one.
+    // The token's own length is the usual one; else the shortest (removed invisible characters inside
+    // the word make it longer; before rules 4 at most one length could work).
     if (!token.isEmpty() && token.length() <= text.length() && becomes(text, token.length(), token)) {
       return token.length();
     }
@@ -225,7 +264,7 @@ public final class Tokenizer {
   }
 
   private boolean becomes(String text, int n, String token) {
-    String end = text.substring(text.length() - n);
+    String end = removeChars == null ? text.substring(text.length() - n) : withoutInvisible(text.substring(text.length() - n));
     if (lowercase) end = end.toLowerCase(Locale.ROOT);
     if (nfc) end = Normalizer.normalize(end, Normalizer.Form.NFC);
     return unfinished(text.substring(text.length() - n), end).equals(token);
@@ -281,12 +320,12 @@ public final class Tokenizer {
    * a zero-width joiner after an emoji ("👨" + U+200D); invisible format characters at the end are skipped.
    */
   public TypedWord typedWord(String text) {
-    if (text.isEmpty() || isSpace(text.charAt(text.length() - 1))) return new TypedWord("", 0);
+    if (text.isEmpty() || separates(text.charAt(text.length() - 1))) return new TypedWord("", 0);
     int end = text.length();
-    while (end > 0 && isInvisible(text.codePointBefore(end))) end -= Character.charCount(text.codePointBefore(end));
+    while (end > 0 && invisible(text.codePointBefore(end))) end -= Character.charCount(text.codePointBefore(end));
     int start = end;
-    while (start > 0 && !isSpace(text.charAt(start - 1))) start--;
-    String chunk = text.substring(start, end); // no token spans whitespace
+    while (start > 0 && !separates(text.charAt(start - 1))) start--;
+    String chunk = text.substring(start, end); // no token spans whitespace (or what reads as it)
     List<String> tokens = tokenize(chunk);
     if (tokens.isEmpty()) return new TypedWord("", 0);
     char last = chunk.charAt(chunk.length() - 1);

@@ -1,6 +1,8 @@
 package org.lightrnn.keyboard.engine;
 
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
@@ -104,26 +106,38 @@ public class KeyboardEngineTest {
 
   @Test
   @SuppressWarnings("unchecked")
-  public void aFileOfTokenizerRules2IsReadAsItsTrainingReadIt() throws IOException {
-    Map<String, Object> rules2 = (Map<String, Object>) ((Map<String, Object>) replay).get("rules2");
-    String dir = System.getProperty("keyboard.fixtures", System.getenv().getOrDefault("KEYBOARD_FIXTURES", ""));
-    ModelMetadata old = ModelMetadata.read(Files.readAllBytes(Paths.get(dir, Json.string(rules2, "model"))));
-    assertEquals(2, old.rulesVersion);
-    Tokenizer tok = new Tokenizer(old);
-    for (Object o : Json.list(rules2, "tokenize")) {
-      Map<String, Object> c = (Map<String, Object>) o;
-      String text = Json.string(c, "text");
-      assertEquals(text, Json.list(c, "tokens"), new ArrayList<Object>(tok.tokenize(Tokenizer.normalizeLines(text).split("\n", -1)[0])));
-      Tokenizer.Typed typed = tok.splitTyped(text);
-      assertEquals(text, intList(Json.list(c, "committed")), typed.committed);
-      assertEquals(text, Json.string(c, "partial"), typed.partial);
+  public void filesOfOlderTokenizerRulesAreReadAsTheirTrainingReadThem() throws IOException {
+    // rules 2: emoji split; rules 3: invisible characters kept (split_punct and whitespace tokens)
+    List<Object> olds = Json.list(replay, "old_rules");
+    assertEquals(3, olds.size());
+    for (Object o : olds) {
+      Map<String, Object> old = (Map<String, Object>) o;
+      ModelMetadata oldMeta = fixtureMetadata(Json.string(old, "model"));
+      assertEquals(Json.integer(old, "rules"), oldMeta.rulesVersion);
+      assertNull(oldMeta.removeChars);
+      assertTokenizerCases(oldMeta, Json.list(old, "tokenize"));
     }
   }
 
   @Test
-  public void tokenizerEqualsPython() {
-    Tokenizer tok = new Tokenizer(meta);
-    for (Map<String, Object> c : records("tokenize")) {
+  public void tokenizerEqualsPythonWithoutSplitPunct() throws IOException {
+    Map<String, Object> ws = Json.obj(replay, "whitespace");
+    ModelMetadata wsMeta = fixtureMetadata(Json.string(ws, "model"));
+    assertFalse(wsMeta.splitPunct);
+    assertTokenizerCases(wsMeta, Json.list(ws, "tokenize"));
+  }
+
+  private static ModelMetadata fixtureMetadata(String name) throws IOException {
+    String dir = System.getProperty("keyboard.fixtures", System.getenv().getOrDefault("KEYBOARD_FIXTURES", ""));
+    return ModelMetadata.read(Files.readAllBytes(Paths.get(dir, name)));
+  }
+
+  /** The tokens, context ids, committed ids and partial word of every case, as Python's. */
+  @SuppressWarnings("unchecked")
+  private static void assertTokenizerCases(ModelMetadata m, List<Object> cases) {
+    Tokenizer tok = new Tokenizer(m);
+    for (Object o : cases) {
+      Map<String, Object> c = (Map<String, Object>) o;
       String text = Json.string(c, "text");
       String first = Tokenizer.normalizeLines(text).split("\n", -1)[0];
       assertEquals(text, Json.list(c, "tokens"), new ArrayList<Object>(tok.tokenize(first)));
@@ -132,6 +146,11 @@ public class KeyboardEngineTest {
       assertEquals(text, intList(Json.list(c, "committed")), typed.committed);
       assertEquals(text, Json.string(c, "partial"), typed.partial);
     }
+  }
+
+  @Test
+  public void tokenizerEqualsPython() {
+    assertTokenizerCases(meta, Json.list(replay, "tokenize"));
   }
 
   @Test
