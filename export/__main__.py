@@ -86,6 +86,26 @@ def emoji_note(meta: dict) -> str:
             f"would suggest as blank or stray chips; retrain it for today's rules")
 
 
+def invisible_note(meta: dict) -> str:
+    """A note when the run was trained with the tokenizer rules of before 4 and its vocabulary holds
+    words with invisible characters that rules 4 remove or read as a space (`lightrnn_tf.data`
+    `REMOVE_CHARS`, `SPACE_CHARS`: a soft hyphen, a zero-width space, a bidi mark, NUL): such a word
+    shows as a chip that looks like another, or like nothing. `""` otherwise."""
+    from lightrnn_tf.data import Tokenizer
+
+    tok = meta["tokenizer"]
+    if rules_version(tok) >= 4:
+        return ""
+    today = Tokenizer(rules=4)
+    odd = [w for w in meta["vocab"] if w not in ("<unk>", "<eos>") and today(w) != [w]]
+    if not odd:
+        return ""
+    return (f"the run was trained with the tokenizer rules of before invisible characters were removed, which the "
+            f"file keeps: {len(odd)} vocabulary word(s) hold a soft hyphen, a zero-width space, a bidi mark or a "
+            f"control character ({', '.join(ascii(w) for w in odd[:3])}), which a keyboard would suggest as chips "
+            f"that look like other words or like nothing; retrain it for today's rules")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -105,7 +125,7 @@ def main(argv=None) -> int:
     elif lightrnn and used < asked and args.expand_rows is not None:
         resized = (f"--expand-rows {asked} was capped at the table's {used} rows; the file's expand signature "
                    f"takes exactly {used} rows")
-    for note in (capitals_note(meta), unicode_note(meta), emoji_note(meta), resized):
+    for note in (capitals_note(meta), unicode_note(meta), emoji_note(meta), invisible_note(meta), resized):
         if note:
             print(f"note: {note}", file=sys.stderr)
     m = meta["model"]

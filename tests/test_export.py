@@ -424,6 +424,19 @@ def test_emoji_note_for_runs_trained_before_emoji_were_kept_whole():
     assert emoji_note({"tokenizer": {**rules2, "split_punct": False}, "vocab": vocab}) == ""
 
 
+def test_invisible_note_for_runs_trained_before_rules_4():
+    """`python -m export` notes a run of rules 3 whose vocabulary holds words with characters rules 4
+    remove or read as a space, naming them; none for a clean vocabulary or a run of rules 4."""
+    from export.__main__ import invisible_note
+
+    rules3 = {"lowercase": False, "split_punct": False, "normalization": "NFC", "rules_version": 3}
+    vocab = ["<unk>", "<eos>", "the", "word\u200b", "hy\u00adphen", "a\x00b", "don't", "l’homme", "👨\u200d👩"]
+    note = invisible_note({"tokenizer": rules3, "vocab": vocab})
+    assert "3 vocabulary word(s)" in note and "'word\\u200b'" in note and "'hy\\xadphen'" in note
+    assert invisible_note({"tokenizer": rules3, "vocab": vocab[:3] + vocab[6:]}) == ""
+    assert invisible_note({"tokenizer": {**rules3, "rules_version": 4}, "vocab": vocab}) == ""
+
+
 def test_capitals_note_for_keyboards():
     """`python -m export` warns when a model keeps capitals but its vocabulary has (almost) none."""
     from export.__main__ import capitals_note
