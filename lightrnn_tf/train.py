@@ -50,6 +50,8 @@ from lightrnn_tf.errors import ArgumentParser, LightRNNError, positive_int
 # Flags that may be given again with --resume: they extend the run without changing its data or model
 # (--strategy: the same global batch on other devices).
 EXTENDABLE = ("epochs", "patience", "time_budget", "strategy")
+# A validation or test split of fewer tokens than this gets a note: its perplexity is mostly noise.
+SMALL_HELD_OUT = 100
 
 
 # === Data ===
@@ -76,6 +78,12 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
     for name, arr in ids.items():
         if len(arr) < 2 * (cfg.batch_size if name == "train" else 1):
             raise LightRNNError(f"{name} split has {len(arr)} tokens, too few for batch size {cfg.batch_size}")
+    small = [f"{name} {len(ids[name])}" for name in ("valid", "test") if len(ids[name]) < SMALL_HELD_OUT]
+    if small and not cfg.resume:
+        lines = "/".join(str(len(getattr(corpus, name))) for name in ("train", "valid", "test"))
+        print(f"note: little held-out text: {', '.join(small)} tokens (train/valid/test {lines} lines); a "
+              f"perplexity over fewer than {SMALL_HELD_OUT} words says little, and early stopping follows noise",
+              file=sys.stderr)
     model_cfg.vocab_size = len(vocab)
     model_cfg = model_cfg.resolved()
     if model_cfg.model == "lightrnn" and not cfg.resume:

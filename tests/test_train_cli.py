@@ -410,6 +410,18 @@ def test_float16_run_resumed_equals_the_uninterrupted_run(toy_corpus, tmp_path):
     assert b["test_ppl"] == a["test_ppl"]
 
 
+def test_little_held_out_text_gets_a_note(tmp_path, capsys):
+    """A corpus of 3 lines is split 1/1/1 and trains, with one note giving the sizes; a corpus whose
+    held-out splits reach train.SMALL_HELD_OUT tokens gets none."""
+    corpus = _write(tmp_path, "c.txt", ["a b c d e f " * 4, "b c d e f a " * 4, "c d e f a b " * 4])
+    assert train_cli.main(["--corpus", corpus, "--epochs", "1", "--out", str(tmp_path / "tiny")] + SMALL) == 0
+    err = capsys.readouterr().err
+    assert "note: little held-out text: valid 25, test 25 tokens (train/valid/test 1/1/1 lines)" in err, err
+    corpus = _write(tmp_path, "big.txt", ["a b c d e f g h i j k l"] * 200)  # 10 and 20 lines held out
+    assert train_cli.main(["--corpus", corpus, "--epochs", "1", "--out", str(tmp_path / "big")] + SMALL) == 0
+    assert "little held-out text" not in capsys.readouterr().err
+
+
 def test_a_lopsided_table_gets_a_note(tmp_path, capsys):
     """--rows far from √|V| (a 200 x 1 table for a few words) trains, with one note saying why that
     wastes LightRNN's sharing; the default table gets none."""
