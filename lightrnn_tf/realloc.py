@@ -65,6 +65,7 @@ MIN_COUNT = 3
 # reallocation with one epoch left cost 3-4 points of the gain over the random table (docs/reallocation.md).
 RECOVERY_EPOCHS = 2
 DENSE_STATS_MAX_BYTES = 1 << 30  # "auto": dense accumulators up to this size
+CACHED_TOTALS_MAX_BYTES = 64 << 20  # several replicas: statistics totals kept between passes up to this size
 
 
 def _check_ids(ids, name: str) -> np.ndarray:
@@ -107,6 +108,15 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
     sparse updates TensorFlow copies a variable when it is read, so reading one out would hold the
     totals twice, 1 GB more at |V| = 1M.)
 
+    The window function is traced on a model's first pass only: it is kept per model, strategy,
+    kind of sums (`window_sums`' code and what it closes over), accumulator shapes and dtype (a new
+    function each pass was traced again at every reallocation, and TensorFlow warned about the
+    retracing); what `window_sums` reads of the model must be its variables, which a traced function
+    reads afresh every call. Under several replicas the variables are kept with it and zeroed at
+    the start of each pass while they take at most `CACHED_TOTALS_MAX_BYTES`; larger ones are made
+    for the pass and freed after it, so they do not stay allocated on every device through training
+    (the function is then traced again, a second or so against a pass over that many words).
+
     Args:
         model: a `LightRNNModel`.
         ids: `(N,)` int token ids (checked).
@@ -127,13 +137,10 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
     replicated = strategy.num_replicas_in_sync > 1
     if replicated:
         dataset, steps = distribute_windows(dataset, strategy)
-        with strategy.scope():  # the replicas' updates of a window are summed, then applied to every copy
-            accs = {name: tf.Variable(tf.zeros(shape, dtype), trainable=False, name=name,
-                                      aggregation=tf.VariableAggregation.SUM)
-                    for name, shape in accumulators.items()}
     else:
         totals = {name: np.zeros(shape, np.dtype(dtype)) for name, shape in accumulators.items()}
     stream = model.statistics_stream  # carries each replica's streams across windows
+    accs = None  # the replicas' totals: the cached ones, or new ones below
 
     def accumulate(x, y):  # one replica's rows of a window
         x, y = tf.cast(x, tf.int32), tf.cast(y, tf.int32)
@@ -146,17 +153,34 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
             accs[name].scatter_add(tf.IndexedSlices(tf.cast(value, dtype), words))
         return None
 
+    # One function (and replicas' totals) per key, traced on its first pass only (see the docstring).
+    # It closes over that pass's `accumulate` and `window_sums`: the key holds all they close over
+    # that another pass of the model could change.
+    cache = model.__dict__.get("_statistics_windows")
+    if cache is None:
+        cache = {}
+        object.__setattr__(model, "_statistics_windows", cache)  # not a tracked (saved) attribute
+    key = (strategy, window_sums.__code__, _closure_key(window_sums),
+           tuple((name, tuple(shape)) for name, shape in accumulators.items()), tf.as_dtype(dtype).name)
+    totals_bytes = sum(int(np.prod(shape)) for shape in accumulators.values()) * tf.as_dtype(dtype).size
+    keep = not replicated or totals_bytes <= CACHED_TOTALS_MAX_BYTES  # (one device: totals on the host)
+    entry = cache.get(key) if keep else None
+    if entry is None:
+        if replicated:
+            with strategy.scope():  # the replicas' updates of a window are summed, then applied to every copy
+                accs = {name: tf.Variable(tf.zeros(shape, dtype), trainable=False, name=name,
+                                          aggregation=tf.VariableAggregation.SUM)
+                        for name, shape in accumulators.items()}
+            fn = lambda x, y: strategy.run(accumulate, args=(x, y))  # noqa: E731
+        else:
+            fn = accumulate
+        entry = (tf.function(fn, reduce_retracing=True), accs)
+        if keep:
+            cache[key] = entry
+    window, accs = entry
     if replicated:
-        window = tf.function(lambda x, y: strategy.run(accumulate, args=(x, y)), reduce_retracing=True)
-    else:  # one function per model and kind of sums, traced for the first pass only: a new one each
-        # pass traced again at every reallocation, and TensorFlow warned about the retracing
-        fns = model.__dict__.get("_statistics_windows")
-        if fns is None:
-            fns = {}
-            object.__setattr__(model, "_statistics_windows", fns)  # not a tracked (saved) attribute
-        window = fns.get(window_sums.__code__)
-        if window is None:
-            window = fns[window_sums.__code__] = tf.function(accumulate, reduce_retracing=True)
+        for acc in accs.values():  # (new ones are zero already; cheap beside the pass)
+            acc.assign(tf.zeros(acc.shape, acc.dtype))  # not zeros_like: no read (a copy after sparse updates)
     stream.reset()
     windows = iter(dataset)
     progress = keras.utils.Progbar(steps, unit_name="window") if verbose == 1 else None
@@ -175,6 +199,24 @@ def _statistics_pass(model, ids, batch_size: int, bptt: int, accumulators: dict,
         totals = {name: acc.numpy() for name, acc in accs.items()}
     n_tokens = batch_size * (len(ids) // batch_size - 1)
     return {name: np.asarray(total, np.float64) for name, total in totals.items()}, n_tokens
+
+
+def _closure_key(fn) -> tuple:
+    """What `fn` closes over: hashable values as themselves, others by identity (the cached function
+    that closes over them keeps them alive, so no other object takes their id)."""
+    key = []
+    for cell in fn.__closure__ or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # not yet assigned
+            key.append(("unset",))
+            continue
+        try:
+            hash(value)
+            key.append(value)
+        except TypeError:
+            key.append(("id", id(value)))
+    return tuple(key)
 
 
 def loss_statistics(model, ids, batch_size: int, bptt: int, max_tokens: int = 0, dtype="float64", verbose: int = 0):

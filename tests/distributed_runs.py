@@ -5,9 +5,10 @@ processes:
 
     python tests/distributed_runs.py mirrored OUT.json CORPUS RUN_DIR   # MirroredStrategy on 2 logical CPUs
     TF_CONFIG=... python tests/distributed_runs.py worker OUT.json CORPUS RUN_DIR   # one worker of MultiWorkerMirroredStrategy
+    python tests/distributed_runs.py statistics OUT.json   # statistics passes under MirroredStrategy on 2 logical CPUs
 
 and compares what they write with `tiny_run` and the command line under the default strategy
-(one device), run meanwhile in the test's own process.
+(one device), run meanwhile in the test's own process (the statistics passes, with a fresh model's).
 """
 
 import hashlib
@@ -148,6 +149,69 @@ def _mirrored(out_path, corpus, run_dir):
         json.dump(result, f)
 
 
+def _statistics_passes(out_path):
+    """MirroredStrategy over 2 logical CPUs: two `loss_statistics` passes of `tiny_model`, a new table
+    and new weights in between, a float32 pass, two passes with totals over
+    `CACHED_TOTALS_MAX_BYTES`, then the same pass of a fresh model with those weights. Writes the
+    sums, `traces` (the replicas' graph-mode calls of `distributions` after each of the six passes),
+    the number of kept functions and the variables a checkpoint of the model holds before and after."""
+    import tempfile
+
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from lightrnn_tf.distribute import make_strategy
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf import realloc
+    from lightrnn_tf.realloc import loss_statistics
+    from lightrnn_tf.table import WordTable
+
+    traces = [0]
+    distributions = LightRNNModel.distributions
+
+    def counted(self, *args, **kwargs):
+        traces[0] += not tf.executing_eagerly()
+        return distributions(self, *args, **kwargs)
+
+    LightRNNModel.distributions = counted
+    strategy = make_strategy("mirrored")
+    train, _ = corpus_ids()
+    model = tiny_model(strategy)
+
+    def saved(tmp, name):  # what a checkpoint of the model holds, and `model.variables` (TrainingCheckpoint's)
+        path = tf.train.Checkpoint(model=model).write(os.path.join(tmp, name))
+        return sorted(name for name, _ in tf.train.list_variables(path)) + [v.path for v in model.variables]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        before = saved(tmp, "before")
+        result = {"first": loss_statistics(model, train, B, T)[:2]}
+        counts = [traces[0]]
+        model.set_table(WordTable.random(V, ROWS, COLS, seed=5))
+        rng = np.random.default_rng(0)
+        model.set_weights([w + 0.1 * rng.normal(size=w.shape).astype(w.dtype) if w.dtype.kind == "f" else w
+                           for w in model.get_weights()])
+        result["again"] = loss_statistics(model, train, B, T)[:2]
+        counts.append(traces[0])
+        result["float32"] = loss_statistics(model, train, B, T, dtype="float32")[:2]
+        counts.append(traces[0])
+        limit, realloc.CACHED_TOTALS_MAX_BYTES = realloc.CACHED_TOTALS_MAX_BYTES, 0  # totals over the limit:
+        for name in ("uncached", "uncached_again"):  # made (and traced) for each pass, not kept
+            result[name] = loss_statistics(model, train, B, T)[:2]
+            counts.append(traces[0])
+        realloc.CACHED_TOTALS_MAX_BYTES = limit
+        entries = len(model.__dict__["_statistics_windows"])
+        result["saved"] = [before, saved(tmp, "after")]
+    fresh = tiny_model(strategy)
+    fresh.set_weights(model.get_weights())
+    result["fresh"] = loss_statistics(fresh, train, B, T)[:2]
+    counts.append(traces[0])
+    result = {key: [a.tolist() for a in value] if key != "saved" else value for key, value in result.items()}
+    result.update(traces=counts, replicas=strategy.num_replicas_in_sync, entries=entries)
+    with open(out_path, "w") as f:
+        json.dump(result, f)
+
+
 def _worker(out_path, corpus, run_dir):
     """One worker of a MultiWorkerMirroredStrategy cluster described by TF_CONFIG: `tiny_run`, then the
     command line (`CLI_FLAGS` on `corpus`, into `run_dir`: the chief's run, or `run_dir/worker-<i>`)."""
@@ -166,4 +230,4 @@ def _worker(out_path, corpus, run_dir):
 
 
 if __name__ == "__main__":
-    {"mirrored": _mirrored, "worker": _worker}[sys.argv[1]](*sys.argv[2:])
+    {"mirrored": _mirrored, "worker": _worker, "statistics": _statistics_passes}[sys.argv[1]](*sys.argv[2:])

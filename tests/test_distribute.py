@@ -221,6 +221,31 @@ def test_cli_weight_averaging_under_mirrored(mirrored):
     assert one["history"][1]["val_loss"] != pytest.approx(plain["history"][1]["val_loss"], rel=1e-3)
 
 
+def test_mirrored_statistics_passes_trace_once_and_follow_the_table(tmp_path):
+    """Under 2 replicas too, every statistics pass of a model reuses one traced function and one set of
+    totals (a new function and new variables each pass were traced again at every reallocation): after a
+    new table and new weights the sums equal a fresh model's with the same ones; another accumulator
+    dtype gets a function of its own; totals over `CACHED_TOTALS_MAX_BYTES` are made (and traced) for
+    each pass and not kept, with the same sums; the totals are in no checkpoint of the model."""
+    out = str(tmp_path / "out.json")
+    _wait([subprocess.Popen([sys.executable, RUNS, "statistics", out], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)])
+    with open(out) as f:
+        result = json.load(f)
+    # traced (one call per replica) by the first pass, the float32 one, each uncached one and the
+    # fresh model's: cumulative counts
+    assert result["replicas"] == 2 and result["traces"] == [2, 2, 4, 6, 8, 10] and result["entries"] == 2
+    for got, want, first, f32, u1, u2 in zip(result["again"], result["fresh"], result["first"], result["float32"],
+                                             result["uncached"], result["uncached_again"]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(f32, got, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(u1, got, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(u2, got, rtol=1e-12, atol=1e-12)
+        assert not np.allclose(got, first)
+    before, after = result["saved"]
+    assert before == after
+
+
 def _free_ports(n):
     socks = [socket.socket() for _ in range(n)]
     for s in socks:

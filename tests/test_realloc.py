@@ -1003,7 +1003,7 @@ def test_statistics_passes_trace_once_and_follow_the_table(tiny):
 
     model = make()
     first = loss_statistics(model, ids, 2, 5)
-    (window,) = model._statistics_windows.values()
+    ((window, _),) = model._statistics_windows.values()
     traced = window.experimental_get_tracing_count()
     table = WordTable.random(10, 4, 3, seed=5)
     model.set_table(table)
