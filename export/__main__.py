@@ -91,13 +91,11 @@ def invisible_note(meta: dict) -> str:
     words with invisible characters that rules 4 remove or read as a space (`lightrnn_tf.data`
     `REMOVE_CHARS`, `SPACE_CHARS`: a soft hyphen, a zero-width space, a bidi mark, NUL): such a word
     shows as a chip that looks like another, or like nothing. `""` otherwise."""
-    from lightrnn_tf.data import Tokenizer
+    from lightrnn_tf.data import has_invisible
 
-    tok = meta["tokenizer"]
-    if rules_version(tok) >= 4:
+    if rules_version(meta["tokenizer"]) >= 4:
         return ""
-    today = Tokenizer(rules=4)
-    odd = [w for w in meta["vocab"] if w not in ("<unk>", "<eos>") and today(w) != [w]]
+    odd = [w for w in meta["vocab"] if has_invisible(w)]
     if not odd:
         return ""
     return (f"the run was trained with the tokenizer rules of before invisible characters were removed, which the "

@@ -55,11 +55,22 @@ def export_baseline(model, words, tokenizer: dict, out: str, quantize: str = "no
     return meta
 
 
+def stated_rules(tokenizer: dict) -> dict:
+    """The metadata's `tokenizer` dict for `tokenizer`: one with only `lowercase` and `split_punct`
+    means today's rules, stated in full; one with more (a run's `Tokenizer.to_dict`, or an export's
+    metadata) keeps its own rules, with what they state filled in."""
+    from export.text import rules_version
+    from lightrnn_tf.data import TOKENIZER_RULES, Tokenizer
+
+    version = rules_version(tokenizer) if set(tokenizer) - {"lowercase", "split_punct"} else TOKENIZER_RULES
+    return {**Tokenizer(bool(tokenizer["lowercase"]), bool(tokenizer["split_punct"]), version).to_dict(), **tokenizer}
+
+
 def build_baseline(model, words, tokenizer: dict, quantize: str = "none", max_k: int = 10) -> tuple[bytes, dict]:
     """The baseline `model` (a `FullSoftmaxLSTM`) as `.tflite` bytes with metadata: `(bytes, metadata)`."""
     from export.convert import convert_module
     from lightrnn_tf import __version__
-    from lightrnn_tf.data import EOS, TOKENIZER_RULES, UNK, Tokenizer
+    from lightrnn_tf.data import EOS, UNK
 
     flat = convert_module(FullSoftmaxKeyboardSignatures(model, max_k), KEYBOARD_BASELINE_SIGNATURES, quantize)
     v = len(words)
@@ -68,9 +79,7 @@ def build_baseline(model, words, tokenizer: dict, quantize: str = "none", max_k:
         "architecture": ARCHITECTURE, "library": "lightrnn_tf", "library_version": __version__,
         "model": {"vocab_size": v, "rows": 1, "cols": v, "embedding_dim": model.embedding_dim,
                   "hidden_dim": model.hidden_dim, "num_layers": model.num_layers},
-        # a tokenizer dict without the pattern, normalization or rules version means today's rules
-        "tokenizer": {**Tokenizer(bool(tokenizer["lowercase"]), bool(tokenizer["split_punct"]),
-                                  tokenizer.get("rules_version", TOKENIZER_RULES)).to_dict(), **tokenizer},
+        "tokenizer": stated_rules(tokenizer),
         "special_tokens": {UNK: list(words).index(UNK), EOS: list(words).index(EOS)},
         "table": metadata_lib.encode_allocation(np.zeros(v, np.int64), np.arange(v), 1, v),
         "export": {"quantization": quantize, "max_k": max_k, "expand_rows": 1,

@@ -248,12 +248,12 @@ class KeyboardPredictor:
     def _last_tokens(self, line: str, need: int, special) -> tuple[list[str], int]:
         """`(tokens, cut)`: the tokens of `line[cut:]`, the end of `line` with at least `need` tokens
         not in `special` (all of the line's tokens if it has fewer): tokenizes a growing tail cut at
-        whitespace, where no token spans (the tokenizer's tokens never hold whitespace), so a long
-        line costs what its end does."""
+        whitespace or what reads as it (`TextEncoder.separates`: a zero-width space), where no token
+        spans, so a long line costs what its end does."""
         span = 16 * (need + 1)
         while span < len(line):
             cut = len(line) - span
-            while cut > 0 and not line[cut - 1].isspace():
+            while cut > 0 and not self.text.separates(line[cut - 1]):
                 cut -= 1
             tokens = self.text.tokenize(line[cut:])
             if sum(t not in special for t in tokens) >= need:
@@ -518,7 +518,7 @@ class KeyboardPredictor:
         if partial and (word_char(partial[-1]) or partial[-1] in WORD_JOINERS):
             # the caret is inside a word: its rest (letters, digits, _, combining marks, inner
             # apostrophes and joiners) goes too; after a punctuation mark the next word stays
-            after = after[word_prefix_length(after):]
+            after = after[word_prefix_length(after, self.text.removed):]
         if head.endswith(" "):
             if after[:1] in (" ", "\t"):
                 after = after[1:]
@@ -539,16 +539,25 @@ SENTENCE_STARTS_AFTER = frozenset((".", "!", "?", "…", "。", "！", "？", "�
                                    "[", "{", "¿", "¡", "—", "–", "-"))
 
 
-def word_prefix_length(text: str) -> int:
+def word_prefix_length(text: str, removed=lambda c: False) -> int:
     r"""How many characters `text` starts with that continue a word: word characters (letters,
     digits, `_`: Python's `\w`; and combining marks, which the tokenizer keeps in words) and
-    apostrophes or zero-width joiners followed by one (`export.text.WORD_JOINERS`). The web and
-    Android engines do the same."""
+    apostrophes or zero-width joiners followed by one (`export.text.WORD_JOINERS`); characters the
+    tokenizer removes (`removed`: `TextEncoder.removed`, a soft hyphen) count in before a word
+    character or a joiner that continues the word. The web and Android engines do the same."""
+    def skip(i):  # past the removed characters from i
+        while i < len(text) and removed(text[i]):
+            i += 1
+        return i
+
     n = 0
-    while n < len(text) and (word_char(text[n]) or (text[n] in WORD_JOINERS and n + 1 < len(text)
-                                                     and word_char(text[n + 1]))):
-        n += 1
-    return n
+    while True:
+        m = skip(n)
+        if m < len(text) and (word_char(text[m]) or text[m] in WORD_JOINERS and skip(m + 1) < len(text)
+                              and word_char(text[skip(m + 1)])):
+            n = m + 1
+        else:
+            return n
 
 
 def match_case(typed: str, word: str) -> str:

@@ -65,7 +65,8 @@ def build_metadata(run, export_settings: dict) -> dict:
         "model": model_cfg,
         "tokenizer": {
             **run.tokenizer.to_dict(),  # the rules the run was trained with
-            "rules": "lowercase (if set), then: split_punct ? re.findall(split_punct_pattern) : str.split(); "
+            "rules": "characters in space_chars -> ' ', those in remove_chars removed (rules 4 on); "
+                     "lowercase (if set), then: split_punct ? re.findall(split_punct_pattern) : str.split(); "
                      "each token in Unicode normal form `normalization`; unknown words -> <unk>; "
                      "<eos> after every non-blank line (a blank line, `not line.strip()`, adds nothing)",
         },

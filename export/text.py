@@ -51,11 +51,18 @@ def char_class(tokenizer: dict, key: str) -> re.Pattern | None:
     `tokenizer` dict lists under `key`, or None where it lists none (files of rules 3 and before)."""
     ranges = tokenizer.get(key)
     if ranges is None:
+        if rules_version(tokenizer) >= 4:
+            raise LightRNNError(f"metadata: tokenizer rules {rules_version(tokenizer)} without {key}")
         return None
+    # a code point: an integral JSON number (173 or 173.0, which JavaScript cannot tell apart), not a bool
+    code_point = lambda cp: (isinstance(cp, (int, float)) and not isinstance(cp, bool)  # noqa: E731
+                             and cp == int(cp) and 0 <= cp <= 0x10FFFF)
     if not isinstance(ranges, list) or not all(
-            isinstance(r, list) and len(r) == 2 and all(isinstance(cp, int) and 0 <= cp <= 0x10FFFF for cp in r)
-            and r[0] <= r[1] for r in ranges):
+            isinstance(r, list) and len(r) == 2 and all(map(code_point, r)) and r[0] <= r[1] for r in ranges):
         raise LightRNNError(f"metadata: tokenizer {key} must be a list of [first, last] code points")
+    if not ranges:
+        return None
+    ranges = [(int(a), int(b)) for a, b in ranges]
     return re.compile("[" + "".join(re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b)))
                                     for a, b in ranges) + "]")
 
@@ -104,10 +111,15 @@ class TextEncoder:
         """Whitespace, or a character read as a space (`space_chars`: a zero-width space, NUL)."""
         return c.isspace() or self._space_chars is not None and self._space_chars.match(c) is not None
 
+    def removed(self, c: str) -> bool:
+        """One of `remove_chars` (rules 4 on: a soft hyphen, a bidi mark), which tokenizing removes."""
+        return self._remove_chars is not None and self._remove_chars.match(c) is not None
+
     def invisible(self, c: str) -> bool:
         """An invisible character no token holds, skipped at the end of a typed word: one of
-        `remove_chars` (rules 4 on), else a format character that is no joiner (`invisible`)."""
-        return self._remove_chars.match(c) is not None if self._remove_chars is not None else invisible(c)
+        `remove_chars`, or a format character that is no joiner and does not separate words (a tag
+        character after a word, which the split_punct pattern drops)."""
+        return self.removed(c) or invisible(c) and not self.separates(c)
 
     def typed_word(self, text: str) -> tuple[str, int]:
         """The word being typed at the end of `text` and how many of the text's last tokens it
@@ -128,8 +140,12 @@ class TextEncoder:
         tokens = self.tokenize(chunk)
         if not tokens:
             return "", 0
-        if len(chunk) > 1 and chunk[-1] in WORD_JOINERS and (
-                word_char(chunk[-2]) or self.rules_version >= 3 and joins_symbols(chunk[-1], chunk[-2])):
+        before_joiner = len(chunk) - 2  # the character before a joiner at the end, removed ones skipped
+        while before_joiner >= 0 and self.removed(chunk[before_joiner]):
+            before_joiner -= 1
+        prev = chunk[before_joiner] if before_joiner >= 0 else ""
+        if prev and chunk[-1] in WORD_JOINERS and (
+                word_char(prev) or self.rules_version >= 3 and joins_symbols(chunk[-1], prev)):
             before = self.tokenize(chunk[:-1])
             return self._unfinished(chunk[:-1], before[-1]) + chunk[-1], len(tokens) - len(before) + 1
         return self._unfinished(chunk, tokens[-1]), 1
@@ -159,11 +175,9 @@ class TextEncoder:
                 end = unicodedata.normalize(self.normalization, end)
             return self._unfinished(text[-n:], end) == token
 
-        # The token's own length is the usual one; else the shortest (removed invisible characters
-        # inside the word make it longer; before rules 4 at most one length could work).
-        if 0 < len(token) <= len(text) and becomes(len(token)):
-            return len(token)
-        # else 0: no end of the text is the token, so cut nothing rather than the user's letters
+        # The shortest: removed characters before the word stay, those inside it go with it (before
+        # rules 4 at most one length could work); else 0: no end of the text is the token, so cut
+        # nothing rather than the user's letters
         return next((n for n in range(1, min(len(text), 4 * len(token) + 4) + 1) if becomes(n)), 0)
 
     def encode_tokens(self, tokens) -> list[int]:

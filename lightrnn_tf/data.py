@@ -119,6 +119,7 @@ SPACE_CHARS = _code_point_ranges([cp for cp, category in enumerate(_categories()
 REMOVE_CHARS = _code_point_ranges([cp for cp, category in enumerate(_categories()) if category == "Cf"
                                    and cp not in (0x200B, 0x200C, 0x200D) and not 0xE0020 <= cp <= 0xE007F])
 _INVISIBLE_RE = re.compile(f"[{class_body(SPACE_CHARS)}{class_body(REMOVE_CHARS)}]")
+has_invisible = _INVISIBLE_RE.search  # text -> a match where it holds one of SPACE_CHARS or REMOVE_CHARS, else None
 _SPACE_CHARS_RE = re.compile(f"[{class_body(SPACE_CHARS)}]")
 _REMOVE_CHARS_RE = re.compile(f"[{class_body(REMOVE_CHARS)}]")
 PUNCT_RE = re.compile(rf"<[^<>\s]+>|[{WORD_CHARS}]+(?:[{WORD_JOINERS}][{WORD_CHARS}]+)*"
@@ -175,7 +176,7 @@ class Tokenizer:
         return NORMALIZATION if self.rules >= 2 else None
 
     def __call__(self, line: str) -> list[str]:
-        if self.rules >= 4 and _INVISIBLE_RE.search(line):
+        if self.rules >= 4 and has_invisible(line):
             line = _REMOVE_CHARS_RE.sub("", _SPACE_CHARS_RE.sub(" ", line))
         if self.lowercase:
             line = line.lower()

@@ -70,6 +70,9 @@ TOKENIZER_TEXTS = [
     # zero-width space and a control character read as a space
     "a hy\u00adphen is\u200bgood\x00ok", "the hy\u00adph", "the Hy\u00adPh", "word\u200b", "word\x00", "x\u2060y \x7f",
     "\u202bשלום\u202c עולם", "go\u200e\u200b", "👨\u00ad\u200d👩",
+    # a removed character before a joiner typed last, before a word (the shortest end is the word),
+    # and a tag character after a word (the pattern drops it)
+    "می\u200f\u200c", "us 👨\u00ad\u200d", "hello\u00ad'", "x \u200eİst", "x \U000E0001İst", "word\U000E0067",
 ]
 
 # Random texts over characters chosen to stress the rules the three engines share: combining marks,
@@ -78,7 +81,7 @@ TOKENIZER_TEXTS = [
 # versions or casing rules disagree on (the Greek final sigma; marks newer than Java 17's Unicode 13).
 FUZZ_ALPHABET = list("aZé _'’,.-1") + [
     "e\u0301", "\u0301", "ह", "\u093f", "\u094d", "ر", "\u064e", "\u200c", "\u200d", "\u200b", "\u200e", "\ufeff", "\u00ad", "\u2060",
-    "\x00", "\x7f", "\x9f",
+    "\x00", "\x7f", "\x9f", "\U000E0001",
     "\x1f", "\u00a0", "\u3000", "\t", "\n", "\u2028", "İ", "ß", "ǅ", "𝐀", "\U0001F600", "\U000E0041", "<unk>",
     "❤", "\ufe0f", "\U0001F3FD", "\u20e3", "\U0001F1FA", "\U0001F1F8"]
 
@@ -93,6 +96,8 @@ ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (
                 ("", "the"), ("DOGS and CATS d", "dog"), ("x\u2028Ca", "cat"), ("Ünï", "ünïcödé"), ("Ü", "ünïcödé"),
                 ("dogs D", "dog"), ("A", "a"), ("I", "in"), ("the Cafe\u0301", "café"), ("the cafe\u0301", "café"),
                 ("İs", "is"), ("हिन्", "हिन्दी"), ("𝐀𝐁", "ab"), ("Ⓐb", "ab"), ("İst", "i\u0307stanbul"), ("the l’", "l’homme"), ("می\u200c", "می\u200cخواهم"), ("the word\u200e", "words"), ("hello\u200c", "world"), ("the cat \u200b", "world"), ("!\U000e0041", "élan"), ("ΜΙΣ", "μισθός"),
+                ("می\u200f\u200c", "می\u200cخواهم"), ("us 👨\u00ad\u200d", "👨\u200d👩\u200d👧"), ("hello\u00ad'", "hello's"),
+                ("x \u200eİst", "i\u0307stanbul"), ("x \U000E0001İst", "i\u0307stanbul"), ("word\U000E0067", "words"),
                 ("I ❤", "❤\ufe0f"), ("us 👨\u200d", "👨\u200d👩\u200d👧"), ("ok 👍", "👍\U0001F3FD"), ("go \U0001F1FA", "\U0001F1FA\U0001F1F8"),
                 # closing punctuation against the word before it, opening punctuation against the next
                 ("the heaven ", ","), ("the heaven  ", "."), ("the heaven", ","), ("line\n", ","), (" ", "?"),
@@ -114,7 +119,11 @@ ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("th
                    ("می", "\u200cخواهم را", "می\u200cخواهم"),
                    # after a punctuation mark the next word stays; punctuation against the word before
                    ("and they said,", "Lord, help", ","), ("what time?", "Tomorrow", "?"), ("the heaven ", "\nnext", ","),
-                   ("see ", "now", "("), ("see ", " now", "("), ("l’", "homme", "l’homme")]
+                   ("see ", "now", "("), ("see ", " now", "("), ("l’", "homme", "l’homme"),
+                   # removed characters inside the rest of the word go with it
+                   ("the hy", "\u00adphen is", "hyphen"), ("the hyph", "en\u00adated x", "hyphenated"),
+                   ("the ca", "\u200et sat", "cat"), ("the ca", "t\u00ad's x", "cat"), ("the ca", "t\u00ad", "cat"),
+                   ("the ca", "\U000E0001t x", "cat")]
 
 
 def long_history_texts():
@@ -123,7 +132,8 @@ def long_history_texts():
     words = "the cat sat on the mat and the dog ate a log , then Zorblat met the Quux".split()
     one_line = " ".join(words[i % len(words)] for i in range(400))
     return [one_line + " th", one_line + " ", "\n".join(words * 3) + "\nZor", "<unk> " * 60 + "cat dog",
-            "x" * 500 + " the cat", one_line + "\u2028the c", "a,b.c;d " * 40 + "e"]
+            "x" * 500 + " the cat", one_line + "\u2028the c", "a,b.c;d " * 40 + "e",
+            one_line.replace(" ", "\u200b") + "\u200bThe Quux. the"]  # cut at zero-width spaces too
 
 
 def typed_prefixes(lines, step=1, limit=None):

@@ -435,6 +435,23 @@ def test_invisible_note_for_runs_trained_before_rules_4():
     assert "3 vocabulary word(s)" in note and "'word\\u200b'" in note and "'hy\\xadphen'" in note
     assert invisible_note({"tokenizer": rules3, "vocab": vocab[:3] + vocab[6:]}) == ""
     assert invisible_note({"tokenizer": {**rules3, "rules_version": 4}, "vocab": vocab}) == ""
+    assert invisible_note({"tokenizer": {**rules3, "rules_version": 1}, "vocab": ["cafe\u0301", "x"]}) == ""  # no NFC then
+
+
+def test_a_baseline_export_states_the_rules_it_was_given():
+    """The full-softmax file's tokenizer: today's rules in full when given only the two flags; the
+    rules of an older run or export kept (no invisible-character sets before rules 4)."""
+    from export.baseline_keyboard import stated_rules
+    from lightrnn_tf.data import TOKENIZER_RULES, Tokenizer
+
+    assert stated_rules({"lowercase": True, "split_punct": True}) == Tokenizer(True, True).to_dict()
+    assert stated_rules({"lowercase": True, "split_punct": True})["rules_version"] == TOKENIZER_RULES
+    for rules in (1, 2, 3):
+        stated = stated_rules(Tokenizer(True, True, rules).to_dict())
+        assert stated == Tokenizer(True, True, rules).to_dict() and "remove_chars" not in stated
+    old_export = {"lowercase": False, "split_punct": True, "split_punct_pattern": Tokenizer(rules=1).pattern.pattern,
+                  "normalization": None}  # a file of rules 1: no rules_version
+    assert stated_rules(old_export)["normalization"] is None and "remove_chars" not in stated_rules(old_export)
 
 
 def test_capitals_note_for_keyboards():

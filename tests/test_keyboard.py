@@ -492,6 +492,54 @@ def test_a_joiner_typed_after_a_word_is_part_of_the_word_being_typed(tmp_path):
     assert kb.split_typed("a '")[1] == "'" and kb.split_typed("\u200e")[1] == ""
 
 
+def test_invisible_characters_on_the_keyboard(tmp_path):
+    """Rules 4 on the keyboard: a soft hyphen or a bidi mark is no part of what is typed or tapped
+    (the rest of a word after the caret takes it along; a joiner after one still belongs to the
+    word; the tap keeps one before the word); a zero-width space ends a word as a space does, and
+    the typed-word history of a line joined by them is cut there and equals the whole line's."""
+    from export.convert import export_run
+    from export.keyboard import KeyboardPredictor
+    from export_fixtures import make_run
+
+    lines = ["hyphen hyphenated cat istanbul می‌خواهم hello's words"] * 4
+    path = str(tmp_path / "m.tflite")
+    export_run(make_run(tmp_path / "run", lines, train_steps=0), path, quantize="none", max_k=4, expand_rows=1,
+               fold_inputs=True)
+    kb = KeyboardPredictor(path, history_weight=0)
+    assert kb.accept_at("the hy", "­phen is", "hyphen") == ("the hyphen ", "is")
+    assert kb.accept_at("the hyph", "en­ated x", "hyphenated") == ("the hyphenated ", "x")
+    assert kb.accept_at("the ca", "‎t sat", "cat") == ("the cat ", "sat")
+    assert kb.split_typed("hy­ph")[1] == "hyph" and kb.accept("the hy­ph", "hyphen") == "the hyphen "
+    assert kb.split_typed("می‏‌")[1] == "می‌" and kb.accept("می‏‌", "می‌خواهم") == "می‌خواهم "
+    assert kb.split_typed("hello­'")[1] == "hello'" and kb.accept("hello­'", "hello's") == "hello's "
+    assert kb.accept("x ‎İst", "i̇stanbul") == "x ‎İstanbul "  # the mark before the word stays
+    assert kb.split_typed("word󠁧")[1] == "word" and kb.accept("word󠁧", "words") == "words "
+    assert kb.split_typed("cat​") == kb.split_typed("cat ") and kb.split_typed("cat\x00")[1] == ""
+    line = "​".join(["the cat", "Hello's", "hyphen"] * 200) + "​the"
+    history = KeyboardPredictor(path, history_words=12).history(line)
+    assert list(history._tokens) == kb.text.tokenize(line)[-13:-1]  # committed: all but the word being typed
+
+
+def test_malformed_invisible_character_sets_are_refused_with_one_message():
+    """`space_chars` / `remove_chars` in a file's metadata: a list of integral [first, last] code
+    points (an empty list removes nothing); anything else, or a file of rules 4 without them, is
+    refused in one line, as the JS and Java engines do."""
+    from export.text import TextEncoder
+    from lightrnn_tf.errors import LightRNNError
+
+    meta = {"tokenizer": {"lowercase": False, "split_punct": False}, "vocab": ["<unk>", "<eos>"],
+            "special_tokens": {"<unk>": 0, "<eos>": 1}}
+    for bad in ([[10, 5]], [[173.5, 174]], [[True, 5]], [173], "x", [[-1, 3]], [[0, 0x110000]]):
+        with pytest.raises(LightRNNError, match=r"^metadata: tokenizer remove_chars must be a list of \[first, last\]"):
+            TextEncoder({**meta, "tokenizer": {**meta["tokenizer"], "remove_chars": bad}})
+    with pytest.raises(LightRNNError, match="^metadata: tokenizer rules 4 without space_chars$"):
+        TextEncoder({**meta, "tokenizer": {**meta["tokenizer"], "rules_version": 4, "remove_chars": []}})
+    none = TextEncoder({**meta, "tokenizer": {**meta["tokenizer"], "remove_chars": [], "space_chars": []}})
+    assert none.tokenize("hy\u00adphen\x00x") == ["hy\u00adphen\x00x"]
+    integral = TextEncoder({**meta, "tokenizer": {**meta["tokenizer"], "remove_chars": [[173.0, 173]]}})
+    assert integral.tokenize("hy\u00adphen") == ["hyphen"]
+
+
 def test_a_capital_sigma_typed_last_completes_as_an_unfinished_word(tmp_path):
     """"ΜΙΣ" lowercases to "μις" (a final sigma), but the word is still being typed: it completes
     to "μισθός", and a tap replaces the three letters typed."""

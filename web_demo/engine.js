@@ -154,21 +154,21 @@ function charBefore(text, end) { return String.fromCodePoint(text.codePointAt(en
 function isInvisible(c) { return FORMAT_CHAR.test(c) && !JOINERS.includes(c); }
 
 /**
- * The class of the inclusive code point ranges [[first, last], ...] a metadata tokenizer lists
- * under `key` (flags gu), or null where it lists none (export/text.py char_class).
+ * The body of a class (flag u) of the inclusive code point ranges [[first, last], ...] a metadata
+ * tokenizer lists under `key`, or null where it lists none or an empty list (export/text.py char_class).
  */
-export function charClass(tok, key) {
+export function charClass(tok, key, rulesVersion) {
   const ranges = tok[key];
-  if (ranges === undefined || ranges === null) return null;
+  if (ranges === undefined || ranges === null) {
+    if (rulesVersion >= 4) throw new Error(`metadata: tokenizer rules ${rulesVersion} without ${key}`);
+    return null;
+  }
   const ok = Array.isArray(ranges) && ranges.every((r) => Array.isArray(r) && r.length === 2
     && r.every((cp) => Number.isInteger(cp) && cp >= 0 && cp <= 0x10ffff) && r[0] <= r[1]);
   if (!ok) throw new Error(`metadata: tokenizer ${key} must be a list of [first, last] code points`);
   const esc = (cp) => `\\u{${cp.toString(16)}}`;
-  return new RegExp(`[${ranges.map(([a, b]) => (a === b ? esc(a) : `${esc(a)}-${esc(b)}`)).join('')}]`, 'gu');
+  return ranges.length ? ranges.map(([a, b]) => (a === b ? esc(a) : `${esc(a)}-${esc(b)}`)).join('') : null;
 }
-// The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
-// words), and inner apostrophes and joiners (export/keyboard.py word_prefix_length).
-const REST_OF_WORD = new RegExp(`^(?:[${WORD_OR_MARK}]|[${JOINERS}](?=[${WORD_OR_MARK}]))*`, 'u');
 
 // Tokens after which a sentence (or a quotation, a parenthesis) may start: a capital there may be
 // the sentence's, not the word's (export/keyboard.py SENTENCE_STARTS_AFTER).
@@ -228,8 +228,17 @@ export class Tokenizer {
     this.normalization = tok.normalization ?? null; // files exported before it was recorded have none
     // the version of the tokenizer's rules (lightrnn_tf.data.TOKENIZER_RULES), stated from 3 on
     this.rulesVersion = tok.rules_version ?? (this.normalization === null ? 1 : 2);
-    this.spaceChars = charClass(tok, 'space_chars'); // read as a space (rules 4 on)
-    this.removeChars = charClass(tok, 'remove_chars'); // removed (rules 4 on)
+    const space = charClass(tok, 'space_chars', this.rulesVersion); // read as a space (rules 4 on)
+    const removed = charClass(tok, 'remove_chars', this.rulesVersion); // removed (rules 4 on)
+    this.spaceChars = space && new RegExp(`[${space}]`, 'gu');
+    this.removeChars = removed && new RegExp(`[${removed}]`, 'gu');
+    this.isSpaceChar = space && new RegExp(`^[${space}]$`, 'u');
+    this.isRemoved = removed && new RegExp(`^[${removed}]$`, 'u');
+    // The rest of a word after the caret: word characters, combining marks (the tokenizer keeps them in
+    // words), inner apostrophes and joiners, and removed characters before them (export/keyboard.py
+    // word_prefix_length).
+    const r = removed ? `[${removed}]*` : '';
+    this.restOfWord = new RegExp(`^(?:${r}[${WORD_OR_MARK}]|${r}[${JOINERS}](?=${r}[${WORD_OR_MARK}]))*`, 'u');
     if (this.normalization !== null && this.normalization !== 'NFC') {
       throw new Error(`unknown tokenizer normalization ${this.normalization} (this engine knows NFC)`);
     }
@@ -265,7 +274,9 @@ export class Tokenizer {
     const tokens = this.tokenize(chunk);
     if (!tokens.length) return ['', 0];
     const last = chunk[chunk.length - 1];
-    const prev = chunk.length > 1 ? charBefore(chunk, chunk.length - 1) : '';
+    let beforeJoiner = chunk.length - 1; // the character before a joiner at the end, removed ones skipped
+    while (beforeJoiner > 0 && this.removed(charBefore(chunk, beforeJoiner))) beforeJoiner -= charBefore(chunk, beforeJoiner).length;
+    const prev = beforeJoiner > 0 ? charBefore(chunk, beforeJoiner) : '';
     const joinsSymbols = this.rulesVersion >= 3 && last === '\u200d' && !FORMAT_CHAR.test(prev); // rules 3 join emoji
     if (prev && JOINERS.includes(last) && (WORD_CHAR.test(prev) || joinsSymbols)) {
       const before = this.tokenize(chunk.slice(0, -1));
@@ -275,19 +286,19 @@ export class Tokenizer {
   }
 
   /** Whitespace, or a character read as a space (space_chars: a zero-width space, NUL) (export/text.py separates). */
-  separates(c) {
-    if (IS_SPACE.test(c)) return true;
-    if (!this.spaceChars) return false;
-    this.spaceChars.lastIndex = 0;
-    return this.spaceChars.test(c);
-  }
+  separates(c) { return IS_SPACE.test(c) || (this.isSpaceChar !== null && this.isSpaceChar.test(c)); }
 
-  /** An invisible character no token holds: one of remove_chars (rules 4 on), else isInvisible (export/text.py). */
-  invisible(c) {
-    if (!this.removeChars) return isInvisible(c);
-    this.removeChars.lastIndex = 0;
-    return this.removeChars.test(c);
-  }
+  /** One of remove_chars (rules 4 on: a soft hyphen, a bidi mark), which tokenizing removes (export/text.py removed). */
+  removed(c) { return this.isRemoved !== null && this.isRemoved.test(c); }
+
+  /**
+   * An invisible character no token holds (export/text.py invisible): one of remove_chars, or a
+   * format character that is no joiner and does not separate words (a tag after a word).
+   */
+  invisible(c) { return this.removed(c) || (isInvisible(c) && !this.separates(c)); }
+
+  /** How many code units `text` starts with that continue a word (export/keyboard.py word_prefix_length). */
+  wordPrefixLength(text) { return text.match(this.restOfWord)[0].length; }
 
   /** A capital sigma typed last is "σ" in a word still being typed, not the final "ς" (export/text.py). */
   _unfinished(typed, word) {
@@ -313,24 +324,24 @@ export class Tokenizer {
       if (this.normalization !== null) end = end.normalize(this.normalization);
       return this._unfinished(text.slice(text.length - n), end) === token;
     };
-    // The token's own length is the usual one; else the shortest (removed invisible characters inside
-    // the word make it longer; before rules 4 at most one length could work).
-    if (token.length > 0 && token.length <= text.length && becomes(token.length)) return token.length;
+    // The shortest: removed characters before the word stay, those inside it go with it (before
+    // rules 4 at most one length could work); else 0: no end of the text is the token, so cut nothing
+    // rather than the user's letters
     for (let n = 1; n <= Math.min(text.length, 4 * token.length + 4); n++) if (becomes(n)) return n;
-    return 0; // no end of the text is the token: cut nothing rather than the user's letters
+    return 0;
   }
 
   encodeTokens(tokens) { return tokens.map((t) => (this.index.has(t) ? this.index.get(t) : this.unkId)); }
 
   /**
    * [tokens, cut]: the tokens of line.slice(cut), the end of `line` with at least `need` not in
-   * `special` (all of the line's if it has fewer): a growing tail cut at whitespace, where no token
-   * spans (export/keyboard.py _last_tokens).
+   * `special` (all of the line's if it has fewer): a growing tail cut at whitespace or what reads as
+   * it (a zero-width space), where no token spans (export/keyboard.py _last_tokens).
    */
   lastTokens(line, need, special = new Set()) {
     for (let span = 16 * (need + 1); span < line.length; span *= 2) {
       let cut = line.length - span;
-      while (cut > 0 && !IS_SPACE.test(line[cut - 1])) cut--;
+      while (cut > 0 && !this.separates(line[cut - 1])) cut--;
       const tokens = this.tokenize(line.slice(cut));
       if (tokens.filter((t) => !special.has(t)).length >= need) return [tokens, cut];
     }
@@ -652,7 +663,7 @@ export class Keyboard {
     let head = this.accept(before, word, partial);
     // the caret inside a word: its rest goes too; after a punctuation mark the next word stays
     const last = partial ? charBefore(partial, partial.length) : '';
-    if (last && (WORD_CHAR.test(last) || JOINERS.includes(last))) after = after.slice(after.match(REST_OF_WORD)[0].length);
+    if (last && (WORD_CHAR.test(last) || JOINERS.includes(last))) after = after.slice(this.tokenizer.wordPrefixLength(after));
     if (head.endsWith(' ')) {
       if (after[0] === ' ' || after[0] === '\t') after = after.slice(1);
       else if (after && normalizeLines(after[0]) === '\n') head = head.slice(0, -1);

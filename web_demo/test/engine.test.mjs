@@ -129,7 +129,14 @@ test('files of older tokenizer rules are read as their training read them (2: em
 test('a malformed list of invisible characters in the metadata is refused with one message', () => {
   const meta = { tokenizer: { lowercase: false, split_punct: false, remove_chars: [[10, 5]] }, vocab: ['<unk>', '<eos>'],
     special_tokens: { '<unk>': 0, '<eos>': 1 } };
-  assert.throws(() => new Tokenizer(meta), /tokenizer remove_chars must be a list of \[first, last\] code points/);
+  for (const bad of [[[10, 5]], [[173.5, 174]], [[true, 5]], [173], 'x']) {
+    assert.throws(() => new Tokenizer({ ...meta, tokenizer: { ...meta.tokenizer, remove_chars: bad } }),
+      /tokenizer remove_chars must be a list of \[first, last\] code points/);
+  }
+  assert.throws(() => new Tokenizer({ ...meta, tokenizer: { ...meta.tokenizer, rules_version: 4, remove_chars: [] } }),
+    /metadata: tokenizer rules 4 without space_chars/);
+  const none = new Tokenizer({ ...meta, tokenizer: { ...meta.tokenizer, remove_chars: [], space_chars: [] } });
+  assert.deepEqual(none.tokenize('hy\u00adphen\u0000x'), ['hy\u00adphen\u0000x']);
   const tok = new Tokenizer({ ...meta, tokenizer: { ...meta.tokenizer, remove_chars: [[0xad, 0xad]], space_chars: [[0, 8]] } });
   assert.deepEqual(tok.tokenize('hy\u00adphen\u0000x'), ['hyphen', 'x']);
 });

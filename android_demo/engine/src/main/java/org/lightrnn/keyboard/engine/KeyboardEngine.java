@@ -467,7 +467,7 @@ public final class KeyboardEngine {
     if (!partial.isEmpty()) { // the caret inside a word: its rest goes too; after punctuation the next word stays
       int last = partial.codePointBefore(partial.length());
       if (Tokenizer.isWordChar(last) || Tokenizer.JOINERS.indexOf(last) >= 0) {
-        after = after.substring(Tokenizer.wordPrefixLength(after));
+        after = after.substring(tokenizer.wordPrefixLength(after));
       }
     }
     if (head.endsWith(" ")) {

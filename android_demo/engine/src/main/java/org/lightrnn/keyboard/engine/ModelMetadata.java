@@ -39,10 +39,20 @@ public final class ModelMetadata {
   /** Row of every word's cell. */
   public final int[] wordRow;
 
-  /** The inclusive code point ranges [[first, last], ...] {@code tok} lists under {@code key}, or null if none. */
-  private static int[][] codePointRanges(Map<String, Object> tok, String key) {
-    if (tok.get(key) == null) return null;
+  /**
+   * The inclusive code point ranges [[first, last], ...] {@code tok} lists under {@code key}, or null
+   * if none or an empty list (export/text.py char_class).
+   */
+  private static int[][] codePointRanges(Map<String, Object> tok, String key, int rulesVersion) {
+    if (tok.get(key) == null) {
+      if (rulesVersion >= 4) throw new IllegalArgumentException("metadata: tokenizer rules " + rulesVersion + " without " + key);
+      return null;
+    }
+    if (!(tok.get(key) instanceof List)) {
+      throw new IllegalArgumentException("metadata: tokenizer " + key + " must be a list of [first, last] code points");
+    }
     List<Object> ranges = Json.list(tok, key);
+    if (ranges.isEmpty()) return null;
     int[][] out = new int[ranges.size()][];
     for (int i = 0; i < out.length; i++) {
       Object r = ranges.get(i);
@@ -50,8 +60,9 @@ public final class ModelMetadata {
           || !(((List<?>) r).get(1) instanceof Number)) {
         throw new IllegalArgumentException("metadata: tokenizer " + key + " must be a list of [first, last] code points");
       }
-      int first = ((Number) ((List<?>) r).get(0)).intValue(), last = ((Number) ((List<?>) r).get(1)).intValue();
-      if (first < 0 || first > last || last > Character.MAX_CODE_POINT) {
+      double a = ((Number) ((List<?>) r).get(0)).doubleValue(), b = ((Number) ((List<?>) r).get(1)).doubleValue();
+      int first = (int) a, last = (int) b;
+      if (first != a || last != b || first < 0 || first > last || last > Character.MAX_CODE_POINT) {
         throw new IllegalArgumentException("metadata: tokenizer " + key + " must be a list of [first, last] code points");
       }
       out[i] = new int[] {first, last};
@@ -76,8 +87,8 @@ public final class ModelMetadata {
       throw new IllegalArgumentException("unknown tokenizer normalization " + normalization + " (this engine knows NFC)");
     }
     rulesVersion = tok.get("rules_version") != null ? Json.integer(tok, "rules_version") : normalization == null ? 1 : 2;
-    spaceChars = codePointRanges(tok, "space_chars");
-    removeChars = codePointRanges(tok, "remove_chars");
+    spaceChars = codePointRanges(tok, "space_chars", rulesVersion);
+    removeChars = codePointRanges(tok, "remove_chars", rulesVersion);
     Map<String, Object> special = Json.obj(json, "special_tokens");
     unkId = Json.integer(special, "<unk>");
     eosId = Json.integer(special, "<eos>");

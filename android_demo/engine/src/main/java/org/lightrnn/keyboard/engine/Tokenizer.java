@@ -119,13 +119,13 @@ public final class Tokenizer {
 
   /**
    * The tokens of the end of {@code line}, with at least {@code need} not in {@code special} (all of the
-   * line's if it has fewer): a growing tail cut at whitespace, where no token spans
-   * (export/keyboard.py _last_tokens), so a long line costs what its end does.
+   * line's if it has fewer): a growing tail cut at whitespace or what reads as it (a zero-width
+   * space), where no token spans (export/keyboard.py _last_tokens), so a long line costs what its end does.
    */
   public LineEnd lastTokens(String line, int need, java.util.Set<String> special) {
     for (long span = 16L * (need + 1); span < line.length(); span *= 2) {
       int cut = (int) (line.length() - span);
-      while (cut > 0 && !isSpace(line.charAt(cut - 1))) cut--;
+      while (cut > 0 && !separates(line.charAt(cut - 1))) cut--;
       List<String> tokens = tokenize(line.substring(cut));
       int kept = 0;
       for (String t : tokens) if (!special.contains(t)) kept++;
@@ -229,9 +229,17 @@ public final class Tokenizer {
     return isSpace(c) || in(spaceChars, c);
   }
 
-  /** An invisible character no token holds: one of removeChars (rules 4 on), else isInvisible (export/text.py). */
+  /** One of removeChars (rules 4 on: a soft hyphen, a bidi mark), which tokenizing removes (export/text.py removed). */
+  boolean removed(int c) {
+    return in(removeChars, c);
+  }
+
+  /**
+   * An invisible character no token holds (export/text.py invisible): one of removeChars, or a
+   * format character that is no joiner and does not separate words (a tag after a word).
+   */
   boolean invisible(int c) {
-    return removeChars != null ? in(removeChars, c) : isInvisible(c);
+    return removed(c) || (isInvisible(c) && !(c <= 0xFFFF && separates((char) c)));
   }
 
   private static boolean isAscii(String s) {
@@ -252,15 +260,13 @@ public final class Tokenizer {
   }
 
   private int typedLengthOf(String text, String token) {
-    // The token's own length is the usual one; else the shortest (removed invisible characters inside
-    // the word make it longer; before rules 4 at most one length could work).
-    if (!token.isEmpty() && token.length() <= text.length() && becomes(text, token.length(), token)) {
-      return token.length();
-    }
+    // The shortest: removed characters before the word stay, those inside it go with it (before
+    // rules 4 at most one length could work); else 0: no end of the text is the token, so cut
+    // nothing rather than the user's letters
     for (int n = 1; n <= Math.min(text.length(), 4 * token.length() + 4); n++) {
       if (becomes(text, n, token)) return n;
     }
-    return 0; // no end of the text is the token: cut nothing rather than the user's letters
+    return 0;
   }
 
   private boolean becomes(String text, int n, String token) {
@@ -329,7 +335,11 @@ public final class Tokenizer {
     List<String> tokens = tokenize(chunk);
     if (tokens.isEmpty()) return new TypedWord("", 0);
     char last = chunk.charAt(chunk.length() - 1);
-    int prev = chunk.length() > 1 ? chunk.codePointBefore(chunk.length() - 1) : -1;
+    int beforeJoiner = chunk.length() - 1; // the character before a joiner at the end, removed ones skipped
+    while (beforeJoiner > 0 && removed(chunk.codePointBefore(beforeJoiner))) {
+      beforeJoiner -= Character.charCount(chunk.codePointBefore(beforeJoiner));
+    }
+    int prev = beforeJoiner > 0 ? chunk.codePointBefore(beforeJoiner) : -1;
     if (prev >= 0 && JOINERS.indexOf(last) >= 0
         && (isWordChar(prev) || (rulesVersion >= 3 && last == '\u200D' && Character.getType(prev) != Character.FORMAT))) {
       List<String> before = tokenize(chunk.substring(0, chunk.length() - 1));
@@ -353,22 +363,28 @@ public final class Tokenizer {
   }
 
   /**
-   * How many chars {@code text} starts with that continue a word: word characters, and joiners
-   * followed by one (export/keyboard.py word_prefix_length).
+   * How many chars {@code text} starts with that continue a word: word characters, joiners followed
+   * by one, and removed characters before either (export/keyboard.py word_prefix_length).
    */
-  static int wordPrefixLength(String text) {
+  int wordPrefixLength(String text) {
     int n = 0;
-    while (n < text.length()) {
-      int c = text.codePointAt(n);
-      if (isWordChar(c)) {
-        n += Character.charCount(c);
-      } else if (JOINERS.indexOf(text.charAt(n)) >= 0 && n + 1 < text.length() && isWordChar(text.codePointAt(n + 1))) {
-        n++;
+    while (true) {
+      int m = skipRemoved(text, n);
+      if (m < text.length() && isWordChar(text.codePointAt(m))) {
+        n = m + Character.charCount(text.codePointAt(m));
+      } else if (m < text.length() && JOINERS.indexOf(text.charAt(m)) >= 0 && skipRemoved(text, m + 1) < text.length()
+          && isWordChar(text.codePointAt(skipRemoved(text, m + 1)))) {
+        n = m + 1;
       } else {
-        break;
+        return n;
       }
     }
-    return n;
+  }
+
+  /** The index past the removed characters of {@code text} from {@code i}. */
+  private int skipRemoved(String text, int i) {
+    while (i < text.length() && removed(text.codePointAt(i))) i += Character.charCount(text.codePointAt(i));
+    return i;
   }
 
   /** An invisible format character that is no part of a word (export/text.py invisible). */
