@@ -78,12 +78,6 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
     for name, arr in ids.items():
         if len(arr) < 2 * (cfg.batch_size if name == "train" else 1):
             raise LightRNNError(f"{name} split has {len(arr)} tokens, too few for batch size {cfg.batch_size}")
-    small = [f"{name} {len(ids[name])}" for name in ("valid", "test") if len(ids[name]) < SMALL_HELD_OUT]
-    if small and not cfg.resume:
-        lines = "/".join(str(len(getattr(corpus, name))) for name in ("train", "valid", "test"))
-        print(f"note: little held-out text: {', '.join(small)} tokens (train/valid/test {lines} lines); a "
-              f"perplexity over fewer than {SMALL_HELD_OUT} words says little, and early stopping follows noise",
-              file=sys.stderr)
     model_cfg.vocab_size = len(vocab)
     model_cfg = model_cfg.resolved()
     if model_cfg.model == "lightrnn" and not cfg.resume:
@@ -91,6 +85,13 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
         if max(r, c) > 4 * min(r, c):  # a lopsided --rows/--cols: one head does nearly all the work
             print(f"note: a {r}x{c} table for {len(vocab)} words; LightRNN shares its vectors best with "
                   f"rows ≈ cols ≈ √|V| (the default, with neither --rows nor --cols)", file=sys.stderr)
+    # (after the settings are checked: a bad flag's error comes alone)
+    small = [f"{name} {len(ids[name])}" for name in ("valid", "test") if len(ids[name]) < SMALL_HELD_OUT]
+    if small and not cfg.resume:
+        lines = "/".join(str(len(getattr(corpus, name))) for name in ("train", "valid", "test"))
+        print(f"note: little held-out text: {', '.join(small)} tokens (train/valid/test {lines} lines); a "
+              f"perplexity over fewer than {SMALL_HELD_OUT} words says little, and early stopping follows noise",
+              file=sys.stderr)
     return model_cfg, vocab, ids, corpus.source
 
 
