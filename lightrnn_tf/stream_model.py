@@ -380,6 +380,19 @@ class StreamLanguageModel(keras.Model):
 
     # === Saving ===
 
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        """The model's children in TensorFlow's object graph (`tf.train.Checkpoint(model=...)`,
+        SavedModel): Keras' own, plus what Keras tracks for its own saving only, so a checkpoint of
+        the model alone holds every variable: the layers of a Python list (`lstms`; without this
+        the LSTM weights came back only through an optimizer already built) and the RNG state
+        (`rng_state_variables`)."""
+        children = dict(super()._trackable_children(save_type, **kwargs))
+        for i, layer in enumerate(getattr(self, "lstms", ())):
+            children.setdefault(f"lstms_{i}", layer)
+        for i, variable in enumerate(self.rng_state_variables()):
+            children.setdefault(f"rng_{i}", variable)
+        return children
+
     def rng_state_variables(self) -> list:
         """The state variables of the model's Keras `SeedGenerator`s (dropout masks, sampled
         classes), in a fixed order."""

@@ -379,3 +379,37 @@ def test_restore_brings_back_the_saved_best_weights_and_running_loss(tmp_path):
         np.testing.assert_array_equal(before, np.asarray(after))
     for before, var in zip(metrics, metric_vars):
         np.testing.assert_array_equal(before, var.numpy(), err_msg=var.path)
+
+
+@pytest.mark.parametrize("kind", ["lightrnn", "full_softmax", "sampled_softmax"])
+def test_a_tf_checkpoint_of_the_model_alone_holds_every_variable(tmp_path, kind):
+    """`tf.train.Checkpoint(model=m)`, the TensorFlow way a user saves a Keras model: restored into
+    a new model whose optimizer is not built (so nothing comes back through the optimizer's
+    references), every variable comes back, the LSTMs (a Python list of layers, which TensorFlow's
+    tracking does not see into) and the dropout RNG included, and so do the log-probs."""
+    import tensorflow as tf
+
+    from lightrnn_tf.baselines import FullSoftmaxLSTM, SampledSoftmaxLSTM
+
+    cls, kwargs = {"lightrnn": (LightRNNModel, {}), "full_softmax": (FullSoftmaxLSTM, {}),
+                   "sampled_softmax": (SampledSoftmaxLSTM, {"num_sampled": 5})}[kind]
+    ids = np.random.default_rng(0).integers(0, 50, 2000).astype(np.int32)
+
+    def make():
+        return cls(50, embedding_dim=8, hidden_dim=8, num_layers=2, dropout=0.3, **kwargs)
+
+    trained = make()
+    trained.compile(optimizer="adam")
+    trained.fit(stream_dataset(ids, 4, 5).take(3), epochs=1, verbose=0)
+    fresh = make()
+    window = (np.array([[1, 2, 3], [4, 5, 6]], np.int32),) * 2
+    fresh(window)
+    own = lambda m: list(m.variables) + m.rng_state_variables()  # noqa: E731
+    for v in own(fresh):
+        v.assign(v + tf.cast(1, v.dtype))
+    path = tf.train.Checkpoint(model=trained).write(str(tmp_path / "ckpt"))
+    tf.train.Checkpoint(model=fresh).read(path).expect_partial()  # (the optimizer's slots have nowhere to go)
+    assert len(own(fresh)) == len(own(trained)) and any("lstm" in v.path for v in fresh.variables)
+    for a, b in zip(own(trained), own(fresh)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+    np.testing.assert_array_equal(np.asarray(trained(window)), np.asarray(fresh(window)))
