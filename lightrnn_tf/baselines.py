@@ -40,11 +40,13 @@ class FullSoftmaxLSTM(StreamLanguageModel):
             `LightRNNModel`. Default: `0.0`.
 
     Call arguments:
-        inputs: tuple `(x, y)` of int `(B, T)`: words and next words of a window.
+        inputs: tuple `(x, y)` of int `(B, T)`: words and next words of a window. Only `x[:, 0]`
+            is read (each row's first word starts its state); the model reads `y` itself, one
+            word after another, as in the stream.
         training: bool.
 
     Returns:
-        `(B, T)` float32 `log P(y_t | x_1..x_t)`, the window read from `start_state(x[:, 0])`.
+        `(B, T)` float32 `log P(y_t | x_1, y_1..y_{t-1})`, the window read from `start_state(x[:, 0])`.
     """
 
     def __init__(self, vocab_size, embedding_dim=256, hidden_dim=256, num_layers=1, dropout=0.3, weight_drop=0.0,

@@ -54,11 +54,13 @@ class LightRNNModel(StreamLanguageModel):
             policy goes to every layer but the softmax heads, which stay float32; saved with the model).
 
     Call arguments:
-        inputs: tuple `(x, y)` of int `(B, T)`: words and next words of a window.
+        inputs: tuple `(x, y)` of int `(B, T)`: words and next words of a window. Only `x[:, 0]`
+            is read (each row's first word starts its state); the model reads `y` itself, one
+            word after another, as in the stream.
         training: bool.
 
     Returns:
-        `(B, T)` float32 `log P(y_t | x_1..x_t)`, the window read from `start_state(x[:, 0])`.
+        `(B, T)` float32 `log P(y_t | x_1, y_1..y_{t-1})`, the window read from `start_state(x[:, 0])`.
 
     Reference:
         Li, Qin, Yang, Liu. LightRNN: Memory and Computation-Efficient Recurrent Neural

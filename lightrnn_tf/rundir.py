@@ -93,8 +93,9 @@ def save_run(path: str, *, model_config=None, train_config=None, vocab: Vocabula
     Args:
         path: run directory (created if needed).
         model_config, train_config: written together as `config.json` (`train_config` optional).
-            Without `model_config`, a given `model`'s own settings are written, with the
-            tokenizer flags of `tokenizer`, when `tokenizer` is given or there is no config.json yet.
+            Without `model_config`, a given `model`'s own settings are written with the tokenizer
+            flags of `tokenizer`; without `tokenizer` either, the run's config.json must already
+            describe this model (as after a CLI run), else it is refused.
         vocab: written as `vocab.txt`.
         model: a stream language model, written as `model.keras`; a LightRNN model's table also
             as `allocation.tsv` and `allocation_preview.txt` (needs `vocab`).
@@ -105,9 +106,12 @@ def save_run(path: str, *, model_config=None, train_config=None, vocab: Vocabula
         `path`.
 
     Raises:
-        LightRNNError: a file could not be written (e.g. disk full); its partial file is removed
-            and the files already there are left as they were.
+        LightRNNError: what is given does not make a run (a LightRNN model without `vocab`, a
+            vocabulary of another size than the model's, a model without `tokenizer` and no
+            config.json of it), before anything is written; or a file could not be written (e.g.
+            disk full): its partial file is removed and the files already there are left as they were.
     """
+    _check_run_parts(path, model_config, vocab, model, tokenizer)
     try:
         return _save_run(path, model_config=model_config, train_config=train_config, vocab=vocab, model=model,
                          metrics=metrics, tokenizer=tokenizer)
@@ -146,14 +150,49 @@ def _write_error(path: str, e: OSError) -> LightRNNError:
                          f"the checkpoints are kept{advice}")
 
 
+def _settings_of(model) -> dict:
+    """The `ModelConfig` fields a stream model states itself."""
+    from lightrnn_tf.baselines import FullSoftmaxLSTM, SampledSoftmaxLSTM
+
+    kind = ("sampled_softmax" if isinstance(model, SampledSoftmaxLSTM) else
+            "full_softmax" if isinstance(model, FullSoftmaxLSTM) else "lightrnn")
+    return {"model": kind, **{f: getattr(model, f) for f in (
+        "vocab_size", "rows", "cols", "embedding_dim", "hidden_dim", "num_layers", "weight_drop") if hasattr(model, f)},
+        "dropout": model.dropout_rate}
+
+
+def _check_run_parts(path, model_config, vocab, model, tokenizer) -> None:
+    """Refuses, before anything is written, parts that do not make a run (see `save_run`)."""
+    if model is None:
+        return
+    if vocab is None and hasattr(model, "get_table"):
+        raise LightRNNError("save_run: a LightRNN model needs `vocab` (its allocation is written with the words)")
+    if vocab is not None and len(vocab) != model.vocab_size:
+        raise LightRNNError(f"save_run: the vocabulary has {len(vocab)} words, the model {model.vocab_size}")
+    if model_config is not None or tokenizer is not None:
+        return
+    config = os.path.join(path, CONFIG)
+    if not os.path.exists(config):
+        raise LightRNNError("save_run: pass tokenizer= (the Tokenizer your text was encoded with), so that the run, "
+                            "its evaluation and its export read text as your training did")
+    try:
+        with open(config, encoding="utf-8") as f:
+            saved, _ = config_lib.from_json(f.read())
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise LightRNNError(f"{config} is corrupt: {e}") from None
+    other = {f: (v, getattr(saved, f)) for f, v in _settings_of(model).items() if getattr(saved, f) != v}
+    if other:
+        raise LightRNNError(f"save_run: {config} describes another model ("
+                            + ", ".join(f"{f} {old} there, {new} here" for f, (new, old) in other.items())
+                            + "): pass tokenizer= to write this model's")
+
+
 def _save_run(path, *, model_config, train_config, vocab, model, metrics, tokenizer) -> str:
     os.makedirs(path, exist_ok=True)
     saved_by = ""
-    if model_config is None and model is not None and (tokenizer or not os.path.exists(os.path.join(path, CONFIG))):
-        model_config = config_lib.ModelConfig(**{f: getattr(model, f) for f in (
-            "vocab_size", "rows", "cols", "embedding_dim", "hidden_dim", "num_layers") if hasattr(model, f)},
-            dropout=model.dropout_rate)
-        if train_config is None and tokenizer is not None:
+    if model_config is None and model is not None and tokenizer is not None:
+        model_config = config_lib.ModelConfig(**_settings_of(model))
+        if train_config is None:
             train_config = config_lib.TrainConfig(lowercase=tokenizer.lowercase, split_punct=tokenizer.split_punct,
                                                   tokenizer_rules=tokenizer.rules, out=path)
             saved_by = config_lib.SAVED_BY_PYTHON  # its data fields are defaults, not the text it trained on
@@ -166,8 +205,6 @@ def _save_run(path, *, model_config, train_config, vocab, model, metrics, tokeni
         model.save(tmp)
         os.replace(tmp, os.path.join(path, MODEL))
         if hasattr(model, "get_table"):
-            if vocab is None:
-                raise ValueError("save_run: writing a LightRNN model's allocation needs `vocab`")
             from lightrnn_tf.realloc import plot_table
 
             table = model.get_table()

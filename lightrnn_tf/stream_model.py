@@ -202,6 +202,8 @@ class StreamLanguageModel(keras.Model):
         integer ids, checked when the window runs to lie in `[0, vocab_size)` (`BAD_IDS`)."""
         if isinstance(data, (tuple, list)) and len(data) == 1 and isinstance(data[0], (tuple, list)):
             data = data[0]
+        while isinstance(data, (tuple, list)) and len(data) > 2 and data[-1] is None:
+            data = data[:-1]  # train_on_batch(x, y) hands over (x, y, None)
         if not isinstance(data, (tuple, list)) or len(data) < 2:
             raise ValueError("a stream language model reads windows (x, y) of int word ids (B, T), y the next "
                              "words: give it stream_dataset(ids, batch_size, bptt) (lightrnn_tf.data)")
@@ -213,6 +215,11 @@ class StreamLanguageModel(keras.Model):
             if not tf.as_dtype(ids.dtype).is_integer:
                 raise LightRNNError(f"windows must hold integer word ids, got {name} of dtype "
                                     f"{tf.as_dtype(ids.dtype).name} (Vocabulary.encode_lines gives int32)")
+        shapes = [tf.TensorShape(ids.shape) for ids in (x, y)]
+        if any(s.rank is not None and s.rank != 2 for s in shapes) or not shapes[0].is_compatible_with(shapes[1]) \
+                or any(s.rank == 2 and s[1] == 0 for s in shapes):
+            raise LightRNNError(f"windows are (x, y) of the same shape (B, T), T >= 1, y the words after x (its "
+                                f"first column starts each stream): got x {shapes[0]} and y {shapes[1]}")
         vocab_size = getattr(self, "vocab_size", None)
         if vocab_size is None:
             return x, y
@@ -300,7 +307,12 @@ class StreamLanguageModel(keras.Model):
             if not any(isinstance(cb, keras.callbacks.ProgbarLogger) for cb in callbacks):
                 callbacks.append(WindowProgbarLogger())  # silent with verbose=0, like Keras' own
             kwargs["callbacks"] = callbacks
+        if kwargs.get("shuffle"):
+            raise LightRNNError("fit(shuffle=True) would mix the windows of the streams, whose state is carried from "
+                                "one window to the next: windows must stay in stream order (the default here)")
         kwargs.setdefault("shuffle", False)  # windows must stay in stream order
+        _check_arrays_batch_size(args, kwargs)
+        _check_callback_order(kwargs.get("callbacks"))
         args, kwargs = self._distribute_windows(args, kwargs, "steps_per_epoch")
         if self._replicas() > 1 and isinstance(kwargs.get("validation_data"), tf.data.Dataset):
             from lightrnn_tf.data import distribute_windows
@@ -319,10 +331,15 @@ class StreamLanguageModel(keras.Model):
             self._set_steps_per_execution(configured)
 
     def _one_line_errors(self, run, *args, **kwargs):
-        """`run(*args, **kwargs)`, its failed run-time checks of the windows raised as one line."""
+        """`run(*args, **kwargs)`, its failed run-time checks of the windows raised as one line. On any
+        failure the compiled functions go: one whose first trace failed could not build the
+        optimizer's variables in a later `fit` ("Creating variables on a non-first call")."""
         try:
             return run(*args, **kwargs)
-        except tf.errors.InvalidArgumentError as e:
+        except BaseException as e:
+            self.train_function = self.test_function = self.predict_function = None
+            if not isinstance(e, tf.errors.InvalidArgumentError):
+                raise
             if BAD_IDS in e.message:
                 found = re.findall(r"\[(-?\d+)\]", e.message.split(BAD_IDS, 1)[1])[:2]
                 seen = f" (a window holds ids {found[0]} to {found[1]})" if len(found) == 2 else ""
@@ -358,13 +375,15 @@ class StreamLanguageModel(keras.Model):
         _check_not_empty(args[0] if args else kwargs.get("x"), "prediction")
         self._eval_stream.reset()
         # Keras concatenates the windows of one execution inside the graph, which fails on the
-        # shorter last window: one window an execution (prediction is no training bottleneck).
-        configured = self.steps_per_execution
+        # shorter last window: one window an execution (prediction is no training bottleneck). The
+        # train and test functions are kept: a `predict` in a callback of `fit` runs inside them.
+        configured, kept = self.steps_per_execution, (self.train_function, self.test_function)
         self._set_steps_per_execution(1)
         try:
             out = self._one_line_errors(super().predict, *args, **kwargs)
         finally:
             self._set_steps_per_execution(configured)
+            self.train_function, self.test_function = kept
         if isinstance(out, tf.RaggedTensor):
             out = out.to_tensor(default_value=np.nan).numpy()
         return out
@@ -475,6 +494,33 @@ def _check_weights(kwargs, *names) -> None:
     if given:
         raise LightRNNError(f"a stream language model takes no {' or '.join(given)}: every target word counts once "
                             "in its loss, and Keras would weight or index the windows' ids instead")
+
+
+def _check_arrays_batch_size(args, kwargs) -> None:
+    """Refuses arrays of windows without `batch_size`: Keras would cut them into its default 32 rows,
+    which mixes the streams unless B is 32."""
+    x = args[0] if args else kwargs.get("x")
+    arrays = (np.ndarray, tf.Tensor)
+    given = len(args) > 2 and args[2] is not None or kwargs.get("batch_size") is not None
+    if not given and (isinstance(x, arrays) or isinstance(x, (tuple, list)) and x and isinstance(x[0], arrays)):
+        raise LightRNNError("arrays of windows need batch_size=B, the number of streams (rows) a window has: Keras "
+                            "would otherwise cut them into batches of 32 rows and mix the streams")
+
+
+def _check_callback_order(callbacks) -> None:
+    """Warns when a Keras `ModelCheckpoint` or `EarlyStopping` comes after a `ReallocationCallback`:
+    at the end of an epoch that reallocates it would save (or keep as the best) the weights with the
+    new table before any training on it, a much worse model than the `val_loss` it logs."""
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    listed = list(getattr(callbacks, "callbacks", callbacks) or [])
+    first = next((i for i, cb in enumerate(listed) if isinstance(cb, ReallocationCallback)), None)
+    late = [type(cb).__name__ for cb in listed[first + 1:] if isinstance(
+        cb, (keras.callbacks.ModelCheckpoint, keras.callbacks.EarlyStopping))] if first is not None else []
+    if late:
+        warnings.warn(f"{', '.join(late)} comes after ReallocationCallback, so after an epoch that reallocates it "
+                      "saves the model with the new table before any training on it, not the model its val_loss "
+                      "measured: list it before ReallocationCallback", stacklevel=3)
 
 
 def _check_not_empty(data, what: str) -> None:

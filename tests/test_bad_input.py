@@ -406,3 +406,34 @@ def test_text_at_prediction(capsys, tflite, tmp_path):
     bad.write_bytes("the caf\xe9 sat\n".encode("latin-1"))
     line = _one_error_line(capsys, evaluate_main, ["--model", tflite, "--text", str(bad)])
     assert line == f"error: {bad} is not valid UTF-8 (byte 7); convert it to UTF-8 first"
+
+
+def test_save_run_refuses_parts_that_make_no_run_before_writing(trained, tmp_path):
+    """`save_run` from Python: a LightRNN model without its vocabulary, a vocabulary of another
+    size, a model without the tokenizer in a new directory, or over the config.json of another
+    model is refused in one line, with nothing written; a config.json of this model (as the CLI
+    leaves) needs no tokenizer."""
+    import re
+
+    from lightrnn_tf.data import Tokenizer, Vocabulary
+    from lightrnn_tf.errors import LightRNNError
+    from lightrnn_tf.model import LightRNNModel
+    from lightrnn_tf.rundir import load_run, save_run
+
+    run = load_run(trained[0])
+    new = str(tmp_path / "new")
+    small = Vocabulary(run.vocab.words[:-1], run.vocab.counts[:-1])
+    for kwargs, message in [({"tokenizer": run.tokenizer}, "a LightRNN model needs `vocab`"),
+                            ({"vocab": small, "tokenizer": run.tokenizer},
+                             f"the vocabulary has {len(small)} words, the model {len(run.vocab)}"),
+                            ({"vocab": run.vocab}, "pass tokenizer= (the Tokenizer your text was encoded with)")]:
+        with pytest.raises(LightRNNError, match=re.escape(f"save_run: {message}")):
+            save_run(new, model=run.model, **kwargs)
+        assert not os.path.exists(new)
+    save_run(new, model=run.model, vocab=run.vocab, tokenizer=Tokenizer(lowercase=True))
+    before = _snapshot(new)
+    save_run(new, model=run.model, vocab=run.vocab, metrics={"test_ppl": 1.0})  # its own config.json: fine
+    other = LightRNNModel(len(run.vocab), embedding_dim=run.model.embedding_dim + 4, hidden_dim=run.model.hidden_dim)
+    with pytest.raises(LightRNNError, match=r"config.json describes another model \(embedding_dim \d+ there, \d+ here\)"):
+        save_run(new, model=other, vocab=run.vocab)
+    assert {k: v for k, v in _snapshot(new).items() if not k.endswith("metrics.json")} == before

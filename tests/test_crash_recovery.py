@@ -256,7 +256,7 @@ def test_a_full_disk_during_a_checkpoint_gives_one_line_and_keeps_the_previous_o
 
 
 def test_a_full_disk_while_writing_the_run_files_keeps_what_was_there(tmp_path):
-    from lightrnn_tf.data import Vocabulary
+    from lightrnn_tf.data import Tokenizer, Vocabulary
     from lightrnn_tf.errors import LightRNNError
     from lightrnn_tf.model import LightRNNModel
     from lightrnn_tf.rundir import save_run
@@ -274,7 +274,7 @@ def test_a_full_disk_while_writing_the_run_files_keeps_what_was_there(tmp_path):
         model = LightRNNModel(400, embedding_dim=64, hidden_dim=64)  # model.keras: about 200 kB
         with pytest.raises(LightRNNError, match=r"^could not write the run files in .* \(disk full\); the files "
                                                 r"already there and the checkpoints are kept"):
-            save_run(str(run), model=model, vocab=vocab, metrics={"test_ppl": 2.0})
+            save_run(str(run), model=model, vocab=vocab, metrics={"test_ppl": 2.0}, tokenizer=Tokenizer())
         assert {name: (run / name).read_bytes() for name in before} == before
         assert not [name for name in os.listdir(run) if ".tmp" in name or name == "model.keras"]
     finally:

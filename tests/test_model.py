@@ -283,6 +283,45 @@ def test_a_window_of_another_batch_size_and_an_empty_dataset_are_refused(tiny_mo
             run()
 
 
+def test_windows_of_a_bad_shape_shuffling_and_arrays_without_a_batch_size_are_refused(tiny_model, rng):
+    """One line instead of a TensorFlow graph error (1-D or 3-D windows, x and y of other shapes, an
+    empty window) or a silently mixed stream (`shuffle=True`, arrays cut into Keras' 32 rows)."""
+    import tensorflow as tf
+
+    model = tiny_model(layers=1)
+    model.compile(optimizer="adam")
+    x = rng.integers(0, 10, (4, 5)).astype(np.int32)
+    for xs, ys in ((x[0], x[0]), (x[None], x[None]), (x, x[:2]), (x[:, :0], x[:, :0]), (x, x[:, :3])):
+        with pytest.raises(LightRNNError, match=r"^windows are \(x, y\) of the same shape \(B, T\), T >= 1"):
+            model.fit(tf.data.Dataset.from_tensors((xs, ys)), epochs=1, verbose=0)
+    with pytest.raises(LightRNNError, match=r"^fit\(shuffle=True\) would mix the windows of the streams"):
+        model.fit(_windows_of(x, x), shuffle=True, epochs=1, verbose=0)
+    with pytest.raises(LightRNNError, match=r"^arrays of windows need batch_size=B"):
+        model.fit(x, x, epochs=1, verbose=0)
+    model.fit(x, x, batch_size=2, epochs=1, verbose=0)  # with it: fine
+    loss = model.train_on_batch(x[:2], x[:2])  # Keras hands over (x, y, None)
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(model.test_on_batch(x[:2], x[:2])))
+
+
+def test_a_checkpoint_callback_after_reallocation_gets_a_warning(tiny_model, rng):
+    """`ModelCheckpoint` or `EarlyStopping` listed after `ReallocationCallback` would save the new
+    table with weights not yet trained on it; `fit` says so once, and not when it comes before."""
+    import warnings
+
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    ids = rng.integers(0, 10, 81).astype(np.int32)
+    model = tiny_model(layers=1)
+    model.compile(optimizer="adam")
+    realloc = ReallocationCallback(ids, every=0, batch_size=2, bptt=6)
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=5)
+    with pytest.warns(UserWarning, match="EarlyStopping comes after ReallocationCallback"):
+        model.fit(stream_dataset(ids, 2, 6), epochs=1, verbose=0, callbacks=[realloc, stop])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(stream_dataset(ids, 2, 6), epochs=1, verbose=0, callbacks=[stop, realloc])
+
+
 def test_fit_takes_a_keras_callback_list(tiny_model, rng):
     """`fit(callbacks=keras.callbacks.CallbackList([...]))`, which Keras accepts: the carried state
     is still reset every epoch (the same losses as with a plain list) and `fit` returns its history."""
@@ -315,6 +354,28 @@ def test_predict_with_several_windows_an_execution(tiny_model, rng):
     model.compile(optimizer="adam", steps_per_execution=2)
     np.testing.assert_allclose(model.predict(ds, verbose=0), want, rtol=1e-6)
     assert model.steps_per_execution == 2
+
+
+def test_predict_in_a_callback_of_fit_with_several_windows_an_execution(tiny_model, rng):
+    """A `predict` inside `fit` (a callback at every window) with `steps_per_execution` > 1: it
+    once dropped the running train function, and `fit` failed with "'NoneType' object is not
+    callable". Training goes on, and its losses equal a run without the callback."""
+    import keras
+
+    ds = stream_dataset(rng.integers(0, 10, 201).astype(np.int32), 2, 6)
+    seen = []
+
+    class PredictEveryWindow(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(self.model.predict(ds.take(2), verbose=0).shape)
+
+    losses = []
+    for callbacks in ([], [PredictEveryWindow()]):
+        model = tiny_model(layers=1)
+        model.compile(optimizer="adam", steps_per_execution=2)
+        losses.append(model.fit(ds, epochs=2, verbose=0, callbacks=callbacks).history["loss"])
+    assert seen and all(shape == (4, 6) for shape in seen)
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("cls", [LightRNNModel, FullSoftmaxLSTM])
