@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -662,6 +663,7 @@ class ReallocationCallback(keras.callbacks.Callback):
         if recovery_epochs < 1:
             raise LightRNNError(f"Received an invalid value for `recovery_epochs`, expected >= 1, got {recovery_epochs}.")
         self.recovery_epochs = recovery_epochs
+        self._warned_never = False  # (on_train_end)
         if not tokens_per_word >= 0:
             raise LightRNNError(f"Received an invalid value for `tokens_per_word`, expected >= 0, got {tokens_per_word}.")
         self.tokens_per_word = tokens_per_word
@@ -737,6 +739,14 @@ class ReallocationCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.epoch_statistics is not None:
             self.model.set_epoch_statistics(None)
+        last = (self.params or {}).get("epochs", 0) - 1
+        if (self.every and not self.reports and not self.after_last_epoch and not self._warned_never
+                and last >= 0 and (last + 1) % self.every == 0):
+            # a fit called one epoch at a time never reallocates (its one epoch is always the last)
+            self._warned_never = True
+            warnings.warn(f"ReallocationCallback: no reallocation yet; the one due after epoch {last + 1} was skipped "
+                          "because no epoch of this fit followed it to train on the new table (calling fit one "
+                          "epoch at a time? pass after_last_epoch=True)", stacklevel=2)
 
     def due(self, epoch: int, logs=None) -> bool:
         """Whether the end of 0-based `epoch` reallocates."""

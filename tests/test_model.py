@@ -318,7 +318,7 @@ def test_a_checkpoint_callback_after_reallocation_gets_a_warning(tiny_model, rng
     with pytest.warns(UserWarning, match="EarlyStopping comes after ReallocationCallback"):
         model.fit(stream_dataset(ids, 2, 6), epochs=1, verbose=0, callbacks=[realloc, stop])
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.filterwarnings("error", message=".*comes after ReallocationCallback")
         model.fit(stream_dataset(ids, 2, 6), epochs=1, verbose=0, callbacks=[stop, realloc])
 
 

@@ -1017,3 +1017,29 @@ def test_statistics_passes_trace_once_and_follow_the_table(tiny):
     for got, ref, before in zip(again[:2], want[:2], first[:2]):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
         assert not np.allclose(got, before)
+
+
+def test_fit_one_epoch_at_a_time_warns_that_it_never_reallocates(tiny_model):
+    """`fit(epochs=1)` in a loop: its one epoch is always the last, which reallocates only with
+    `after_last_epoch=True`; the callback says so once instead of never reallocating silently."""
+    import warnings
+
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.realloc import ReallocationCallback
+
+    ids = np.random.default_rng(0).integers(0, 10, 81).astype(np.int32)
+    model = tiny_model(layers=1)
+    model.compile(optimizer="adam")
+    cb = ReallocationCallback(ids, every=1, batch_size=2, bptt=6, verbose=0)
+    with pytest.warns(UserWarning, match="the one due after epoch 1 was skipped .* pass after_last_epoch=True"):
+        model.fit(stream_dataset(ids, 2, 6), epochs=1, verbose=0, callbacks=[cb])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="ReallocationCallback")  # once
+        model.fit(stream_dataset(ids, 2, 6), initial_epoch=1, epochs=2, verbose=0, callbacks=[cb])
+        assert not cb.reports
+        on = ReallocationCallback(ids, every=1, batch_size=2, bptt=6, verbose=0, after_last_epoch=True)
+        model.fit(stream_dataset(ids, 2, 6), epochs=1, verbose=0, callbacks=[on])
+        assert len(on.reports) == 1
+        two = ReallocationCallback(ids, every=1, batch_size=2, bptt=6, verbose=0)
+        model.fit(stream_dataset(ids, 2, 6), epochs=2, verbose=0, callbacks=[two])  # reallocates after epoch 1
+        assert len(two.reports) == 1
