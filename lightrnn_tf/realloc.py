@@ -663,7 +663,7 @@ class ReallocationCallback(keras.callbacks.Callback):
         if recovery_epochs < 1:
             raise LightRNNError(f"Received an invalid value for `recovery_epochs`, expected >= 1, got {recovery_epochs}.")
         self.recovery_epochs = recovery_epochs
-        self._warned_never = False  # (on_train_end)
+        self._warned_never, self._epochs_ended = False, []  # (on_train_end)
         if not tokens_per_word >= 0:
             raise LightRNNError(f"Received an invalid value for `tokens_per_word`, expected >= 0, got {tokens_per_word}.")
         self.tokens_per_word = tokens_per_word
@@ -739,14 +739,19 @@ class ReallocationCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.epoch_statistics is not None:
             self.model.set_epoch_statistics(None)
+        # A fit of one epoch never reallocates by default (its one epoch is the last): said once, when
+        # that epoch ran to its end, was due, and nothing else (the time budget, a stop) explains it.
         last = (self.params or {}).get("epochs", 0) - 1
-        if (self.every and not self.reports and not self.after_last_epoch and not self._warned_never
-                and last >= 0 and (last + 1) % self.every == 0):
-            # a fit called one epoch at a time never reallocates (its one epoch is always the last)
+        if (self.every and not self.reports and not self.skipped and not self.after_last_epoch
+                and not self._warned_never and self._epochs_ended == [last] and (last + 1) % self.every == 0
+                and not self.model.stop_training):
             self._warned_never = True
-            warnings.warn(f"ReallocationCallback: no reallocation yet; the one due after epoch {last + 1} was skipped "
-                          "because no epoch of this fit followed it to train on the new table (calling fit one "
-                          "epoch at a time? pass after_last_epoch=True)", stacklevel=2)
+            warnings.warn(f"ReallocationCallback: no reallocation after epoch {last + 1}, the one epoch of this fit: "
+                          "none follows the last epoch of a fit (nothing would train on the new table); to "
+                          "reallocate while fitting one epoch at a time, pass after_last_epoch=True")
+
+    def on_train_begin(self, logs=None):
+        self._epochs_ended = []  # (on_train_end)
 
     def due(self, epoch: int, logs=None) -> bool:
         """Whether the end of 0-based `epoch` reallocates."""
@@ -781,6 +786,7 @@ class ReallocationCallback(keras.callbacks.Callback):
             self.model.set_epoch_statistics(self.epoch_statistics if self._scheduled(epoch) else None)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._epochs_ended.append(epoch)
         try:
             self._reallocate_if_due(epoch, logs)
         finally:

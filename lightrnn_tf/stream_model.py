@@ -200,10 +200,10 @@ class StreamLanguageModel(keras.Model):
     def _windows(self, data):
         """`(x, y)` of a batch: `stream_dataset`'s `(x, y)`, or `((x, y),)` from `fit(x=(x, y))`;
         integer ids, checked when the window runs to lie in `[0, vocab_size)` (`BAD_IDS`)."""
+        while isinstance(data, (tuple, list)) and len(data) > 1 and data[-1] is None:
+            data = data[:-1]  # train_on_batch hands over (x, y, None), or ((x, y), None, None)
         if isinstance(data, (tuple, list)) and len(data) == 1 and isinstance(data[0], (tuple, list)):
             data = data[0]
-        while isinstance(data, (tuple, list)) and len(data) > 2 and data[-1] is None:
-            data = data[:-1]  # train_on_batch(x, y) hands over (x, y, None)
         if not isinstance(data, (tuple, list)) or len(data) < 2:
             raise ValueError("a stream language model reads windows (x, y) of int word ids (B, T), y the next "
                              "words: give it stream_dataset(ids, batch_size, bptt) (lightrnn_tf.data)")
@@ -308,8 +308,9 @@ class StreamLanguageModel(keras.Model):
                 callbacks.append(WindowProgbarLogger())  # silent with verbose=0, like Keras' own
             kwargs["callbacks"] = callbacks
         if kwargs.get("shuffle"):
-            raise LightRNNError("fit(shuffle=True) would mix the windows of the streams, whose state is carried from "
-                                "one window to the next: windows must stay in stream order (the default here)")
+            raise LightRNNError(f"fit(shuffle={kwargs['shuffle']!r}) would mix the windows of the streams, whose state "
+                                "is carried from one window to the next: windows must stay in stream order (the "
+                                "default here)")
         kwargs.setdefault("shuffle", False)  # windows must stay in stream order
         _check_arrays_batch_size(args, kwargs)
         _check_callback_order(kwargs.get("callbacks"))
@@ -326,18 +327,20 @@ class StreamLanguageModel(keras.Model):
         if steps and configured > 1 and steps % configured:
             self._set_steps_per_execution(math.gcd(configured, int(steps)))
         try:
-            return self._one_line_errors(super().fit, *args, **kwargs)
+            return self._one_line_errors(("train_function", "test_function"), super().fit, *args, **kwargs)
         finally:
             self._set_steps_per_execution(configured)
 
-    def _one_line_errors(self, run, *args, **kwargs):
-        """`run(*args, **kwargs)`, its failed run-time checks of the windows raised as one line. On any
-        failure the compiled functions go: one whose first trace failed could not build the
+    def _one_line_errors(self, functions, run, *args, **kwargs):
+        """`run(*args, **kwargs)`, its failed run-time checks of the windows raised as one line. On a
+        failure the compiled `functions` of the call go (only they: an `evaluate` in a callback of a
+        running `fit` leaves `fit`'s own): one whose first trace failed could not build the
         optimizer's variables in a later `fit` ("Creating variables on a non-first call")."""
         try:
             return run(*args, **kwargs)
         except BaseException as e:
-            self.train_function = self.test_function = self.predict_function = None
+            for name in functions:
+                setattr(self, name, None)
             if not isinstance(e, tf.errors.InvalidArgumentError):
                 raise
             if BAD_IDS in e.message:
@@ -373,6 +376,7 @@ class StreamLanguageModel(keras.Model):
         window: `(windows * B, T)` float32 log-probs; when the last window is shorter (T' < T),
         its missing positions are NaN (Keras alone would return a ragged tensor)."""
         _check_not_empty(args[0] if args else kwargs.get("x"), "prediction")
+        _check_arrays_batch_size(args, kwargs, positional=1)
         self._eval_stream.reset()
         # Keras concatenates the windows of one execution inside the graph, which fails on the
         # shorter last window: one window an execution (prediction is no training bottleneck). The
@@ -380,7 +384,7 @@ class StreamLanguageModel(keras.Model):
         configured, kept = self.steps_per_execution, (self.train_function, self.test_function)
         self._set_steps_per_execution(1)
         try:
-            out = self._one_line_errors(super().predict, *args, **kwargs)
+            out = self._one_line_errors(("predict_function",), super().predict, *args, **kwargs)
         finally:
             self._set_steps_per_execution(configured)
             self.train_function, self.test_function = kept
@@ -393,9 +397,10 @@ class StreamLanguageModel(keras.Model):
         self._check_compiled_for_streams()
         _check_weights(kwargs, "sample_weight")
         _check_not_empty(args[0] if args else kwargs.get("x"), "evaluation")
+        _check_arrays_batch_size(args, kwargs)
         self._eval_stream.reset()
         args, kwargs = self._distribute_windows(args, kwargs, "steps")
-        return self._one_line_errors(super().evaluate, *args, **kwargs)
+        return self._one_line_errors(("test_function",), super().evaluate, *args, **kwargs)
 
     # === Saving ===
 
@@ -496,13 +501,16 @@ def _check_weights(kwargs, *names) -> None:
                             "in its loss, and Keras would weight or index the windows' ids instead")
 
 
-def _check_arrays_batch_size(args, kwargs) -> None:
-    """Refuses arrays of windows without `batch_size`: Keras would cut them into its default 32 rows,
-    which mixes the streams unless B is 32."""
+def _check_arrays_batch_size(args, kwargs, positional: int = 2) -> None:
+    """Refuses arrays of windows without `batch_size` (`args[positional]` or by keyword): Keras would
+    cut them into its default 32 rows, which mixes the streams unless B is 32."""
     x = args[0] if args else kwargs.get("x")
+    y = args[1] if len(args) > 1 and positional > 1 else kwargs.get("y")
     arrays = (np.ndarray, tf.Tensor)
-    given = len(args) > 2 and args[2] is not None or kwargs.get("batch_size") is not None
-    if not given and (isinstance(x, arrays) or isinstance(x, (tuple, list)) and x and isinstance(x[0], arrays)):
+    given = len(args) > positional and args[positional] is not None or kwargs.get("batch_size") is not None
+    windows = isinstance(x, arrays) and isinstance(y, arrays) or isinstance(x, (tuple, list)) and x and isinstance(
+        x[0], arrays)  # x and y, or (x, y): a bare x is no window (`_windows` says so)
+    if not given and windows:
         raise LightRNNError("arrays of windows need batch_size=B, the number of streams (rows) a window has: Keras "
                             "would otherwise cut them into batches of 32 rows and mix the streams")
 

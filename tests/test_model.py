@@ -298,9 +298,37 @@ def test_windows_of_a_bad_shape_shuffling_and_arrays_without_a_batch_size_are_re
         model.fit(_windows_of(x, x), shuffle=True, epochs=1, verbose=0)
     with pytest.raises(LightRNNError, match=r"^arrays of windows need batch_size=B"):
         model.fit(x, x, epochs=1, verbose=0)
+    for run in (lambda: model.evaluate(x, x, verbose=0), lambda: model.predict((x, x), verbose=0)):
+        with pytest.raises(LightRNNError, match=r"^arrays of windows need batch_size=B"):
+            run()
     model.fit(x, x, batch_size=2, epochs=1, verbose=0)  # with it: fine
-    loss = model.train_on_batch(x[:2], x[:2])  # Keras hands over (x, y, None)
-    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(model.test_on_batch(x[:2], x[:2])))
+    assert np.isfinite(model.evaluate(x, x, batch_size=2, verbose=0)[0])
+    for loss in (model.train_on_batch(x[:2], x[:2]), model.train_on_batch((x[:2], x[:2])),  # (x, y, None),
+                 model.test_on_batch(x[:2], x[:2]), model.test_on_batch((x[:2], x[:2]))):  # ((x, y), None, None)
+        assert np.all(np.isfinite(loss))
+
+
+def test_a_failed_evaluate_in_a_callback_leaves_the_running_fit_alone(tiny_model, rng):
+    """An `evaluate` on bad windows inside `fit`, its error caught by the callback: only its own
+    compiled function goes, and training carries on with the losses of a run without it."""
+    ds = stream_dataset(rng.integers(0, 10, 81).astype(np.int32), 2, 6)
+    bad = _windows_of(np.full((2, 6), 10, np.int32), np.full((2, 6), 10, np.int32))
+    caught = []
+
+    class EvaluateBadWindows(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            try:
+                self.model.evaluate(bad, verbose=0)
+            except LightRNNError as e:
+                caught.append(str(e))
+
+    losses = []
+    for callbacks in ([], [EvaluateBadWindows()]):
+        model = tiny_model(layers=1)
+        model.compile(optimizer="adam", steps_per_execution=2)
+        losses.append(model.fit(ds, epochs=3, verbose=0, validation_data=ds, callbacks=callbacks).history["loss"])
+    assert len(caught) == 3 and all(c.startswith("word ids must lie in [0, 10)") for c in caught)
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)
 
 
 def test_a_checkpoint_callback_after_reallocation_gets_a_warning(tiny_model, rng):

@@ -1031,7 +1031,7 @@ def test_fit_one_epoch_at_a_time_warns_that_it_never_reallocates(tiny_model):
     model = tiny_model(layers=1)
     model.compile(optimizer="adam")
     cb = ReallocationCallback(ids, every=1, batch_size=2, bptt=6, verbose=0)
-    with pytest.warns(UserWarning, match="the one due after epoch 1 was skipped .* pass after_last_epoch=True"):
+    with pytest.warns(UserWarning, match="no reallocation after epoch 1, the one epoch of this fit: .* pass after_last_epoch=True"):
         model.fit(stream_dataset(ids, 2, 6), epochs=1, verbose=0, callbacks=[cb])
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="ReallocationCallback")  # once
@@ -1043,3 +1043,6 @@ def test_fit_one_epoch_at_a_time_warns_that_it_never_reallocates(tiny_model):
         two = ReallocationCallback(ids, every=1, batch_size=2, bptt=6, verbose=0)
         model.fit(stream_dataset(ids, 2, 6), epochs=2, verbose=0, callbacks=[two])  # reallocates after epoch 1
         assert len(two.reports) == 1
+        third = ReallocationCallback(ids, every=3, batch_size=2, bptt=6, verbose=0)
+        model.fit(stream_dataset(ids, 2, 6), epochs=3, verbose=0, callbacks=[third])  # a fit of 3 epochs: no warning
+        assert not third.reports
