@@ -94,6 +94,26 @@ def convert_model(model, quantize: str = "none", max_k: int = DEFAULT_MAX_K,
     return flatbuffer, settings
 
 
+def export_model(model, vocab, tokenizer, out: str, quantize: str = "none", max_k: int = DEFAULT_MAX_K,
+                 expand_rows: int = DEFAULT_EXPAND_ROWS, fold_inputs: bool | None = None) -> dict:
+    """Exports a model trained in your own Keras code, with the `Vocabulary` and `Tokenizer` its
+    text was encoded with, to `out`; returns the metadata. The same file as `save_run` followed by
+    `export_run` (which it does, in a temporary directory).
+
+    Example:
+
+    >>> export_model(model, vocab, Tokenizer(lowercase=True), "mine.tflite", quantize="dynamic")
+    """
+    import tempfile
+
+    from lightrnn_tf.rundir import save_run
+
+    check_quantize(quantize)
+    with tempfile.TemporaryDirectory() as run_dir:
+        save_run(run_dir, model=model, vocab=vocab, tokenizer=tokenizer)
+        return export_run(run_dir, out, quantize, max_k, expand_rows, fold_inputs)
+
+
 def export_run(run_dir: str, out: str, quantize: str = "none", max_k: int = DEFAULT_MAX_K,
                expand_rows: int = DEFAULT_EXPAND_ROWS, fold_inputs: bool | None = None) -> dict:
     """Exports RUN/model.keras with its vocabulary and settings to `out`; returns the metadata.

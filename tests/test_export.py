@@ -470,3 +470,28 @@ def test_capitals_note_for_keyboards():
     caseless = [f"नमस्ते{i}" for i in range(200)] + [f"中文{i}" for i in range(200)] + [".", ",", "42"]
     assert capitals_note(meta(caseless)) == ""
     assert "train with --lowercase" in capitals_note(meta(caseless + lower))  # its Latin words are all lowercase
+
+
+def test_export_model_from_keras_code_equals_the_run_export(run, tmp_path):
+    """`export_model(model, vocab, tokenizer, out)`, for a model trained in your own code, writes
+    the file `export_run` writes for the same model saved with `save_run`: the same metadata and the
+    same next-word log-probs (the converter's bytes differ from one conversion to the next anyway)."""
+    from export import metadata as metadata_lib
+    from export.convert import export_model, export_run
+    from export.predictor import NextWordPredictor
+    from lightrnn_tf.rundir import load_run, save_run
+
+    loaded = load_run(run.path)  # a fresh copy: exporting reads the model
+    direct = str(tmp_path / "direct.tflite")
+    meta = export_model(loaded.model, loaded.vocab, loaded.tokenizer, direct, quantize="dynamic", max_k=4)
+    saved = save_run(str(tmp_path / "saved"), model=loaded.model, vocab=loaded.vocab, tokenizer=loaded.tokenizer)
+    export_run(saved, str(tmp_path / "via_run.tflite"), quantize="dynamic", max_k=4)
+    via_run = str(tmp_path / "via_run.tflite")
+    assert metadata_lib.read_metadata(direct) == metadata_lib.read_metadata(via_run)
+    a, b = NextWordPredictor(direct), NextWordPredictor(via_run)
+    text = " ".join(loaded.vocab.words[2:8])
+    np.testing.assert_array_equal(a.log_probs(a.state_for(text)), b.log_probs(b.state_for(text)))
+    assert meta["tokenizer"] == loaded.tokenizer.to_dict() | {"rules": meta["tokenizer"]["rules"]}
+    with pytest.raises(LightRNNError, match="save_run: pass tokenizer="):
+        export_model(loaded.model, loaded.vocab, None, str(tmp_path / "x.tflite"))
+    assert not os.path.exists(tmp_path / "x.tflite")
