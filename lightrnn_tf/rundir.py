@@ -53,6 +53,18 @@ def tokenizer_of(train_cfg) -> Tokenizer:
     return Tokenizer(lowercase=train_cfg.lowercase, split_punct=train_cfg.split_punct, rules=train_cfg.tokenizer_rules)
 
 
+def read_config(config: str) -> tuple:
+    """A config.json file -> `(ModelConfig, TrainConfig or None, names_data)` (`config.names_data`);
+    one line if it is corrupt."""
+    try:
+        with open(config, encoding="utf-8") as f:
+            text = f.read()
+        model_cfg, train_cfg = config_lib.from_json(text)
+        return model_cfg, train_cfg, config_lib.names_data(text)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise LightRNNError(f"{config} is corrupt: {e}") from None
+
+
 def load_run(path: str) -> Run:
     """Loads RUN/model.keras, vocab.txt and config.json; one-line errors for what is missing."""
     if not os.path.isdir(path):
@@ -60,13 +72,7 @@ def load_run(path: str) -> Run:
     for name in (CONFIG, VOCAB, MODEL):
         if not os.path.exists(os.path.join(path, name)):
             raise LightRNNError(f"run directory {path} is incomplete: no {name} (did training finish?)")
-    try:
-        with open(os.path.join(path, CONFIG), encoding="utf-8") as f:
-            text = f.read()
-        model_cfg, train_cfg = config_lib.from_json(text)
-        has_data = config_lib.names_data(text)
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise LightRNNError(f"{os.path.join(path, CONFIG)} is corrupt: {e}") from None
+    model_cfg, train_cfg, has_data = read_config(os.path.join(path, CONFIG))
     vocab = Vocabulary.load(os.path.join(path, VOCAB))
     import keras
 
@@ -175,11 +181,7 @@ def _check_run_parts(path, model_config, vocab, model, tokenizer) -> None:
     if not os.path.exists(config):
         raise LightRNNError("save_run: pass tokenizer= (the Tokenizer your text was encoded with), so that the run, "
                             "its evaluation and its export read text as your training did")
-    try:
-        with open(config, encoding="utf-8") as f:
-            saved, _ = config_lib.from_json(f.read())
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise LightRNNError(f"{config} is corrupt: {e}") from None
+    saved, _, _ = read_config(config)
     other = {f: (v, getattr(saved, f)) for f, v in _settings_of(model).items() if getattr(saved, f) != v}
     if other:
         raise LightRNNError(f"save_run: {config} describes another model ("

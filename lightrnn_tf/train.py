@@ -400,13 +400,7 @@ def _absolute(path: str) -> str:
 
 def saved_settings(path: str) -> tuple[ModelConfig, TrainConfig]:
     """A run's `config.json`: its model and training settings; one-line errors if it is corrupt."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        saved_model, saved = config_lib.from_json(text)
-        names_data = config_lib.names_data(text)
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise LightRNNError(f"{path} is corrupt: {e}") from None
+    saved_model, saved, names_data = rundir.read_config(path)
     if not names_data:
         raise LightRNNError(f"{path} was saved from Python (save_run), not by this command: it names no training "
                             f"data, so --resume cannot continue it")
