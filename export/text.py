@@ -83,6 +83,9 @@ class TextEncoder:
         self.rules_version = rules_version(tok)
         self._space_chars = char_class(tok, "space_chars")  # read as a space (rules 4 on)
         self._remove_chars = char_class(tok, "remove_chars")  # removed (rules 4 on)
+        # one scan finds a line holding either (rare), so most lines skip both substitutions
+        self._invisible_chars = None if self._space_chars is self._remove_chars is None else re.compile(
+            "|".join(c.pattern for c in (self._space_chars, self._remove_chars) if c is not None))
         if self.normalization not in (None, "NFC"):
             raise LightRNNError(f"metadata: unknown tokenizer normalization {self.normalization!r} (this "
                                 "predictor knows NFC)")
@@ -96,10 +99,11 @@ class TextEncoder:
     def tokenize(self, line: str, lowercase: bool | None = None) -> list[str]:
         """One line -> tokens (same as `lightrnn_tf.data.Tokenizer.__call__`). `lowercase=False`:
         the tokens as typed, for a lowercasing model too (the capitals the typed-word history shows)."""
-        if self._space_chars is not None:
-            line = self._space_chars.sub(" ", line)
-        if self._remove_chars is not None:
-            line = self._remove_chars.sub("", line)
+        if self._invisible_chars is not None and self._invisible_chars.search(line):
+            if self._space_chars is not None:
+                line = self._space_chars.sub(" ", line)
+            if self._remove_chars is not None:
+                line = self._remove_chars.sub("", line)
         if self.lowercase if lowercase is None else lowercase:
             line = line.lower()
         tokens = self._pattern.findall(line) if self._pattern is not None else line.split()

@@ -307,7 +307,7 @@ public final class KeyboardEngine {
   private List<String[]> memoTokens;
 
   /** The history's last {@code historyWords} committed tokens, specials left out: {token, as typed or null}. */
-  private synchronized List<String[]> historyTokens(String textBeforeCursor) {
+  private List<String[]> historyTokens(String textBeforeCursor) {
     if (textBeforeCursor.equals(memoText)) return memoTokens; // cased() asks again for each chip
     String text = Tokenizer.normalizeLines(textBeforeCursor);
     String[] lines = text.split("\n", -1);
