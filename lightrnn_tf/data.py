@@ -438,7 +438,7 @@ def stream_dataset(ids: np.ndarray, batch_size: int, bptt: int):
 
     n_windows, data = _stream_rows(ids, batch_size, bptt)
     window = _window_fn(data, bptt)
-    return tf.data.Dataset.range(n_windows).map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return without_autotune(tf.data.Dataset.range(n_windows).map(window).prefetch(2))
 
 
 def continuing_stream_dataset(ids: np.ndarray, batch_size: int, bptt: int, start_window: int = 0):
@@ -456,8 +456,24 @@ def continuing_stream_dataset(ids: np.ndarray, batch_size: int, bptt: int, start
 
     n_windows, data = _stream_rows(ids, batch_size, bptt)
     window = _window_fn(data, bptt)
-    return (tf.data.Dataset.counter(start_window % n_windows)
-            .map(lambda k: window(k % n_windows), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
+    return without_autotune(tf.data.Dataset.counter(start_window % n_windows)
+                            .map(lambda k: window(k % n_windows)).prefetch(2))
+
+
+def without_autotune(dataset):
+    """`dataset` with tf.data's autotuning off.
+
+    A window is one strided slice of an array in memory, so there is nothing to tune, and the
+    autotuner costs time: in TF 2.21 deleting an iterator waits for the autotuning thread to wake
+    from its sleep, which lengthens as the iterator lives (up to 60 s). Keras deletes the training
+    iterator at every epoch's start, and about half the epochs then stalled for up to half an
+    epoch's length (15 s after a 26 s epoch), which `--time-budget` counted as training time.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def _window_fn(data: np.ndarray, bptt: int):
@@ -527,7 +543,7 @@ def distribute_windows(dataset, strategy, steps: int | None = None):
             return tf.data.Dataset.from_tensor_slices((tf.reshape(x[block], [local, rows, -1]),
                                                        tf.reshape(y[block], [local, rows, -1])))
 
-        return dataset.flat_map(split).repeat().prefetch(2)
+        return without_autotune(dataset.flat_map(split).repeat().prefetch(2))
 
     return strategy.distribute_datasets_from_function(worker_dataset), steps
 

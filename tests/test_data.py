@@ -213,6 +213,16 @@ def test_continuing_stream_dataset_wraps_around_the_stream():
             np.testing.assert_array_equal(y.numpy(), want_y.numpy())
 
 
+def test_stream_datasets_run_without_tf_data_autotuning():
+    # TF 2.21: deleting an autotuned iterator waits out the autotuner's sleep (up to 60 s, growing
+    # with the iterator's age); Keras deletes the training iterator at every epoch's start.
+    from lightrnn_tf.data import continuing_stream_dataset
+
+    ids = np.arange(103, dtype=np.int32)
+    for ds in (stream_dataset(ids, 4, 7), continuing_stream_dataset(ids, 4, 7), stream_dataset(ids, 4, 7).take(2)):
+        assert ds.options().autotune.enabled is False
+
+
 def test_stream_sample_is_the_beginning_of_every_stream_row():
     from lightrnn_tf.data import stream_sample
 
