@@ -16,7 +16,6 @@ benchmarks/results/epoch_start.json.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -111,13 +110,11 @@ def main(argv=None):
           f"time) with autotuning, {off['later_epochs_dead_s_total']:.2f} s ({off['dead_fraction']:.2%}) without")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    from lightrnn_tf.compare import machine  # imports TensorFlow for its version
 
     with open(args.out, "w") as f:
 
-        machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor() or None,
-                   "python": platform.python_version(), "tensorflow": tf.__version__}
-        json.dump({"config": {k: v for k, v in vars(args).items() if k != "only"}, "machine": machine,
+        json.dump({"config": {k: v for k, v in vars(args).items() if k != "only"}, "machine": machine(),
                    "date": time.strftime("%Y-%m-%d"), "runs": runs, "summary": summary}, f, indent=2)
     return 0
 

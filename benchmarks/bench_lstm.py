@@ -18,12 +18,13 @@ benchmarks/results/lstm_backward.json (with the machine it ran on).
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+
+from lightrnn_tf.compare import machine  # noqa: E402  (what the numbers were measured on)
 
 
 OURS, BASELINE = "hand-written backward (lstm_sequence)", "automatic differentiation (baseline)"
@@ -99,8 +100,7 @@ def main(argv=None):
     print(f"largest gradient difference, relative to the gradient's largest entry: {max_rel_diff:.1e}")
     result = {
         "config": vars(args),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
-                    "python": platform.python_version(), "tensorflow": tf.__version__},
+        "machine": machine(),
         "ms_per_pass_median": ms,
         "ms_per_pass_all": {name: [1e3 * t for t in ts] for name, ts in times.items()},
         "speedup": baseline / ms[OURS],

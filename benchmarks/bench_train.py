@@ -26,6 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from lightrnn_tf.compare import cpu_model  # noqa: E402  (no TensorFlow import)
 from lightrnn_tf.config import TrainConfig  # noqa: E402  (no TensorFlow import)
 
 
@@ -142,7 +143,7 @@ def main(argv=None):
               f"{ratios[f'{kind}_ema_peak_rss_ratio']:.2f}x the peak memory")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
+        machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor() or cpu_model(),
                    "python": platform.python_version()}
         json.dump({"config": vars(args), "machine": machine, "results": rows, "ratios": ratios}, f, indent=2)
     return 0

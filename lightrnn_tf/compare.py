@@ -42,9 +42,22 @@ RUNS = {
 }
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name from /proc/cpuinfo (Linux, where `platform.processor()` is empty), else None."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "cpu model") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
 def machine() -> dict:
     """What the numbers were measured on."""
-    info = {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor() or None,
+    info = {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor() or cpu_model(),
             "python": platform.python_version()}
     try:
         import tensorflow as tf

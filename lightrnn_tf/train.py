@@ -330,7 +330,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "vocab_size": model_cfg.vocab_size,
         "table_shape": list(model_cfg.table_shape) if model_cfg.model == "lightrnn" else None,
-        "tokens_per_sec": float(np.mean([h["words_per_sec"] for h in history])) if history else None,
+        "tokens_per_sec": words_per_second(history),
         "epochs": ckpt.epoch,
         "train_seconds": float(sum(h["epoch_seconds"] for h in history)),
         "reallocations": len(cbs["realloc"].reports),
@@ -343,6 +343,16 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     print(f"best epoch {best_epoch}: valid ppl {valid_ppl:.2f}, test ppl {test_ppl:.2f}, "
           f"{metrics['params']} params; wrote {cfg.out}", file=sys.stderr)
     return metrics
+
+
+def words_per_second(history: list[dict]) -> float | None:
+    """Every word trained over every second of training, from the epochs' `words_per_sec` and
+    `epoch_seconds`; not the mean of the epochs' rates, which gives a short last epoch (cut by
+    `--time-budget`, or slowed by a stall) the weight of a whole one. None before any epoch."""
+    seconds = sum(h["epoch_seconds"] for h in history)
+    if not history or seconds <= 0:
+        return None
+    return float(sum(h["words_per_sec"] * h["epoch_seconds"] for h in history) / seconds)
 
 
 def record_extension(cfg: TrainConfig) -> None:

@@ -431,3 +431,12 @@ def test_a_lopsided_table_gets_a_note(tmp_path, capsys):
         assert train_cli.main(["--corpus", corpus, "--rows", rows, "--epochs", "1", "--out", out] + SMALL) == 0
         err = capsys.readouterr().err
         assert ("LightRNN shares its vectors best with rows ≈ cols ≈ √|V|" in err) == noted, err
+
+
+def test_words_per_second_is_every_word_over_every_training_second():
+    # Two full epochs of 200k words in 20 s, then 1k words in a 5 s epoch cut by the budget:
+    # 401k words in 45 s, where the mean of the three rates would say 6.7k words/s.
+    words, seconds = np.array([200_000, 200_000, 1_000]), np.array([20.0, 20.0, 5.0])
+    history = [{"words_per_sec": w / s, "epoch_seconds": s} for w, s in zip(words, seconds)]
+    assert train_cli.words_per_second(history) == pytest.approx(words.sum() / seconds.sum())
+    assert train_cli.words_per_second([]) is None
