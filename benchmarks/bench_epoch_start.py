@@ -16,12 +16,13 @@ benchmarks/results/epoch_start.json.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+
+from own_process import measure_in_own_process  # noqa: E402  (benchmarks/own_process.py)
 
 
 def measure(autotune: bool, args) -> dict:
@@ -80,12 +81,7 @@ def main(argv=None):
     runs = []
     for _ in range(args.repeats):
         for variant in ("on", "off"):
-            cmd = [sys.executable, os.path.abspath(__file__), "--only", variant] + (argv if argv is not None else sys.argv[1:])
-            proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-            if proc.returncode:
-                sys.stderr.write(proc.stderr)
-                return proc.returncode
-            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            runs.append(measure_in_own_process(__file__, variant, argv))
     print(f"synthetic Zipf(1) ids: |V| = {args.vocab}, {args.tokens} tokens, LightRNN E = H = 256, B 20 x T 35, "
           f"{args.epochs} epochs x {args.repeats} runs a variant, {os.cpu_count()} CPU cores")
     print(f"{'tf.data autotune':<18}{'epoch':>6}{'train s (mean)':>16}{'dead s at start, each run':>30}")

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 
@@ -28,6 +27,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from lightrnn_tf.compare import cpu_model  # noqa: E402  (no TensorFlow import)
 from lightrnn_tf.config import TrainConfig  # noqa: E402  (no TensorFlow import)
+from own_process import measure_in_own_process  # noqa: E402  (benchmarks/own_process.py)
 
 
 def measure(kind, args):
@@ -117,12 +117,7 @@ def main(argv=None):
     if args.ema_momentum:
         kinds = ["lightrnn", "lightrnn+ema", "full_softmax", "full_softmax+ema"]
     for kind in kinds:
-        cmd = [sys.executable, os.path.abspath(__file__), "--only", kind] + (argv if argv is not None else sys.argv[1:])
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        if proc.returncode:
-            sys.stderr.write(proc.stderr)
-            return proc.returncode
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        rows.append(measure_in_own_process(__file__, kind, argv))
     by_kind = {r["model"]: r for r in rows}
     light, full = by_kind["lightrnn"], by_kind["full_softmax"]
     source = f"synthetic Zipf(1) stream of {args.zipf_tokens} ids" if args.zipf else args.data
