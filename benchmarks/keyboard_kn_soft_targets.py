@@ -150,7 +150,8 @@ def main() -> int:
             y = slice(start + 1, stop + 1)
             return rows[:, start:stop], rows[:, y], (t_ids[:, y], t_probs[:, y])
 
-        return tf.data.Dataset.range(n_windows).map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+        # as stream_dataset: sequential, without tf.data's autotuner (its stall, docs/training.md)
+        return data.without_autotune(tf.data.Dataset.range(n_windows).map(window).prefetch(2))
 
     def train_step_with_teacher(self, batch):
         if len(batch) < 3:

@@ -647,7 +647,10 @@ class ReallocationCallback(keras.callbacks.Callback):
 
     After a reallocation the epoch's `logs` get `realloc_objective_before`, `realloc_objective_after`,
     `realloc_lower_bound`, `realloc_moved` and `realloc_seconds`; all reports are in `self.reports`
-    (saved by `TrainingCheckpoint` through `get_state`).
+    (saved by `TrainingCheckpoint` through `get_state`), each with its 1-based `epoch`. Epochs
+    without a reallocation get none of these keys, so `History`'s `realloc_*` lists are shorter
+    than its `loss` list (as Keras's `val_*` lists are with `validation_freq`): to line them up with
+    epochs, use `self.reports` (or `pandas.DataFrame(self.reports).set_index("epoch")`).
     """
 
     LOGGED = ("objective_before", "objective_after", "lower_bound", "moved", "seconds")
