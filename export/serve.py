@@ -46,14 +46,27 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
         self.model_path = model_path
         super().__init__(*args, **kwargs)
 
+    def _is_model(self, path: str) -> bool:
+        return path.split("?", 1)[0].split("#", 1)[0] == "/model.tflite"
+
     def translate_path(self, path):
-        if path.split("?", 1)[0].split("#", 1)[0] == "/model.tflite":
+        if self._is_model(path):
             return self.model_path
         return super().translate_path(path)
 
+    def send_head(self):
+        if self._is_model(self.path):
+            # Always the whole file: `/model.tflite` is whichever file this server was given, so a
+            # date check ("not modified since") would let the browser keep an earlier server's
+            # model when this one is older (a rollback, a copy made with `cp -p`) and show it
+            # under this one's name.
+            del self.headers["If-Modified-Since"]
+            del self.headers["If-None-Match"]
+        return super().send_head()
+
     def end_headers(self):
         self.send_header("Cache-Control", "no-cache")
-        if self.path.split("?", 1)[0].split("#", 1)[0] == "/model.tflite":  # the page shows which model it runs
+        if self._is_model(self.path):  # the page shows which model it runs
             # percent-encoded UTF-8: a header holds ASCII only ("modèle.tflite" was "mod?le.tflite")
             self.send_header("X-Model-Name", urllib.parse.quote(os.fsencode(os.path.basename(self.model_path))))
         super().end_headers()

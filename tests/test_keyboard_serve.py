@@ -69,6 +69,22 @@ def test_serves_page_model_and_wasm_on_loopback(files, tmp_path):
         assert urllib.parse.unquote_to_bytes(r.headers["X-Model-Name"]) == b"mod\xe8le.tflite"
 
 
+def test_model_is_sent_whole_whatever_the_browser_cached(files, tmp_path):
+    """`/model.tflite` is whichever file the server was given: a browser that cached a newer file
+    from an earlier server must not be told "not modified" (it would run that model under this
+    one's name)."""
+    older = str(tmp_path / "older.tflite")
+    shutil.copy(files["none"], older)
+    os.utime(older, (1_000_000_000, 1_000_000_000))  # 2001
+    with _served(older, _fake_demo(tmp_path)) as url:
+        cached_later = {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}
+        with urllib.request.urlopen(urllib.request.Request(url + "model.tflite", headers=cached_later)) as r:
+            assert r.status == 200 and r.read() == open(older, "rb").read()
+            assert r.headers["X-Model-Name"] == "older.tflite"
+        with pytest.raises(urllib.error.HTTPError, match="304"):  # the page's own files keep the date check
+            urllib.request.urlopen(urllib.request.Request(url + "index.html", headers=cached_later))
+
+
 def test_ipv6_loopback(files, tmp_path):
     import socket
 
