@@ -48,9 +48,17 @@ function vectorOf(dv, pos) { // -> [start, length] of the vector referenced at p
   return [v + 4, u32(dv, v)];
 }
 
+function within(bytes, start, n) { // bytes[start, start + n), or a RangeError when the file is shorter
+  if (!(start >= 0 && n >= 0 && start + n <= bytes.length)) throw new RangeError(`bytes ${start}+${n} outside the file`);
+  return bytes.subarray(start, start + n);
+}
+
+// What a cut or damaged file gets instead of a DataView's "Offset is outside the bounds" (as export/metadata.py).
+const CORRUPT = 'the file is truncated or corrupt (its TFLite structure cannot be read; an incomplete download or copy?)';
+
 function readString(dv, bytes, pos) {
   const [start, n] = vectorOf(dv, pos);
-  return new TextDecoder().decode(bytes.subarray(start, start + n));
+  return new TextDecoder().decode(within(bytes, start, n));
 }
 
 /** `{name: Uint8Array}` of every Model.metadata entry of a .tflite (schema.fbs: Model.buffers = 4, metadata = 6). */
@@ -76,12 +84,12 @@ export function metadataEntries(bytes) {
     const dataPos = field(dv, buffer, 0);
     if (dataPos) {
       const [s, n] = vectorOf(dv, dataPos);
-      out[name] = bytes.subarray(s, s + n);
+      out[name] = within(bytes, s, n);
     } else { // large models keep buffers outside the flatbuffer: Buffer.offset (1), size (2), uint64
       const offPos = field(dv, buffer, 1), sizePos = field(dv, buffer, 2);
       const off = offPos ? Number(dv.getBigUint64(offPos, true)) : 0;
       const size = sizePos ? Number(dv.getBigUint64(sizePos, true)) : 0;
-      out[name] = bytes.subarray(off, off + size);
+      out[name] = within(bytes, off, size);
     }
   }
   return out;
@@ -107,26 +115,34 @@ export function appendedFiles(bytes) {
     const nameLen = dv.getUint16(p + 28, true), extraLen = dv.getUint16(p + 30, true);
     const commentLen = dv.getUint16(p + 32, true);
     const local = u32(dv, p + 42) + shift;
-    const name = new TextDecoder().decode(bytes.subarray(p + 46, p + 46 + nameLen));
+    const name = new TextDecoder().decode(within(bytes, p + 46, nameLen));
     if (method !== 0) throw new Error(`zip entry ${name} is compressed; expected stored`);
     const dataStart = local + 30 + dv.getUint16(local + 26, true) + dv.getUint16(local + 28, true);
-    out[name] = bytes.subarray(dataStart, dataStart + size);
+    out[name] = within(bytes, dataStart, size);
     p += 46 + nameLen + extraLen + commentLen;
   }
   return out;
 }
 
-/** The LIGHTRNN_METADATA JSON of a .tflite (Uint8Array) with `vocab` read from the appended vocab.txt. */
+/** The LIGHTRNN_METADATA JSON of a .tflite (Uint8Array) with `vocab` read from the appended vocab.txt;
+ * an Error whose message says what is wrong (a cut or damaged file: CORRUPT). */
 export function readMetadata(bytes) {
-  const raw = metadataEntries(bytes).LIGHTRNN_METADATA;
+  let raw, meta, files;
+  try {
+    raw = metadataEntries(bytes).LIGHTRNN_METADATA;
+    if (raw) meta = JSON.parse(new TextDecoder().decode(raw));
+    files = appendedFiles(bytes);
+  } catch (e) {
+    if (e instanceof RangeError || e instanceof SyntaxError) throw new Error(CORRUPT);
+    throw e;
+  }
   if (!raw) throw new Error('this .tflite has no LightRNN metadata (was it written by `python -m export`?)');
-  const meta = JSON.parse(new TextDecoder().decode(raw));
   if (meta.format !== 'lightrnn_tf.export') throw new Error(`unsupported metadata format ${meta.format}`);
   if ((meta.architecture || 'lightrnn') !== 'lightrnn') {
     throw new Error(`a ${meta.architecture} model; the keyboard runs LightRNN exports (python -m export of a LightRNN run)`);
   }
-  const file = appendedFiles(bytes)[meta.vocab_file || 'vocab.txt'];
-  if (!file) throw new Error('the vocabulary (vocab.txt appended to the model) is missing');
+  const file = files[meta.vocab_file || 'vocab.txt'];
+  if (!file) throw new Error('the vocabulary (vocab.txt appended to the model) is missing: the file is truncated, or its zip was stripped');
   meta.vocab = new TextDecoder().decode(file).split('\n').slice(0, -1);
   if (meta.vocab.length !== meta.model.vocab_size) {
     throw new Error(`vocab.txt has ${meta.vocab.length} words, the model ${meta.model.vocab_size}`);

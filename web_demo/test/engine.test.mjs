@@ -90,6 +90,18 @@ test('a file without LightRNN metadata is refused with one clear message', { ski
   assert.throws(() => readMetadata(baseline), /full_softmax_lstm model; the keyboard runs LightRNN exports/);
 });
 
+test('a truncated or damaged file is refused with one clear message', { skip }, () => {
+  const { bytes } = load();
+  for (const n of [4096, bytes.length >> 1, Math.floor(bytes.length * 0.9), bytes.length - 10]) {
+    assert.throws(() => readMetadata(bytes.slice(0, n)),
+      (e) => e.constructor === Error && /truncated/.test(e.message), `cut at ${n} of ${bytes.length}`);
+  }
+  const damaged = bytes.slice();
+  damaged.fill(0xff, 8, 64); // the root table's vtable and the start of the flatbuffer
+  damaged.set([0xff, 0xff, 0xff, 0x7f], 0); // root offset far beyond the file
+  assert.throws(() => readMetadata(damaged), (e) => e.constructor === Error && /truncated or corrupt/.test(e.message));
+});
+
 /** The tokens, context ids, committed ids and partial word of every case, as Python's. */
 function assertTokenizerCases(meta, cases) {
   const tok = new Tokenizer(meta);

@@ -18,7 +18,7 @@ public final class Json {
     this.s = s;
   }
 
-  /** Parses one JSON value; throws IllegalArgumentException with the offset of the first error. */
+  /** Parses one JSON value; throws JsonException (an IllegalArgumentException) with the offset of the first error. */
   public static Object parse(String text) {
     Json p = new Json(text);
     p.ws();
@@ -28,8 +28,17 @@ public final class Json {
     return v;
   }
 
-  private IllegalArgumentException error(String what) {
-    return new IllegalArgumentException("JSON: " + what + " at offset " + i);
+  /** Text that is not JSON (its message gives the offset of the first error). */
+  public static final class JsonException extends IllegalArgumentException {
+    private static final long serialVersionUID = 1L;
+
+    JsonException(String message) {
+      super(message);
+    }
+  }
+
+  private JsonException error(String what) {
+    return new JsonException("JSON: " + what + " at offset " + i);
   }
 
   private void ws() {

@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
@@ -118,17 +119,28 @@ public final class ModelMetadata {
 
   /** Reads the metadata of a model file's bytes; IllegalArgumentException says what is wrong. */
   public static ModelMetadata read(byte[] model) {
-    byte[] raw = metadataEntries(model).get("LIGHTRNN_METADATA");
+    byte[] raw;
+    Object json = null;
+    Map<String, byte[]> files;
+    try {  // a cut or damaged file: one message (as export/metadata.py), not an IndexOutOfBoundsException
+      raw = metadataEntries(model).get("LIGHTRNN_METADATA");
+      if (raw != null) json = Json.parse(new String(raw, StandardCharsets.UTF_8));
+      files = appendedFiles(model);
+    } catch (IndexOutOfBoundsException | NegativeArraySizeException | Json.JsonException e) {
+      throw new IllegalArgumentException(CORRUPT);
+    }
     if (raw == null) {
       throw new IllegalArgumentException("this .tflite has no LightRNN metadata (was it written by `python -m export`?)");
     }
-    Object json = Json.parse(new String(raw, StandardCharsets.UTF_8));
     if (!"lightrnn_tf.export".equals(Json.string(json, "format"))) {
       throw new IllegalArgumentException("unsupported metadata format " + Json.string(json, "format"));
     }
     String vocabFile = "vocab.txt";
-    byte[] file = appendedFiles(model).get(vocabFile);
-    if (file == null) throw new IllegalArgumentException("the vocabulary (vocab.txt appended to the model) is missing");
+    byte[] file = files.get(vocabFile);
+    if (file == null) {
+      throw new IllegalArgumentException(
+          "the vocabulary (vocab.txt appended to the model) is missing: the file is truncated, or its zip was stripped");
+    }
     String text = new String(file, StandardCharsets.UTF_8);
     List<String> vocab = new ArrayList<>();
     int start = 0;
@@ -137,6 +149,18 @@ public final class ModelMetadata {
       start = j + 1;
     }
     return new ModelMetadata(json, vocab);
+  }
+
+  /** What a cut or damaged file gets (the same words as the web engine and export/metadata.py). */
+  static final String CORRUPT =
+      "the file is truncated or corrupt (its TFLite structure cannot be read; an incomplete download or copy?)";
+
+  /** {@code model[start, start + n)}, or an IndexOutOfBoundsException when the file is shorter. */
+  private static byte[] slice(byte[] model, long start, long n) {
+    if (start < 0 || n < 0 || start + n > model.length) {
+      throw new IndexOutOfBoundsException("bytes " + start + "+" + n + " outside the file");
+    }
+    return Arrays.copyOfRange(model, (int) start, (int) (start + n));
   }
 
   // === TFLite flatbuffer (schema.fbs: Model.buffers = field 4, Model.metadata = field 6) ===
@@ -176,22 +200,17 @@ public final class ModelMetadata {
       String name = "";
       if (namePos != 0) {
         int str = deref(b, namePos);
-        name = new String(model, str + 4, u32(b, str), StandardCharsets.UTF_8);
+        name = new String(slice(model, (long) str + 4, u32(b, str)), StandardCharsets.UTF_8);
       }
       int buffer = deref(b, buffers + 4 + 4 * (bufPos == 0 ? 0 : u32(b, bufPos)));
       int dataPos = field(b, buffer, 0);
       if (dataPos != 0) {
         int vec = deref(b, dataPos);
-        int len = u32(b, vec);
-        byte[] data = new byte[len];
-        System.arraycopy(model, vec + 4, data, 0, len);
-        out.put(name, data);
+        out.put(name, slice(model, (long) vec + 4, u32(b, vec)));
       } else { // buffers outside the flatbuffer (models > 2 GB): offset (1) and size (2), uint64
         int offPos = field(b, buffer, 1), sizePos = field(b, buffer, 2);
         long off = offPos == 0 ? 0 : b.getLong(offPos), size = sizePos == 0 ? 0 : b.getLong(sizePos);
-        byte[] data = new byte[(int) size];
-        System.arraycopy(model, (int) off, data, 0, (int) size);
-        out.put(name, data);
+        out.put(name, slice(model, off, size));
       }
     }
     return out;
@@ -217,12 +236,10 @@ public final class ModelMetadata {
       int nameLen = b.getShort(p + 28) & 0xffff, extraLen = b.getShort(p + 30) & 0xffff;
       int commentLen = b.getShort(p + 32) & 0xffff;
       int local = u32(b, p + 42) + shift;
-      String name = new String(model, p + 46, nameLen, StandardCharsets.UTF_8);
+      String name = new String(slice(model, (long) p + 46, nameLen), StandardCharsets.UTF_8);
       if (method != 0) throw new IllegalArgumentException("zip entry " + name + " is compressed; expected stored");
       int data = local + 30 + (b.getShort(local + 26) & 0xffff) + (b.getShort(local + 28) & 0xffff);
-      byte[] bytes = new byte[size];
-      System.arraycopy(model, data, bytes, 0, size);
-      out.put(name, bytes);
+      out.put(name, slice(model, data, size & 0xffffffffL));
       p += 46 + nameLen + extraLen + commentLen;
     }
     return out;

@@ -105,6 +105,27 @@ public class KeyboardEngineTest {
   }
 
   @Test
+  public void truncatedOrDamagedFilesAreRefusedWithOneMessage() {
+    for (int n : new int[] {4096, model.length / 2, (int) (model.length * 0.9), model.length - 10}) {
+      try {
+        ModelMetadata.read(Arrays.copyOf(model, n));
+        fail("expected an error for the first " + n + " of " + model.length + " bytes");
+      } catch (IllegalArgumentException e) {
+        assertTrue(n + ": " + e.getMessage(), e.getMessage().contains("truncated"));
+      }
+    }
+    byte[] damaged = Arrays.copyOf(model, model.length);
+    Arrays.fill(damaged, 8, 64, (byte) 0xff); // the root table's vtable and the start of the flatbuffer
+    damaged[0] = (byte) 0xff; damaged[1] = (byte) 0xff; damaged[2] = (byte) 0xff; damaged[3] = 0x7f; // root far away
+    try {
+      ModelMetadata.read(damaged);
+      fail("expected an error");
+    } catch (IllegalArgumentException e) {
+      assertTrue(e.getMessage(), e.getMessage().contains("truncated or corrupt"));
+    }
+  }
+
+  @Test
   @SuppressWarnings("unchecked")
   public void filesOfOlderTokenizerRulesAreReadAsTheirTrainingReadThem() throws IOException {
     // rules 2: emoji split; rules 3: invisible characters kept (split_punct and whitespace tokens)
