@@ -562,11 +562,25 @@ def word_prefix_length(text: str, removed=lambda c: False) -> int:
 
 def match_case(typed: str, word: str) -> str:
     """`word` in the capitals of the `typed` prefix it completes: all capitals if every letter typed
-    is one and there are two or more ("ZE" -> "ZEBEDEE"), a capital first letter if the typed one is
-    ("Ze" -> "Zebedee"), else `word` unchanged. The web and Android engines do the same."""
+    is one and there are two or more ("ZE" -> "ZEBEDEE"); else each capital typed where it was
+    typed and the rest of `word` as it is ("McD" -> "McDonald", "iPh" -> "iPhone", "O'Br" ->
+    "O'Brien", "Ze" -> "Zebedee"), when `typed` lowercased character by character spells the start
+    of `word` (any case); otherwise (typed decomposed, or with a character the tokenizer drops) a
+    capital first letter if the typed one is, else `word` unchanged. The web and Android engines do
+    the same."""
     letters = [c for c in typed if c.isalpha()]
     if len(letters) >= 2 and all(c.isupper() for c in letters):
         return word.upper()
+    out, j = [], 0
+    for c in typed:
+        lower = c.lower()  # "İ" -> "i̇", two code points
+        chunk = word[j:j + len(lower)]
+        if chunk.lower() != lower:
+            break
+        out.append(c if c.isupper() else chunk)
+        j += len(lower)
+    else:
+        return "".join(out) + word[j:]
     if typed[:1].isupper():
         return word[:1].upper() + word[1:]
     return word

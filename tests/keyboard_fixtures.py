@@ -108,7 +108,10 @@ ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (
                 ("The cat and The dog. The ", "the"), ("so I think i ", "i"), ("NASA and iPhone, nasa i", "iphone"),
                 ("a MCDONALD then McDonald x ", "mcdonald"), ("Zoë\nZoë and Zo", "zoë"), ("ok. Zoë and Zo", "zoë"),
                 ("“The cat sat,” he said. the dog and the ", "the"), ("Dogs: The cat (The dog) and ", "the"),
-                ("We met on 5 May. you may go, you may ", "may"), ("We met on 5 May. you may go, May ", "may")]
+                ("We met on 5 May. you may go, you may ", "may"), ("We met on 5 May. you may go, May ", "may"),
+                # capitals inside the typed prefix stay where they were typed
+                ("OMG!!! McD", "mcdonald"), ("my new iPh", "iphone"), ("said O'Br", "o'brien"), ("x İStA", "i\u0307stanbul"),
+                ("mcD", "mcdonald"), ("the CafE\u0301", "café"), ("ǅa", "ǆab"), ("NASA and iPhone, nasa iPH", "iphone")]
 
 # (before, after, word) taps with the caret inside the text (`KeyboardPredictor.accept_at`)
 ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("the ", "cat sat", "dog"),

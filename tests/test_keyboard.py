@@ -202,6 +202,11 @@ def test_a_tap_keeps_the_typed_capitals(files):
     assert kb.accept("I", "in") == "In "  # one capital letter: the first letter only
     assert [match_case(t, "über") for t in ("ü", "Ü", "ÜB", "Üb", "1A", "1")] == [
         "über", "Über", "ÜBER", "Über", "über", "über"]  # "1A": one letter, not first
+    # capitals inside the word stay where they were typed, whatever the model's casing
+    assert kb.accept("OMG!!! McD", "mcdonald") == "OMG!!! McDonald "
+    assert [match_case(t, w) for t, w in (("iPh", "iphone"), ("O'Br", "o'brien"), ("mcD", "mcdonald"),
+                                          ("mc", "McDonald"), ("İSt", "i\u0307stanbul"), ("Cafe\u0301", "café"))] == [
+        "iPhone", "O'Brien", "mcDonald", "McDonald", "İStanbul", "Café"]  # decomposed: the first letter only
     # the caret inside the text: the whole word under it is replaced, one space after it
     assert kb.accept_at("the com", "pany, said", "cat") == ("the cat ", ", said")
     assert kb.accept_at("the Ca", "t sat", "cat") == ("the Cat ", "sat")

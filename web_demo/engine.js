@@ -225,12 +225,23 @@ const isUpper = (c) => /\p{Uppercase}/u.test(c);
 
 /**
  * `word` in the capitals of the typed prefix it completes (export/keyboard.py match_case): all
- * capitals if every letter typed is one and there are two or more, a capital first letter if the
- * typed one is, else unchanged.
+ * capitals if every letter typed is one and there are two or more; else each capital where it was
+ * typed ("McD" -> "McDonald") when the typed characters, lowercased one by one, spell the start of
+ * `word`; otherwise a capital first letter if the typed one is, else unchanged.
  */
 export function matchCase(typed, word) {
   const letters = [...typed].filter((c) => /\p{L}/u.test(c));
   if (letters.length >= 2 && letters.every(isUpper)) return word.toUpperCase();
+  const chars = [...word], out = [];
+  let j = 0, aligned = true;
+  for (const c of typed) { // each capital where it was typed, the rest of the word as it is
+    const lower = [...c.toLowerCase()]; // "İ" -> "i̇", two code points
+    const chunk = chars.slice(j, j + lower.length).join('');
+    if (chunk.toLowerCase() !== lower.join('')) { aligned = false; break; }
+    out.push(isUpper(c) ? c : chunk);
+    j += lower.length;
+  }
+  if (aligned) return out.join('') + chars.slice(j).join('');
   const first = [...typed][0];
   if (first !== undefined && isUpper(first)) { const [w0, ...rest] = [...word]; return (w0 ?? '').toUpperCase() + rest.join(''); }
   return word;

@@ -230,6 +230,8 @@ test('a tap keeps the typed capitals, as the Python predictor does', { skip }, (
   assert.equal(matchCase('Ze', 'zebedee'), 'Zebedee');
   assert.equal(matchCase('ZE', 'zebedee'), 'ZEBEDEE');
   assert.equal(matchCase('z', 'zebedee'), 'zebedee');
+  assert.equal(matchCase('McD', 'mcdonald'), 'McDonald'); // capitals inside the word stay where typed
+  assert.equal(matchCase("O'Br", "o'brien"), "O'Brien");
 });
 
 test('typed-word history of long texts equals Python (read from the end only)', { skip }, () => {

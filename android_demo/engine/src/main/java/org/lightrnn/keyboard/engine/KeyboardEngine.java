@@ -433,8 +433,9 @@ public final class KeyboardEngine {
 
   /**
    * {@code word} in the capitals of the typed prefix it completes (export/keyboard.py match_case):
-   * all capitals if every letter typed is one and there are two or more, a capital first letter if
-   * the typed one is, else unchanged.
+   * all capitals if every letter typed is one and there are two or more; else each capital where it
+   * was typed ("McD" -> "McDonald") when the typed characters, lowercased one by one, spell the start
+   * of {@code word}; otherwise a capital first letter if the typed one is, else unchanged.
    */
   public static String matchCase(String typed, String word) {
     int letters = 0;
@@ -448,6 +449,26 @@ public final class KeyboardEngine {
       i += Character.charCount(c);
     }
     if (letters >= 2 && allUpper) return word.toUpperCase(java.util.Locale.ROOT);
+    StringBuilder out = new StringBuilder();
+    int j = 0; // a char index into word
+    boolean aligned = true;
+    for (int i = 0; i < typed.length(); ) {
+      int c = typed.codePointAt(i);
+      String ch = new String(Character.toChars(c));
+      String lower = ch.toLowerCase(java.util.Locale.ROOT); // "İ" -> "i̇", two code points
+      int n = lower.codePointCount(0, lower.length());
+      int end = j;
+      for (int k = 0; k < n && end < word.length(); k++) end += Character.charCount(word.codePointAt(end));
+      String chunk = word.substring(j, end);
+      if (!chunk.toLowerCase(java.util.Locale.ROOT).equals(lower)) {
+        aligned = false;
+        break;
+      }
+      out.append(Character.isUpperCase(c) ? ch : chunk);
+      j = end;
+      i += Character.charCount(c);
+    }
+    if (aligned) return out.append(word, j, word.length()).toString();
     if (!typed.isEmpty() && Character.isUpperCase(typed.codePointAt(0)) && !word.isEmpty()) {
       int n = Character.charCount(word.codePointAt(0));
       return word.substring(0, n).toUpperCase(java.util.Locale.ROOT) + word.substring(n);

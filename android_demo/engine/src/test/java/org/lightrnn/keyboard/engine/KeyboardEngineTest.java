@@ -318,6 +318,8 @@ public class KeyboardEngineTest {
     }
     assertEquals("Zebedee", KeyboardEngine.matchCase("Ze", "zebedee"));
     assertEquals("ZEBEDEE", KeyboardEngine.matchCase("ZE", "zebedee"));
+    assertEquals("McDonald", KeyboardEngine.matchCase("McD", "mcdonald")); // capitals stay where typed
+    assertEquals("iPhone", KeyboardEngine.matchCase("iPh", "iphone"));
   }
 
   @Test
