@@ -1,7 +1,7 @@
 """Print the metadata of an exported LightRNN model: `python -m export.inspect model.tflite`.
 
     python -m export.inspect ptb.tflite            # readable summary
-    python -m export.inspect ptb.tflite --json     # the metadata as read_metadata returns it (vocabulary elided)
+    python -m export.inspect ptb.tflite --json     # the metadata as read_metadata returns it (the first 12 words only)
     python -m export.inspect ptb.tflite --vocab    # ... with the whole vocabulary
 
 Shows the TFLite Support ModelMetadata (TFLITE_METADATA), the LightRNN metadata, the associated
@@ -70,15 +70,15 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true",
                    help="print the metadata as export.metadata.read_metadata returns it: the LIGHTRNN_METADATA "
                         "JSON with `vocab` (from the appended vocab.txt, checked against `vocab_sha256`, which is "
-                        "dropped) and `tflite_metadata` (the TFLite Support ModelMetadata) added")
-    p.add_argument("--vocab", action="store_true", help="include the whole vocabulary")
+                        "dropped) and `tflite_metadata` (the TFLite Support ModelMetadata) added; without --vocab, "
+                        "`vocab_first_words` (the first 12 words) replaces `vocab`")
+    p.add_argument("--vocab", action="store_true", help="include the whole vocabulary (with --json: as `vocab`)")
     args = p.parse_args(argv)
     try:
         if args.json:
             meta = metadata_lib.read_metadata(args.model)
-            if not args.vocab:
-                more = [f"... ({len(meta['vocab'])} words)"] if len(meta["vocab"]) > 12 else []
-                meta["vocab"] = meta["vocab"][:12] + more
+            if not args.vocab:  # a key of its own: a shortened `vocab` would pass for the vocabulary
+                meta["vocab_first_words"] = meta.pop("vocab")[:12]
             meta["tflite_metadata"] = metadata_lib.read_model_metadata(args.model)
             print(json.dumps(meta, indent=2, sort_keys=True))
         else:

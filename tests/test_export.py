@@ -3,6 +3,7 @@
     pytest -q tests/test_export.py tests/test_predictor.py
 """
 
+import json
 import os
 import sys
 
@@ -191,6 +192,10 @@ def test_inspect_prints_metadata(files, capsys):
     assert main([files["none"], "--json"]) == 0
     out = capsys.readouterr().out
     assert '"LightRNN next-word model"' in out and "float32 weights" in out
+    words = metadata_lib.read_metadata(files["none"])["vocab"]
+    assert "vocab" not in json.loads(out) and json.loads(out)["vocab_first_words"] == words[:12]  # nothing passes for it
+    assert main([files["none"], "--json", "--vocab"]) == 0
+    assert json.loads(capsys.readouterr().out)["vocab"] == words
 
 
 def test_inspect_prints_a_full_softmax_export(files, tmp_path, capsys):
