@@ -104,6 +104,21 @@ def invisible_note(meta: dict) -> str:
             f"that look like other words or like nothing; retrain it for today's rules")
 
 
+def apostrophe_note(meta: dict) -> str:
+    """A note when the vocabulary holds words in both apostrophes, ' (U+0027) and ’ (U+2019):
+    "don't" and "don’t" are then two words to the model, each with part of the counts, and a
+    keyboard completes a typed "don’" only with the words spelled with ’ (phones type either,
+    depending on the keyboard and its settings). `""` otherwise."""
+    words = set(meta["vocab"])
+    both = [w for w in meta["vocab"] if "\u2019" in w and w.replace("\u2019", "'") in words]
+    if not both:
+        return ""
+    return (f"{len(both)} vocabulary word(s) are also in it with the other apostrophe "
+            f"({', '.join(repr(w.replace(chr(0x2019), chr(39))) + '/' + repr(w) for w in both[:3])}): the model "
+            f"and a keyboard read them as different words, each with part of the counts; put one apostrophe "
+            f"in the training text (e.g. sed \"s/\u2019/'/g\") and retrain")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -123,7 +138,8 @@ def main(argv=None) -> int:
     elif lightrnn and used < asked and args.expand_rows is not None:
         resized = (f"--expand-rows {asked} was capped at the table's {used} rows; the file's expand signature "
                    f"takes exactly {used} rows")
-    for note in (capitals_note(meta), unicode_note(meta), emoji_note(meta), invisible_note(meta), resized):
+    for note in (capitals_note(meta), unicode_note(meta), emoji_note(meta), invisible_note(meta), apostrophe_note(meta),
+                 resized):
         if note:
             print(f"note: {note}", file=sys.stderr)
     m = meta["model"]

@@ -443,6 +443,16 @@ def test_invisible_note_for_runs_trained_before_rules_4():
     assert invisible_note({"tokenizer": {**rules3, "rules_version": 1}, "vocab": ["cafe\u0301", "x"]}) == ""  # no NFC then
 
 
+def test_apostrophe_note_names_words_in_both_apostrophes():
+    """`python -m export` notes a vocabulary holding a word with ' and with ’, counting them."""
+    from export.__main__ import apostrophe_note
+
+    vocab = ["<unk>", "<eos>", "don't", "don\u2019t", "it's", "it\u2019s", "l\u2019homme", "o'clock"]
+    note = apostrophe_note({"vocab": vocab})
+    assert note.startswith("2 vocabulary word(s)") and "don\u2019t" in note and "l\u2019homme" not in note
+    assert apostrophe_note({"vocab": ["<unk>", "<eos>", "don\u2019t", "l\u2019homme", "it's"]}) == ""
+
+
 def test_a_baseline_export_states_the_rules_it_was_given():
     """The full-softmax file's tokenizer: today's rules in full when given only the two flags; the
     rules of an older run or export kept (no invisible-character sets before rules 4)."""
