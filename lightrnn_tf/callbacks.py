@@ -12,6 +12,7 @@ import math
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from lightrnn_tf import distribute
@@ -24,7 +25,10 @@ class NaNLossError(LightRNNError):
 
 
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
-    """Raises `NaNLossError` at the first non-finite batch loss, before the epoch can be saved.
+    """Raises `NaNLossError` at the first non-finite batch loss or perplexity, before the epoch can
+    be saved, and at an epoch's end when a validation loss or perplexity is not finite. A finite
+    loss past about 88.7 nats a word gives an infinite float32 perplexity: the model diverged, and
+    `TrainingCheckpoint` (which never saves an epoch with a non-finite log) would save nothing.
 
     With `steps_per_execution` > 1 Keras reports every that many batches, so the batch named is the
     last of the group in which the loss went bad.
@@ -43,11 +47,24 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
         self._epoch = epoch
 
     def on_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            hint = self.hint() if callable(self.hint) else self.hint
-            raise NaNLossError(f"loss became {float(loss)} at epoch {self._epoch + 1}, by batch {batch + 1}"
-                               + (f"; {hint}" if hint else ""))
+        self._check(logs, f"at epoch {self._epoch + 1}, by batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, f"in the validation after epoch {epoch + 1}")
+
+    def _check(self, logs, where: str) -> None:
+        logs = logs or {}
+        bad = [k for k, v in logs.items()
+               if ("loss" in k or "perplexity" in k) and np.ndim(v) == 0 and not math.isfinite(float(v))]
+        if not bad:
+            return
+        key = next((k for k in bad if "loss" in k), bad[0])  # a loss first: it says more than its exp
+        what = f"{key} became {float(logs[key])}"
+        loss_key = key.replace("perplexity", "loss")
+        if "loss" not in key and loss_key in logs:
+            what += f" ({loss_key} {float(logs[loss_key]):.6g}: the model diverged)"
+        hint = self.hint() if callable(self.hint) else self.hint
+        raise NaNLossError(f"{what} {where}" + (f"; {hint}" if hint else ""))
 
 
 class EpochStats(keras.callbacks.Callback):

@@ -38,6 +38,7 @@ steps, as `python -m lightrnn_tf.train` does.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -229,7 +230,15 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def resume_dataset(self, dataset):
         """`dataset` without the windows the restored epoch already trained (`step` of them).
-        Fit it with `stop_after_epoch()` to finish that epoch, then fit the whole dataset."""
+        Fit it with `stop_after_epoch()` to finish that epoch, then fit the whole dataset. Call
+        `set_model(model)` and `restore()` first: before a restore `step` is 0, and nothing would
+        be skipped (raises `LightRNNError` then, if the directory holds a checkpoint)."""
+        if self.restored_from is None:
+            if glob.glob(os.path.join(glob.escape(self.directory), "*.index")):  # a checkpoint is there
+                raise LightRNNError(
+                    f"resume_dataset: nothing was restored yet, so it would skip no window of the epoch the "
+                    f"checkpoint in {self.directory} stopped in; call checkpoint.set_model(model) and "
+                    f"checkpoint.restore() first")
         self._resume_prepared = True
         return dataset.skip(self.step)
 
@@ -266,8 +275,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             if self.step and not self._resume_prepared and self.epoch < (self.params or {}).get("epochs", math.inf):
                 raise LightRNNError(
                     f"{self.restored_from} was saved {self.step} windows into epoch {self.epoch + 1}: this fit would "
-                    f"train those windows again, from the wrong state. Finish that epoch first: "
-                    f"fit(checkpoint.resume_dataset(dataset), callbacks=[..., checkpoint, checkpoint.stop_after_epoch()]), "
+                    f"train those windows again, from the wrong state. Finish that epoch first (the checkpoint is now "
+                    f"restored): fit(checkpoint.resume_dataset(dataset), callbacks=[..., checkpoint, "
+                    f"checkpoint.stop_after_epoch()]), "
                     f"then fit as before (docs/training.md)")
 
     def on_train_end(self, logs=None):

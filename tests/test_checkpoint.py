@@ -204,7 +204,9 @@ def test_a_plain_fit_after_a_mid_epoch_checkpoint_is_refused(tmp_path):
     model, ckpt = setup()
     with pytest.raises(LightRNNError, match="8 windows into epoch 1: this fit would train those windows again"):
         model.fit(stream_dataset(ids, 4, 5), epochs=2, callbacks=[ckpt], verbose=0)
-    model, ckpt = setup()
+    model, ckpt = setup()  # resume_dataset before restore() would skip nothing: refused, saying so
+    with pytest.raises(LightRNNError, match=r"nothing was restored yet.*checkpoint.restore\(\) first"):
+        ckpt.resume_dataset(stream_dataset(ids, 4, 5))
     ckpt.set_model(model)
     ckpt.restore()
     model.fit(ckpt.resume_dataset(stream_dataset(ids, 4, 5)), epochs=2,
