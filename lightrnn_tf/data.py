@@ -225,9 +225,14 @@ class Vocabulary:
     @classmethod
     def build(cls, tokenizer: Tokenizer, lines: Iterable[str], max_size: int = 0, min_count: int = 1) -> "Vocabulary":
         """Counts the training lines; keeps words with count >= min_count, at most max_size in all."""
+        if isinstance(lines, str):
+            raise LightRNNError("Vocabulary.build(lines): a list of lines, not one string (a string would be "
+                                "read as one line per character); use text.splitlines()")
         counter = collections.Counter()
         n_lines = 0
         for line in lines:
+            if not line.strip():  # as read_lines and encode_lines: a blank line is no line
+                continue
             counter.update(tokenizer(line))
             n_lines += 1
         unk_count = counter.pop(UNK, 0)
@@ -249,10 +254,17 @@ class Vocabulary:
         return [get(t, 0) for t in tokens]
 
     def encode_lines(self, lines: Iterable[str], tokenizer: Tokenizer) -> np.ndarray:
-        """Returns the id stream (N,) int32 with `<eos>` after every line."""
+        """Returns the id stream (N,) int32 with `<eos>` after every non-blank line. Blank lines
+        (nothing but whitespace) are skipped, as `read_lines` skips them for the command line, so
+        `encode_lines(text.splitlines(), tok)` gives the ids `python -m lightrnn_tf.evaluate` reads."""
+        if isinstance(lines, str):
+            raise LightRNNError("encode_lines(lines): a list of lines, not one string (a string would be "
+                                "read as one line per character); use text.splitlines()")
         out: list[int] = []
         get = self.index.get
         for line in lines:
+            if not line.strip():
+                continue
             out.extend(get(t, 0) for t in tokenizer(line))
             out.append(1)
         return np.asarray(out, dtype=np.int32)
@@ -320,6 +332,9 @@ def split_lines(lines: list[str], valid_frac: float = 0.05, test_frac: float = 0
     n_test = max(1, int(round(n * test_frac))) if test_frac else 0
     n_valid = max(1, int(round(n * valid_frac)))
     if n - n_test - n_valid < 1:
+        if not test_frac:  # --train without --valid: a validation split is cut from it
+            raise LightRNNError(f"training text has {n} non-empty line(s); need at least 2 to cut a validation "
+                                "split from it (or give --valid)")
         raise LightRNNError(f"corpus has {n} non-empty line(s); need at least 3 to split into train/valid/test")
     return lines[: n - n_test - n_valid], lines[n - n_test - n_valid : n - n_test], lines[n - n_test :]
 

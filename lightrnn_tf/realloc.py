@@ -667,6 +667,7 @@ class ReallocationCallback(keras.callbacks.Callback):
             raise LightRNNError(f"Received an invalid value for `recovery_epochs`, expected >= 1, got {recovery_epochs}.")
         self.recovery_epochs = recovery_epochs
         self._warned_never, self._epochs_ended = False, []  # (on_train_end)
+        self.warn_single_epoch = True  # False: no warning for a fit of one epoch (the command line notes it)
         if not tokens_per_word >= 0:
             raise LightRNNError(f"Received an invalid value for `tokens_per_word`, expected >= 0, got {tokens_per_word}.")
         self.tokens_per_word = tokens_per_word
@@ -746,7 +747,7 @@ class ReallocationCallback(keras.callbacks.Callback):
         # that epoch ran to its end, was due, and nothing else (the time budget, a stop) explains it.
         last = (self.params or {}).get("epochs", 0) - 1
         if (self.every and not self.reports and not self.skipped and not self.after_last_epoch
-                and not self._warned_never and self._epochs_ended == [last] and (last + 1) % self.every == 0
+                and self.warn_single_epoch and not self._warned_never and self._epochs_ended == [last] and (last + 1) % self.every == 0
                 and not self.model.stop_training):
             self._warned_never = True
             warnings.warn(f"ReallocationCallback: no reallocation after epoch {last + 1}, the one epoch of this fit: "

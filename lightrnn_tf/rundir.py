@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 
 from lightrnn_tf import config as config_lib
@@ -82,7 +83,10 @@ def load_run(path: str) -> Run:
     try:
         model = keras.saving.load_model(os.path.join(path, MODEL))
     except Exception as e:
-        raise LightRNNError(f"{os.path.join(path, MODEL)} could not be loaded: {str(e).splitlines()[0]}") from None
+        model_path = os.path.join(path, MODEL)
+        if not zipfile.is_zipfile(model_path):  # Keras says "File not found" for a cut file
+            raise LightRNNError(f"{model_path} is truncated or corrupt (not a readable .keras zip file)") from None
+        raise LightRNNError(f"{model_path} could not be loaded: {str(e).splitlines()[0]}") from None
     if model.vocab_size != len(vocab):
         raise LightRNNError(f"mismatched vocabulary: model has {model.vocab_size} words, {VOCAB} has {len(vocab)}")
     return Run(model, vocab, tokenizer_of(train_cfg), model_cfg, train_cfg, path, has_data)

@@ -318,8 +318,11 @@ class StreamLanguageModel(keras.Model):
         if self._replicas() > 1 and isinstance(kwargs.get("validation_data"), tf.data.Dataset):
             from lightrnn_tf.data import distribute_windows
 
-            kwargs["validation_data"], kwargs["validation_steps"] = distribute_windows(
-                kwargs["validation_data"], self.distribute_strategy)
+            try:
+                kwargs["validation_data"], kwargs["validation_steps"] = distribute_windows(
+                    kwargs["validation_data"], self.distribute_strategy)
+            except LightRNNError as e:  # say which dataset: the training one may be fine
+                raise LightRNNError(f"validation_data: {e}") from None
         # On endless data Keras (3.15) runs whole executions of `steps_per_execution` windows, so an
         # epoch whose `steps_per_epoch` is not a multiple would overrun: run executions of
         # gcd(steps_per_execution, steps_per_epoch) windows for this call instead.

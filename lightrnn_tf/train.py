@@ -190,6 +190,10 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
         "time_budget": time_budget,
         "tensorboard": keras.callbacks.TensorBoard(os.path.join(cfg.out, rundir.LOGS), write_graph=False),
     }
+    if cbs["realloc"].every and cfg.epochs == 1:  # said here as a note: the callback's warning gives Python advice
+        print("note: --epochs 1 trains with the random table: a reallocation follows an epoch only when another "
+              "epoch trains on the new table", file=sys.stderr)
+        cbs["realloc"].warn_single_epoch = False
     # Last: restores the others' state after their on_train_begin reset, saves it after they ran.
     saved = [cbs["reduce_lr"], cbs["early_stopping"], cbs["realloc"], cbs["time_budget"]]
     saved += [cbs["averaging"]] if cfg.ema_momentum else []

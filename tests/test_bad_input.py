@@ -290,7 +290,7 @@ def test_a_run_saved_from_python_names_no_data(capsys, trained, tmp_path):
 
 @pytest.mark.parametrize("damage, expected", [
     ("delete_model", "is incomplete: no model.keras"),
-    ("corrupt_model", "model.keras could not be loaded"),
+    ("corrupt_model", "model.keras is truncated or corrupt (not a readable .keras zip file)"),
     ("other_vocab", "mismatched vocabulary: model has"),
     ("no_run", "run directory not found"),
 ])

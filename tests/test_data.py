@@ -184,6 +184,31 @@ def test_vocabulary_counts_order_and_unk(tmp_path):
     assert len(Vocabulary.build(tok, ["a b c d e f"], max_size=4)) == 4
 
 
+def test_encode_lines_skips_blank_lines_as_the_command_line_reads_them(tmp_path):
+    """Python code that encodes a file's lines gets the ids the CLI reads (`read_lines` drops blank
+    lines): no `<eos>` for a blank line, in the ids or in the vocabulary's count; a string is refused."""
+    tok = Tokenizer()
+    path = tmp_path / "t.txt"
+    path.write_text("a b\n\n  \t\na c\n\n", encoding="utf-8")
+    vocab = Vocabulary.build(tok, path.read_text(encoding="utf-8").splitlines())
+    assert vocab == Vocabulary.build(tok, read_lines(str(path))) and vocab.counts[1] == 2  # two lines, two <eos>
+    np.testing.assert_array_equal(vocab.encode_lines(path.read_text(encoding="utf-8").splitlines(), tok),
+                                  vocab.encode_lines(read_lines(str(path)), tok))
+    assert vocab.decode(vocab.encode_lines(["a", " ", "", "b"], tok)) == ["a", EOS, "b", EOS]
+    for call in (lambda: vocab.encode_lines("a b", tok), lambda: Vocabulary.build(tok, "a b")):
+        with pytest.raises(LightRNNError, match="a list of lines, not one string"):
+            call()
+
+
+def test_split_errors_say_what_the_split_needs():
+    with pytest.raises(LightRNNError, match="need at least 3 to split into train/valid/test"):
+        split_lines(["a b", "c d"])
+    with pytest.raises(LightRNNError, match=r"^training text has 1 non-empty line\(s\); need at least 2 to cut a "
+                                            r"validation split from it \(or give --valid\)$"):
+        split_lines(["a b"], valid_frac=0.05, test_frac=0.0)
+    assert split_lines(["a b", "c d"], valid_frac=0.05, test_frac=0.0) == (["a b"], ["c d"], [])
+
+
 def test_vocabulary_needs_two_distinct_words():
     with pytest.raises(LightRNNError, match="at least 2 distinct words"):
         Vocabulary.build(Tokenizer(), ["<unk> <unk>", "<unk>"])

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -276,7 +277,11 @@ def test_resume_without_checkpoint_is_refused(tmp_path, capsys):
 
 def test_a_second_run_into_the_same_directory_is_refused(toy_corpus, tmp_path, capsys):
     out = str(tmp_path / "run")
-    assert train_cli.main(["--corpus", toy_corpus, "--epochs", "1", "--out", out] + SMALL) == 0
+    with warnings.catch_warnings(record=True) as caught:  # one epoch: a one-line note, not the callback's warning
+        warnings.simplefilter("always")
+        assert train_cli.main(["--corpus", toy_corpus, "--epochs", "1", "--out", out] + SMALL) == 0
+    assert not [w for w in caught if "ReallocationCallback" in str(w.message)]
+    assert "note: --epochs 1 trains with the random table" in capsys.readouterr().err
     code, line = _error_line(capsys, ["--corpus", toy_corpus, "--epochs", "1", "--out", out] + SMALL)
     assert code == 2 and "already holds a run" in line
 
@@ -310,6 +315,25 @@ def test_nan_loss_stops_with_one_line_and_keeps_the_last_checkpoint(toy_corpus, 
     monkeypatch.undo()
     assert train_cli.main(["--out", out, "--resume"]) == 0  # and the run continues from epoch 1
     assert [h["epoch"] for h in _metrics(out)["history"]] == [1, 2, 3]
+
+
+def test_a_finite_loss_with_an_infinite_perplexity_stops_as_a_nan_does():
+    """Past about 88.7 nats a word the float32 perplexity is inf while the loss is finite: the model
+    diverged, and the checkpoint (which skips non-finite logs) would save nothing, so the guard
+    stops the run there too, in training and in validation; finite logs pass."""
+    from lightrnn_tf.callbacks import NaNLossError, StopOnNaN
+
+    guard = StopOnNaN(hint="the last good checkpoint is kept in x")
+    guard.on_epoch_begin(0)
+    guard.on_batch_end(2, {"loss": 87.0, "perplexity": float(np.exp(np.float32(87.0)))})
+    with pytest.raises(NaNLossError, match=r"^perplexity became inf \(loss 251: the model diverged\) at epoch 1, "
+                                           r"by batch 3; the last good checkpoint is kept in x$"):
+        guard.on_batch_end(2, {"loss": 251.0, "perplexity": float(np.exp(np.float32(251.0)))})
+    with pytest.raises(NaNLossError, match=r"^val_perplexity became inf \(val_loss 95: the model diverged\) in the "
+                                           r"validation after epoch 2"):
+        guard.on_epoch_end(1, {"loss": 5.0, "perplexity": 148.4, "val_loss": 95.0,
+                               "val_perplexity": float(np.exp(np.float32(95.0)))})
+    guard.on_epoch_end(1, {"loss": 5.0, "perplexity": 148.4, "val_loss": 5.2, "val_perplexity": 181.3})
 
 
 def test_nan_loss_in_the_first_epoch_says_nothing_was_saved(toy_corpus, tmp_path, monkeypatch, capsys):
