@@ -89,7 +89,30 @@ def load_run(path: str) -> Run:
         raise LightRNNError(f"{model_path} could not be loaded: {str(e).splitlines()[0]}") from None
     if model.vocab_size != len(vocab):
         raise LightRNNError(f"mismatched vocabulary: model has {model.vocab_size} words, {VOCAB} has {len(vocab)}")
+    _check_words_against_allocation(path, model, vocab)
     return Run(model, vocab, tokenizer_of(train_cfg), model_cfg, train_cfg, path, has_data)
+
+
+def _check_words_against_allocation(path: str, model, vocab: Vocabulary) -> None:
+    """A `vocab.txt` of the right size but other words (another run's with the same --max-vocab) is
+    refused: `allocation.tsv`, written with the model, names the word of every cell."""
+    alloc = os.path.join(path, ALLOCATION)
+    if not hasattr(model, "get_table") or not os.path.exists(alloc):
+        return
+    cell_word = model.get_table().cell_word  # (R*C,) word id of each cell, -1 empty
+    cols = model.get_table().cols
+    differ = 0
+    with open(alloc, encoding="utf-8") as f:
+        next(f, None)  # header
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 3:
+                continue
+            word_id = cell_word[int(parts[0]) * cols + int(parts[1])]
+            differ += word_id < 0 or vocab.words[word_id] != parts[2]
+    if differ:
+        raise LightRNNError(f"mismatched vocabulary: {differ} of the {len(vocab)} words of {VOCAB} are not those "
+                            f"{MODEL} was saved with (as {ALLOCATION} lists them); is it another run's {VOCAB}?")
 
 
 def save_run(path: str, *, model_config=None, train_config=None, vocab: Vocabulary | None = None, model=None,

@@ -292,6 +292,7 @@ def test_a_run_saved_from_python_names_no_data(capsys, trained, tmp_path):
     ("delete_model", "is incomplete: no model.keras"),
     ("corrupt_model", "model.keras is truncated or corrupt (not a readable .keras zip file)"),
     ("other_vocab", "mismatched vocabulary: model has"),
+    ("shuffled_vocab", "words of vocab.txt are not those model.keras was saved with"),
     ("no_run", "run directory not found"),
 ])
 def test_a_damaged_run_directory(capsys, run_copy, tmp_path, damage, expected):
@@ -308,6 +309,11 @@ def test_a_damaged_run_directory(capsys, run_copy, tmp_path, damage, expected):
     elif damage == "other_vocab":
         with open(os.path.join(run, "vocab.txt"), "a", encoding="utf-8") as f:
             f.write("extra\t1\n")
+    elif damage == "shuffled_vocab":  # the same size, other words in the ids (another run's, same --max-vocab)
+        with open(os.path.join(run, "vocab.txt"), encoding="utf-8") as f:
+            lines = f.readlines()
+        with open(os.path.join(run, "vocab.txt"), "w", encoding="utf-8") as f:
+            f.writelines(lines[:2] + sorted(lines[2:]))
     else:
         run = str(tmp_path / "nowhere")
     existing = tmp_path / "model.tflite"
