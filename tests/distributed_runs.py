@@ -136,6 +136,16 @@ def _mirrored(out_path, corpus, run_dir):
         dropout = ReplicaDropout(0.5, seed=3)
     masks = mirrored.run(tf.function(lambda: dropout(tf.ones((2, 64)), training=True)))
     result["dropout_masks"] = [m.numpy().tolist() for m in mirrored.experimental_local_results(masks)]
+    from lightrnn_tf.data import stream_dataset
+    from lightrnn_tf.errors import LightRNNError
+
+    train, valid = corpus_ids()
+    try:  # a validation batch the replicas cannot share, the training one fine: the error names validation_data
+        tiny_model(mirrored).fit(stream_dataset(train, B, T), validation_data=stream_dataset(valid, 3, T), epochs=1,
+                                 verbose=0)
+        result["odd_validation_batch"] = None
+    except LightRNNError as e:
+        result["odd_validation_batch"] = str(e)
     with tempfile.TemporaryDirectory() as tmp:
         # Interrupted after epoch 1 (its reallocation done and checkpointed), resumed by a new `fit`.
         assert tiny_run(mirrored, os.path.join(tmp, "ckpt"), interrupt_after=1) is None

@@ -149,6 +149,13 @@ def test_mirrored_trains_like_one_device(mirrored):
 
 
 @pytest.mark.slow
+def test_a_validation_batch_the_replicas_cannot_share_is_named(mirrored):
+    """The training batch (4) divides among 2 replicas, the validation one (3) does not: the error
+    says which dataset."""
+    assert mirrored["odd_validation_batch"].startswith("validation_data: batch size 3 is not a multiple of the 2 replicas;")
+
+
+@pytest.mark.slow
 def test_each_replica_draws_its_own_dropout_masks(mirrored):
     first, second = (np.array(m) for m in mirrored["dropout_masks"])
     assert set(np.unique(first)) == {0.0, 2.0} and 0.3 < np.mean(first == 0) < 0.7
