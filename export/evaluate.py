@@ -140,7 +140,7 @@ class FullSoftmaxEngine(_FullDistribution):
         from export.text import TextEncoder
 
         meta = read_metadata(path)
-        self.text = TextEncoder(meta)
+        self.text = TextEncoder(meta, fold_apostrophes=True)  # a keyboard, as KeyboardPredictor
         self.name = f"full-softmax LSTM ({meta['export']['quantization']})"
         interp = Interpreter(model_path=path, num_threads=positive_int(num_threads, "num_threads"))
         self._feed = interp.get_signature_runner("feed")

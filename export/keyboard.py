@@ -57,7 +57,7 @@ import numpy as np
 
 from export.metadata import decode_allocation
 from export.predictor import NextWordPredictor
-from export.text import WORD_JOINERS, word_char
+from export.text import WORD_JOINERS, TextEncoder, word_char
 from lightrnn_tf.errors import LightRNNError, positive_int
 
 _MAX_CHAR = chr(0x10FFFF)
@@ -174,7 +174,7 @@ class KeyboardPredictor:
     def __init__(self, model, cache_size: int = 64, history_weight: float = None, history_words: int = None):
         self.predictor = model if isinstance(model, NextWordPredictor) else NextWordPredictor(model)
         p = self.predictor
-        self.text = p.text
+        self.text = TextEncoder(p.meta, fold_apostrophes=True)  # typed ’ read as a vocabulary of ' reads it
         self.words = p.words
         self.special = {p.text.unk_id, p.text.eos_id}
         self.index = WordIndex(self.words, self.special)
@@ -484,7 +484,8 @@ class KeyboardPredictor:
             word = self.history(text).surfaces.get(word, word)
         if not partial:
             return word
-        cased = match_case(text[len(text) - self.text.typed_length(text, partial):], word)
+        typed = text[len(text) - self.text.typed_length(text, partial):]
+        cased = match_case(typed.translate(self.text.fold) if self.text.fold is not None else typed, word)
         # "İst" + "i̇stanbul" gives "İstanbul", not "I" + U+0307 + "stanbul"
         return unicodedata.normalize(self.text.normalization, cased) if self.text.normalization else cased
 

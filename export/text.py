@@ -34,6 +34,21 @@ def joins_symbols(joiner: str, before: str) -> bool:
     return joiner == "\u200d" and unicodedata.category(before) != "Cf"
 
 
+APOSTROPHES = ("'", "\u2019")  # typed as either, depending on the phone's keyboard and its settings
+
+
+def apostrophe_fold(words) -> dict | None:
+    """The `str.translate` table a keyboard reads typed text with so that its apostrophes are the
+    vocabulary's: ’ (U+2019) -> ' when words with letters hold ' and none holds ’, the reverse when
+    they hold only ’, else None (both, or neither). A phone types ’ or ' depending on its keyboard
+    (iOS's smart punctuation types ’); without it "don’t" is `<unk>` to a model trained on "don't"."""
+    held = [any(a in w and any(c.isalpha() for c in w) for w in words) for a in APOSTROPHES]
+    if held[0] == held[1]:
+        return None
+    vocab, other = APOSTROPHES if held[0] else APOSTROPHES[::-1]
+    return str.maketrans(other, vocab)
+
+
 def rules_version(tokenizer: dict) -> int:
     """The version of the tokenizer's rules (lightrnn_tf.data.TOKENIZER_RULES) of a metadata
     `tokenizer` dict: stated from 3 on; before, 2 if it names a normalization, else 1."""
@@ -72,9 +87,11 @@ class TextEncoder:
 
     Args:
         meta: dict from `export.metadata.read_metadata` (uses `tokenizer`, `special_tokens`, `vocab`).
+        fold_apostrophes: read typed apostrophes as the vocabulary's (`apostrophe_fold`), as the
+            keyboards do; the default reads text as training did. Default: `False`.
     """
 
-    def __init__(self, meta: dict):
+    def __init__(self, meta: dict, fold_apostrophes: bool = False):
         tok = meta["tokenizer"]
         self.lowercase = bool(tok["lowercase"])
         self.split_punct = bool(tok["split_punct"])
@@ -91,6 +108,8 @@ class TextEncoder:
                                 "predictor knows NFC)")
         self.words = list(meta["vocab"])
         self.index = {w: i for i, w in enumerate(self.words)}
+        # one character for one, so every length and position in typed text stays as it is
+        self.fold = apostrophe_fold(self.words) if fold_apostrophes else None
         special = meta["special_tokens"]
         self.unk_id, self.eos_id = int(special["<unk>"]), int(special["<eos>"])
         if self.words[self.unk_id] != "<unk>" or self.words[self.eos_id] != "<eos>":
@@ -99,6 +118,8 @@ class TextEncoder:
     def tokenize(self, line: str, lowercase: bool | None = None) -> list[str]:
         """One line -> tokens (same as `lightrnn_tf.data.Tokenizer.__call__`). `lowercase=False`:
         the tokens as typed, for a lowercasing model too (the capitals the typed-word history shows)."""
+        if self.fold is not None:
+            line = line.translate(self.fold)
         if self._invisible_chars is not None and self._invisible_chars.search(line):
             if self._space_chars is not None:
                 line = self._space_chars.sub(" ", line)
@@ -151,7 +172,8 @@ class TextEncoder:
         if prev and chunk[-1] in WORD_JOINERS and (
                 word_char(prev) or self.rules_version >= 3 and joins_symbols(chunk[-1], prev)):
             before = self.tokenize(chunk[:-1])
-            return self._unfinished(chunk[:-1], before[-1]) + chunk[-1], len(tokens) - len(before) + 1
+            joiner = chunk[-1].translate(self.fold) if self.fold is not None else chunk[-1]
+            return self._unfinished(chunk[:-1], before[-1]) + joiner, len(tokens) - len(before) + 1
         return self._unfinished(chunk, tokens[-1]), 1
 
     def _unfinished(self, typed: str, word: str) -> str:
@@ -174,6 +196,7 @@ class TextEncoder:
     def _typed_length(self, text: str, token: str) -> int:
         def becomes(n):
             end = text[-n:] if self._remove_chars is None else self._remove_chars.sub("", text[-n:])
+            end = end.translate(self.fold) if self.fold is not None else end
             end = end.lower() if self.lowercase else end
             if self.normalization is not None and not end.isascii():
                 end = unicodedata.normalize(self.normalization, end)

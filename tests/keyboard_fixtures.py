@@ -111,7 +111,9 @@ ACCEPT_CASES = [("The ca", "cat"), ("The Ca", "cat"), ("THE CA", "cat"), ("the (
                 ("We met on 5 May. you may go, you may ", "may"), ("We met on 5 May. you may go, May ", "may"),
                 # capitals inside the typed prefix stay where they were typed
                 ("OMG!!! McD", "mcdonald"), ("my new iPh", "iphone"), ("said O'Br", "o'brien"), ("x İStA", "i\u0307stanbul"),
-                ("mcD", "mcdonald"), ("the CafE\u0301", "café"), ("ǅa", "ǆab"), ("NASA and iPhone, nasa iPH", "iphone")]
+                ("mcD", "mcdonald"), ("the CafE\u0301", "café"), ("ǅa", "ǆab"), ("NASA and iPhone, nasa iPH", "iphone"),
+                # a typed ’ where the vocabulary has ': the word inserted is the vocabulary's
+                ("they don\u2019", "don't"), ("Don\u2019", "don't"), ("it\u2019s the c", "cat's"), ("DON\u2019", "don't")]
 
 # (before, after, word) taps with the caret inside the text (`KeyboardPredictor.accept_at`)
 ACCEPT_AT_CASES = [("the ca", "t sat", "cat"), ("the Ca", "t, sat", "cat"), ("the ", "cat sat", "dog"),
@@ -296,7 +298,9 @@ def write_fixtures(out_dir) -> dict:
     run = make_run(os.path.join(out_dir, "run"))
     model = os.path.join(out_dir, "tiny.tflite")
     export_run(run, model, quantize="none", max_k=4, expand_rows=1, fold_inputs=True)
-    texts = typed_prefixes(TINY_TEXT[:4] + ["Unknownword the c", "dogs and CATS d", "two lines.\nthe c"])
+    # ... and a phone's typographic apostrophe, which the keyboards read as the vocabulary's '
+    texts = typed_prefixes(TINY_TEXT[:4] + ["Unknownword the c", "dogs and CATS d", "two lines.\nthe c",
+                                            "It\u2019s the cat\u2019s mat, isn\u2019t it? Dogs don\u2019t"])
     replay = record(model, texts, history_texts=typed_prefixes(HISTORY_TEXTS))
     fuzz = fuzz_texts()
     replay["tokenize"] = tokenizer_cases(model, TOKENIZER_TEXTS + fuzz)

@@ -219,6 +219,27 @@ def test_a_tap_keeps_the_typed_capitals(files):
     assert keeps.cased("The ca", "cat") == "cat"
 
 
+def test_a_typed_apostrophe_is_read_as_the_vocabularys(files):
+    """A phone types ’ or ' depending on its keyboard: the keyboard reads the one the vocabulary
+    lacks as the one it has (the tiny vocabulary has "don't", "it's"); a vocabulary with both, or
+    neither, reads text as it is, and so does the predictor (as training read it)."""
+    from export.keyboard import KeyboardPredictor
+    from export.text import apostrophe_fold
+
+    assert apostrophe_fold(["<unk>", "don't", "'"]) == {0x2019: 0x27}
+    assert apostrophe_fold(["<unk>", "don\u2019t", "'"]) == {0x27: 0x2019}  # a lone quote mark holds no letter
+    assert apostrophe_fold(["don't", "l\u2019homme"]) is None and apostrophe_fold(["dont", "'"]) is None
+    kb = KeyboardPredictor(files["none"])
+    assert "don't" in kb.words and not any("\u2019" in w for w in kb.words)
+    for typed in ("Dogs don", "It", "the cat"):
+        assert kb.split_typed(typed + "\u2019") == kb.split_typed(typed + "'")
+        assert kb.suggest(typed + "\u2019") == kb.suggest(typed + "'") != []
+        assert kb.split_typed(typed + "\u2019s ") == kb.split_typed(typed + "'s ")
+    assert kb.accept("Dogs Don\u2019", "don't") == "Dogs Don't "  # the vocabulary's apostrophe, the typed capital
+    assert kb.accept("It\u2019s the c", "cat") == "It\u2019s the cat "  # the text typed before stays as it is
+    assert kb.predictor.text.tokenize("don\u2019t") == ["don\u2019t"]  # the predictor reads as training did
+
+
 def test_history_reads_long_texts_from_the_end_only(files):
     """The history of the last N committed tokens equals the one from tokenizing the whole text, on
     long single lines, many lines, special tokens and partial words; and costs less on long texts."""

@@ -247,6 +247,17 @@ export function matchCase(typed, word) {
   return word;
 }
 
+/**
+ * [typed, vocabulary's] apostrophe a keyboard reads typed text with (export/text.py apostrophe_fold):
+ * ’ -> ' when words with letters hold ' and none holds ’, the reverse when they hold only ’, else
+ * null. A phone types either (iOS's smart punctuation types ’).
+ */
+export function apostropheFold(words) {
+  const held = ["'", '\u2019'].map((a) => words.some((w) => w.includes(a) && /\p{L}/u.test(w)));
+  if (held[0] === held[1]) return null;
+  return held[0] ? ['\u2019', "'"] : ["'", '\u2019'];
+}
+
 export class Tokenizer {
   constructor(meta) {
     const tok = meta.tokenizer;
@@ -271,12 +282,14 @@ export class Tokenizer {
     }
     this.words = meta.vocab;
     this.index = new Map(this.words.map((w, i) => [w, i]));
+    this.fold = apostropheFold(this.words); // one character for one: lengths and positions stay
     this.unkId = meta.special_tokens['<unk>'];
     this.eosId = meta.special_tokens['<eos>'];
   }
 
   /** One line -> tokens; `lowercase` false: as typed, for a lowercasing model too (export/text.py). */
   tokenize(line, lowercase = this.lowercase) {
+    line = this.folded(line);
     if (this.spaceChars) line = line.replace(this.spaceChars, ' ');
     if (this.removeChars) line = line.replace(this.removeChars, '');
     if (lowercase) line = line.toLowerCase();
@@ -307,10 +320,14 @@ export class Tokenizer {
     const joinsSymbols = this.rulesVersion >= 3 && last === '\u200d' && !FORMAT_CHAR.test(prev); // rules 3 join emoji
     if (prev && JOINERS.includes(last) && (WORD_CHAR.test(prev) || joinsSymbols)) {
       const before = this.tokenize(chunk.slice(0, -1));
-      return [this._unfinished(chunk.slice(0, -1), before[before.length - 1]) + last, tokens.length - before.length + 1];
+      return [this._unfinished(chunk.slice(0, -1), before[before.length - 1]) + this.folded(last),
+        tokens.length - before.length + 1];
     }
     return [this._unfinished(chunk, tokens[tokens.length - 1]), 1];
   }
+
+  /** `text` with the typed apostrophe read as the vocabulary's (`fold`). */
+  folded(text) { return this.fold === null ? text : text.replaceAll(this.fold[0], this.fold[1]); }
 
   /** Whitespace, or a character read as a space (space_chars: a zero-width space, NUL) (export/text.py separates). */
   separates(c) { return IS_SPACE.test(c) || (this.isSpaceChar !== null && this.isSpaceChar.test(c)); }
@@ -345,7 +362,7 @@ export class Tokenizer {
 
   _typedLength(text, token) {
     const becomes = (n) => {
-      let end = text.slice(text.length - n);
+      let end = this.folded(text.slice(text.length - n));
       if (this.removeChars) end = end.replace(this.removeChars, '');
       if (this.lowercase) end = end.toLowerCase();
       if (this.normalization !== null) end = end.normalize(this.normalization);
@@ -675,7 +692,7 @@ export class Keyboard {
     if (!this.tokenizer.lowercase) return word;
     if (this.historyWeight > 0) word = this.history(text).surfaces.get(word) ?? word; // "McDonald", "Zoë", "I"
     if (!partial) return word;
-    const cased = matchCase(text.slice(text.length - this.tokenizer.typedLength(text, partial)), word);
+    const cased = matchCase(this.tokenizer.folded(text.slice(text.length - this.tokenizer.typedLength(text, partial))), word);
     return this.tokenizer.normalization === null ? cased : cased.normalize(this.tokenizer.normalization); // "İstanbul"
   }
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { Keyboard, Tokenizer, decodeWordRows, matchCase, normalizeLines, prefixKeys, pythonPattern, readMetadata } from '../engine.js';
+import { Keyboard, Tokenizer, apostropheFold, decodeWordRows, matchCase, normalizeLines, prefixKeys, pythonPattern, readMetadata } from '../engine.js';
 
 const DIR = process.env.KEYBOARD_FIXTURES || '';
 const HAVE = DIR && fs.existsSync(path.join(DIR, 'replay.json'));
@@ -231,6 +231,11 @@ test('a tap keeps the typed capitals, as the Python predictor does', { skip }, (
   assert.equal(matchCase('ZE', 'zebedee'), 'ZEBEDEE');
   assert.equal(matchCase('z', 'zebedee'), 'zebedee');
   assert.equal(matchCase('McD', 'mcdonald'), 'McDonald'); // capitals inside the word stay where typed
+  // a typed apostrophe is read as the vocabulary's when it holds only one (export/text.py apostrophe_fold)
+  assert.deepEqual(apostropheFold(['<unk>', "don't", "'"]), ['\u2019', "'"]);
+  assert.deepEqual(apostropheFold(['<unk>', 'don\u2019t', "'"]), ["'", '\u2019']);
+  assert.equal(apostropheFold(["don't", 'l\u2019homme']), null);
+  assert.equal(apostropheFold(['dont', "'"]), null);
   assert.equal(matchCase("O'Br", "o'brien"), "O'Brien");
 });
 

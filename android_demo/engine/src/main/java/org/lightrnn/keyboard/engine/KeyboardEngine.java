@@ -426,7 +426,7 @@ public final class KeyboardEngine {
     if (historyWeight > 0) word = surfaces(textBeforeCursor).getOrDefault(word, word); // "McDonald", "Zoë", "I"
     if (partial.isEmpty()) return word;
     String cased =
-        matchCase(textBeforeCursor.substring(textBeforeCursor.length() - tokenizer.typedLength(textBeforeCursor, partial)), word);
+        matchCase(tokenizer.folded(textBeforeCursor.substring(textBeforeCursor.length() - tokenizer.typedLength(textBeforeCursor, partial))), word);
     // "İst" + "i̇stanbul" gives "İstanbul", not "I" + U+0307 + "stanbul"
     return "NFC".equals(meta.normalization) ? java.text.Normalizer.normalize(cased, java.text.Normalizer.Form.NFC) : cased;
   }

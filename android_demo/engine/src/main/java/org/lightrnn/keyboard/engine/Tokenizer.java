@@ -28,6 +28,9 @@ public final class Tokenizer {
   private final int[][] spaceChars; // read as a space (rules 4 on), else null
   private final int[][] removeChars; // removed (rules 4 on), else null
   private final Map<String, Integer> index = new HashMap<>();
+  // typed apostrophe -> the vocabulary's (export/text.py apostrophe_fold), or 0: one char for one
+  private final char foldFrom;
+  private final char foldTo;
   public final int unkId;
   public final int eosId;
 
@@ -39,8 +42,33 @@ public final class Tokenizer {
     spaceChars = meta.spaceChars;
     removeChars = meta.removeChars;
     for (int i = 0; i < meta.vocab.size(); i++) index.put(meta.vocab.get(i), i);
+    char[] fold = apostropheFold(meta.vocab);
+    foldFrom = fold == null ? 0 : fold[0];
+    foldTo = fold == null ? 0 : fold[1];
     unkId = meta.unkId;
     eosId = meta.eosId;
+  }
+
+  /**
+   * {typed, vocabulary's} apostrophe a keyboard reads typed text with (export/text.py
+   * apostrophe_fold): ’ -> ' when words with letters hold ' and none holds ’, the reverse when they
+   * hold only ’, else null. A phone types either (iOS's smart punctuation types ’).
+   */
+  static char[] apostropheFold(List<String> words) {
+    boolean[] held = new boolean[2];
+    char[] apostrophes = {'\'', '\u2019'};
+    for (String w : words) {
+      for (int a = 0; a < 2; a++) {
+        if (!held[a] && w.indexOf(apostrophes[a]) >= 0 && w.codePoints().anyMatch(Character::isLetter)) held[a] = true;
+      }
+    }
+    if (held[0] == held[1]) return null;
+    return held[0] ? new char[] {'\u2019', '\''} : new char[] {'\'', '\u2019'};
+  }
+
+  /** {@code text} with the typed apostrophe read as the vocabulary's. */
+  public String folded(String text) {
+    return foldFrom == 0 ? text : text.replace(foldFrom, foldTo);
   }
 
   /**
@@ -188,7 +216,7 @@ public final class Tokenizer {
 
   /** {@link #tokenize(String)}; {@code lower} false: the tokens as typed, for a lowercasing model too. */
   public List<String> tokenize(String line, boolean lower) {
-    line = withoutInvisible(line);
+    line = withoutInvisible(folded(line));
     if (lower) line = line.toLowerCase(Locale.ROOT);
     List<String> out = new ArrayList<>();
     if (pattern != null) {
@@ -270,7 +298,7 @@ public final class Tokenizer {
   }
 
   private boolean becomes(String text, int n, String token) {
-    String end = removeChars == null ? text.substring(text.length() - n) : withoutInvisible(text.substring(text.length() - n));
+    String end = folded(removeChars == null ? text.substring(text.length() - n) : withoutInvisible(text.substring(text.length() - n)));
     if (lowercase) end = end.toLowerCase(Locale.ROOT);
     if (nfc) end = Normalizer.normalize(end, Normalizer.Form.NFC);
     return unfinished(text.substring(text.length() - n), end).equals(token);
@@ -343,7 +371,7 @@ public final class Tokenizer {
     if (prev >= 0 && JOINERS.indexOf(last) >= 0
         && (isWordChar(prev) || (rulesVersion >= 3 && last == '\u200D' && Character.getType(prev) != Character.FORMAT))) {
       List<String> before = tokenize(chunk.substring(0, chunk.length() - 1));
-      return new TypedWord(unfinished(chunk.substring(0, chunk.length() - 1), before.get(before.size() - 1)) + last,
+      return new TypedWord(unfinished(chunk.substring(0, chunk.length() - 1), before.get(before.size() - 1)) + folded(String.valueOf(last)),
           tokens.size() - before.size() + 1);
     }
     return new TypedWord(unfinished(chunk, tokens.get(tokens.size() - 1)), 1);

@@ -1,5 +1,6 @@
 package org.lightrnn.keyboard.engine;
 
+import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNull;
@@ -319,6 +320,11 @@ public class KeyboardEngineTest {
     assertEquals("Zebedee", KeyboardEngine.matchCase("Ze", "zebedee"));
     assertEquals("ZEBEDEE", KeyboardEngine.matchCase("ZE", "zebedee"));
     assertEquals("McDonald", KeyboardEngine.matchCase("McD", "mcdonald")); // capitals stay where typed
+    // a typed apostrophe is read as the vocabulary's when it holds only one (export/text.py apostrophe_fold)
+    assertArrayEquals(new char[] {'\u2019', '\''}, Tokenizer.apostropheFold(Arrays.asList("<unk>", "don't", "'")));
+    assertArrayEquals(new char[] {'\'', '\u2019'}, Tokenizer.apostropheFold(Arrays.asList("<unk>", "don\u2019t", "'")));
+    assertNull(Tokenizer.apostropheFold(Arrays.asList("don't", "l\u2019homme")));
+    assertNull(Tokenizer.apostropheFold(Arrays.asList("dont", "'")));
     assertEquals("iPhone", KeyboardEngine.matchCase("iPh", "iphone"));
   }
 
