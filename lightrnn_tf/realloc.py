@@ -503,8 +503,10 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
             Default: `"pass"`.
         min_count: words that are the target fewer than this many times in the statistics cost
             nothing anywhere (`assignment.RareWordCosts`): they take the cells left over, together,
-            instead of cells chosen by the noise of a few positions. 0 and 1 change nothing.
-            Default: `0`.
+            instead of cells chosen by the noise of a few positions. 0 and 1 change nothing. The
+            report's objectives and bound are then those of the matching (rare words at no cost);
+            `objective_before_all_words` and `objective_after_all_words`, given when some word is
+            rare, sum every word's own costs (the paper's objective). Default: `0`.
         verbose: a line when the statistics pass and the matching start, and with 1 (as in Keras) a
             progress bar over the pass's windows; 2 for logs. Default: `0`.
 
@@ -544,6 +546,7 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
     new_table, report = current, None
     if distribute.is_chief(strategy):
         rare_words = 0
+        every_word = costs  # each word's own costs: the paper's objective, reported beside min_count's
         if min_count > 1:  # factored statistics (also source="epoch") hold their target counts
             counts = costs.counts if kind == "factored" else \
                 stream_target_counts(_statistics_ids(model, ids, max_tokens, batch_size), batch_size, model.vocab_size)
@@ -566,6 +569,11 @@ def reallocate(model, ids, *, batch_size: int, bptt: int, solver: str = "sparse"
         if min_gain:
             report["objective_after_unpenalised"] = float(cell_costs(base, new_table.word_row, new_table.word_col).sum())
         del base
+        if rare_words:  # the objectives above gave the rare words no cost; these give every word its own
+            report["objective_before_all_words"] = float(cell_costs(every_word, current.word_row, current.word_col).sum())
+            report["objective_after_all_words"] = float(cell_costs(every_word, new_table.word_row,
+                                                                   new_table.word_col).sum())
+        del every_word
         report.update(min_gain=float(min_gain), min_count=int(min_count), rare_words=rare_words)
         report["solve_seconds"] = report.pop("seconds")
         report.update(stats_seconds=stats_seconds, tokens=int(n_tokens), kept_current=bool(kept), source=source,

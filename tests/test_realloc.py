@@ -891,6 +891,14 @@ def test_reallocate_min_count_reads_target_counts_with_either_statistics(small, 
     assert dense["min_count"] == 3 and plain["rare_words"] == 0
     assert dense["objective_after"] == pytest.approx(factored["objective_after"], rel=1e-7)
     assert dense["objective_after"] < plain["objective_after"]  # the rare words' losses are not counted
+    # ... which the report gives beside them: every word's own costs, from the independent NumPy reference
+    row_loss, col_loss, _ = reference_statistics(model, ids, 4)
+    words = np.arange(200)
+    for table, report in ((dense_table, dense), (factored_table, factored)):
+        for key, t in (("objective_before_all_words", start), ("objective_after_all_words", table)):
+            want = (row_loss[words, t.word_row] + col_loss[words, t.word_col]).sum()
+            assert report[key] == pytest.approx(want, rel=1e-5), key
+    assert "objective_after_all_words" not in plain
     np.testing.assert_array_equal(dense_table.word_cell, factored_table.word_cell)
     # rare words come last: they fill the rows the others left room in, lowest row first
     cells = dense_table.word_cell[rare]
