@@ -61,7 +61,9 @@ class NumpyLightRNN:
         return log_softmax(logits)
 
     def word_log_prob(self, word, state):
-        """log P(word) (B,) for words (B,) from a state, by the definition in lightrnn.md."""
+        """log P(word) (B,) for words (B,) from a state, by the definition in lightrnn.md, plus the
+        library's one addition: a row holding no word gets no probability (lightrnn.md masks only
+        empty cells in the column softmax; docs/reallocation.md)."""
         r, c = self.word_row[word], self.word_col[word]
         lp_r = self.row_log_probs(state)[np.arange(len(word)), r]
         h, _ = self.step(self.Xr[r], state)
