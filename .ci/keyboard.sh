@@ -49,7 +49,7 @@ java -cp "$WORK/engine:$WORK/engine-test:$CP_JUNIT" -Dkeyboard.fixtures="$KEYBOA
 "$PYTHON" android_demo/stubs/make_r.py android_demo/app/src/main/res > "$WORK/R.java"
 javac -nowarn -d "$WORK/android-stubs" $(find android_demo/stubs -name '*.java') "$WORK/R.java" \
   $(find android_demo/engine/src/main/java -name '*.java')
-kotlinc -nowarn -cp "$WORK/android-stubs" $(find android_demo/app/src/main/java -name '*.kt') -d "$WORK/app-classes" 2>&1 \
+kotlinc -nowarn -jvm-target 1.8 -cp "$WORK/android-stubs" $(find android_demo/app/src/main/java -name '*.kt') -d "$WORK/app-classes" 2>&1 \
   | grep -v 'Xverify:none' || true
 [ -f "$WORK/app-classes/org/lightrnn/keyboard/KeyboardService.class" ] || { echo "kotlinc: the app does not compile"; exit 1; }
 echo "kotlinc: the app compiles against the stubs"

@@ -1,3 +1,5 @@
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     alias(libs.plugins.android.application)
     alias(libs.plugins.kotlin.android)
@@ -24,11 +26,14 @@ android {
         sourceCompatibility = JavaVersion.VERSION_17
         targetCompatibility = JavaVersion.VERSION_17
     }
-    kotlinOptions {
-        jvmTarget = "17"
-    }
     androidResources {
-        noCompress += "tflite"  // stored uncompressed; SuggestionHelper copies it into a direct buffer
+        noCompress += "tflite"  // stored uncompressed in the APK (read once at start into a direct buffer)
+    }
+}
+
+kotlin {
+    compilerOptions {
+        jvmTarget.set(JvmTarget.JVM_17)  // kotlinOptions { jvmTarget } is deprecated since Kotlin 2.0, an error from 2.3
     }
 }
 
@@ -37,5 +42,4 @@ dependencies {
     implementation(libs.litert)
     implementation(libs.androidx.core.ktx)
     implementation(libs.androidx.appcompat)
-    implementation(libs.material)
 }

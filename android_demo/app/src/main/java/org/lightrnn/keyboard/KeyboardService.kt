@@ -23,10 +23,12 @@ class KeyboardService : InputMethodService() {
     private var suggestionsOff = false  // a password or no-suggestions field: read nothing, suggest nothing
     private var inputType = -1  // the field's, when the keys were set up for it
     private var cursor = -1  // the selection start the editor last reported (a field never read has only this)
+    private var requests = 0  // suggestion requests made (main thread): only the latest one's result is shown
 
     override fun onCreate() {
         super.onCreate()
         helper = SuggestionHelper.get(this)
+        helper.whenReady { refresh() }  // a field opened while the model loads gets its chips once it is loaded
     }
 
     override fun onCreateInputView(): View {
@@ -149,8 +151,11 @@ class KeyboardService : InputMethodService() {
         }
         val typed = before()
         if (keyLayout.textChanged(typed)) relabel()  // a sentence start: Shift on by itself, or off again
+        val request = ++requests
         helper.suggest("keyboard", typed) { r ->
-            if (r.text != before()) return@suggest
+            // a newer request (the text or cursor changed since) shows its own; no second read of
+            // the text, which costs an IPC round trip to the editor
+            if (request != requests) return@suggest
             chips.forEachIndexed { i, c -> c.text = keyLayout.applyShift(r.words.getOrElse(i) { "" }) }
         }
     }

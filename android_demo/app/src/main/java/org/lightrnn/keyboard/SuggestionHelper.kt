@@ -4,10 +4,11 @@ import android.content.Context
 import android.os.Handler
 import android.os.Looper
 import android.os.SystemClock
-import java.nio.ByteBuffer
+import java.util.concurrent.Callable
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.Executors
 import org.lightrnn.keyboard.engine.KeyboardEngine
+import org.lightrnn.keyboard.engine.ModelInterpreter
 import org.lightrnn.keyboard.engine.ModelMetadata
 
 /**
@@ -36,8 +37,8 @@ class SuggestionHelper private constructor(context: Context) {
                 val bytes = context.assets.open(MODEL).use { it.readBytes() }
                 modelBytes = bytes.size
                 val m = ModelMetadata.read(bytes)  // vocabulary, tokenizer, table, shapes: all from the file
-                val buffer = ByteBuffer.allocateDirect(bytes.size).put(bytes).apply { rewind() }
-                engine = KeyboardEngine(m, LiteRtInterpreter(buffer))
+                // a direct buffer in the native byte order: LiteRT refuses a big-endian one
+                engine = KeyboardEngine(m, LiteRtInterpreter(ModelInterpreter.modelBuffer(bytes)))
                 meta = m
             } catch (e: Exception) {  // a missing or wrong model must not take the app or the keyboard down
                 loadError = "cannot load assets/$MODEL: ${e.message}"
@@ -76,7 +77,10 @@ class SuggestionHelper private constructor(context: Context) {
      * (KeyboardEngine.acceptAt: the whole word under the cursor is replaced, one space after it).
      */
     fun acceptAt(before: String, after: String, word: String): Pair<String, String> {
-        val r = engine?.acceptAt(before, after, word) ?: return Pair(before, after)
+        val e = engine ?: return Pair(before, after)
+        // on the engine's one thread, waited for: the engine is not thread-safe (its caches of the
+        // text's tokens are written by suggest and by a tap), and the tap's edit needs the result
+        val r = executor.submit(Callable { e.acceptAt(before, after, word) }).get()
         return Pair(r[0], r[1])
     }
 

@@ -6,6 +6,19 @@ package org.lightrnn.keyboard.engine;
  * Python predictor. A state is the float32 {@code (L, 2, H)} tensor flattened row-major.
  */
 public interface ModelInterpreter {
+  /**
+   * The model file's bytes as LiteRT's {@code Interpreter(ByteBuffer, Options)} takes them: a direct
+   * buffer in the native byte order, positioned at 0. (A new direct buffer is big-endian, which the
+   * Interpreter refuses on every phone: "should be either a MappedByteBuffer ... or a direct
+   * ByteBuffer using ByteOrder.nativeOrder()".)
+   */
+  static java.nio.ByteBuffer modelBuffer(byte[] model) {
+    java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocateDirect(model.length).order(java.nio.ByteOrder.nativeOrder());
+    buffer.put(model);
+    buffer.rewind();
+    return buffer;
+  }
+
   /** {@code feed(word (1,), state) -> state}: reads one word. */
   float[] feed(int word, float[] state);
 

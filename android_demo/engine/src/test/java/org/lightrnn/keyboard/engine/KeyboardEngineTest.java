@@ -106,6 +106,17 @@ public class KeyboardEngineTest {
   }
 
   @Test
+  public void theModelBufferIsDirectAndInTheNativeByteOrderAsLiteRtNeeds() {
+    java.nio.ByteBuffer buffer = ModelInterpreter.modelBuffer(model);
+    assertTrue(buffer.isDirect());
+    assertEquals(java.nio.ByteOrder.nativeOrder(), buffer.order());
+    assertEquals(0, buffer.position());
+    byte[] back = new byte[buffer.remaining()];
+    buffer.duplicate().get(back);
+    assertArrayEquals(model, back);
+  }
+
+  @Test
   public void truncatedOrDamagedFilesAreRefusedWithOneMessage() {
     for (int n : new int[] {4096, model.length / 2, (int) (model.length * 0.9), model.length - 10}) {
       try {
