@@ -484,8 +484,7 @@ class KeyboardPredictor:
             word = self.history(text).surfaces.get(word, word)
         if not partial:
             return word
-        typed = text[len(text) - self.text.typed_length(text, partial):]
-        cased = match_case(typed.translate(self.text.fold) if self.text.fold is not None else typed, word)
+        cased = match_case(self.text.folded(text[len(text) - self.text.typed_length(text, partial):]), word)
         # "İst" + "i̇stanbul" gives "İstanbul", not "I" + U+0307 + "stanbul"
         return unicodedata.normalize(self.text.normalization, cased) if self.text.normalization else cased
 

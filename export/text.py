@@ -118,8 +118,7 @@ class TextEncoder:
     def tokenize(self, line: str, lowercase: bool | None = None) -> list[str]:
         """One line -> tokens (same as `lightrnn_tf.data.Tokenizer.__call__`). `lowercase=False`:
         the tokens as typed, for a lowercasing model too (the capitals the typed-word history shows)."""
-        if self.fold is not None:
-            line = line.translate(self.fold)
+        line = self.folded(line)
         if self._invisible_chars is not None and self._invisible_chars.search(line):
             if self._space_chars is not None:
                 line = self._space_chars.sub(" ", line)
@@ -131,6 +130,10 @@ class TextEncoder:
         if self.normalization is None or line.isascii():
             return tokens
         return [unicodedata.normalize(self.normalization, t) for t in tokens]
+
+    def folded(self, text: str) -> str:
+        """`text` with a typed apostrophe read as the vocabulary's (`fold`; as typed when it is None)."""
+        return text if self.fold is None else text.translate(self.fold)
 
     def separates(self, c: str) -> bool:
         """Whitespace, or a character read as a space (`space_chars`: a zero-width space, NUL)."""
@@ -172,8 +175,7 @@ class TextEncoder:
         if prev and chunk[-1] in WORD_JOINERS and (
                 word_char(prev) or self.rules_version >= 3 and joins_symbols(chunk[-1], prev)):
             before = self.tokenize(chunk[:-1])
-            joiner = chunk[-1].translate(self.fold) if self.fold is not None else chunk[-1]
-            return self._unfinished(chunk[:-1], before[-1]) + joiner, len(tokens) - len(before) + 1
+            return self._unfinished(chunk[:-1], before[-1]) + self.folded(chunk[-1]), len(tokens) - len(before) + 1
         return self._unfinished(chunk, tokens[-1]), 1
 
     def _unfinished(self, typed: str, word: str) -> str:
@@ -195,8 +197,7 @@ class TextEncoder:
 
     def _typed_length(self, text: str, token: str) -> int:
         def becomes(n):
-            end = text[-n:] if self._remove_chars is None else self._remove_chars.sub("", text[-n:])
-            end = end.translate(self.fold) if self.fold is not None else end
+            end = self.folded(text[-n:] if self._remove_chars is None else self._remove_chars.sub("", text[-n:]))
             end = end.lower() if self.lowercase else end
             if self.normalization is not None and not end.isascii():
                 end = unicodedata.normalize(self.normalization, end)

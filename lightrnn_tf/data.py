@@ -22,7 +22,7 @@ import re
 import sys
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -195,6 +195,15 @@ class Tokenizer:
 
 # === Vocabulary ===
 
+def _non_blank(lines: Iterable[str], caller: str) -> Iterator[str]:
+    """The lines that are not blank (nothing but whitespace), as `read_lines` keeps them for the
+    command line; a `LightRNNError` for one string given as the lines."""
+    if isinstance(lines, str):
+        raise LightRNNError(f"{caller}(lines): a list of lines, not one string (a string would be read as one "
+                            "line per character); use text.splitlines()")
+    return (line for line in lines if line.strip())
+
+
 class Vocabulary:
     """Word <-> id mapping with counts; id 0 is `<unk>`, id 1 is `<eos>`, then by frequency.
 
@@ -225,14 +234,9 @@ class Vocabulary:
     @classmethod
     def build(cls, tokenizer: Tokenizer, lines: Iterable[str], max_size: int = 0, min_count: int = 1) -> "Vocabulary":
         """Counts the training lines; keeps words with count >= min_count, at most max_size in all."""
-        if isinstance(lines, str):
-            raise LightRNNError("Vocabulary.build(lines): a list of lines, not one string (a string would be "
-                                "read as one line per character); use text.splitlines()")
         counter = collections.Counter()
         n_lines = 0
-        for line in lines:
-            if not line.strip():  # as read_lines and encode_lines: a blank line is no line
-                continue
+        for line in _non_blank(lines, "Vocabulary.build"):
             counter.update(tokenizer(line))
             n_lines += 1
         unk_count = counter.pop(UNK, 0)
@@ -257,14 +261,9 @@ class Vocabulary:
         """Returns the id stream (N,) int32 with `<eos>` after every non-blank line. Blank lines
         (nothing but whitespace) are skipped, as `read_lines` skips them for the command line, so
         `encode_lines(text.splitlines(), tok)` gives the ids `python -m lightrnn_tf.evaluate` reads."""
-        if isinstance(lines, str):
-            raise LightRNNError("encode_lines(lines): a list of lines, not one string (a string would be "
-                                "read as one line per character); use text.splitlines()")
         out: list[int] = []
         get = self.index.get
-        for line in lines:
-            if not line.strip():
-                continue
+        for line in _non_blank(lines, "encode_lines"):
             out.extend(get(t, 0) for t in tokenizer(line))
             out.append(1)
         return np.asarray(out, dtype=np.int32)

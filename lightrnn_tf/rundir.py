@@ -99,8 +99,8 @@ def _check_words_against_allocation(path: str, model, vocab: Vocabulary) -> None
     alloc = os.path.join(path, ALLOCATION)
     if not hasattr(model, "get_table") or not os.path.exists(alloc):
         return
-    cell_word = model.get_table().cell_word  # (R*C,) word id of each cell, -1 empty
-    cols = model.get_table().cols
+    table = model.get_table()
+    cell_word, cols = table.cell_word, table.cols  # (R*C,) word id of each cell, -1 empty
     differ = 0
     with open(alloc, encoding="utf-8") as f:
         next(f, None)  # header
