@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from own_process import measure_in_own_process  # noqa: E402  (benchmarks/own_process.py)
+from results_file import write_results  # noqa: E402
 
 
 def measure(autotune: bool, args) -> dict:
@@ -104,14 +105,7 @@ def main(argv=None):
                                                                + s["later_epochs_train_s_total"])
     print(f"epochs 2 on: dead time {on['later_epochs_dead_s_total']:.1f} s ({on['dead_fraction']:.1%} of their wall "
           f"time) with autotuning, {off['later_epochs_dead_s_total']:.2f} s ({off['dead_fraction']:.2%}) without")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from lightrnn_tf.compare import machine  # imports TensorFlow for its version
-
-    with open(args.out, "w") as f:
-
-        json.dump({"config": {k: v for k, v in vars(args).items() if k != "only"}, "machine": machine(),
-                   "date": time.strftime("%Y-%m-%d"), "runs": runs, "summary": summary}, f, indent=2)
+    write_results(args.out, args, runs=runs, summary=summary)
     return 0
 
 

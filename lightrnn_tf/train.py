@@ -42,8 +42,8 @@ import numpy as np
 from lightrnn_tf import config as config_lib
 from lightrnn_tf import rundir
 from lightrnn_tf.config import ModelConfig, TrainConfig
-from lightrnn_tf.data import (Vocabulary, evaluation_batch_size, load_corpus, num_windows,
-                              unigram_perplexity)
+from lightrnn_tf.data import (Vocabulary, available_cpus, evaluation_batch_size, load_corpus, num_windows,
+                              unigram_perplexity, with_progress)
 from lightrnn_tf.distribute import make_strategy, run_directory
 from lightrnn_tf.errors import ArgumentParser, LightRNNError, positive_int
 
@@ -67,14 +67,19 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
         positive_int(getattr(model_cfg, name), name)
     corpus = load_corpus(cfg)
     tokenizer = rundir.tokenizer_of(cfg)
-    vocab = Vocabulary.build(tokenizer, corpus.train, max_size=cfg.max_vocab, min_count=cfg.min_count)
+    # One reading of the training text counts its words and encodes it, on every core when it is large
+    # (a progress bar shows the minutes One Billion Word takes).
+    vocab, train_ids = Vocabulary.build_and_encode(tokenizer, with_progress(corpus.train, "reading train"),
+                                                   max_size=cfg.max_vocab, min_count=cfg.min_count,
+                                                   workers=available_cpus())
     if cfg.resume:
         vocab_path = os.path.join(cfg.out, rundir.VOCAB)
         saved = Vocabulary.load(vocab_path)
         if saved != vocab:
             raise LightRNNError(f"mismatched vocabulary: the data now gives {len(vocab)} words, {vocab_path} has "
                                 f"{len(saved)}; resume with the same data")
-    ids = {name: vocab.encode_lines(getattr(corpus, name), tokenizer) for name in ("train", "valid", "test")}
+    ids = {"train": train_ids, **{name: vocab.encode_lines(with_progress(getattr(corpus, name), f"reading {name}"),
+                                                             tokenizer) for name in ("valid", "test")}}
     for name, arr in ids.items():
         if len(arr) < 2 * (cfg.batch_size if name == "train" else 1):
             raise LightRNNError(f"{name} split has {len(arr)} tokens, too few for batch size {cfg.batch_size}")

@@ -99,6 +99,82 @@ def test_words_keep_their_combining_marks_and_tokens_are_nfc():
         assert Tokenizer()(line) == [unicodedata.normalize("NFC", t) for t in _reference_invisible(line).split()], repr(line)
 
 
+def test_ascii_text_is_split_as_the_full_rules_split_it():
+    """ASCII lines take a shorter pattern (3x as fast); on every ASCII character, control characters
+    and U+001C-U+001F (whitespace to str.split) included, it gives the tokens of the rule written
+    out by hand (and `<special>` tokens whole), and under the older rules those of their own full
+    patterns."""
+    import lightrnn_tf.data as data
+
+    alphabet = [chr(c) for c in range(128)] + list("aeiou st''<<>>..,-") * 4
+    rng = np.random.default_rng(1)
+    older = [Tokenizer(split_punct=True, rules=r) for r in (1, 2, 3)]
+    for _ in range(3000):
+        line = "".join(rng.choice(alphabet, size=rng.integers(1, 30)))
+        full = Tokenizer(split_punct=True).pattern.findall(_reference_invisible(line))
+        assert Tokenizer(split_punct=True)(line) == full, repr(line)
+        if "<" not in line:  # (the hand-written rule knows no <special> tokens)
+            assert full == _reference_split_punct(line), repr(line)
+        assert Tokenizer(lowercase=True, split_punct=True)(line) == \
+            Tokenizer(split_punct=True).pattern.findall(_reference_invisible(line.lower())), repr(line)
+        assert Tokenizer()(line) == _reference_invisible(line).split(), repr(line)
+        for tok in older:
+            assert tok(line) == tok.pattern.findall(line), (tok.rules, repr(line))
+    # lowercasing can make a line ASCII (the Kelvin sign is "k"), and so can removing a soft hyphen
+    assert Tokenizer(lowercase=True, split_punct=True)("\u212aing's \u00adx,") == ["king's", "x", ","]
+    assert data._ASCII_PUNCT_RE.pattern != Tokenizer(split_punct=True).pattern.pattern  # two patterns, not one
+
+
+def test_build_and_encode_equals_build_then_encode_lines():
+    """The one-pass `build_and_encode` (a corpus is tokenized once) gives the vocabulary, counts and
+    ids of `build` followed by `encode_lines`: random Zipfian text with ties in the counts, words
+    written `<unk>` and `<eos>`, blank lines and non-ASCII words, under every `min_count` and
+    `max_size` cut."""
+    words = [f"w{i}" for i in range(60)] + ["é", "naïve", UNK, EOS, ","]
+    rng = np.random.default_rng(2)
+    for trial in range(30):
+        p = 1.0 / np.arange(1, len(words) + 1) ** rng.uniform(0.5, 1.5)
+        lines = [" ".join(rng.choice(words, size=rng.integers(0, 12), p=p / p.sum()))
+                 for _ in range(rng.integers(1, 80))]
+        lines += ["x y", "  "]
+        tok = Tokenizer(split_punct=bool(trial % 2))
+        for min_count, max_size in ((1, 0), (2, 0), (3, 10), (1, 5), (1000, 0)):
+            try:
+                expected = Vocabulary.build(tok, lines, max_size=max_size, min_count=min_count)
+            except LightRNNError as e:
+                with pytest.raises(LightRNNError, match=re.escape(str(e))):
+                    Vocabulary.build_and_encode(tok, lines, max_size=max_size, min_count=min_count)
+                continue
+            vocab, ids = Vocabulary.build_and_encode(tok, iter(lines), max_size=max_size, min_count=min_count)
+            assert vocab.words == expected.words and vocab.counts == expected.counts
+            assert ids.dtype == np.int32
+            np.testing.assert_array_equal(ids, expected.encode_lines(lines, tok))
+    with pytest.raises(LightRNNError, match="a list of lines, not one string"):
+        Vocabulary.build_and_encode(Tokenizer(), "a b")
+
+
+def test_build_and_encode_in_worker_processes_equals_one_process(monkeypatch):
+    """Chunks tokenized in two worker processes, each with provisional ids of its own, give the
+    vocabulary, counts and ids of one process (and of `build` + `encode_lines`), for a generator of
+    lines too."""
+    import lightrnn_tf.data as data
+
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(300)] + ["über", UNK, EOS]
+    p = 1.0 / np.arange(1, len(words) + 1)
+    lines = [" ".join(rng.choice(words, size=rng.integers(0, 15), p=p / p.sum())) for _ in range(1000)]
+    tok = Tokenizer(split_punct=True)
+    expected = Vocabulary.build(tok, lines, min_count=2)
+    monkeypatch.setattr(data, "PARALLEL_MIN_LINES", 500)
+    monkeypatch.setattr(data, "CHUNK_LINES", 37)  # 27 chunks, more than 2 a worker ahead
+    for source in (lines, (line for line in lines)):
+        vocab, ids = Vocabulary.build_and_encode(tok, source, min_count=2, workers=2)
+        assert vocab.words == expected.words and vocab.counts == expected.counts
+        np.testing.assert_array_equal(ids, expected.encode_lines(lines, tok))
+    with pytest.raises(LightRNNError, match="at least 2 distinct words"):
+        Vocabulary.build_and_encode(tok, [" "] * 600, workers=2)
+
+
 def test_an_emoji_is_one_token_with_its_modifiers_joined_symbols_and_flags():
     tok = Tokenizer(split_punct=True)
     assert tok("I ❤️ you 👍🏽!") == ["I", "❤\ufe0f", "you", "👍\U0001F3FD", "!"]
