@@ -26,7 +26,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from lightrnn_tf.compare import cpu_model  # noqa: E402
+from lightrnn_tf.compare import machine  # noqa: E402
 
 DATA = os.environ.get("LIGHTRNN_DATA", os.path.join(REPO, "..", "shared", "data"))
 PTB_VALID = os.path.join(DATA, "ptb", "ptb.valid.txt")
@@ -249,8 +248,7 @@ def main(argv=None) -> int:
     os.makedirs(models_dir, exist_ok=True)
     results = [bench_run(r, models_dir, args.positions, args.repeat, args.ppl) for r in args.run]
     report = {"command": "python benchmarks/bench_export.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "machine": {"platform": platform.platform(), "processor": platform.processor() or cpu_model(),
-                          "cpu_count": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
+              "machine": {**machine(tensorflow=False), "load_avg_1m": os.getloadavg()[0]},
               "threads": 1, "results": results}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:

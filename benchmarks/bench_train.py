@@ -17,7 +17,6 @@ benchmarks/results/train.json.
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import time
@@ -25,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from lightrnn_tf.compare import cpu_model  # noqa: E402  (no TensorFlow import)
+from lightrnn_tf.compare import machine  # noqa: E402  (its TensorFlow import is left out)
 from lightrnn_tf.config import TrainConfig  # noqa: E402  (no TensorFlow import)
 from own_process import measure_in_own_process  # noqa: E402  (benchmarks/own_process.py)
 
@@ -138,9 +137,8 @@ def main(argv=None):
               f"{ratios[f'{kind}_ema_peak_rss_ratio']:.2f}x the peak memory")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor() or cpu_model(),
-                   "python": platform.python_version()}
-        json.dump({"config": vars(args), "machine": machine, "results": rows, "ratios": ratios}, f, indent=2)
+        json.dump({"config": vars(args), "machine": machine(tensorflow=False), "results": rows, "ratios": ratios}, f,
+                  indent=2)
     return 0
 
 

@@ -55,10 +55,12 @@ def cpu_model() -> str | None:
     return None
 
 
-def machine() -> dict:
-    """What the numbers were measured on."""
+def machine(tensorflow: bool = True) -> dict:
+    """What the numbers were measured on (with `tensorflow`, its version and GPUs: that imports it)."""
     info = {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor() or cpu_model(),
             "python": platform.python_version()}
+    if not tensorflow:
+        return info
     try:
         import tensorflow as tf
 
