@@ -38,7 +38,7 @@ def measure(variant: str, args) -> dict:
     train, valid, test = split_lines(lines)
     tokenizer = Tokenizer(lowercase=args.lowercase, split_punct=args.split_punct)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if variant == "before":  # the full pattern on every line, and the training text read twice
         data._ASCII_PUNCT_RE, data._ASCII_INVISIBLE_RE = data.PUNCT_RE, data._INVISIBLE_RE
         vocab = Vocabulary.build(tokenizer, train, max_size=args.max_vocab)
@@ -46,10 +46,12 @@ def measure(variant: str, args) -> dict:
     else:  # "one": in this process; "workers": on every core, as the command line reads a large corpus
         workers = available_cpus() if variant == "workers" else 1
         vocab, train_ids = Vocabulary.build_and_encode(tokenizer, train, max_size=args.max_vocab, workers=workers)
+    train_cpu_seconds = time.process_time() - cpu_start  # (with workers: what this process spent beside them)
     ids = [train_ids, vocab.encode_lines(valid, tokenizer), vocab.encode_lines(test, tokenizer)]
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     digest = hashlib.sha256("\n".join(vocab.words).encode() + b"".join(a.tobytes() for a in ids)).hexdigest()[:16]
-    return {"variant": variant, "seconds": seconds, "tokens": int(sum(len(a) for a in ids)), "vocab": len(vocab),
+    return {"variant": variant, "seconds": seconds, "cpu_s_of_this_process": cpu_seconds,
+            "train_tokens": len(train_ids), "train_cpu_s_of_this_process": train_cpu_seconds, "tokens": int(sum(len(a) for a in ids)), "vocab": len(vocab),
             "lines": len(lines), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rss_before_mb": rss_before / 1024, "digest": digest}
 
@@ -90,6 +92,13 @@ def main(argv=None):
         print(f"{label:<52}{each:>22}{summary[variant]['tokens_per_s'] / 1e6:>10.2f}M"
               f"{summary[variant]['peak_rss_mb']:>14.0f}{summary[variant]['speedup']:>10.2f}x")
     print("(speed from each variant's best run; peak RSS includes the corpus's lines, and not the workers')")
+    workers = [r for r in runs if r["variant"] == "workers"]
+    summary["workers"]["parent_cpu_s_per_million_train_tokens"] = parent = min(
+        r["train_cpu_s_of_this_process"] for r in workers) / (first["train_tokens"] / 1e6)
+    alone = min(r["train_cpu_s_of_this_process"] for r in runs if r["variant"] == "one") / (first["train_tokens"] / 1e6)
+    summary["one"]["cpu_s_per_million_train_tokens"] = alone
+    print(f"reading the training split with workers, the parent process spent {parent:.3f} s of CPU a million "
+          f"tokens, against {alone:.3f} s in one process: it keeps about {alone / parent:.0f} workers busy")
     write_results(args.out, args, runs=runs, summary=summary)
     return 0
 
