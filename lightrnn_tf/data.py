@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import array
 import collections
+import contextlib
 import functools
 import itertools
 import os
@@ -246,19 +247,48 @@ def _first_seen_ids(tokenizer: Tokenizer, lines: Iterable[str]) -> tuple[list[st
 
 def _first_seen_ids_in_workers(tokenizer: Tokenizer, lines: Iterator[str], workers: int):
     """`_first_seen_ids` of consecutive chunks of `CHUNK_LINES` lines, in `workers` processes; yields
-    the chunks' results in order, with at most two chunks a worker read ahead of them."""
+    the chunks' results in order, with at most two chunks a worker read ahead of them.
+
+    The workers ignore Ctrl-C from their start (they are started while this process ignores it, and
+    an ignored signal stays ignored in a new process): it interrupts this process alone, which
+    cancels the chunks not started.
+
+    Raises:
+        LightRNNError: if a worker process dies (killed, or out of memory).
+    """
     import concurrent.futures
     import multiprocessing
+    import signal
+    import threading
 
     context = multiprocessing.get_context("spawn")  # (a fork of a process running TensorFlow may hang)
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending = collections.deque()
-        while chunk := list(itertools.islice(lines, CHUNK_LINES)):
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+    pending = collections.deque()
+
+    def submit_next_chunk() -> bool:
+        chunk = list(itertools.islice(lines, CHUNK_LINES))
+        if chunk:
             pending.append(pool.submit(_first_seen_ids, tokenizer, chunk))
+        return bool(chunk)
+
+    try:
+        main_thread = threading.current_thread() is threading.main_thread()  # (signal handlers live there)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        try:  # each of the first `workers` submissions starts a worker
+            started = all(submit_next_chunk() for _ in range(workers))
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, previous)
+        while started and submit_next_chunk():
             if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    except concurrent.futures.process.BrokenProcessPool:
+        raise LightRNNError("a worker process tokenizing the corpus died (killed, or out of memory?); nothing "
+                            "was saved") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def available_cpus() -> int:
@@ -403,15 +433,19 @@ class Vocabulary:
 PROGRESS_MIN_LINES = 200_000
 
 
-def with_progress(lines: Sequence, desc: str, total: int | None = None) -> Iterable:
-    """`lines`, through a tqdm progress bar on stderr when there are `PROGRESS_MIN_LINES` or more
-    (`total` for an iterable without a length)."""
+@contextlib.contextmanager
+def with_progress(lines: Iterable, desc: str, total: int | None = None) -> Iterator[Iterable]:
+    """`with with_progress(lines, "reading train") as lines:` the same lines, through a tqdm progress
+    bar on stderr when there are `PROGRESS_MIN_LINES` or more (`total` for an iterable without a
+    length); the bar is closed on the way out, also by an error or Ctrl-C."""
     total = len(lines) if total is None else total
     if total < PROGRESS_MIN_LINES:
-        return lines
+        yield lines
+        return
     from tqdm import tqdm
 
-    return tqdm(lines, desc=desc, total=total, unit=" lines", unit_scale=True, mininterval=2.0, file=sys.stderr)
+    with tqdm(lines, desc=desc, total=total, unit=" lines", unit_scale=True, mininterval=2.0, file=sys.stderr) as bar:
+        yield bar
 
 
 @dataclass
@@ -553,7 +587,8 @@ def load_tfds(name: str, data_dir: str | None) -> Corpus:
             total = builder.info.splits[split].num_examples
         except KeyError:  # (a dataset without split metadata, as tfds.testing.mock_data makes: no bar)
             total = 0
-        return [ex[key].decode("utf-8") for ex in with_progress(tfds.as_numpy(ds), f"loading {split}", total=total)]
+        with with_progress(tfds.as_numpy(ds), f"loading {split}", total=total) as examples:
+            return [ex[key].decode("utf-8") for ex in examples]
 
     return Corpus(*(text_of(s) for s in names), source=f"tfds:{name}")
 

@@ -69,17 +69,19 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
     tokenizer = rundir.tokenizer_of(cfg)
     # One reading of the training text counts its words and encodes it, on every core when it is large
     # (a progress bar shows the minutes One Billion Word takes).
-    vocab, train_ids = Vocabulary.build_and_encode(tokenizer, with_progress(corpus.train, "reading train"),
-                                                   max_size=cfg.max_vocab, min_count=cfg.min_count,
-                                                   workers=available_cpus())
+    with with_progress(corpus.train, "reading train") as lines:
+        vocab, train_ids = Vocabulary.build_and_encode(tokenizer, lines, max_size=cfg.max_vocab,
+                                                       min_count=cfg.min_count, workers=available_cpus())
     if cfg.resume:
         vocab_path = os.path.join(cfg.out, rundir.VOCAB)
         saved = Vocabulary.load(vocab_path)
         if saved != vocab:
             raise LightRNNError(f"mismatched vocabulary: the data now gives {len(vocab)} words, {vocab_path} has "
                                 f"{len(saved)}; resume with the same data")
-    ids = {"train": train_ids, **{name: vocab.encode_lines(with_progress(getattr(corpus, name), f"reading {name}"),
-                                                             tokenizer) for name in ("valid", "test")}}
+    ids = {"train": train_ids}
+    for name in ("valid", "test"):
+        with with_progress(getattr(corpus, name), f"reading {name}") as lines:
+            ids[name] = vocab.encode_lines(lines, tokenizer)
     for name, arr in ids.items():
         if len(arr) < 2 * (cfg.batch_size if name == "train" else 1):
             raise LightRNNError(f"{name} split has {len(arr)} tokens, too few for batch size {cfg.batch_size}")
@@ -482,7 +484,10 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"interrupted; resume with: python -m lightrnn_tf.train --out {out} --resume", file=sys.stderr)
+        if out and os.path.exists(os.path.join(out, rundir.CONFIG)):
+            print(f"interrupted; resume with: python -m lightrnn_tf.train --out {out} --resume", file=sys.stderr)
+        else:  # (while reading the corpus: nothing is saved yet)
+            print("interrupted before anything was saved; run the same command again", file=sys.stderr)
         return 130
     return 0
 

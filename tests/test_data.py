@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import re
 
@@ -432,3 +433,23 @@ def test_stream_dataset_refuses_bad_ids_and_sizes(ids, batch_size, bptt, expecte
 
     with pytest.raises(LightRNNError, match=re.escape(expected)):
         stream_dataset(ids, batch_size, bptt)
+
+
+@dataclasses.dataclass(frozen=True)
+class _DiesOnALine(Tokenizer):
+    """A tokenizer whose worker process dies on the line "die" (as one the kernel kills)."""
+
+    def __call__(self, line):
+        if line == "die":
+            os._exit(1)
+        return super().__call__(line)
+
+
+def test_a_worker_that_dies_is_one_line_error(monkeypatch):
+    import lightrnn_tf.data as data
+
+    monkeypatch.setattr(data, "PARALLEL_MIN_LINES", 500)
+    monkeypatch.setattr(data, "CHUNK_LINES", 100)
+    with pytest.raises(LightRNNError, match=r"^a worker process tokenizing the corpus died \(killed, or out of "
+                                            r"memory\?\); nothing was saved$"):
+        Vocabulary.build_and_encode(_DiesOnALine(), ["a b"] * 600 + ["die"] + ["c d"] * 300, workers=2)

@@ -464,3 +464,20 @@ def test_words_per_second_is_every_word_over_every_training_second():
     history = [{"words_per_sec": w / s, "epoch_seconds": s} for w, s in zip(words, seconds)]
     assert train_cli.words_per_second(history) == pytest.approx(words.sum() / seconds.sum())
     assert train_cli.words_per_second([]) is None
+
+
+def test_ctrl_c_says_whether_there_is_a_run_to_resume(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the corpus is read (nothing saved yet) says to run the command again; once the
+    run directory holds config.json, it gives the --resume command. Status 130 both times."""
+    def interrupted(model_cfg, cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "train", interrupted)
+    out = str(tmp_path / "run")
+    assert train_cli.main(["--out", out]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted before anything was saved; run the same command again"
+    os.makedirs(out)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        f.write("{}")
+    assert train_cli.main(["--out", out]) == 130
+    assert capsys.readouterr().err.strip() == f"interrupted; resume with: python -m lightrnn_tf.train --out {out} --resume"
