@@ -224,6 +224,9 @@ def _non_blank(lines: Iterable[str], caller: str) -> Iterator[str]:
 # Python process that imports this module, about a second), in chunks of this many lines.
 PARALLEL_MIN_LINES = 200_000
 CHUNK_LINES = 20_000
+# The command line uses at most this many: the parent process, which hands out the chunks and maps
+# their ids, keeps about 9 busy (benchmarks/bench_corpus_prep.py); more would only take memory.
+MAX_READ_WORKERS = 8
 
 
 def _first_seen_index() -> collections.defaultdict:
