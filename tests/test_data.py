@@ -453,3 +453,22 @@ def test_a_worker_that_dies_is_one_line_error(monkeypatch):
     with pytest.raises(LightRNNError, match=r"^a worker process tokenizing the corpus died \(killed, or out of "
                                             r"memory\?\); nothing was saved$"):
         Vocabulary.build_and_encode(_DiesOnALine(), ["a b"] * 600 + ["die"] + ["c d"] * 300, workers=2)
+
+
+def test_a_large_split_is_read_with_a_progress_bar_on_stderr(monkeypatch, capsys):
+    """From `PROGRESS_MIN_LINES` lines on, the lines pass through a tqdm bar on stderr (closed on the
+    way out, also on an error); below it, they are handed over as they are."""
+    import lightrnn_tf.data as data
+
+    lines = ["a b"] * 50
+    with data.with_progress(lines, "reading train") as same:
+        assert same is lines
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(data, "PROGRESS_MIN_LINES", 50)
+    with data.with_progress(lines, "reading train") as bar:
+        vocab, ids = Vocabulary.build_and_encode(Tokenizer(), bar)
+    assert len(ids) == 150 and "reading train: 100%" in capsys.readouterr().err
+    with pytest.raises(LightRNNError):
+        with data.with_progress(lines, "reading valid") as bar:
+            Vocabulary.build_and_encode(Tokenizer(), bar, min_count=100)
+    assert "reading valid" in capsys.readouterr().err
