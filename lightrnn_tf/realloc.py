@@ -813,10 +813,13 @@ class ReallocationCallback(keras.callbacks.Callback):
         if reason is not None:
             self.skipped.append({"epoch": epoch + 1, **reason})
             if self.verbose:
+                # (the first one skipped: at this speed the budget holds too few epochs for any)
+                advice = ("; none has fitted: shorter epochs (--steps-per-epoch, fit's steps_per_epoch) would let "
+                          "one in, as LightRNN without one keeps its random table") if not self.reports else ""
                 print(f"\nreallocation after epoch {epoch + 1} skipped: {reason['seconds_left']:.3g} s of the time "
                       f"budget left, less than {reason['epochs_needed']} epoch(s) of {epoch_seconds:.3g} s "
                       f"to recover plus a reallocation "
-                      f"({reason['realloc_seconds_estimate']:.3g} s)")
+                      f"({reason['realloc_seconds_estimate']:.3g} s){advice}")
             return
         kwargs = {**self.kwargs, "max_tokens": self.statistics_tokens()}  # not read with source="epoch"
         # With averaging, the statistics of the raw weights; then the average again, for validation of

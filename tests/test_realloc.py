@@ -390,7 +390,7 @@ class _Budget:
 
 
 @pytest.mark.parametrize("left, reallocates", [(1e6, True), (1e-3, False)])
-def test_callback_skips_a_reallocation_the_time_budget_cannot_recover_from(tiny, left, reallocates):
+def test_callback_skips_a_reallocation_the_time_budget_cannot_recover_from(tiny, left, reallocates, capsys):
     from lightrnn_tf.data import stream_dataset
     from lightrnn_tf.model import LightRNNModel
     from lightrnn_tf.realloc import ReallocationCallback
@@ -398,7 +398,7 @@ def test_callback_skips_a_reallocation_the_time_budget_cannot_recover_from(tiny,
     _, ids = tiny
     model = LightRNNModel(vocab_size=10, rows=4, cols=3, embedding_dim=8, hidden_dim=8, dropout=0.0)
     model.compile(optimizer="adam")
-    callback = ReallocationCallback(ids, every=1, rounds=1, batch_size=2, bptt=5, verbose=0,
+    callback = ReallocationCallback(ids, every=1, rounds=1, batch_size=2, bptt=5, verbose=1,
                                     time_budget=_Budget(1e6, 1e6 - left))
     start = model.get_table()
     model.fit(stream_dataset(ids, 2, 5), epochs=2, callbacks=[callback], verbose=0)
@@ -409,6 +409,8 @@ def test_callback_skips_a_reallocation_the_time_budget_cannot_recover_from(tiny,
         skipped = callback.skipped[0]
         assert skipped["epoch"] == 1 and skipped["seconds_left"] == pytest.approx(left)
         assert skipped["seconds_left"] < skipped["epoch_seconds"] + skipped["realloc_seconds_estimate"]
+        # none fitted: the message says what would let one in
+        assert "none has fitted: shorter epochs (--steps-per-epoch" in capsys.readouterr().out
     restored = ReallocationCallback(ids)
     restored.set_state(callback.get_state())
     assert restored.skipped == callback.skipped and restored.reports == callback.reports
