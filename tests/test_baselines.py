@@ -100,8 +100,10 @@ def test_time_budget_stops_training_and_resume_respects_it(corpus, tmp_path, cap
 
 def test_lr_cooldown_anneals_the_end_of_a_time_budget(corpus, tmp_path):
     out = str(tmp_path / "run")
-    assert train_cli.main(["--corpus", corpus, "--epochs", "50", "--time-budget", "4", "--lr-cooldown", "0.5",
-                           "--out", out] + SMALL) == 0
+    # Epochs of 2 windows and 10 s: several epochs fall in the cooldown even on a slow, loaded machine
+    # (with whole epochs and 4 s, one epoch could take the whole budget there, and nothing cooled down).
+    assert train_cli.main(["--corpus", corpus, "--epochs", "1000", "--steps-per-epoch", "2", "--patience", "0",
+                           "--time-budget", "10", "--lr-cooldown", "0.5", "--out", out] + SMALL) == 0
     with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
         assert json.load(f)["train"]["lr_cooldown"] == 0.5
     history = _metrics(out)["history"]
