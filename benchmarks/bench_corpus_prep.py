@@ -1,8 +1,8 @@
 """Reading a large corpus before training: the vocabulary and the id streams of the three splits,
 as `python -m lightrnn_tf.train` builds them, before (two readings of the training text, every
 line through the full Unicode split pattern) and now (`Vocabulary.build_and_encode`: one reading,
-ASCII lines through the short pattern; in one process, and in a worker process a core as the
-command line does), same text, same run.
+ASCII lines through the short pattern; in one process, and in as many worker processes as the
+command line uses: one a core, 8 at most), same text, same run.
 
     python benchmarks/bench_corpus_prep.py                                   # the built-in KJV x 20
     python benchmarks/bench_corpus_prep.py --corpus big.txt --repeat 1 --no-lowercase
@@ -32,26 +32,27 @@ VARIANTS = ("before", "one", "workers")
 
 def measure(variant: str, args) -> dict:
     from lightrnn_tf import data
-    from lightrnn_tf.data import Tokenizer, Vocabulary, available_cpus, builtin_corpus, read_lines, split_lines
+    from lightrnn_tf.data import Tokenizer, Vocabulary, builtin_corpus, read_lines, read_workers, split_lines
 
     lines = (read_lines(args.corpus) if args.corpus else builtin_corpus("kjv")) * args.repeat
     train, valid, test = split_lines(lines)
     tokenizer = Tokenizer(lowercase=args.lowercase, split_punct=args.split_punct)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start, cpu_start = time.perf_counter(), time.process_time()
+    workers = read_workers() if variant == "workers" else 1
     if variant == "before":  # the full pattern on every line, and the training text read twice
         data._ASCII_PUNCT_RE, data._ASCII_INVISIBLE_RE = data.PUNCT_RE, data._INVISIBLE_RE
         vocab = Vocabulary.build(tokenizer, train, max_size=args.max_vocab)
         train_ids = vocab.encode_lines(train, tokenizer)
-    else:  # "one": in this process; "workers": on every core, as the command line reads a large corpus
-        workers = available_cpus() if variant == "workers" else 1
+    else:  # "one": in this process; "workers": as many as the command line reads a large corpus with
         vocab, train_ids = Vocabulary.build_and_encode(tokenizer, train, max_size=args.max_vocab, workers=workers)
     train_cpu_seconds = time.process_time() - cpu_start  # (with workers: what this process spent beside them)
     ids = [train_ids, vocab.encode_lines(valid, tokenizer), vocab.encode_lines(test, tokenizer)]
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     digest = hashlib.sha256("\n".join(vocab.words).encode() + b"".join(a.tobytes() for a in ids)).hexdigest()[:16]
-    return {"variant": variant, "seconds": seconds, "cpu_s_of_this_process": cpu_seconds,
-            "train_tokens": len(train_ids), "train_cpu_s_of_this_process": train_cpu_seconds, "tokens": int(sum(len(a) for a in ids)), "vocab": len(vocab),
+    return {"variant": variant, "workers": workers, "seconds": seconds, "cpu_s_of_this_process": cpu_seconds,
+            "train_tokens": len(train_ids), "train_cpu_s_of_this_process": train_cpu_seconds,
+            "tokens": int(sum(len(a) for a in ids)), "vocab": len(vocab),
             "lines": len(lines), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rss_before_mb": rss_before / 1024, "digest": digest}
 
@@ -81,7 +82,8 @@ def main(argv=None):
     summary = {}
     labels = {"before": "before: two readings, full pattern",
               "one": "now: build_and_encode, ASCII pattern, 1 process",
-              "workers": f"now, in {os.cpu_count()} worker processes (the CLI)"}
+              "workers": f"now, in {next(r['workers'] for r in runs if r['variant'] == 'workers')} worker "
+                         "processes (the CLI's number)"}
     for variant, label in labels.items():
         mine = [r for r in runs if r["variant"] == variant]
         best = min(r["seconds"] for r in mine)

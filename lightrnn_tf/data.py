@@ -294,9 +294,11 @@ def _first_seen_ids_in_workers(tokenizer: Tokenizer, lines: Iterator[str], worke
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def available_cpus() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def read_workers() -> int:
+    """The worker processes the command line reads a large corpus with: one a CPU core this process
+    may run on, `MAX_READ_WORKERS` at most."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, MAX_READ_WORKERS)
 
 
 class Vocabulary:

@@ -42,8 +42,8 @@ import numpy as np
 from lightrnn_tf import config as config_lib
 from lightrnn_tf import rundir
 from lightrnn_tf.config import ModelConfig, TrainConfig
-from lightrnn_tf.data import (MAX_READ_WORKERS, Vocabulary, available_cpus, evaluation_batch_size, load_corpus,
-                              num_windows, unigram_perplexity, with_progress)
+from lightrnn_tf.data import (Vocabulary, evaluation_batch_size, load_corpus, num_windows, read_workers,
+                              unigram_perplexity, with_progress)
 from lightrnn_tf.distribute import make_strategy, run_directory
 from lightrnn_tf.errors import ArgumentParser, LightRNNError, positive_int
 
@@ -71,8 +71,7 @@ def prepare(model_cfg: ModelConfig, cfg: TrainConfig):
     # (a progress bar shows the minutes One Billion Word takes).
     with with_progress(corpus.train, "reading train") as lines:
         vocab, train_ids = Vocabulary.build_and_encode(tokenizer, lines, max_size=cfg.max_vocab,
-                                                       min_count=cfg.min_count,
-                                                       workers=min(available_cpus(), MAX_READ_WORKERS))
+                                                       min_count=cfg.min_count, workers=read_workers())
     if cfg.resume:
         vocab_path = os.path.join(cfg.out, rundir.VOCAB)
         saved = Vocabulary.load(vocab_path)
