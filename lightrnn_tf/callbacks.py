@@ -1,5 +1,5 @@
-"""Small Keras callbacks of the training command: NaN guard, per-epoch speed and learning rate, time budget,
-averaged weights.
+"""Small Keras callbacks of the training command: NaN guard, per-epoch speed and learning rate, time budget
+(and the first epoch it cuts short), averaged weights.
 
 The rest of training's callbacks are Keras' own (`ReduceLROnPlateau`, `EarlyStopping`,
 `TensorBoard`), `realloc.ReallocationCallback` and `checkpoint.TrainingCheckpoint`.
@@ -167,6 +167,50 @@ class TimeBudget(keras.callbacks.Callback):
         self.spent = float(state["spent"])
         if self._start is not None:
             self._start = time.perf_counter()
+
+
+class FirstEpochCut(keras.callbacks.Callback):
+    """Ends the first epoch of a `fit` once `seconds` of the time budget have been spent, and
+    records how many windows it trained: every later epoch is then that long (a `fit` with
+    `steps_per_epoch`, over a stream that goes on where the epoch stopped).
+
+    Under a tight budget on a slow machine one pass over the text may take half the budget, and a
+    reallocation needs an epoch left after it: with whole epochs none would fit. Cut at a quarter
+    of the budget, about four epochs fit, and reallocations between them.
+
+    A cut sets `model.stop_training` (Keras' only way to end an epoch early), so the epoch still
+    validates and its epoch-end callbacks run. Put this callback first: at the epoch's end it
+    clears that flag again, so that the callbacks after it (reallocation, checkpoint) see an epoch
+    that ended, not a training that stops; put last a callback that ends the `fit` after its first
+    epoch either way (`TrainingCheckpoint.stop_after_epoch()`). A budget spent by then
+    (`time_budget.exhausted`) still stops training.
+
+        cut = FirstEpochCut(budget, budget.seconds / 4)
+        model.fit(ds, epochs=20, callbacks=[cut, *others, budget, ckpt, ckpt.stop_after_epoch()])
+        if cut.windows:  # the epoch was cut: fit the rest with steps_per_epoch=cut.windows
+
+    Args:
+        time_budget: the `TimeBudget` of the same `fit` (its clock; resumed runs count their past).
+        seconds: float, budget seconds after which the first epoch ends.
+        skipped: int, windows of the epoch trained before this `fit` (a mid-epoch resume).
+
+    Attributes:
+        windows: int, windows the first epoch trained when it was cut; 0 if it ended by itself.
+    """
+
+    def __init__(self, time_budget: "TimeBudget", seconds: float, skipped: int = 0):
+        super().__init__()
+        self.time_budget, self.seconds, self.skipped = time_budget, float(seconds), int(skipped)
+        self.windows = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.windows and self.time_budget.elapsed() >= self.seconds:
+            self.windows = self.skipped + batch + 1
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.windows and not self.time_budget.exhausted:
+            self.model.stop_training = False
 
 
 class BudgetCooldown(keras.callbacks.Callback):

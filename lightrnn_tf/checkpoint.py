@@ -91,6 +91,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.epoch = 0
         self.step = 0
         self.restored_from: str | None = None
+        self._saved: str | None = None  # the checkpoint this object wrote last (restoring it says nothing)
         self._manager = None
         self._skipped = 0  # windows the current epoch skipped (resumed mid-epoch)
         self._resumed_metrics = None  # metric variable values to put back at the resumed epoch's start
@@ -254,7 +255,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         prefix = os.path.join(self.directory, f"ckpt-{number}")
         options = tf.train.CheckpointOptions(experimental_write_callbacks=[lambda _path: kill_point("checkpoint")])
         try:
-            self._manager.save(checkpoint_number=number, options=options)
+            self._saved = self._manager.save(checkpoint_number=number, options=options)
         except (tf.errors.OpError, OSError) as e:
             for leftover in tf.io.gfile.glob(prefix + "_temp*") + tf.io.gfile.glob(prefix + ".*"):
                 try:
@@ -318,7 +319,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             early.best_weights = [v.numpy() for v in self._best]
         self.model._initial_epoch = self.epoch
         self.model._resume_mid_epoch = bool(self.step)  # ResetStreamState keeps the restored stream state
-        announce = self.verbose and self.restored_from != candidate
+        # (a fit after this object's own: the state it restores is the one training ended with)
+        announce = self.verbose and candidate not in (self.restored_from, self._saved)
         self.restored_from = candidate
         if announce:
             where = f"{self.step} windows into epoch {self.epoch + 1}" if self.step else f"epoch {self.epoch}"

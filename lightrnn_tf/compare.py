@@ -5,7 +5,8 @@
     python -m lightrnn_tf.compare --train ptb.valid.txt --test ptb.test.txt --time-budget 900 --out runs/compare_ptb
 
 Trains, each in its own process with the same data flags, sizes, optimizer and `--time-budget`
-(validation and reallocation count):
+(validation and reallocation count; a first epoch longer than a quarter of the budget is cut
+there, and the epochs after it are as long, for every model: `--budget-epochs`):
 
     lightrnn         LightRNN with the default reallocation schedule
     lightrnn_fixed   LightRNN keeping its random table (--realloc-every 0)

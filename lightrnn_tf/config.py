@@ -130,6 +130,11 @@ class TrainConfig:
                                  "--steps-per-execution")
     time_budget: float = _f(0.0, "stop training after this many seconds of wall time, validation and reallocation "
                                  "included (0 = no limit); the test set is then measured as usual")
+    budget_epochs: int = _f(4, "with --time-budget and whole epochs (no --steps-per-epoch, --epochs at least N): "
+                               "a first epoch still training after 1/N of the budget ends there, and every later "
+                               "epoch trains as many windows, on through the stream, so that about N epochs fit "
+                               "and reallocations between them (config.json records the --steps-per-epoch chosen); "
+                               "0 = whole epochs (docs/training.md)")
     lr_cooldown: float = _f(0.0, "with --time-budget: over this last fraction of the budget the learning rate falls "
                                  "linearly to 0, so that the run ends annealed (0 = off; docs/training.md)")
     # === Reallocation ===
@@ -199,7 +204,7 @@ class TrainConfig:
             raise LightRNNError(f"Received an invalid value for `lr_cooldown`, expected 0 <= lr_cooldown <= 1, "
                                 f"got {self.lr_cooldown}.")
         for name in ("patience", "min_count", "max_vocab", "realloc_every", "realloc_rounds", "realloc_tokens",
-                     "realloc_min_count", "steps_per_epoch", "checkpoint_windows"):
+                     "realloc_min_count", "steps_per_epoch", "checkpoint_windows", "budget_epochs"):
             if getattr(self, name) < 0:
                 raise LightRNNError(f"Received an invalid value for `{name}`, expected >= 0, got {getattr(self, name)}.")
         positive_int(self.realloc_k, "realloc_k")

@@ -221,6 +221,29 @@ def windows_per_epoch(cfg: TrainConfig, train_tokens: int) -> tuple[int, bool]:
     return (cfg.steps_per_epoch if continuing else windows), continuing
 
 
+def first_epoch_cut(cfg: TrainConfig, cbs: dict, continuing: bool, epochs_done: int, epochs: int):
+    """The `callbacks.FirstEpochCut` of a run under `--time-budget` with whole epochs, or None.
+
+    It cuts the first epoch at 1/`--budget-epochs` of the budget, when that epoch is still
+    training then, so that about that many epochs fit and a reallocation has epochs left after it
+    (`ReallocationCallback` needs one after the first, `--realloc-recovery-epochs` after later
+    ones). None when: there is no budget or `--budget-epochs` is 0; `--steps-per-epoch` already
+    sets the epochs' length (also the one a cut chose, recorded in config.json); `--epochs` is less
+    than `--budget-epochs` (the epochs, not the budget, end such a run); the first epoch is done
+    (a resumed run); or with `--strategy multiworker` (each worker's clock would cut elsewhere).
+    """
+    from lightrnn_tf.callbacks import FirstEpochCut
+
+    k = cfg.budget_epochs
+    if not (cfg.time_budget and k) or continuing or cfg.epochs < k or epochs_done or not epochs:
+        return None
+    if cfg.strategy == "multiworker":
+        print("note: --budget-epochs is off with --strategy multiworker (each worker's clock would end the first "
+              "epoch elsewhere); epochs are whole unless --steps-per-epoch is given", file=sys.stderr)
+        return None
+    return FirstEpochCut(cbs["time_budget"], cfg.time_budget / k, skipped=cbs["checkpoint"].step)
+
+
 def without_averaging_if_too_short(cfg: TrainConfig, train_tokens: int) -> TrainConfig:
     """`cfg` with `ema_momentum = 0` when the run is too short to average over.
 
@@ -282,6 +305,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     with strategy.scope():
         model = build_model(model_cfg, build_cfg)
     steps, continuing = windows_per_epoch(cfg, len(ids["train"]))
+    whole = num_windows(len(ids["train"]), cfg.batch_size, cfg.bptt)
 
     def training_windows(epoch: int):
         """The training windows from the first of 0-based `epoch` on."""
@@ -301,16 +325,28 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     fit_args = dict(validation_data=stream_dataset(ids["valid"], valid_b, cfg.bptt), epochs=epochs,
                     verbose=1 if sys.stdout.isatty() else 2)
     ckpt = cbs["checkpoint"]
-    if cfg.resume and ckpt.step and ckpt.epoch < epochs:  # killed inside an epoch: finish that epoch first
-        print(f"skipping the {ckpt.step} windows of epoch {ckpt.epoch + 1} trained before the checkpoint",
-              file=sys.stderr)
-        model.fit(ckpt.resume_dataset(training_windows(ckpt.epoch)),
-                  steps_per_epoch=steps - ckpt.step if continuing else None,
-                  callbacks=list(cbs.values()) + [ckpt.stop_after_epoch()], **fit_args)
+    cut = first_epoch_cut(cfg, cbs, continuing, ckpt.epoch, epochs)
+    if (cfg.resume and ckpt.step or cut) and ckpt.epoch < epochs:  # one epoch alone first
+        first = training_windows(ckpt.epoch)
+        if cfg.resume and ckpt.step:  # killed inside an epoch: finish that epoch first
+            print(f"skipping the {ckpt.step} windows of epoch {ckpt.epoch + 1} trained before the checkpoint",
+                  file=sys.stderr)
+            first = ckpt.resume_dataset(first)
+        model.fit(first, steps_per_epoch=steps - ckpt.step if continuing else None,
+                  callbacks=([cut] if cut else []) + list(cbs.values()) + [ckpt.stop_after_epoch()], **fit_args)
         stopped = cbs["early_stopping"].stopped_epoch or cbs["time_budget"].exhausted
         if stopped or ckpt.epoch >= epochs:
             fit_args["epochs"] = ckpt.epoch  # nothing more to train
-    model.fit(training_windows(ckpt.epoch if cfg.resume else 0), steps_per_epoch=steps if continuing else None,
+        elif cut and cut.windows:  # later epochs as long as the first, on through the stream
+            steps, continuing = cut.windows, True
+            cfg = dataclasses.replace(cfg, steps_per_epoch=steps)
+            rundir.update_train_settings(cfg.out, {"steps_per_epoch": steps})  # --resume goes on so
+            cbs["stats"].tokens_per_epoch = cfg.batch_size * min(row_len - 1, steps * cfg.bptt)
+            cbs["stats"].steps_per_epoch = steps
+            print(f"epoch 1 ended at {cut.seconds:.3g} s, 1/{cfg.budget_epochs} of the --time-budget "
+                  f"(--budget-epochs), after {steps} of its {whole} windows: every epoch now trains {steps} windows, "
+                  f"on through the stream (config.json records --steps-per-epoch {steps})", file=sys.stderr)
+    model.fit(training_windows(ckpt.epoch), steps_per_epoch=steps if continuing else None,
               callbacks=list(cbs.values()), **fit_args)
     # EarlyStopping has restored the best epoch's weights, table included.
     early = cbs["early_stopping"]

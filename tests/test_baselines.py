@@ -98,6 +98,51 @@ def test_time_budget_stops_training_and_resume_respects_it(corpus, tmp_path, cap
     assert _metrics(out)["epochs"] == m["epochs"]
 
 
+def _config(out):
+    with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
+        return json.load(f)["train"]
+
+
+def test_budget_epochs_cut_the_first_epoch_and_the_run_equals_one_of_that_steps_per_epoch(corpus, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """Under --time-budget a first epoch still training at 1/--budget-epochs of it ends there; every
+    later epoch trains as many windows on through the stream: the run equals one given that
+    --steps-per-epoch from the start. A clock of 10 s a trained window makes it deterministic."""
+    from lightrnn_tf.callbacks import TimeBudget
+
+    monkeypatch.setattr(TimeBudget, "elapsed", lambda self: 10.0 * int(self.model.optimizer.iterations))
+    same = ["--corpus", corpus, "--deterministic", "--ema-momentum", "0", "--patience", "0",
+            "--realloc-recovery-epochs", "1"] + SMALL
+    cut = str(tmp_path / "cut")
+    # 140 windows an epoch; at 250 s the first call into TensorFlow (8 windows) to end at or past it is
+    # the 32nd window; the budget ends in the fourth epoch (at 1,000 s: window 104)
+    assert train_cli.main(same + ["--epochs", "20", "--time-budget", "1000", "--out", cut]) == 0
+    assert _config(cut)["steps_per_epoch"] == 32 and _config(cut)["budget_epochs"] == 4
+    err = capsys.readouterr().err
+    assert ("epoch 1 ended at 250 s, 1/4 of the --time-budget (--budget-epochs), after 32 of its 140 windows: "
+            "every epoch now trains 32 windows") in err and "resumed from" not in err
+    m = _metrics(cut)
+    assert m["epochs"] == 4 and m["stopped_by_time_budget"] and m["reallocations"] == 3
+    given = str(tmp_path / "given")
+    assert train_cli.main(same + ["--epochs", "4", "--steps-per-epoch", "32", "--out", given]) == 0
+    g = _metrics(given)
+    assert g["reallocations"] == 3
+    for a, b in zip(m["history"][:3], g["history"][:3]):  # the fourth was cut at 8 windows
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6) and a["loss"] == pytest.approx(b["loss"],
+                                                                                                        rel=1e-6)
+    for h, k in zip(m["history"][:3], g["history"][:3]):
+        assert h["realloc"]["moved"] == k["realloc"]["moved"]
+    trained = [h["words_per_sec"] * h["epoch_seconds"] for h in m["history"]]
+    assert trained == pytest.approx([4 * 5 * 32] * 3 + [4 * 5 * 8], rel=1e-6)
+    # A first epoch that ends before 1/N of the budget is whole, and so are the epochs after it
+    late = str(tmp_path / "late")
+    assert train_cli.main(same + ["--epochs", "2", "--budget-epochs", "2", "--time-budget", "10000",
+                                  "--out", late]) == 0
+    assert _config(late)["steps_per_epoch"] == 0
+    trained = [h["words_per_sec"] * h["epoch_seconds"] for h in _metrics(late)["history"]]
+    assert trained == pytest.approx([4 * 5 * 140] * 2, rel=1e-6)  # whole epochs
+
+
 def test_lr_cooldown_anneals_the_end_of_a_time_budget(corpus, tmp_path):
     out = str(tmp_path / "run")
     # Epochs of 2 windows and 10 s: several epochs fall in the cooldown even on a slow, loaded machine
