@@ -221,7 +221,7 @@ def windows_per_epoch(cfg: TrainConfig, train_tokens: int) -> tuple[int, bool]:
     return (cfg.steps_per_epoch if continuing else windows), continuing
 
 
-def first_epoch_cut(cfg: TrainConfig, cbs: dict, continuing: bool, epochs_done: int, epochs: int):
+def first_epoch_cut(cfg: TrainConfig, cbs: dict, continuing: bool, epochs_done: int):
     """The `callbacks.FirstEpochCut` of a run under `--time-budget` with whole epochs, or None.
 
     It cuts the first epoch at 1/`--budget-epochs` of the budget, when that epoch is still
@@ -235,7 +235,7 @@ def first_epoch_cut(cfg: TrainConfig, cbs: dict, continuing: bool, epochs_done: 
     from lightrnn_tf.callbacks import FirstEpochCut
 
     k = cfg.budget_epochs
-    if not (cfg.time_budget and k) or continuing or cfg.epochs < k or epochs_done or not epochs:
+    if not (cfg.time_budget and k) or continuing or cfg.epochs < k or epochs_done:
         return None
     if cfg.strategy == "multiworker":
         print("note: --budget-epochs is off with --strategy multiworker (each worker's clock would end the first "
@@ -305,7 +305,6 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     with strategy.scope():
         model = build_model(model_cfg, build_cfg)
     steps, continuing = windows_per_epoch(cfg, len(ids["train"]))
-    whole = num_windows(len(ids["train"]), cfg.batch_size, cfg.bptt)
 
     def training_windows(epoch: int):
         """The training windows from the first of 0-based `epoch` on."""
@@ -313,9 +312,12 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
             return stream_dataset(ids["train"], cfg.batch_size, cfg.bptt)
         return continuing_stream_dataset(ids["train"], cfg.batch_size, cfg.bptt, epoch * steps)
 
-    row_len = len(ids["train"]) // cfg.batch_size
-    tokens_per_epoch = cfg.batch_size * min(row_len - 1, steps * cfg.bptt)
-    cbs = build_callbacks(cfg, ids["train"], tokens_per_epoch, steps, reallocate=model_cfg.model == "lightrnn",
+    def tokens_in(windows: int) -> int:
+        """Target words an epoch of `windows` windows trains on (a whole pass: each stream row's words but
+        its first)."""
+        return cfg.batch_size * min(len(ids["train"]) // cfg.batch_size - 1, windows * cfg.bptt)
+
+    cbs = build_callbacks(cfg, ids["train"], tokens_in(steps), steps, reallocate=model_cfg.model == "lightrnn",
                           valid_ids=ids["valid"])
     epochs = cfg.epochs
     if cfg.resume:
@@ -325,7 +327,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     fit_args = dict(validation_data=stream_dataset(ids["valid"], valid_b, cfg.bptt), epochs=epochs,
                     verbose=1 if sys.stdout.isatty() else 2)
     ckpt = cbs["checkpoint"]
-    cut = first_epoch_cut(cfg, cbs, continuing, ckpt.epoch, epochs)
+    cut = first_epoch_cut(cfg, cbs, continuing, ckpt.epoch)
     if (cfg.resume and ckpt.step or cut) and ckpt.epoch < epochs:  # one epoch alone first
         first = training_windows(ckpt.epoch)
         if cfg.resume and ckpt.step:  # killed inside an epoch: finish that epoch first
@@ -341,8 +343,9 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
             steps, continuing = cut.windows, True
             cfg = dataclasses.replace(cfg, steps_per_epoch=steps)
             rundir.update_train_settings(cfg.out, {"steps_per_epoch": steps})  # --resume goes on so
-            cbs["stats"].tokens_per_epoch = cfg.batch_size * min(row_len - 1, steps * cfg.bptt)
+            cbs["stats"].tokens_per_epoch = tokens_in(steps)
             cbs["stats"].steps_per_epoch = steps
+            whole = num_windows(len(ids["train"]), cfg.batch_size, cfg.bptt)
             print(f"epoch 1 ended at {cut.seconds:.3g} s, 1/{cfg.budget_epochs} of the --time-budget "
                   f"(--budget-epochs), after {steps} of its {whole} windows: every epoch now trains {steps} windows, "
                   f"on through the stream (config.json records --steps-per-epoch {steps})", file=sys.stderr)
