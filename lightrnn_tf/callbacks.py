@@ -183,7 +183,9 @@ class FirstEpochCut(keras.callbacks.Callback):
     clears that flag again, so that the callbacks after it (reallocation, checkpoint) see an epoch
     that ended, not a training that stops; put last a callback that ends the `fit` after its first
     epoch either way (`TrainingCheckpoint.stop_after_epoch()`). A budget spent by then
-    (`time_budget.exhausted`) still stops training.
+    (`time_budget.exhausted`) still stops training. Also at the epoch's end, before the callbacks
+    after it (the checkpoint), it calls `on_cut(windows)`: a run records there the epoch length it
+    goes on with, so that no checkpoint of the cut epoch exists without that record.
 
         cut = FirstEpochCut(budget, budget.seconds / 4)
         model.fit(ds, epochs=20, callbacks=[cut, *others, budget, ckpt, ckpt.stop_after_epoch()])
@@ -193,14 +195,16 @@ class FirstEpochCut(keras.callbacks.Callback):
         time_budget: the `TimeBudget` of the same `fit` (its clock; resumed runs count their past).
         seconds: float, budget seconds after which the first epoch ends.
         skipped: int, windows of the epoch trained before this `fit` (a mid-epoch resume).
+        on_cut: optional function of the windows trained, called at the end of a cut epoch.
 
     Attributes:
         windows: int, windows the first epoch trained when it was cut; 0 if it ended by itself.
     """
 
-    def __init__(self, time_budget: "TimeBudget", seconds: float, skipped: int = 0):
+    def __init__(self, time_budget: "TimeBudget", seconds: float, skipped: int = 0, on_cut=None):
         super().__init__()
         self.time_budget, self.seconds, self.skipped = time_budget, float(seconds), int(skipped)
+        self.on_cut = on_cut
         self.windows = 0
 
     def on_train_batch_end(self, batch, logs=None):
@@ -209,7 +213,11 @@ class FirstEpochCut(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.windows and not self.time_budget.exhausted:
+        if not self.windows:
+            return
+        if self.on_cut is not None:
+            self.on_cut(self.windows)
+        if not self.time_budget.exhausted:
             self.model.stop_training = False
 
 

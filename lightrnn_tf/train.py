@@ -241,7 +241,10 @@ def first_epoch_cut(cfg: TrainConfig, cbs: dict, continuing: bool, epochs_done: 
         print("note: --budget-epochs is off with --strategy multiworker (each worker's clock would end the first "
               "epoch elsewhere); epochs are whole unless --steps-per-epoch is given", file=sys.stderr)
         return None
-    return FirstEpochCut(cbs["time_budget"], cfg.time_budget / k, skipped=cbs["checkpoint"].step)
+    def record(windows: int) -> None:  # before epoch 1's checkpoint: a --resume after any kill goes on so
+        rundir.update_train_settings(cfg.out, {"steps_per_epoch": windows})
+
+    return FirstEpochCut(cbs["time_budget"], cfg.time_budget / k, skipped=cbs["checkpoint"].step, on_cut=record)
 
 
 def without_averaging_if_too_short(cfg: TrainConfig, train_tokens: int) -> TrainConfig:
@@ -342,7 +345,6 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         elif cut and cut.windows:  # later epochs as long as the first, on through the stream
             steps, continuing = cut.windows, True
             cfg = dataclasses.replace(cfg, steps_per_epoch=steps)
-            rundir.update_train_settings(cfg.out, {"steps_per_epoch": steps})  # --resume goes on so
             cbs["stats"].tokens_per_epoch = tokens_in(steps)
             cbs["stats"].steps_per_epoch = steps
             whole = num_windows(len(ids["train"]), cfg.batch_size, cfg.bptt)

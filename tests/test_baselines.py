@@ -108,16 +108,22 @@ def test_budget_epochs_cut_the_first_epoch_and_the_run_equals_one_of_that_steps_
     """Under --time-budget a first epoch still training at 1/--budget-epochs of it ends there; every
     later epoch trains as many windows on through the stream: the run equals one given that
     --steps-per-epoch from the start. A clock of 10 s a trained window makes it deterministic."""
+    from lightrnn_tf import checkpoint
     from lightrnn_tf.callbacks import TimeBudget
 
     monkeypatch.setattr(TimeBudget, "elapsed", lambda self: 10.0 * int(self.model.optimizer.iterations))
+    cut = str(tmp_path / "cut")
+    # What config.json records as each checkpoint is written (where a kill would leave the run): epoch 1's
+    # checkpoint already has the cut's length beside it, so a --resume after any kill goes on with it.
+    recorded = []
+    monkeypatch.setattr(checkpoint, "kill_point", lambda point: recorded.append(_config(cut)["steps_per_epoch"]))
     same = ["--corpus", corpus, "--deterministic", "--ema-momentum", "0", "--patience", "0",
             "--realloc-recovery-epochs", "1"] + SMALL
-    cut = str(tmp_path / "cut")
     # 140 windows an epoch; at 250 s the first call into TensorFlow (8 windows) to end at or past it is
     # the 32nd window; the budget ends in the fourth epoch (at 1,000 s: window 104)
     assert train_cli.main(same + ["--epochs", "20", "--time-budget", "1000", "--out", cut]) == 0
     assert _config(cut)["steps_per_epoch"] == 32 and _config(cut)["budget_epochs"] == 4
+    assert recorded and set(recorded) == {32}
     err = capsys.readouterr().err
     assert ("epoch 1 ended at 250 s, 1/4 of the --time-budget (--budget-epochs), after 32 of its 140 windows: "
             "every epoch now trains 32 windows") in err and "resumed from" not in err
