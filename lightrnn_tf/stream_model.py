@@ -620,16 +620,26 @@ def apply_gradients(optimizer, grads, variables) -> None:
 
 
 class WindowProgbarLogger(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar, never past the epoch's window count (added by `fit`).
+    """Keras' progress bar, never past the epoch's window count, and ending at the windows trained
+    (added by `fit`).
 
     With `steps_per_execution` > 1 Keras 3.15 reports an epoch's last, partial execution as a
     whole one, so a 20-window epoch at 8 windows a call showed 24/20 (keras-team/keras#20861).
+    And an epoch stopped before its end (`callbacks.TimeBudget`, `callbacks.FirstEpochCut`) ends
+    its line at the windows it trained, "290/1165 - 75s - ...", where Keras' own fills the bar to
+    the dataset's length.
     """
 
     def _update_progbar(self, batch, logs=None):
         if self.target is not None:
             batch = min(batch, self.target - 1)
         super()._update_progbar(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.progbar is not None and self.target and 0 < self.seen < self.target:
+            self.progbar.update(self.seen, list((logs or {}).items()), finalize=True)
+        else:
+            super().on_epoch_end(epoch, logs)
 
 
 class ResetStreamState(keras.callbacks.Callback):

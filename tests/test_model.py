@@ -202,6 +202,11 @@ def test_progress_bar_never_passes_the_window_count(tiny_model, capsys, monkeypa
     assert "10/10" in capsys.readouterr().out
     model.fit(ds, epochs=1, verbose=0)
     assert capsys.readouterr().out == ""
+    # An epoch stopped after its first call (a time budget does so) ends its line there, not at 10/10
+    shown.clear()
+    stop = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: setattr(model, "stop_training", True))
+    model.fit(ds, epochs=1, verbose=2, callbacks=[stop])
+    assert shown[-1] == (4, 10) and capsys.readouterr().out.lstrip().startswith("4/10 - ")
 
 
 @pytest.mark.parametrize("compile_kwargs, named", [({"loss": "sparse_categorical_crossentropy"}, "loss"),
