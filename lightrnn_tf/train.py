@@ -231,6 +231,7 @@ def first_epoch_cut(cfg: TrainConfig, cbs: dict, continuing: bool, epochs_done: 
     sets the epochs' length (also the one a cut chose, recorded in config.json); `--epochs` is less
     than `--budget-epochs` (the epochs, not the budget, end such a run); the first epoch is done
     (a resumed run); or with `--strategy multiworker` (each worker's clock would cut elsewhere).
+    A cut writes the epoch length it chose into config.json at that epoch's end, before its checkpoint.
     """
     from lightrnn_tf.callbacks import FirstEpochCut
 
@@ -241,6 +242,7 @@ def first_epoch_cut(cfg: TrainConfig, cbs: dict, continuing: bool, epochs_done: 
         print("note: --budget-epochs is off with --strategy multiworker (each worker's clock would end the first "
               "epoch elsewhere); epochs are whole unless --steps-per-epoch is given", file=sys.stderr)
         return None
+
     def record(windows: int) -> None:  # before epoch 1's checkpoint: a --resume after any kill goes on so
         rundir.update_train_settings(cfg.out, {"steps_per_epoch": windows})
 
