@@ -345,11 +345,10 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         if stopped or ckpt.epoch >= epochs:
             fit_args["epochs"] = ckpt.epoch  # nothing more to train
         elif cut and cut.windows:  # later epochs as long as the first, on through the stream
-            steps, continuing = cut.windows, True
+            whole, steps, continuing = steps, cut.windows, True  # (a cut epoch was a whole pass's)
             cfg = dataclasses.replace(cfg, steps_per_epoch=steps)
             cbs["stats"].tokens_per_epoch = tokens_in(steps)
             cbs["stats"].steps_per_epoch = steps
-            whole = num_windows(len(ids["train"]), cfg.batch_size, cfg.bptt)
             print(f"epoch 1 ended at {cut.seconds:.3g} s, 1/{cfg.budget_epochs} of the --time-budget "
                   f"(--budget-epochs), after {steps} of its {whole} windows: every epoch now trains {steps} windows, "
                   f"on through the stream (config.json records --steps-per-epoch {steps})", file=sys.stderr)
