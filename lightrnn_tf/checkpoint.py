@@ -12,7 +12,8 @@ moment:
   - the best weights `EarlyStopping(restore_best_weights=True)` holds, as variables;
   - the variables of the callbacks it was given that have `checkpoint_variables(model)` (the
     reallocation statistics gathered so far in the epoch);
-  - a JSON string: the epoch, every epoch's logs (the history, across resumes), and the state of
+  - a JSON string: the epoch, the training windows of the finished epochs, every epoch's logs (the
+    history, across resumes), and the state of
     the callbacks it was given: `EarlyStopping` (best, wait, best epoch, stopped epoch),
     `ReduceLROnPlateau` (best, wait, cooldown) and any object with `get_state()`/`set_state()`
     (`ReallocationCallback`).
@@ -32,8 +33,9 @@ trained for the rest of that epoch, and the carried stream state continues where
     model.fit(ds, epochs=epochs, callbacks=[..., ckpt])        # the following epochs
 
 With epochs shorter than the stream (`data.continuing_stream_dataset`, `steps_per_epoch=N`), give
-`resume_dataset` the stream from window `ckpt.epoch * N` on and the first `fit` `N - ckpt.step`
-steps, as `python -m lightrnn_tf.train` does.
+`resume_dataset` the stream from window `ckpt.windows` on (`ckpt.epoch * N` unless an epoch was
+stopped early, e.g. by a time budget) and the first `fit` `N - ckpt.step` steps, as
+`python -m lightrnn_tf.train` does.
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             on resume.
         epoch: int, epochs finished.
         step: int, windows of epoch `epoch + 1` already trained (0 at an epoch boundary).
+        windows: int, training windows of the `epoch` finished epochs, all runs together: where
+            epoch `epoch + 1` starts in a stream read on across epochs. An epoch stopped before
+            its end counts the windows it trained. Restored from a checkpoint written before it
+            was recorded: `None`.
     """
 
     def __init__(self, directory: str, callbacks=(), max_to_keep: int = 2, verbose: int = 1,
@@ -90,6 +96,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.history: list[dict] = []
         self.epoch = 0
         self.step = 0
+        self.windows: int | None = 0
+        self._epoch_windows = 0  # windows of the current epoch trained so far, skipped ones included
         self.restored_from: str | None = None
         self._saved: str | None = None  # the checkpoint this object wrote last (restoring it says nothing)
         self._manager = None
@@ -177,11 +185,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                 var.assign(value)
             self._resumed_metrics = None
         self._last_save_windows, self._last_save_time = self._skipped, time.monotonic()
+        self._epoch_windows = self._skipped
 
     def on_train_batch_end(self, batch, logs=None):
+        windows = self._epoch_windows = self._skipped + batch + 1
         if not (self.save_every_windows or self.save_every_seconds) or self._several_replicas():
             return
-        windows = self._skipped + batch + 1
         due = (self.save_every_windows and windows - self._last_save_windows >= self.save_every_windows) or \
               (self.save_every_seconds and time.monotonic() - self._last_save_time >= self.save_every_seconds)
         if not due or not all(math.isfinite(v) for v in _floats(logs or {}).values()):
@@ -199,6 +208,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             return  # a diverged epoch is never saved over a good one
         self._build()
         self.epoch, self.step = epoch + 1, 0
+        if self.windows is not None:
+            self.windows += self._epoch_windows
+        self._epoch_windows = 0
         self.history.append({"epoch": epoch + 1, **_floats(logs)})
         self._write_state()
         self._save(self.epoch)
@@ -222,6 +234,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self._state.assign(json.dumps({
             "epoch": self.epoch,
             "step": self.step,
+            "windows": self.windows,
             "history": self.history,
             "has_best_weights": has_best,
             "callbacks": [_get_state(cb) for cb in self.callbacks],
@@ -309,7 +322,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             raise LightRNNError(errors[0])
         self.epoch = int(state["epoch"])
         self.step = int(state.get("step", 0))
-        self._skipped = self.step
+        self.windows = state.get("windows")  # None from a checkpoint written before it was recorded
+        self._skipped = self._epoch_windows = self.step
         self._resumed_metrics = [v.numpy() for v in self._metric_vars] if self.step else None
         self.history = list(state["history"])
         for cb, cb_state in zip(self.callbacks, state["callbacks"]):

@@ -311,11 +311,14 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
         model = build_model(model_cfg, build_cfg)
     steps, continuing = windows_per_epoch(cfg, len(ids["train"]))
 
-    def training_windows(epoch: int):
-        """The training windows from the first of 0-based `epoch` on."""
+    def training_windows():
+        """The training windows from the first of the checkpoint's next epoch on: a whole pass, or with
+        epochs of `steps` windows the stream from where the finished epochs left it (an epoch the
+        budget stopped early included; `epoch * steps` from a checkpoint that does not say)."""
         if not continuing:
             return stream_dataset(ids["train"], cfg.batch_size, cfg.bptt)
-        return continuing_stream_dataset(ids["train"], cfg.batch_size, cfg.bptt, epoch * steps)
+        start = ckpt.windows if ckpt.windows is not None else ckpt.epoch * steps
+        return continuing_stream_dataset(ids["train"], cfg.batch_size, cfg.bptt, start)
 
     def tokens_in(windows: int) -> int:
         """Target words an epoch of `windows` windows trains on (a whole pass: each stream row's words but
@@ -333,8 +336,12 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
                     verbose=1 if sys.stdout.isatty() else 2)
     ckpt = cbs["checkpoint"]
     cut = first_epoch_cut(cfg, cbs, continuing, ckpt.epoch)
+    if continuing and ckpt.windows not in (None, ckpt.epoch * steps) and ckpt.epoch < epochs:
+        print(f"epoch {ckpt.epoch + 1} goes on through the stream after the {ckpt.windows} windows trained so far, "
+              f"not after {ckpt.epoch * steps}: an earlier epoch stopped before its {steps} windows (the time budget)",
+              file=sys.stderr)
     if (cfg.resume and ckpt.step or cut) and ckpt.epoch < epochs:  # one epoch alone first
-        first = training_windows(ckpt.epoch)
+        first = training_windows()
         if cfg.resume and ckpt.step:  # killed inside an epoch: finish that epoch first
             print(f"skipping the {ckpt.step} windows of epoch {ckpt.epoch + 1} trained before the checkpoint",
                   file=sys.stderr)
@@ -352,7 +359,7 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
             print(f"epoch 1 ended at {cut.seconds:.3g} s, 1/{cfg.budget_epochs} of the --time-budget "
                   f"(--budget-epochs), after {steps} of its {whole} windows: every epoch now trains {steps} windows, "
                   f"on through the stream (config.json records --steps-per-epoch {steps})", file=sys.stderr)
-    model.fit(training_windows(ckpt.epoch), steps_per_epoch=steps if continuing else None,
+    model.fit(training_windows(), steps_per_epoch=steps if continuing else None,
               callbacks=list(cbs.values()), **fit_args)
     # EarlyStopping has restored the best epoch's weights, table included.
     early = cbs["early_stopping"]

@@ -3,7 +3,7 @@
 import json
 import math
 import os
-
+import shutil
 import sys
 
 import keras
@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from lightrnn_tf import data
 from lightrnn_tf import train as train_cli
 from lightrnn_tf.baselines import FullSoftmaxLSTM, SampledSoftmaxLSTM
 from lightrnn_tf.data import stream_dataset
@@ -29,6 +30,14 @@ def corpus(tmp_path):
 def _metrics(out):
     with open(os.path.join(out, "metrics.json")) as f:
         return json.load(f)
+
+
+def _checkpoint_state(out):
+    """The JSON state of the run's newest checkpoint."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(os.path.join(out, "checkpoints"))
+    return json.loads(reader.get_tensor("state/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
 @pytest.mark.parametrize("kind", ["full_softmax", "sampled_softmax"])
@@ -132,6 +141,20 @@ def test_budget_epochs_cut_the_first_epoch_and_the_run_equals_one_of_that_steps_
             "every epoch now trains 32 windows") in err and "resumed from" not in err
     m = _metrics(cut)
     assert m["epochs"] == 4 and m["stopped_by_time_budget"] and m["reallocations"] == 3
+    # A larger budget goes on through the stream after the 3 x 32 + 8 windows trained, not at window 4 x 32
+    starts = []
+    real = data.continuing_stream_dataset
+    monkeypatch.setattr(data, "continuing_stream_dataset",
+                        lambda ids, b, t, start=0: starts.append(start) or real(ids, b, t, start))
+    longer = str(tmp_path / "longer")
+    shutil.copytree(cut, longer)
+    assert train_cli.main(["--out", longer, "--resume", "--time-budget", "1500"]) == 0
+    assert starts == [104]
+    assert "epoch 5 goes on through the stream after the 104 windows trained so far, not after 128" in \
+        capsys.readouterr().err
+    trained = [h["words_per_sec"] * h["epoch_seconds"] for h in _metrics(longer)["history"]]
+    assert trained == pytest.approx([4 * 5 * n for n in (32, 32, 32, 8, 32, 16)], rel=1e-6)
+    assert _checkpoint_state(longer)["windows"] == 152
     given = str(tmp_path / "given")
     assert train_cli.main(same + ["--epochs", "4", "--steps-per-epoch", "32", "--out", given]) == 0
     g = _metrics(given)

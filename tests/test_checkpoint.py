@@ -122,6 +122,48 @@ def test_a_mid_epoch_checkpoint_holds_the_statistics_gathered_so_far(tmp_path):
         np.testing.assert_array_equal(before, var.numpy())
 
 
+class _StopAtBatch(keras.callbacks.Callback):
+    """Stops `fit` after window `batch` (1-based) of epoch `epoch` (1-based), as a time budget does."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self._current = epoch, batch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self._current, batch + 1) == (self.epoch, self.batch):
+            self.model.stop_training = True
+
+
+def test_windows_count_what_the_epochs_trained_and_survive_a_restore(tmp_path):
+    """`windows`, where the next epoch starts in a stream read on across epochs: 6 + 6 + 2 after a fit
+    stopped 2 windows into epoch 3; after a kill 4 windows into epoch 4 and a resume from that
+    mid-epoch checkpoint, the finished epochs' again (a restore undoes a perturbation of it), and
+    the resumed epoch adds its 6, the 4 skipped included."""
+    from lightrnn_tf.data import continuing_stream_dataset
+
+    keras.utils.set_random_seed(0)
+    model = LightRNNModel(12, 4, 4, embedding_dim=8, hidden_dim=8)
+    model.compile(optimizer="adam", steps_per_execution=1)
+    ids = np.random.default_rng(0).integers(0, 12, 400).astype(np.int32)
+    ckpt = TrainingCheckpoint(str(tmp_path / "ckpt"), verbose=0, save_every_windows=4)
+    model.fit(continuing_stream_dataset(ids, 4, 5), steps_per_epoch=6, epochs=5, callbacks=[ckpt, _StopAtBatch(3, 2)],
+              verbose=0)
+    assert (ckpt.epoch, ckpt.windows) == (3, 14)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(continuing_stream_dataset(ids, 4, 5, ckpt.windows), steps_per_epoch=6, epochs=5,
+                  callbacks=[ckpt, InterruptAtBatch(5)], verbose=0)
+    assert ckpt.latest.endswith(f"ckpt-{3 * 1_000_000 + 4}")
+    ckpt.windows = 99
+    ckpt.restore()
+    assert (ckpt.epoch, ckpt.step, ckpt.windows) == (3, 4, 14)
+    model.fit(ckpt.resume_dataset(continuing_stream_dataset(ids, 4, 5, ckpt.windows)), steps_per_epoch=2, epochs=5,
+              callbacks=[ckpt, ckpt.stop_after_epoch()], verbose=0)
+    assert (ckpt.epoch, ckpt.windows) == (4, 20)
+
+
 @pytest.mark.parametrize("weight_drop, ema", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.9)])
 def test_fit_resumes_where_the_checkpoint_left_off(tmp_path, weight_drop, ema):
     """Interrupted after epoch 2, then the same `fit` call with fresh objects (as in a new process)
