@@ -8,8 +8,8 @@ Trains, each in its own process with the same data flags, sizes, optimizer and `
 (validation and reallocation count; a first epoch longer than a quarter of the budget is cut
 there, and the epochs after it are as long, for every model: `--budget-epochs`):
 
-    lightrnn         LightRNN with the default reallocation schedule
-    lightrnn_fixed   LightRNN keeping its random table (--realloc-every 0)
+    lightrnn         LightRNN with the default initial table and reallocation schedule
+    lightrnn_fixed   LightRNN keeping a random table (--table-init random --realloc-every 0)
     full_softmax     a standard LSTM LM (full |V|-way softmax)
     sampled_softmax  the same, trained with a sampled softmax, evaluated with the full softmax
 
@@ -37,7 +37,7 @@ from lightrnn_tf.errors import ArgumentParser, LightRNNError
 
 RUNS = {
     "lightrnn": ["--model", "lightrnn"],
-    "lightrnn_fixed": ["--model", "lightrnn", "--realloc-every", "0"],
+    "lightrnn_fixed": ["--model", "lightrnn", "--table-init", "random", "--realloc-every", "0"],
     "full_softmax": ["--model", "full_softmax"],
     "sampled_softmax": ["--model", "sampled_softmax"],
 }

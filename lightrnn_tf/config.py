@@ -138,7 +138,11 @@ class TrainConfig:
     lr_cooldown: float = _f(0.0, "with --time-budget: over this last fraction of the budget the learning rate falls "
                                  "linearly to 0, so that the run ends annealed (0 = off; docs/training.md)")
     # === Reallocation ===
-    realloc_every: int = _f(1, "reallocate words to cells after every this many epochs; 0 keeps the random table "
+    table_init: str = _f("context", "the table before the first epoch: context (words read after like words share "
+                                    "rows: a balanced clustering of their left contexts, lightrnn_tf.table_init) or "
+                                    "random (the paper's cold start); docs/reallocation.md",
+                         choices=("context", "random"))
+    realloc_every: int = _f(1, "reallocate words to cells after every this many epochs; 0 keeps the initial table "
                                "(the default schedule, after epochs 1-3 with the greedy solver, was the best measured "
                                "on PTB and the KJV: docs/reallocation.md)")
     realloc_rounds: int = _f(3, "maximum number of reallocations (0 = no limit while realloc-every > 0)")
@@ -252,7 +256,7 @@ def to_json(model: ModelConfig, train: TrainConfig | None = None, saved_by: str 
 # Settings whose default changed, with the value a config.json written before they existed meant,
 # so that `--resume` of an older run goes on as it started.
 _BEFORE_THEY_EXISTED = {"realloc_tokens_per_word": 0.0, "realloc_min_count": 0, "realloc_recovery_epochs": 1,
-                        "ema_momentum": 0.0, "tokenizer_rules": 1}
+                        "ema_momentum": 0.0, "tokenizer_rules": 1, "table_init": "random"}
 
 
 def from_json(text: str) -> tuple[ModelConfig, TrainConfig | None]:

@@ -36,6 +36,7 @@ import math
 import os
 import resource
 import sys
+import time
 
 import numpy as np
 
@@ -198,7 +199,7 @@ def build_callbacks(cfg: TrainConfig, train_ids: np.ndarray, tokens_per_epoch: i
         "tensorboard": keras.callbacks.TensorBoard(os.path.join(cfg.out, rundir.LOGS), write_graph=False),
     }
     if cbs["realloc"].every and cfg.epochs == 1:  # said here as a note: the callback's warning gives Python advice
-        print("note: --epochs 1 trains with the random table: a reallocation follows an epoch only when another "
+        print("note: --epochs 1 trains with the initial table: a reallocation follows an epoch only when another "
               "epoch trains on the new table", file=sys.stderr)
         cbs["realloc"].warn_single_epoch = False
     # Last: restores the others' state after their on_train_begin reset, saves it after they ran.
@@ -271,6 +272,19 @@ def without_averaging_if_too_short(cfg: TrainConfig, train_tokens: int) -> Train
     return dataclasses.replace(cfg, ema_momentum=0.0)
 
 
+def install_initial_table(model, cfg: TrainConfig, train_ids: np.ndarray, counts) -> float:
+    """Puts `--table-init`'s table into a LightRNN model; returns the seconds it took (they count in
+    `--time-budget`). Seeded with `--seed`, so a run restarted from nothing gets the same table."""
+    from lightrnn_tf.table_init import initial_table
+
+    start = time.perf_counter()
+    model.set_table(initial_table(cfg.table_init, train_ids, counts, model.rows, model.cols, cfg.seed))
+    seconds = time.perf_counter() - start
+    if cfg.table_init != "random" and not cfg.resume:
+        print(f"initial table: {cfg.table_init} ({seconds:.1f} s)", file=sys.stderr)
+    return seconds
+
+
 def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
     """Runs (or resumes) a whole training job and returns the metrics written to OUT/metrics.json."""
     from lightrnn_tf.data import continuing_stream_dataset, stream_dataset
@@ -327,6 +341,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
 
     cbs = build_callbacks(cfg, ids["train"], tokens_in(steps), steps, reallocate=model_cfg.model == "lightrnn",
                           valid_ids=ids["valid"])
+    if model_cfg.model == "lightrnn":  # a checkpoint's table replaces it on --resume
+        cbs["time_budget"].spent = install_initial_table(model, cfg, ids["train"], vocab.counts)
     epochs = cfg.epochs
     if cfg.resume:
         epochs = _epochs_left_to_train(model, cbs, cfg)

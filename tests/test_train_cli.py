@@ -89,11 +89,12 @@ def test_short_kjv_run_beats_unigram_and_evaluate_reproduces_it(kjv_slice, tmp_p
 @pytest.mark.slow
 def test_cli_and_a_plain_keras_fit_train_identically(data_dir, tmp_path):
     """Three epochs of a PTB slice: the CLI's losses equal a user's own `model.fit` (same seed, data,
-    optimizer, default dropout, the default reallocation through `ReallocationCallback`) to 1e-5,
+    optimizer, default dropout, initial table and reallocation through `ReallocationCallback`) to 1e-5,
     and the state is carried across windows."""
     from lightrnn_tf.data import Tokenizer, Vocabulary, stream_dataset
     from lightrnn_tf.model import LightRNNModel
     from lightrnn_tf.realloc import ReallocationCallback
+    from lightrnn_tf.table_init import context_table
 
     ptb = os.path.join(data_dir, "ptb", "ptb.valid.txt")
     train_lines, valid_lines = _lines(ptb, 0, 600), _lines(ptb, 600, 800)
@@ -111,6 +112,7 @@ def test_cli_and_a_plain_keras_fit_train_identically(data_dir, tmp_path):
     train_ids, valid_ids = vocab.encode_lines(train_lines, Tokenizer()), vocab.encode_lines(valid_lines, Tokenizer())
     keras.utils.set_random_seed(cfg.seed)
     model = LightRNNModel(len(vocab), embedding_dim=32, hidden_dim=32, table_seed=cfg.seed)
+    model.set_table(context_table(train_ids, vocab.counts, model.rows, model.cols, seed=cfg.seed))  # --table-init
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clip_norm))
     callbacks = [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=cfg.lr_decay, patience=1, min_delta=0),
                  ReallocationCallback(train_ids, batch_size=cfg.batch_size, bptt=cfg.bptt, verbose=0)]  # defaults
@@ -129,7 +131,7 @@ def test_the_saved_model_is_the_whole_best_epoch(data_dir, tmp_path):
     out = str(tmp_path / "run")
     argv = ["--train", _write(tmp_path, "tr.txt", _lines(ptb, 0, 1500)), "--valid", held, "--test", held,
             "--epochs", "6", "--patience", "10", "--dropout", "0", "--learning-rate", "0.01", "--realloc-every", "0",
-            "--embedding-dim", "64", "--hidden-dim", "64", "--out", out]
+            "--table-init", "random", "--embedding-dim", "64", "--hidden-dim", "64", "--out", out]  # overfits by epoch 6
     assert train_cli.main(argv) == 0
     m = _metrics(out)
     val = [h["val_perplexity"] for h in m["history"]]
@@ -281,7 +283,7 @@ def test_a_second_run_into_the_same_directory_is_refused(toy_corpus, tmp_path, c
         warnings.simplefilter("always")
         assert train_cli.main(["--corpus", toy_corpus, "--epochs", "1", "--out", out] + SMALL) == 0
     assert not [w for w in caught if "ReallocationCallback" in str(w.message)]
-    assert "note: --epochs 1 trains with the random table" in capsys.readouterr().err
+    assert "note: --epochs 1 trains with the initial table" in capsys.readouterr().err
     code, line = _error_line(capsys, ["--corpus", toy_corpus, "--epochs", "1", "--out", out] + SMALL)
     assert code == 2 and "already holds a run" in line
 
