@@ -54,7 +54,7 @@ def context_features(ids, vocab_size: int, words, contexts: int = 300, dim: int 
     m -= m.mean(0)
     # The top right singular vectors from the (k+1)^2 Gram matrix: cheap for any number of words.
     gram = (m.T @ m).astype(np.float64)
-    values, vectors = np.linalg.eigh(gram)
+    _, vectors = np.linalg.eigh(gram)  # eigenvalues ascending
     top = vectors[:, ::-1][:, :min(dim, k + 1)].astype(np.float32)
     f = m @ top
     return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
