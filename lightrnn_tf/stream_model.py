@@ -384,13 +384,25 @@ class StreamLanguageModel(keras.Model):
         # Keras concatenates the windows of one execution inside the graph, which fails on the
         # shorter last window: one window an execution (prediction is no training bottleneck). The
         # train and test functions are kept: a `predict` in a callback of `fit` runs inside them.
-        configured, kept = self.steps_per_execution, (self.train_function, self.test_function)
-        self._set_steps_per_execution(1)
+        # So is the one-window predict function, until the next `compile`: traced again at every
+        # call, a `predict` in a loop spent seconds a call tracing.
+        configured = self.steps_per_execution
+        if configured == 1:
+            return self._predict_one_window(*args, **kwargs)
+        kept = (self.train_function, self.test_function, self.predict_function)
+        compiled = getattr(self, "_compile_config", None)
+        cached_for, cached = self.__dict__.get("_one_window_predict", (None, None))
+        self.steps_per_execution = 1
+        self.predict_function = cached if cached_for is compiled else None
         try:
-            out = self._one_line_errors(("predict_function",), super().predict, *args, **kwargs)
+            return self._predict_one_window(*args, **kwargs)
         finally:
-            self._set_steps_per_execution(configured)
-            self.train_function, self.test_function = kept
+            self.__dict__["_one_window_predict"] = (compiled, self.predict_function)  # not tracked
+            self.steps_per_execution = configured
+            self.train_function, self.test_function, self.predict_function = kept
+
+    def _predict_one_window(self, *args, **kwargs):
+        out = self._one_line_errors(("predict_function",), super().predict, *args, **kwargs)
         if isinstance(out, tf.RaggedTensor):
             out = out.to_tensor(default_value=np.nan).numpy()
         return out

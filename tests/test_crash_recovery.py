@@ -53,14 +53,14 @@ def _latest(out):
         return f.readline().split('"')[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("kill") / "c.txt"
     path.write_text("\n".join(f"the cat {i % 7} sat on mat {i % 5} and dog {i % 3}" for i in range(300)) + "\n")
     return str(path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def uninterrupted(corpus, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("kill") / "whole")
     proc = _train(["--corpus", corpus, "--out", out, *ARGS])
@@ -87,6 +87,9 @@ def _assert_same_run(out, reference):
 
 
 @pytest.mark.slow
+# One worker trains the reference run, once (pyproject.toml: --dist loadgroup; session fixtures, as a
+# worker interleaves other files' tests with these and would make a module fixture again after them).
+@pytest.mark.xdist_group("uninterrupted")
 @pytest.mark.parametrize("kill_at, extra, latest", [
     ("batch:5", [], None),           # in epoch 1: nothing saved yet but the settings
     ("batch:25", [], "ckpt-1"),      # in epoch 2 (18 groups of 8 windows an epoch)
@@ -165,7 +168,7 @@ def test_statistics_gathered_in_the_epoch_survive_a_kill_inside_it(corpus, tmp_p
     _assert_same_run(out, (whole, reference))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def uninterrupted_ema(corpus, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("kill") / "whole_ema")
     proc = _train(["--corpus", corpus, "--out", out, *ARGS, "--ema-momentum", "0.9"])
@@ -175,6 +178,7 @@ def uninterrupted_ema(corpus, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("uninterrupted_ema")
 @pytest.mark.parametrize("extra, latest", [
     ([], "ckpt-1"),                                           # from epoch 1's end: the model held the average
     (["--checkpoint-windows", "40"], "ckpt-1000040"),         # 40 windows into epoch 2: the raw weights
@@ -198,6 +202,7 @@ def test_weight_averaging_survives_a_kill(corpus, uninterrupted_ema, tmp_path, e
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("uninterrupted")
 def test_a_kill_from_outside_during_epoch_2_then_resume(corpus, uninterrupted, tmp_path):
     out = str(tmp_path / "run")
     proc = subprocess.Popen([sys.executable, "-m", "lightrnn_tf.train", "--corpus", corpus, "--out", out, *ARGS],

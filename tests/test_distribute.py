@@ -24,6 +24,11 @@ from lightrnn_tf import train as train_cli
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = os.path.join(HERE, "distributed_runs.py")
 RTOL, ATOL = 1e-5, 1e-5
+# Under `pytest -n 2` (`--dist loadgroup`, pyproject.toml) the tests that read the `mirrored` runs
+# and the one-device references (`one_device`, `cli_one_device`) go to one worker: each worker would
+# otherwise train them all again (two minutes of CPU). `mirrored` is session-scoped: a worker
+# interleaves other files' tests with these, and a module fixture would be made again after them.
+ONE_WORKER = pytest.mark.xdist_group("distribute")
 
 
 def _same_training(a, b):
@@ -114,7 +119,7 @@ def _metrics_and_config(out):
         return json.load(f), json.load(g)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mirrored(tmp_path_factory):
     """The runs of `distributed_runs.py mirrored`; the one-device runs are made meanwhile."""
     from distributed_runs import write_cli_corpus
@@ -139,6 +144,7 @@ def mirrored(tmp_path_factory):
 
 
 @pytest.mark.slow
+@ONE_WORKER
 def test_mirrored_trains_like_one_device(mirrored):
     """6 windows (state carried across 3 an epoch), validation, a reallocation after epoch 1, clipping."""
     one, two = one_device(), mirrored["mirrored"]
@@ -149,6 +155,7 @@ def test_mirrored_trains_like_one_device(mirrored):
 
 
 @pytest.mark.slow
+@ONE_WORKER
 def test_a_validation_batch_the_replicas_cannot_share_is_named(mirrored):
     """The training batch (4) divides among 2 replicas, the validation one (3) does not: the error
     says which dataset."""
@@ -156,6 +163,7 @@ def test_a_validation_batch_the_replicas_cannot_share_is_named(mirrored):
 
 
 @pytest.mark.slow
+@ONE_WORKER
 def test_each_replica_draws_its_own_dropout_masks(mirrored):
     first, second = (np.array(m) for m in mirrored["dropout_masks"])
     assert set(np.unique(first)) == {0.0, 2.0} and 0.3 < np.mean(first == 0) < 0.7
@@ -175,6 +183,7 @@ def test_replica_dropout_is_keras_dropout_on_one_device():
 
 
 @pytest.mark.slow
+@ONE_WORKER
 def test_mirrored_run_resumes_from_its_checkpoint(mirrored):
     """Interrupted after epoch 1 (its reallocation checkpointed), resumed by a new `fit`: the second
     epoch, the weights and the table equal the uninterrupted run's (each replica's streams restart
@@ -188,6 +197,7 @@ def test_mirrored_run_resumes_from_its_checkpoint(mirrored):
 
 
 @pytest.mark.slow
+@ONE_WORKER
 def test_cli_strategy_mirrored_trains_like_default(mirrored):
     """`--strategy mirrored` with the default flags (clipping, Adam) but dropout 0, a reallocation after epoch 1."""
     metrics = mirrored["cli_metrics"]
@@ -197,6 +207,7 @@ def test_cli_strategy_mirrored_trains_like_default(mirrored):
 
 
 @pytest.mark.slow
+@ONE_WORKER
 def test_cli_short_epochs_go_on_through_the_stream_under_mirrored(mirrored):
     """`--steps-per-epoch 8` of 18 windows, 3 epochs (the third wraps around the stream's end):
     the replicas read the same windows as one device, epoch after epoch; the statistics gathered in
@@ -215,6 +226,7 @@ def test_cli_short_epochs_go_on_through_the_stream_under_mirrored(mirrored):
 
 
 @pytest.mark.slow
+@ONE_WORKER
 def test_cli_weight_averaging_under_mirrored(mirrored):
     """`--ema-momentum 0.9` (long enough to average: both config.json files keep it): the averaged
     weights that validation, early stopping and the saved model use are put in the mirrored
@@ -264,6 +276,7 @@ def _free_ports(n):
 
 
 @pytest.mark.slow
+@ONE_WORKER
 def test_multiworker_trains_like_one_device_and_every_worker_holds_the_chiefs_table(tmp_path):
     """Two worker processes, one CPU replica each, on loopback ports (TF_CONFIG): `tiny_run`, then the
     command line, each worker writing its own run directory."""

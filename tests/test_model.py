@@ -411,6 +411,31 @@ def test_predict_in_a_callback_of_fit_with_several_windows_an_execution(tiny_mod
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)
 
 
+def test_predict_traces_once_until_the_next_compile(tiny_model, rng):
+    """With `steps_per_execution` > 1, `predict` runs one window an execution: that function is kept
+    between calls (it was traced again at every call, seconds each) and goes with a new `compile`.
+    A `fit` between two calls does not make it stale: its outputs follow the trained weights."""
+    ds = stream_dataset(rng.integers(0, 10, 61).astype(np.int32), 2, 6)
+    model = tiny_model(layers=1)
+    model.compile(optimizer="adam", steps_per_execution=4)
+    first = model.predict(ds, verbose=0)
+    function = model.__dict__["_one_window_predict"][1]
+    traces = function.experimental_get_tracing_count()  # the whole windows and the shorter last one
+    assert 1 <= traces <= 2 and model.steps_per_execution == 4
+    np.testing.assert_array_equal(model.predict(ds, verbose=0), first)
+    model.fit(ds, epochs=1, verbose=0)
+    trained = model.predict(ds, verbose=0)
+    assert model.__dict__["_one_window_predict"][1] is function
+    assert function.experimental_get_tracing_count() == traces
+    model.steps_per_execution = 1  # the reference: Keras's own one-window predict, traced afresh
+    model.predict_function = None
+    np.testing.assert_allclose(model.predict(ds, verbose=0), trained, rtol=1e-6)
+    assert not np.allclose(trained, first)
+    model.compile(optimizer="adam", steps_per_execution=4)
+    model.predict(ds, verbose=0)
+    assert model.__dict__["_one_window_predict"][1] is not function
+
+
 @pytest.mark.parametrize("cls", [LightRNNModel, FullSoftmaxLSTM])
 @pytest.mark.parametrize("kwargs, named", [({"vocab_size": 0}, "vocab_size"), ({"vocab_size": 10.5}, "vocab_size"),
                                            ({"vocab_size": 1}, "vocab_size"), ({"embedding_dim": 0}, "embedding_dim"),
