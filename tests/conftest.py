@@ -40,3 +40,23 @@ def tiny_model():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# Module- and session-scoped fixtures that cost nothing to make again.
+_CHEAP_SHARED_FIXTURES = {"data_dir", "corpus"}  # a path; a file of 300 lines
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
+def pytest_collection_modifyitems(config, items):
+    """Under `pytest -n` (`--dist loadgroup`, pyproject.toml) the tests of a module that use one of
+    its module- or session-scoped fixtures (a trained run, an export, a browser) go to one worker as
+    one unit, so the fixture is made once; balanced one by one, each worker made it again. Tests
+    without such a fixture are balanced one by one; an explicit `xdist_group` mark is kept."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") or not hasattr(item, "_fixtureinfo"):
+            continue
+        definitions = item._fixtureinfo.name2fixturedefs
+        ours = (definitions[name][-1] for name in item.fixturenames
+                if definitions.get(name) and name not in _CHEAP_SHARED_FIXTURES)
+        if any(d.baseid and d.scope in ("module", "session") for d in ours):  # baseid "": pytest's own
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
