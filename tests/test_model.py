@@ -260,7 +260,7 @@ def test_windows_with_ids_outside_the_vocabulary_are_refused_in_one_line(tiny_mo
         for run in (lambda d: model.fit(d, epochs=1, verbose=0), lambda d: model.evaluate(d, verbose=0),
                     lambda d: model.predict(d, verbose=0)):
             with pytest.raises(LightRNNError, match=rf"^word ids must lie in \[0, 10\), the model's vocabulary "
-                                                    rf"\(a window holds ids -?\d+ to \d+\)") as e:
+                                                    r"\(a window holds ids -?\d+ to \d+\)") as e:
                 run(_windows_of(x, y))
             assert "\n" not in str(e.value)
     with pytest.raises(LightRNNError, match="must hold integer word ids, got y of dtype float32"):
