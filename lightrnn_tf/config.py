@@ -15,9 +15,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lightrnn_tf.assignment import SOLVERS
 from lightrnn_tf.data import TOKENIZER_RULES
 from lightrnn_tf.errors import LightRNNError, positive_int
 from lightrnn_tf.table import table_shape
+from lightrnn_tf.table_init import TABLE_INITS
 
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
@@ -141,7 +143,7 @@ class TrainConfig:
     table_init: str = _f("context", "the table before the first epoch: context (words read after like words share "
                                     "rows: a balanced clustering of their left contexts, lightrnn_tf.table_init) or "
                                     "random (the paper's cold start); docs/reallocation.md",
-                         choices=("context", "random"))
+                         choices=TABLE_INITS)
     realloc_every: int = _f(1, "reallocate words to cells after every this many epochs; 0 keeps the initial table "
                                "(the default schedule, after epochs 1-3 with the greedy solver, was the best measured "
                                "on PTB and the KJV: docs/reallocation.md)")
@@ -172,7 +174,7 @@ class TrainConfig:
                              choices=("pass", "epoch"))
     solver: str = _f("greedy", "matching solver: greedy (CNTK's two-stage heuristic), sparse (exact OR-Tools matching "
                                "over candidate cells) or dense (exact over all cells, small |V|)",
-                     choices=("sparse", "dense", "greedy"))
+                     choices=SOLVERS)
     # === Output ===
     checkpoint_minutes: float = _f(30.0, "besides the checkpoint after every epoch, save one inside an epoch "
                                          "every this many minutes (0 = at epoch ends only); --resume continues "
