@@ -23,6 +23,7 @@ import functools
 import itertools
 import os
 import re
+import string
 import sys
 import unicodedata
 from dataclasses import dataclass
@@ -49,10 +50,23 @@ PTB_MD5 = {  # Mikolov's preprocessed PTB, as redistributed with Zaremba et al. 
 
 # === Tokenizer ===
 
+# Unicode's general categories, each written as one letter in `_categories()`'s string.
+_CATEGORY_LETTERS = {name: string.ascii_letters[i] for i, name in enumerate(
+    "Lu Ll Lt Lm Lo Mn Mc Me Nd Nl No Pc Pd Ps Pe Pi Pf Po Sm Sc Sk So Zs Zl Zp Cc Cf Cs Co Cn".split())}
+
+
 @functools.lru_cache(maxsize=1)
-def _categories() -> tuple:
-    """The Unicode category of every code point, read once while the patterns below are built."""
-    return tuple(unicodedata.category(chr(cp)) for cp in range(sys.maxunicode + 1))
+def _categories() -> str:
+    """The Unicode category of every code point as one letter of `_CATEGORY_LETTERS` (the string's
+    index is the code point), read once while the patterns below are built; iterated in C, so that
+    importing this module takes a fraction of a second."""
+    return "".join(map(_CATEGORY_LETTERS.__getitem__, map(unicodedata.category, map(chr, range(sys.maxunicode + 1)))))
+
+
+def _members(categories) -> list[int]:
+    """The code points of the Unicode `categories`, ascending."""
+    letters = "".join(_CATEGORY_LETTERS[name] for name in categories)
+    return [m.start() for m in re.finditer(f"[{letters}]", _categories())]
 
 
 def _code_point_ranges(members, joinable=lambda ch: False) -> list[tuple[int, int]]:
@@ -77,8 +91,7 @@ def class_body(ranges) -> str:
 def _class_ranges(categories, joinable=lambda ch: False) -> str:
     """The code points of the Unicode `categories` as the body of a regex class of literal ranges;
     two ranges are joined when every code point between them is `joinable`."""
-    members = [cp for cp, category in enumerate(_categories()) if category in categories]
-    return class_body(_code_point_ranges(members, joinable))
+    return class_body(_code_point_ranges(_members(categories), joinable))
 
 
 def _combining_marks() -> str:
@@ -114,14 +127,13 @@ REGIONAL_INDICATOR = "[\U0001F1E6-\U0001F1FF]"
 # Invisible characters are no part of any token, in both modes (rules 4 on). These read as a space:
 # the zero-width space (it separates the words of Thai, Khmer, Lao, Burmese text), and every control
 # character Python's str.isspace does not already count (NUL, DEL, the C1 controls).
-SPACE_CHARS = _code_point_ranges([cp for cp, category in enumerate(_categories())
-                                  if category == "Cc" and not chr(cp).isspace() or cp == 0x200B])
+SPACE_CHARS = _code_point_ranges(sorted([cp for cp in _members(("Cc",)) if not chr(cp).isspace()] + [0x200B]))
 # These are removed: every other invisible format character (category Cf: the soft hyphen, bidi
 # marks, the byte-order mark, the word joiner), so "hy" U+00AD "phen" is "hyphen" and a word
 # with a bidi mark after it is the word; except the zero-width (non-)joiners, which hold words and
 # emoji together (WORD_JOINERS), and the tag characters of subdivision flags (SYMBOL_EXTEND).
-REMOVE_CHARS = _code_point_ranges([cp for cp, category in enumerate(_categories()) if category == "Cf"
-                                   and cp not in (0x200B, 0x200C, 0x200D) and not 0xE0020 <= cp <= 0xE007F])
+REMOVE_CHARS = _code_point_ranges([cp for cp in _members(("Cf",))
+                                   if cp not in (0x200B, 0x200C, 0x200D) and not 0xE0020 <= cp <= 0xE007F])
 _INVISIBLE_RE = re.compile(f"[{class_body(SPACE_CHARS)}{class_body(REMOVE_CHARS)}]")
 has_invisible = _INVISIBLE_RE.search  # text -> a match where it holds one of SPACE_CHARS or REMOVE_CHARS, else None
 # The same on ASCII text, where only control characters are invisible; 5x as fast on a long line.
