@@ -341,7 +341,8 @@ def train(model_cfg: ModelConfig, cfg: TrainConfig) -> dict:
 
     cbs = build_callbacks(cfg, ids["train"], tokens_in(steps), steps, reallocate=model_cfg.model == "lightrnn",
                           valid_ids=ids["valid"])
-    if model_cfg.model == "lightrnn":  # a checkpoint's table replaces it on --resume
+    if model_cfg.model == "lightrnn" and not (cfg.resume and cbs["checkpoint"].latest):
+        # (a resume from a checkpoint restores the checkpoint's table instead)
         cbs["time_budget"].spent = install_initial_table(model, cfg, ids["train"], vocab.counts)
     epochs = cfg.epochs
     if cfg.resume:

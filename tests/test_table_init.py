@@ -142,3 +142,40 @@ def test_a_config_written_before_table_init_resumes_with_the_random_table():
     assert doc["train"].pop("table_init") == "context"
     _, train = from_json(json.dumps(doc))
     assert train.table_init == "random"
+
+
+def test_resume_installs_the_initial_table_only_when_no_checkpoint_holds_one(tmp_path, monkeypatch, capsys):
+    """A run killed before its first checkpoint (config.json and vocab.txt only) resumes from the
+    initial table, as the run would have started; a run with a checkpoint restores the checkpoint's
+    table and never computes the initial one (at |V| = 1M that costs tens of seconds)."""
+    import shutil
+
+    from lightrnn_tf import table_init
+    from lightrnn_tf import train as train_cli
+    from lightrnn_tf.rundir import CONFIG, VOCAB, load_run
+
+    ids, _ = _planted_stream(tokens=6000)
+    lines = [" ".join(f"w{i}" for i in ids[k:k + 12]) for k in range(0, len(ids), 12)]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(lines) + "\n")
+    whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
+    assert train_cli.main(["--corpus", str(corpus), "--out", whole, "--epochs", "1", "--realloc-every", "0",
+                           "--embedding-dim", "8", "--hidden-dim", "8", "--batch-size", "4", "--bptt", "5",
+                           "--seed", "11"]) == 0
+    os.makedirs(killed)
+    for name in (CONFIG, VOCAB):
+        shutil.copy(os.path.join(whole, name), killed)
+    assert train_cli.main(["--out", killed, "--resume"]) == 0
+    assert "no checkpoint in" in capsys.readouterr().err
+    table = load_run(whole).model.get_table()
+    initial = table.word_cell
+    np.testing.assert_array_equal(load_run(killed).model.get_table().word_cell, initial)
+    random = WordTable.random(len(initial), table.rows, table.cols, 11)
+    assert initial.tolist() != random.word_cell.tolist()  # it was the context table
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("initial_table computed on a resume from a checkpoint")
+
+    monkeypatch.setattr(table_init, "initial_table", refuse)
+    assert train_cli.main(["--out", whole, "--resume", "--epochs", "2"]) == 0
+    np.testing.assert_array_equal(load_run(whole).model.get_table().word_cell, initial)
