@@ -154,13 +154,13 @@ def test_resume_installs_the_initial_table_only_when_no_checkpoint_holds_one(tmp
     from lightrnn_tf import train as train_cli
     from lightrnn_tf.rundir import CONFIG, VOCAB, load_run
 
-    ids, _ = _planted_stream(tokens=6000)
+    ids, _ = _planted_stream(tokens=2000)
     lines = [" ".join(f"w{i}" for i in ids[k:k + 12]) for k in range(0, len(ids), 12)]
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(lines) + "\n")
     whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
     assert train_cli.main(["--corpus", str(corpus), "--out", whole, "--epochs", "1", "--realloc-every", "0",
-                           "--embedding-dim", "8", "--hidden-dim", "8", "--batch-size", "4", "--bptt", "5",
+                           "--embedding-dim", "8", "--hidden-dim", "8", "--batch-size", "8", "--bptt", "10",
                            "--seed", "11"]) == 0
     os.makedirs(killed)
     for name in (CONFIG, VOCAB):
