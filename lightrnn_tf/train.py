@@ -274,13 +274,14 @@ def without_averaging_if_too_short(cfg: TrainConfig, train_tokens: int) -> Train
 
 def install_initial_table(model, cfg: TrainConfig, train_ids: np.ndarray, counts) -> float:
     """Puts `--table-init`'s table into a LightRNN model; returns the seconds it took (they count in
-    `--time-budget`). Seeded with `--seed`, so a run restarted from nothing gets the same table."""
+    `--time-budget`). Seeded with `--seed`, so a run resumed before its first checkpoint gets the
+    same table; a resume from a checkpoint does not call it."""
     from lightrnn_tf.table_init import initial_table
 
     start = time.perf_counter()
     model.set_table(initial_table(cfg.table_init, train_ids, counts, model.rows, model.cols, cfg.seed))
     seconds = time.perf_counter() - start
-    if cfg.table_init != "random" and not cfg.resume:
+    if cfg.table_init != "random":
         print(f"initial table: {cfg.table_init} ({seconds:.1f} s)", file=sys.stderr)
     return seconds
 

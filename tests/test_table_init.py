@@ -166,7 +166,8 @@ def test_resume_installs_the_initial_table_only_when_no_checkpoint_holds_one(tmp
     for name in (CONFIG, VOCAB):
         shutil.copy(os.path.join(whole, name), killed)
     assert train_cli.main(["--out", killed, "--resume"]) == 0
-    assert "no checkpoint in" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no checkpoint in" in err and "initial table: context" in err
     table = load_run(whole).model.get_table()
     initial = table.word_cell
     np.testing.assert_array_equal(load_run(killed).model.get_table().word_cell, initial)
