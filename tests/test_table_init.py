@@ -71,6 +71,16 @@ def _planted_stream(groups=8, size=8, tokens=30_000, seed=0):
     return ids, np.bincount(ids, minlength=groups * size)
 
 
+def _planted_corpus(tmp_path, tokens):
+    """`_planted_stream` written as a text file of 12-word lines ("w3 w17 ..."); returns its path
+    and the lines."""
+    ids, _ = _planted_stream(tokens=tokens)
+    lines = [" ".join(f"w{i}" for i in ids[k:k + 12]) for k in range(0, len(ids), 12)]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(lines) + "\n")
+    return str(corpus), lines
+
+
 def _purity(table, size):
     """Fraction of rows whose words all come from one group."""
     groups = [set(np.flatnonzero(table.word_row == r) // size) for r in range(table.rows)]
@@ -118,12 +128,9 @@ def test_cli_trains_from_the_table_init_names(tmp_path, init):
     from lightrnn_tf.data import split_lines
     from lightrnn_tf.rundir import load_run
 
-    ids, _ = _planted_stream(tokens=6000)
-    lines = [" ".join(f"w{i}" for i in ids[k:k + 12]) for k in range(0, len(ids), 12)]
-    corpus = tmp_path / "c.txt"
-    corpus.write_text("\n".join(lines) + "\n")
+    corpus, lines = _planted_corpus(tmp_path, tokens=6000)
     out = str(tmp_path / "run")
-    assert train_cli.main(["--corpus", str(corpus), "--out", out, "--epochs", "1", "--realloc-every", "0",
+    assert train_cli.main(["--corpus", corpus, "--out", out, "--epochs", "1", "--realloc-every", "0",
                            "--embedding-dim", "8", "--hidden-dim", "8", "--batch-size", "4", "--bptt", "5",
                            "--table-init", init, "--seed", "11"]) == 0
     with open(os.path.join(out, "config.json")) as f:
@@ -154,12 +161,9 @@ def test_resume_installs_the_initial_table_only_when_no_checkpoint_holds_one(tmp
     from lightrnn_tf import train as train_cli
     from lightrnn_tf.rundir import CONFIG, VOCAB, load_run
 
-    ids, _ = _planted_stream(tokens=2000)
-    lines = [" ".join(f"w{i}" for i in ids[k:k + 12]) for k in range(0, len(ids), 12)]
-    corpus = tmp_path / "c.txt"
-    corpus.write_text("\n".join(lines) + "\n")
+    corpus, _ = _planted_corpus(tmp_path, tokens=2000)
     whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
-    assert train_cli.main(["--corpus", str(corpus), "--out", whole, "--epochs", "1", "--realloc-every", "0",
+    assert train_cli.main(["--corpus", corpus, "--out", whole, "--epochs", "1", "--realloc-every", "0",
                            "--embedding-dim", "8", "--hidden-dim", "8", "--batch-size", "8", "--bptt", "10",
                            "--seed", "11"]) == 0
     os.makedirs(killed)
